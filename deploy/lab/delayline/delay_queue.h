@@ -1,0 +1,82 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <queue>
+#include <random>
+#include <vector>
+
+namespace segwan::lab {
+
+// Impairment of one direction of a link. Delay and jitter in microseconds; loss in parts per
+// million (10000 = 1%). Jitter is uniform in [-jitter, +jitter] around the delay (clamped at
+// zero), so the mean delay stays `delay_us` whenever jitter <= delay. Like netem, jitter may
+// reorder packets.
+struct Impairment {
+  uint32_t delay_us = 0;
+  uint32_t jitter_us = 0;
+  uint32_t loss_ppm = 0;
+};
+
+// Lock-free holder for the impairment one forwarding thread reads per packet while the control
+// thread may change it.
+class AtomicImpairment {
+ public:
+  void Store(const Impairment& imp) {
+    delay_us_.store(imp.delay_us, std::memory_order_relaxed);
+    jitter_us_.store(imp.jitter_us, std::memory_order_relaxed);
+    loss_ppm_.store(imp.loss_ppm, std::memory_order_relaxed);
+  }
+  Impairment Load() const {
+    return {delay_us_.load(std::memory_order_relaxed), jitter_us_.load(std::memory_order_relaxed),
+            loss_ppm_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  std::atomic<uint32_t> delay_us_{0};
+  std::atomic<uint32_t> jitter_us_{0};
+  std::atomic<uint32_t> loss_ppm_{0};
+};
+
+struct DirectionCounters {
+  std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> forwarded{0};
+  std::atomic<uint64_t> dropped_loss{0};      // dropped on purpose (the loss setting)
+  std::atomic<uint64_t> dropped_overflow{0};  // dropped because the queue was full
+  std::atomic<uint64_t> send_errors{0};
+};
+
+// Packets waiting for their release time, earliest first. Single-threaded: one per direction.
+class DelayQueue {
+ public:
+  struct Packet {
+    int64_t release_ns;
+    uint64_t order;  // arrival order breaks ties, so equal release times keep FIFO
+    std::vector<uint8_t> bytes;
+  };
+
+  DelayQueue(uint64_t seed, size_t max_packets) : rng_(seed), max_packets_(max_packets) {}
+
+  enum class Verdict { kQueued, kLost, kOverflow };
+  // Decides the packet's fate under `imp` at time `now_ns` and queues it if it survives.
+  Verdict Push(std::vector<uint8_t> bytes, int64_t now_ns, const Impairment& imp);
+
+  bool Empty() const { return heap_.empty(); }
+  size_t Size() const { return heap_.size(); }
+  int64_t NextRelease() const { return heap_.top().release_ns; }
+  // Removes the earliest packet; only call when !Empty().
+  Packet Pop();
+
+ private:
+  struct Later {
+    bool operator()(const Packet& a, const Packet& b) const {
+      return a.release_ns != b.release_ns ? a.release_ns > b.release_ns : a.order > b.order;
+    }
+  };
+  std::priority_queue<Packet, std::vector<Packet>, Later> heap_;
+  std::mt19937_64 rng_;
+  size_t max_packets_;
+  uint64_t next_order_ = 0;
+};
+
+}  // namespace segwan::lab

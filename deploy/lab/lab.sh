@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# SegWAN lab: an emulated SRv6 WAN in network namespaces on one machine.
+#
+#   site-a ── edge-a ──┬── p1 ──┬── edge-b ── site-b
+#                      └── p2 ──┘
+#             edge-c ── p1, p2 ── site-c          (every edge connects to both p1 and p2)
+#
+# The root namespace (where the controller runs) reaches every edge over a management bridge.
+# Each edge↔core link can be impaired per direction: with netem where the kernel has it, else
+# through segwan-delayline running in a small link namespace in the middle of the link.
+#
+# Usage: lab.sh up [--detach] | down | status | env | exec NODE CMD... |
+#        impair NODE_A NODE_B [--delay MS] [--jitter MS] [--loss PERCENT]
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+BUILD_DIR=${SEGWAN_BUILD_DIR:-$REPO/build}
+STATE=${SEGWAN_LAB_STATE:-/run/segwan-lab}
+P=sw-                 # namespace prefix
+MGMT_BR=swmgmt        # management bridge in the root namespace
+
+SITES=(a b c)
+CORES=(1 2)
+
+# ---- addressing plan ---------------------------------------------------------------------
+MGMT_NET=fd5e:ff::             # /64, the controller is ::1, edge-X is ::X
+locator() { echo "fc00:0:$1::"; }            # /48 per router (a, b, c, 1, 2)
+router_lo() { echo "fc00:0:$1::1"; }         # loopback address of a router
+core_sid() { echo "fc00:0:$1::e"; }          # End SID of core router N
+link_net() { echo "fd5e:0:$1$2::"; }         # /64 between edge-X and pN, edge ::1, core ::2
+site_idx() { case $1 in a) echo 1 ;; b) echo 2 ;; c) echo 3 ;; esac; }
+site_v4() { echo "10.10.$(site_idx "$1")"; }  # /24, edge .1, host .2
+site_v6() { echo "fd10:$1::"; }              # /64, edge ::1, host ::2
+
+die() { echo "lab: $*" >&2; exit 1; }
+info() { [ -n "${LAB_QUIET:-}" ] || echo "lab: $*" >&2; }
+need_root() { [ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces)"; }
+inns() { local n=$1; shift; ip netns exec "$P$n" "$@"; }
+lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P" || true; }
+is_up() { [ -f "$STATE/up" ]; }
+delayline_bin() { echo "$BUILD_DIR/deploy/segwan-delayline"; }
+
+has_netem() {
+  [ -n "${SEGWAN_LAB_FORCE_DELAYLINE:-}" ] && return 1
+  local ns=${P}probe-netem ok=1
+  ip netns add "$ns" 2>/dev/null || return 1
+  ip -n "$ns" link set lo up
+  tc -n "$ns" qdisc add dev lo root netem delay 1ms 2>/dev/null && ok=0
+  ip netns del "$ns"
+  return $ok
+}
+
+# ---- building blocks ---------------------------------------------------------------------
+add_node() {
+  local n=$1
+  ip netns add "$P$n"
+  inns "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+    net.ipv6.conf.default.seg6_enabled=1 net.ipv6.conf.all.seg6_enabled=1 \
+    net.ipv6.conf.all.keep_addr_on_down=1
+  ip -n "$P$n" link set lo up
+}
+
+make_router() {
+  inns "$1" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 \
+    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  # SIDs need a device that is not lo (the kernel makes non-local routes via lo reject
+  # routes) and that never goes down with a link: sr0, a veth whose peer stays inside the
+  # router (this kernel has no dummy driver).
+  ip -n "$P$1" link add sr0 type veth peer name sr0-peer
+  ip -n "$P$1" link set dev sr0-peer up
+  ip -n "$P$1" link set dev sr0 up
+}
+
+# offloads off: the delay line and XDP_TX need complete checksums and unsegmented frames
+no_offload() { inns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
+
+# veth NODE_A IF_A NODE_B IF_B
+veth() {
+  ip link add "$2" netns "$P$1" type veth peer name "$4" netns "$P$3"
+  no_offload "$1" "$2"
+  no_offload "$3" "$4"
+  ip -n "$P$1" link set dev "$2" up
+  ip -n "$P$3" link set dev "$4" up
+}
+
+addr() { ip -n "$P$1" addr add "$3" dev "$2" $( [[ $3 == *:* ]] && echo nodad ); }
+
+# Connects edge-X:wanN with pN:edge-X, through a link namespace with a delay line unless
+# netem is available.
+wan_link() {
+  local x=$1 n=$2 id=$1$2
+  if [ "$(cat "$STATE/impair-mode")" = netem ]; then
+    veth "edge-$x" "wan$n" "p$n" "edge-$x"
+  else
+    local l="lk-$id"
+    add_node "$l"
+    veth "edge-$x" "wan$n" "$l" to-edge
+    veth "$l" to-core "p$n" "edge-$x"
+    inns "$l" ip link set dev to-edge promisc on
+    inns "$l" ip link set dev to-core promisc on
+    # The delay line forwards every frame between a and b; the kernel must not answer on them.
+    inns "$l" sysctl -qw net.ipv6.conf.to-edge.disable_ipv6=1 \
+      net.ipv6.conf.to-core.disable_ipv6=1
+    local sock="$STATE/links/$id.sock" log="$STATE/logs/delayline-$id.log"
+    setsid ip netns exec "$P$l" "$(delayline_bin)" run --a to-edge --b to-core --control "$sock" \
+      >"$log" 2>&1 </dev/null &
+    echo $! >"$STATE/pids/delayline-$id"
+  fi
+  local net; net=$(link_net "$x" "$n")
+  addr "edge-$x" "wan$n" "${net}1/64"
+  addr "p$n" "edge-$x" "${net}2/64"
+}
+
+wait_for_delaylines() {
+  [ "$(cat "$STATE/impair-mode")" = netem ] && return 0
+  local deadline=$((SECONDS + 10)) id
+  for x in "${SITES[@]}"; do for n in "${CORES[@]}"; do
+    id=$x$n
+    until [ -S "$STATE/links/$id.sock" ]; do
+      [ $SECONDS -lt $deadline ] || die "delay line $id did not start: $(cat "$STATE/logs/delayline-$id.log")"
+      sleep 0.05
+    done
+  done; done
+}
+
+# ---- up / down ---------------------------------------------------------------------------
+cmd_up() {
+  local detach=0
+  for a in "$@"; do
+    case $a in
+      --detach) detach=1 ;;
+      *) die "up: unknown option $a" ;;
+    esac
+  done
+  need_root
+  [ -x "$(delayline_bin)" ] || die "$(delayline_bin) is missing: build first (make build)"
+  cmd_down_quiet
+  mkdir -p "$STATE"/{pids,links,logs}
+  if has_netem; then echo netem >"$STATE/impair-mode"; else echo delayline >"$STATE/impair-mode"; fi
+  info "building the lab (impairment: $(cat "$STATE/impair-mode"))"
+
+  for s in "${SITES[@]}"; do add_node "site-$s"; add_node "edge-$s"; make_router "edge-$s"; done
+  for n in "${CORES[@]}"; do add_node "p$n"; make_router "p$n"; done
+
+  # management bridge in the root namespace
+  ip link add "$MGMT_BR" type bridge
+  ip addr add "${MGMT_NET}1/64" dev "$MGMT_BR" nodad
+  ip link set "$MGMT_BR" up
+  for s in "${SITES[@]}"; do
+    ip link add "swm-$s" type veth peer name mgmt0 netns "${P}edge-$s"
+    ip link set "swm-$s" master "$MGMT_BR" up
+    ip -n "${P}edge-$s" link set mgmt0 up
+    addr "edge-$s" mgmt0 "${MGMT_NET}$s/64"
+  done
+
+  # sites and their LANs
+  for s in "${SITES[@]}"; do
+    veth "site-$s" eth0 "edge-$s" lan0
+    local v4 v6; v4=$(site_v4 "$s"); v6=$(site_v6 "$s")
+    addr "site-$s" eth0 "$v4.2/24"; addr "site-$s" eth0 "${v6}2/64"
+    addr "edge-$s" lan0 "$v4.1/24"; addr "edge-$s" lan0 "${v6}1/64"
+    ip -n "${P}site-$s" route add default via "$v4.1"
+    ip -n "${P}site-$s" -6 route add default via "${v6}1"
+  done
+
+  # WAN: every edge to both core routers
+  for s in "${SITES[@]}"; do for n in "${CORES[@]}"; do wan_link "$s" "$n"; done; done
+  wait_for_delaylines
+
+  # loopbacks, End SIDs and the underlay routes
+  for n in "${CORES[@]}"; do
+    addr "p$n" lo "$(router_lo "$n")/128"
+    ip -n "${P}p$n" -6 route add "$(core_sid "$n")/128" encap seg6local action End dev sr0
+    for s in "${SITES[@]}"; do
+      ip -n "${P}p$n" -6 route add "$(locator "$s")/48" via "$(link_net "$s" "$n")1" \
+        dev "edge-$s" src "$(router_lo "$n")"
+    done
+  done
+  for s in "${SITES[@]}"; do
+    local lo; lo=$(router_lo "$s")
+    addr "edge-$s" lo "$lo/128"
+    ip -n "${P}edge-$s" sr tunsrc set "$lo"   # outer source of H.Encaps packets
+    for n in "${CORES[@]}"; do
+      ip -n "${P}edge-$s" -6 route add "$(locator "$n")/48" via "$(link_net "$s" "$n")2" \
+        dev "wan$n" src "$lo"
+    done
+    for o in "${SITES[@]}"; do
+      [ "$o" = "$s" ] && continue
+      ip -n "${P}edge-$s" -6 route add "$(locator "$o")/48" via "$(link_net "$s" 1)2" dev wan1 \
+        src "$lo" metric 100
+      ip -n "${P}edge-$s" -6 route add "$(locator "$o")/48" via "$(link_net "$s" 2)2" dev wan2 \
+        src "$lo" metric 200
+    done
+  done
+  # seg6 on every interface (the kernel takes the minimum of "all" and the device's setting)
+  for ns in $(lab_namespaces); do
+    ip netns exec "$ns" sh -c 'for f in /proc/sys/net/ipv6/conf/*/seg6_enabled; do echo 1 >"$f"; done'
+  done
+
+  touch "$STATE/up"
+  info "up: $(lab_namespaces | wc -l) namespaces; 'lab.sh status' shows them, 'lab.sh down' removes them"
+  if [ $detach -eq 0 ]; then
+    trap 'echo; cmd_down' INT TERM
+    info "press Ctrl-C to stop"
+    while is_up; do sleep 1; done
+  fi
+}
+
+# Ends the given PIDs: TERM, up to 2 s to exit, then KILL, and waits until they are gone.
+end_pids() {
+  [ $# -gt 0 ] || return 0
+  kill "$@" 2>/dev/null || true
+  local pid left
+  for _ in $(seq 100); do
+    left=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    [ $left -eq 0 ] && return 0
+    sleep 0.02
+  done
+  kill -9 "$@" 2>/dev/null || true
+  for _ in $(seq 100); do
+    left=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    [ $left -eq 0 ] && return 0
+    sleep 0.02
+  done
+}
+
+cmd_down_quiet() {
+  # The lab's processes: those in its pid files, and any still inside its namespaces (after a
+  # crash the pid files may be gone; whatever runs in our namespaces was started by the lab).
+  local pids=() ns pid f
+  if [ -d "$STATE/pids" ]; then
+    for f in "$STATE"/pids/*; do [ -e "$f" ] && pids+=("$(cat "$f")"); done
+  fi
+  for ns in $(lab_namespaces); do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do pids+=("$pid"); done
+  done
+  end_pids "${pids[@]}"
+  for ns in $(lab_namespaces); do ip netns del "$ns" 2>/dev/null || true; done
+  ip link del "$MGMT_BR" 2>/dev/null || true
+  for s in "${SITES[@]}"; do ip link del "swm-$s" 2>/dev/null || true; done
+  rm -rf "$STATE"
+}
+
+cmd_down() {
+  need_root
+  cmd_down_quiet
+  info "down"
+}
+
+# ---- operating it ------------------------------------------------------------------------
+cmd_status() {
+  if ! is_up; then
+    echo "lab is down"
+    [ -z "$(lab_namespaces)" ] || echo "leftover namespaces: $(lab_namespaces | tr '\n' ' ')"
+    return 1
+  fi
+  echo "lab is up (impairment: $(cat "$STATE/impair-mode"))"
+  echo "nodes: $(lab_namespaces | sed "s/^$P//" | tr '\n' ' ')"
+  if [ "$(cat "$STATE/impair-mode")" = delayline ]; then
+    for sock in "$STATE"/links/*.sock; do
+      local id; id=$(basename "$sock" .sock)
+      echo "link edge-${id:0:1} <-> p${id:1:1}:"
+      "$(delayline_bin)" get "$sock" | sed -e "s/^ab /  edge-${id:0:1}->p${id:1:1} /" \
+        -e "s/^ba /  p${id:1:1}->edge-${id:0:1} /"
+    done
+  fi
+}
+
+cmd_env() {
+  echo "SID_P1=$(core_sid 1)"
+  echo "SID_P2=$(core_sid 2)"
+  for s in "${SITES[@]}"; do
+    local u; u=$(echo "$s" | tr a-z A-Z)
+    echo "LOCATOR_$u=$(locator "$s")/48"
+    echo "SITE_${u}_V4=$(site_v4 "$s").2"
+    echo "SITE_${u}_V6=$(site_v6 "$s")2"
+    echo "MGMT_$u=${MGMT_NET}$s"
+  done
+  echo "MGMT_CONTROLLER=${MGMT_NET}1"
+  if [ -f "$STATE/controller.env" ]; then cat "$STATE/controller.env"; fi
+}
+
+cmd_exec() {
+  [ $# -ge 2 ] || die "usage: lab.sh exec NODE CMD..."
+  local node=$1; shift
+  ip netns list | awk '{print $1}' | grep -qx "$P$node" || die "no node $node"
+  exec ip netns exec "$P$node" "$@"
+}
+
+# impair NODE_A NODE_B [--delay MS] [--jitter MS] [--loss PERCENT]: traffic from A to B.
+# Sets the whole impairment of that direction: an option left out is reset to 0.
+cmd_impair() {
+  [ $# -ge 2 ] || die "usage: lab.sh impair NODE_A NODE_B [--delay MS] [--jitter MS] [--loss PERCENT]"
+  is_up || die "lab is down"
+  local a=$1 b=$2 delay=0 jitter=0 loss=0
+  shift 2
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --delay) delay=${2:?--delay needs MS}; shift 2 ;;
+      --jitter) jitter=${2:?--jitter needs MS}; shift 2 ;;
+      --loss) loss=${2:?--loss needs PERCENT}; shift 2 ;;
+      *) die "impair: unknown option $1" ;;
+    esac
+  done
+  local num='^[0-9]+([.][0-9]+)?$'
+  [[ $delay =~ $num ]] || die "impair: --delay: '$delay' is not a number of milliseconds"
+  [[ $jitter =~ $num ]] || die "impair: --jitter: '$jitter' is not a number of milliseconds"
+  [[ $loss =~ $num ]] || die "impair: --loss: '$loss' is not a percentage"
+  local x n dir
+  if [[ $a =~ ^edge-([abc])$ && $b =~ ^p([12])$ ]]; then
+    x=${a#edge-}; n=${b#p}; dir=ab
+  elif [[ $a =~ ^p([12])$ && $b =~ ^edge-([abc])$ ]]; then
+    x=${b#edge-}; n=${a#p}; dir=ba
+  else
+    die "impair: no impairable link from $a to $b (links join edge-a/b/c with p1/p2)"
+  fi
+  if [ "$(cat "$STATE/impair-mode")" = netem ]; then
+    local node dev
+    if [ $dir = ab ]; then node=edge-$x; dev=wan$n; else node=p$n; dev=edge-$x; fi
+    inns "$node" tc qdisc replace dev "$dev" root netem delay "${delay}ms" "${jitter}ms" loss "${loss}%"
+  else
+    "$(delayline_bin)" set "$STATE/links/$x$n.sock" --dir $dir --delay-ms "$delay" \
+      --jitter-ms "$jitter" --loss "$loss" >/dev/null
+  fi
+  info "impair $a -> $b: delay ${delay} ms, jitter ${jitter} ms, loss ${loss}%"
+}
+
+usage() {
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+main() {
+  local cmd=${1:-}
+  [ $# -gt 0 ] && shift
+  case $cmd in
+    up) cmd_up "$@" ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    exec) cmd_exec "$@" ;;
+    impair) need_root; cmd_impair "$@" ;;
+    -h|--help|help) usage ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,96 @@
+#include "agent/config.h"
+
+#include <net/if.h>
+
+namespace segwan::edge {
+
+void AddAgentFlags(FlagSet& f) {
+  f.AddString("config", "", "read settings from this file (name = value lines)");
+  f.AddString("device-id", "", "this router's id, [a-z0-9-]{1,63} (required)");
+  f.AddString("token-file", "", "file holding the registration token");
+  f.AddString("controller", "", "controller registration address host:port (empty: standalone)");
+  f.AddString("listen", kDefaultListen, "address of the EdgeManager gRPC service");
+  f.AddString("advertise", "", "gRPC address reported to the controller (default: --listen)");
+  f.AddString("wan", "", "WAN interfaces, comma separated");
+  f.AddString("lan", "", "LAN interfaces, comma separated");
+  f.AddString("mgmt", "", "management interfaces, comma separated");
+  f.AddString("locator", "", "SRv6 SID locator prefix, e.g. fc00:0:a::/48");
+  f.AddString("state-dir", kDefaultStateDir, "where the agent keeps its state");
+  f.AddString("tls-cert", "", "TLS certificate (PEM); enables TLS with --tls-key");
+  f.AddString("tls-key", "", "TLS private key (PEM)");
+  f.AddString("tls-ca", "", "CA certificate (PEM) to verify the controller and clients");
+  f.AddString("log-level", "info", "debug, info, warn or error");
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+static Status CheckInterfaces(const std::string& flag, const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    if (n.size() >= IFNAMSIZ || n.find_first_of("/ \t:") != std::string::npos) {
+      return FieldError("--" + flag, "'" + n + "' is not a valid interface name");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
+  AgentConfig c;
+  c.device_id = f.GetString("device-id");
+  if (!IsValidIdentifier(c.device_id)) {
+    return FieldError("--device-id", c.device_id.empty()
+                                         ? "is required"
+                                         : "'" + c.device_id + "' must match [a-z0-9-]{1,63}");
+  }
+  c.token_file = f.GetString("token-file");
+  if (const auto ctl = f.GetString("controller"); !ctl.empty()) {
+    c.controller = ParseHostPort(ctl);
+    if (!c.controller) return FieldError("--controller", "'" + ctl + "' is not host:port");
+    if (c.token_file.empty()) return FieldError("--token-file", "is required with --controller");
+  }
+  const auto listen = f.GetString("listen");
+  auto hp = ParseHostPort(listen);
+  if (!hp) return FieldError("--listen", "'" + listen + "' is not host:port");
+  c.listen = *hp;
+  c.advertise = f.GetString("advertise");
+  if (!c.advertise.empty() && !ParseHostPort(c.advertise)) {
+    return FieldError("--advertise", "'" + c.advertise + "' is not host:port");
+  }
+  c.wan_interfaces = SplitList(f.GetString("wan"));
+  c.lan_interfaces = SplitList(f.GetString("lan"));
+  c.mgmt_interfaces = SplitList(f.GetString("mgmt"));
+  for (auto* pair : {&c.wan_interfaces, &c.lan_interfaces, &c.mgmt_interfaces}) {
+    const char* flag = pair == &c.wan_interfaces ? "wan" : pair == &c.lan_interfaces ? "lan" : "mgmt";
+    if (auto st = CheckInterfaces(flag, *pair); !st) return st.error();
+  }
+  if (const auto loc = f.GetString("locator"); !loc.empty()) {
+    c.locator = ParsePrefix(loc);
+    if (!c.locator || c.locator->address.family != AF_INET6) {
+      return FieldError("--locator", "'" + loc + "' is not an IPv6 prefix without host bits");
+    }
+    if (c.locator->length > 112) {
+      return FieldError("--locator", "prefix length must be at most 112 to leave room for SIDs");
+    }
+  }
+  c.state_dir = f.GetString("state-dir");
+  c.tls.cert_file = f.GetString("tls-cert");
+  c.tls.key_file = f.GetString("tls-key");
+  c.tls.ca_file = f.GetString("tls-ca");
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
+    return FieldError(c.tls.cert_file.empty() ? "--tls-cert" : "--tls-key",
+                      "--tls-cert and --tls-key go together");
+  }
+  return c;
+}
+
+}  // namespace segwan::edge

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string>
+
+#include "segwan/flags.h"
+#include "segwan/net.h"
+#include "segwan/result.h"
+
+namespace segwan::controller {
+
+inline constexpr const char* kDefaultHttpListen = "127.0.0.1:8080";
+inline constexpr const char* kDefaultGrpcListen = "[::]:50051";
+inline constexpr const char* kDefaultDataDir = "/var/lib/segwan/controller";
+
+// What edge-os is told at start. Paths default to files under data_dir.
+struct ControllerConfig {
+  HostPort http_listen;   // REST API, dashboard, /metrics
+  HostPort grpc_listen;   // Registration service for the edges
+  std::string data_dir = kDefaultDataDir;
+  std::string db_path;                   // SQLite file; default <data_dir>/segwan.db
+  std::string operator_token_file;       // created on first start; default <data_dir>/operator.token
+  std::string device_token_file;         // registration token for edges; default <data_dir>/device.token
+  std::string web_root;                  // serve the dashboard from disk (development)
+  bool auto_enable = false;              // enable devices at registration (lab)
+};
+
+void AddControllerFlags(FlagSet& flags);
+Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& flags);
+
+}  // namespace segwan::controller

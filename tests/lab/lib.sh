@@ -1,0 +1,73 @@
+# Helpers for lab integration tests (sourced). A test that cannot run here exits 77 with the
+# reason printed (CTest reports it as skipped); every test tears the lab down on exit, also
+# after a failure.
+set -euo pipefail
+
+SEGWAN_SOURCE_DIR=${SEGWAN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SEGWAN_BUILD_DIR=${SEGWAN_BUILD_DIR:-$SEGWAN_SOURCE_DIR/build}
+export SEGWAN_BUILD_DIR
+LAB="$SEGWAN_SOURCE_DIR/deploy/lab/lab.sh"
+export LAB_QUIET=1
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+step() { echo "--- $*"; }
+
+require_root() { [ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"; }
+
+# Checks the kernel can do what the lab needs, in a throwaway namespace.
+require_lab_kernel() {
+  require_root
+  local ns="sw-probe-$$" why=""
+  ip netns add "$ns" 2>/dev/null || skip "cannot create network namespaces"
+  if ! ip -n "$ns" link add p0 type veth peer name p1 2>/dev/null; then
+    why="no veth support"
+  elif ! ip -n "$ns" link set dev p0 up || ! ip -n "$ns" -6 route add fc00::/64 \
+      encap seg6 mode encap segs fc00::1 dev p0 2>/dev/null; then
+    why="no seg6 (SRv6) encapsulation in this kernel"
+  elif ! ip -n "$ns" -6 route add fc00:1::1/128 encap seg6local action End.DT6 table 100 \
+      dev p0 2>/dev/null; then
+    why="no seg6local End.DT6 in this kernel"
+  fi
+  ip netns del "$ns"
+  [ -z "$why" ] || skip "$why"
+}
+
+ns_snapshot() { ip netns list 2>/dev/null | awk '{print $1}' | sort; }
+
+# Starts the lab (refusing to clobber one somebody else is running) and arranges teardown.
+lab_up() {
+  [ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
+  NS_BEFORE=$(ns_snapshot | grep -v '^sw-' || true)
+  trap lab_teardown EXIT
+  "$LAB" up --detach
+  # shellcheck disable=SC1090
+  eval "$("$LAB" env)"
+}
+
+lab_teardown() {
+  local rc=$?
+  "$LAB" down || true
+  exit $rc
+}
+
+# Teardown check: the namespaces are exactly as before, nothing of the lab is left.
+check_clean_teardown() {
+  "$LAB" down
+  trap - EXIT
+  local after; after=$(ns_snapshot)
+  [ "$after" = "$NS_BEFORE" ] || fail "namespaces left behind: $(comm -13 <(echo "$NS_BEFORE") <(echo "$after") | tr '\n' ' ')"
+  ! ip link show swmgmt >/dev/null 2>&1 || fail "management bridge left behind"
+  [ ! -e /run/segwan-lab ] || fail "lab state folder left behind"
+  pass "teardown left nothing behind"
+}
+
+# avg RTT in ms of `ping` run in NODE
+ping_avg() {
+  local node=$1; shift
+  "$LAB" exec "$node" ping "$@" | awk -F/ '/^rtt/ {print $5}'
+}
+
+# float comparison: within VALUE LOW HIGH
+within() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }

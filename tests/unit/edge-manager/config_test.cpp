@@ -1,0 +1,57 @@
+#include "agent/config.h"
+
+#include <gtest/gtest.h>
+
+namespace segwan::edge {
+namespace {
+
+Result<AgentConfig> Load(std::vector<std::string> args) {
+  FlagSet f("edge-manager", "");
+  AddAgentFlags(f);
+  if (auto err = f.Parse(args)) return Error{*err, "", 0};
+  return AgentConfigFromFlags(f);
+}
+
+TEST(AgentConfig, FullConfiguration) {
+  auto c = Load({"--device-id", "edge-a", "--controller", "[fd00:ff::1]:50051", "--token-file",
+                 "/t", "--wan", "wan1,wan2", "--lan", "lan0", "--locator", "fc00:0:a::/48"});
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->device_id, "edge-a");
+  EXPECT_EQ(c->controller->port, 50051);
+  EXPECT_EQ(c->wan_interfaces, (std::vector<std::string>{"wan1", "wan2"}));
+  EXPECT_EQ(c->locator->length, 48);
+  EXPECT_EQ(c->listen.port, 50061);
+  EXPECT_FALSE(c->tls.enabled());
+}
+
+TEST(AgentConfig, ErrorsNameTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string field;
+  } cases[] = {
+      {{}, "--device-id"},
+      {{"--device-id", "Edge_A"}, "--device-id"},
+      {{"--device-id", "e", "--controller", "nowhere"}, "--controller"},
+      {{"--device-id", "e", "--controller", "h:1"}, "--token-file"},
+      {{"--device-id", "e", "--listen", "::1:80"}, "--listen"},
+      {{"--device-id", "e", "--locator", "10.0.0.0/8"}, "--locator"},
+      {{"--device-id", "e", "--locator", "fc00::1/48"}, "--locator"},
+      {{"--device-id", "e", "--locator", "fc00::/120"}, "--locator"},
+      {{"--device-id", "e", "--wan", "a/b"}, "--wan"},
+      {{"--device-id", "e", "--lan", "averyveryverylongname"}, "--lan"},
+      {{"--device-id", "e", "--tls-cert", "c.pem"}, "--tls-key"},
+  };
+  for (const auto& tc : cases) {
+    auto c = Load(tc.args);
+    ASSERT_FALSE(c) << tc.field;
+    EXPECT_EQ(c.error().field, tc.field) << c.error().ToString();
+  }
+}
+
+TEST(AgentConfig, SplitList) {
+  EXPECT_EQ(SplitList(""), std::vector<std::string>{});
+  EXPECT_EQ(SplitList("a,,b,"), (std::vector<std::string>{"a", "b"}));
+}
+
+}  // namespace
+}  // namespace segwan::edge
