@@ -56,8 +56,12 @@ lab_teardown() {
 check_clean_teardown() {
   "$LAB" down
   trap - EXIT
+  # Nothing of the lab's (sw-*) is left, and every namespace that was there before still is.
   local after; after=$(ns_snapshot)
-  [ "$after" = "$NS_BEFORE" ] || fail "namespaces left behind: $(comm -13 <(echo "$NS_BEFORE") <(echo "$after") | tr '\n' ' ')"
+  local left; left=$(echo "$after" | grep '^sw-' || true)
+  [ -z "$left" ] || fail "namespaces left behind: $(echo "$left" | tr '\n' ' ')"
+  local gone; gone=$(comm -23 <(echo "$NS_BEFORE") <(echo "$after") | grep . || true)
+  [ -z "$gone" ] || fail "namespaces that were there before are gone: $(echo "$gone" | tr '\n' ' ')"
   ! ip link show swmgmt >/dev/null 2>&1 || fail "management bridge left behind"
   [ ! -e /run/segwan-lab ] || fail "lab state folder left behind"
   pass "teardown left nothing behind"
