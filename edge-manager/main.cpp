@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "agent/config.h"
+#include "edge-manager/agent/config.h"
 #include "segwan/log.h"
 #include "segwan/version.h"
 

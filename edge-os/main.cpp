@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "controller/config.h"
+#include "edge-os/controller/config.h"
 #include "segwan/log.h"
 #include "segwan/version.h"
 

@@ -1,4 +1,4 @@
-#include "netlink/encode.h"
+#include "edge-manager/netlink/encode.h"
 
 #include <linux/fib_rules.h>
 #include <linux/if_link.h>

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "netlink/types.h"
+#include "edge-manager/netlink/types.h"
 #include "segwan/result.h"
 
 namespace segwan::netlink {

@@ -1,4 +1,4 @@
-#include "controller/config.h"
+#include "edge-os/controller/config.h"
 
 namespace segwan::controller {
 

@@ -1,4 +1,4 @@
-#include "agent/config.h"
+#include "edge-manager/agent/config.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // The encoders must send what iproute2 sends for the same command: golden messages captured
 // with scripts/capture-netlink-golden. Header fields (type, flags, rtmsg/fib_rule_hdr/
 // ifinfomsg) compare byte for byte; attributes compare as (type, bytes) pairs in any order.
-#include "netlink/encode.h"
+#include "edge-manager/netlink/encode.h"
 
 #include <gtest/gtest.h>
 #include <linux/fib_rules.h>
