@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "edge-manager/agent/config.h"
+#include "edge-manager/agent/server.h"
 #include "segwan/log.h"
 #include "segwan/version.h"
 
@@ -40,7 +41,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "edge-manager: %s\n", config.error().ToString().c_str());
     return 2;
   }
-  SEGWAN_LOG(kInfo, "main") << "edge-manager " << segwan::Version() << " device "
-                            << config->device_id << " (no services enabled in this build)";
-  return 0;
+  return segwan::edge::RunAgent(*config);
 }

@@ -16,6 +16,8 @@ void AddAgentFlags(FlagSet& f) {
   f.AddString("mgmt", "", "management interfaces, comma separated");
   f.AddString("locator", "", "SRv6 SID locator prefix, e.g. fc00:0:a::/48");
   f.AddString("state-dir", kDefaultStateDir, "where the agent keeps its state");
+  f.AddString("sid-dev", kDefaultSidDevice, "device SIDs are installed on (created if missing)");
+  f.AddString("slice-mode", "auto", "auto (vrf when the kernel has VRF, else table), vrf or table");
   f.AddString("tls-cert", "", "TLS certificate (PEM); enables TLS with --tls-key");
   f.AddString("tls-key", "", "TLS private key (PEM)");
   f.AddString("tls-ca", "", "CA certificate (PEM) to verify the controller and clients");
@@ -83,6 +85,14 @@ Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
     }
   }
   c.state_dir = f.GetString("state-dir");
+  c.sid_device = f.GetString("sid-dev");
+  if (auto st = CheckInterfaces("sid-dev", {c.sid_device}); !st || c.sid_device.empty()) {
+    return FieldError("--sid-dev", "'" + c.sid_device + "' is not a valid interface name");
+  }
+  c.slice_mode = f.GetString("slice-mode");
+  if (c.slice_mode != "auto" && c.slice_mode != "vrf" && c.slice_mode != "table") {
+    return FieldError("--slice-mode", "must be auto, vrf or table");
+  }
   c.tls.cert_file = f.GetString("tls-cert");
   c.tls.key_file = f.GetString("tls-key");
   c.tls.ca_file = f.GetString("tls-ca");

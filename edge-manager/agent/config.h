@@ -12,6 +12,7 @@ namespace segwan::edge {
 
 inline constexpr const char* kDefaultListen = "[::]:50061";
 inline constexpr const char* kDefaultStateDir = "/var/lib/segwan/edge";
+inline constexpr const char* kDefaultSidDevice = "sr0";
 
 // TLS for the agent's gRPC server and its client to the controller. All empty = plaintext,
 // which is meant for a closed management network such as the lab's.
@@ -34,6 +35,8 @@ struct AgentConfig {
   std::vector<std::string> mgmt_interfaces;
   std::optional<IpPrefix> locator;  // SID locator, IPv6
   std::string state_dir = kDefaultStateDir;
+  std::string sid_device = kDefaultSidDevice;  // device SIDs hang on (created if missing)
+  std::string slice_mode = "auto";             // auto, vrf or table
   TlsConfig tls;
 };
 

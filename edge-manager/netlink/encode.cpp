@@ -21,6 +21,7 @@ namespace {
 constexpr int kReq = NLM_F_REQUEST | NLM_F_ACK;
 // iproute2 puts a table id that fits in 8 bits in the header, others in RTA_TABLE/FRA_TABLE.
 constexpr uint32_t kMaxHeaderTable = 255;
+constexpr uint32_t kIpv6DefaultMetric = 1024;
 
 NlMsg NewMsg(int type, int flags) { return NlMsg(nlmsg_alloc_simple(type, flags)); }
 
@@ -170,8 +171,9 @@ std::string Route::ToString() const {
 
 std::string Rule::ToString() const {
   std::ostringstream o;
-  o << (family == AF_INET6 ? "-6 " : "-4 ") << priority << ": from all iif " << iif << " lookup "
-    << table;
+  o << (family == AF_INET6 ? "-6 " : "-4 ") << priority << ": from all";
+  if (dst) o << " to " << dst->ToString();
+  o << " iif " << iif << " lookup " << table;
   return o.str();
 }
 
@@ -212,11 +214,14 @@ static Result<NlMsg> EncodeRule(const Rule& r, int type, int flags) {
   if (r.iif.empty() || r.iif.size() >= IF_NAMESIZE) return FieldError("iif", "bad interface name");
   if (r.table == 0) return FieldError("table", "must not be 0");
   NlMsg m = NewMsg(type, kReq | flags);
+  if (r.dst && r.dst->address.family != r.family) return FieldError("dst", "family differs from the rule's");
   fib_rule_hdr h{};
   h.family = static_cast<uint8_t>(r.family);
+  if (r.dst) h.dst_len = static_cast<uint8_t>(r.dst->length);
   h.table = r.table <= kMaxHeaderTable ? static_cast<uint8_t>(r.table) : uint8_t{RT_TABLE_UNSPEC};
   h.action = FR_ACT_TO_TBL;
   nlmsg_append(m.get(), &h, sizeof h, NLMSG_ALIGNTO);
+  if (r.dst) PutAddress(m.get(), FRA_DST, r.dst->address);
   nla_put_string(m.get(), FRA_IIFNAME, r.iif.c_str());
   if (r.priority) nla_put_u32(m.get(), FRA_PRIORITY, r.priority);
   if (r.table > kMaxHeaderTable) nla_put_u32(m.get(), FRA_TABLE, r.table);
@@ -385,6 +390,11 @@ Result<Route> DecodeRoute(const nlmsghdr* nlh) {
   }
   if (tb[RTA_OIF]) r.oif = static_cast<int>(nla_get_u32(tb[RTA_OIF]));
   if (tb[RTA_PRIORITY]) r.priority = nla_get_u32(tb[RTA_PRIORITY]);
+  // The kernel reports its defaults where a request left things out: IPv6 metric 1024
+  // (IP6_RT_PRIO_USER) and `dev lo` on unreachable routes. Map them back to "not given" so a
+  // dump compares equal to the route that was asked for.
+  if (r.family() == AF_INET6 && r.priority == kIpv6DefaultMetric) r.priority = 0;
+  if (r.type == RouteType::kUnreachable) r.oif = 0;
   r.gateway = AttrAddress(tb[RTA_GATEWAY], hdr->rtm_family);
   if (tb[RTA_ENCAP] && tb[RTA_ENCAP_TYPE]) {
     const uint16_t type = nla_get_u16(tb[RTA_ENCAP_TYPE]);
@@ -416,6 +426,11 @@ Result<Rule> DecodeRule(const nlmsghdr* nlh) {
   if (tb[FRA_PRIORITY]) r.priority = nla_get_u32(tb[FRA_PRIORITY]);
   if (tb[FRA_IIFNAME]) r.iif = nla_get_string(tb[FRA_IIFNAME]);
   r.protocol = tb[FRA_PROTOCOL] ? nla_get_u8(tb[FRA_PROTOCOL]) : 0;
+  if (tb[FRA_DST]) {
+    auto a = AttrAddress(tb[FRA_DST], hdr->family);
+    if (!a) return Error{"bad FRA_DST", "", 0};
+    r.dst = IpPrefix{*a, hdr->dst_len};
+  }
   return r;
 }
 

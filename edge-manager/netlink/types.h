@@ -75,6 +75,7 @@ struct Rule {
   uint32_t priority = 0;
   std::string iif;
   uint32_t table = 0;
+  std::optional<IpPrefix> dst;  // `to PREFIX`; none = all
   uint8_t protocol = kProtoSegwan;
   bool operator==(const Rule&) const = default;
   std::string ToString() const;

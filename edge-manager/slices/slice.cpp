@@ -49,7 +49,21 @@ Result<SlicePlan> SliceManager::Plan(const SliceSpec& s, const std::vector<Link>
     lans.push_back(l);
   }
   if (!vrf) {
+    std::vector<IpAddress> first_sids;
+    for (const auto& r : s.remotes) {
+      for (const auto* segs : {&r.segments, &r.segments_v4}) {
+        if (!segs->empty() &&
+            std::find(first_sids.begin(), first_sids.end(), segs->front()) == first_sids.end()) {
+          first_sids.push_back(segs->front());
+        }
+      }
+    }
     for (const Link* l : lans) {
+      for (const auto& sid : first_sids) {
+        plan.rules.push_back(Rule{.family = AF_INET6, .priority = kUnderlayRulePriority,
+                                  .iif = l->name, .table = netlink::kTableMain,
+                                  .dst = IpPrefix{sid, 128}});
+      }
       for (int family : {AF_INET, AF_INET6}) {
         plan.rules.push_back(Rule{.family = family, .priority = kSliceRulePriority, .iif = l->name,
                                   .table = s.table});
@@ -142,7 +156,8 @@ Status SliceManager::Check(const SliceSpec& s) {
 }
 
 Result<SliceManager::Installed> SliceManager::InstalledFor(uint32_t table,
-                                                          const std::vector<IpAddress>& sids) {
+                                                          const std::vector<IpAddress>& sids,
+                                                          const std::vector<std::string>& lans) {
   auto routes = dp_->Routes(netlink::kProtoSegwan);
   if (!routes) return routes.error();
   auto rules = dp_->Rules(netlink::kProtoSegwan);
@@ -154,7 +169,9 @@ Result<SliceManager::Installed> SliceManager::InstalledFor(uint32_t table,
     if (r.table == table || is_sid) in.routes.push_back(std::move(r));
   }
   for (auto& r : *rules) {
-    if (r.table == table) in.rules.push_back(std::move(r));
+    const bool underlay = r.table == netlink::kTableMain && r.priority == kUnderlayRulePriority &&
+                          std::find(lans.begin(), lans.end(), r.iif) != lans.end();
+    if (r.table == table || underlay) in.rules.push_back(std::move(r));
   }
   return in;
 }
@@ -201,10 +218,12 @@ Result<ApplyCounts> SliceManager::Apply(const SliceSpec& s) {
     previous = &it->second;
     for (const auto& sid : SidsOf(*previous)) sids.push_back(sid);
   }
-  auto installed = InstalledFor(s.table, sids);
+  std::vector<std::string> lans = s.lan_interfaces;
+  if (previous) lans.insert(lans.end(), previous->lan_interfaces.begin(), previous->lan_interfaces.end());
+  auto installed = InstalledFor(s.table, sids, lans);
   if (!installed) return installed.error();
   if (previous && previous->table != s.table) {
-    auto old = InstalledFor(previous->table, {});
+    auto old = InstalledFor(previous->table, {}, {});
     if (!old) return old.error();
     for (auto& r : old->routes) installed->routes.push_back(r);
     for (auto& r : old->rules) installed->rules.push_back(r);
@@ -280,7 +299,7 @@ Result<ApplyCounts> SliceManager::Remove(const std::string& id) {
   auto it = slices_.find(id);
   if (it == slices_.end()) return ApplyCounts{};  // removing what is not there succeeds
   const SliceSpec s = it->second;
-  auto installed = InstalledFor(s.table, SidsOf(s));
+  auto installed = InstalledFor(s.table, SidsOf(s), s.lan_interfaces);
   if (!installed) return installed.error();
   ApplyCounts counts;
   // Removal presses on past a failure (a half-removed slice is worse than a reported error).

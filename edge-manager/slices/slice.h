@@ -48,6 +48,10 @@ struct SlicePlan {
 };
 
 inline constexpr uint32_t kSliceRulePriority = 1000;
+// The kernel looks up a freshly encapsulated packet's outer header with the LAN as input
+// interface, so the slice rule would send it to the slice table. One rule per first SID, just
+// before the slice rule, sends exactly those outer destinations to the main table.
+inline constexpr uint32_t kUnderlayRulePriority = 999;
 // Metric of the unreachable default that keeps a slice's traffic inside the slice.
 inline constexpr uint32_t kIsolationMetric = 0xff000000;
 
@@ -81,7 +85,8 @@ class SliceManager {
     std::vector<netlink::Route> routes;
     std::vector<netlink::Rule> rules;
   };
-  Result<Installed> InstalledFor(uint32_t table, const std::vector<IpAddress>& sids);
+  Result<Installed> InstalledFor(uint32_t table, const std::vector<IpAddress>& sids,
+                                 const std::vector<std::string>& lans);
   Status CheckLocked(const SliceSpec& spec, const std::vector<netlink::Link>& links) const;
 
   netlink::Dataplane* dp_;

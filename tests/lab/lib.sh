@@ -75,3 +75,49 @@ ping_avg() {
 
 # float comparison: within VALUE LOW HIGH
 within() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
+
+# Starts edge-manager on edge-X (a, b, c) listening on its management address; waits for it.
+# Extra arguments go to edge-manager. The lab's teardown ends it (it runs in a lab namespace).
+EDGECTL="$SEGWAN_BUILD_DIR/edge-manager/segwan-edgectl"
+start_agent() {
+  local x=$1; shift
+  local dir="${AGENT_STATE_ROOT:?}/edge-$x"
+  mkdir -p "$dir"
+  "$LAB" exec "edge-$x" "$SEGWAN_BUILD_DIR/edge-manager/edge-manager" --device-id "edge-$x" \
+    --listen "[fd5e:ff::$x]:50061" --wan wan1,wan2 --lan lan0 --mgmt mgmt0 \
+    --locator "fc00:0:$x::/48" --state-dir "$dir" "$@" >>"$dir/agent.log" 2>&1 &
+  echo $! >"$dir/pid"
+  for _ in $(seq 100); do
+    edgectl "$x" interfaces >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  cat "$dir/agent.log"
+  fail "edge-manager on edge-$x did not come up"
+}
+stop_agent() {
+  local pid; pid=$(cat "${AGENT_STATE_ROOT:?}/edge-$1/pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+edgectl() { local x=$1; shift; "$EDGECTL" --edge "[fd5e:ff::$x]:50061" "$@"; }
+
+# Counts SRH packets seen on core router pN's link to edge-X while CMD runs.
+srh_count_during() {
+  local n=$1 x=$2; shift 2
+  local f; f=$(mktemp)
+  "$LAB" exec "p$n" timeout 10 tcpdump -l -n -i "edge-$x" 'ip6 proto 43' >"$f" 2>"$f.err" &
+  local tpid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$f.err" 2>/dev/null && break; sleep 0.05; done
+  "$@" >/dev/null 2>&1 || true
+  sleep 0.2
+  kill "$tpid" 2>/dev/null || true
+  wait "$tpid" 2>/dev/null || true
+  grep -c "RT6" "$f" || true
+  rm -f "$f" "$f.err"
+}
+
+# What the kernel of NODE has that a slice could touch: routes of every table, and rules.
+kernel_snapshot() {
+  "$LAB" exec "$1" sh -c 'ip -6 route show table all; ip -4 route show table all; ip -6 rule; ip -4 rule' | sort
+}

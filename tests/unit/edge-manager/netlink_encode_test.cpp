@@ -154,6 +154,10 @@ TEST(NetlinkEncode, RulesMatchIproute2) {
   ExpectSameAsIproute2("rule6_iif",
                        *EncodeRuleAdd({.family = AF_INET6, .priority = 1000, .iif = "v0", .table = 100}),
                        sizeof(fib_rule_hdr));
+  ExpectSameAsIproute2("rule6_iif_to",
+                       *EncodeRuleAdd({.family = AF_INET6, .priority = 999, .iif = "v0", .table = 254,
+                                       .dst = P("fc00:0:2::e/128")}),
+                       sizeof(fib_rule_hdr));
   ExpectSameAsIproute2("rule4_iif",
                        *EncodeRuleAdd({.family = AF_INET, .priority = 1000, .iif = "v0", .table = 100}),
                        sizeof(fib_rule_hdr));
@@ -221,6 +225,26 @@ TEST(NetlinkDecode, RoundTripsEveryModelledRoute) {
     ASSERT_TRUE(back) << back.error().ToString();
     EXPECT_EQ(*back, r) << r.ToString() << " came back as " << back->ToString();
   }
+}
+
+TEST(NetlinkDecode, KernelDefaultsReadBackAsNotGiven) {
+  // What a dump says for `ip -6 route add fd10::/64 dev X` and `unreachable default`: metric
+  // 1024 and dev lo. They must compare equal to the routes as requested.
+  Route asked{.dst = P("fd10:a::/64"), .table = 100, .oif = 3};
+  Route dumped = asked;
+  dumped.priority = 1024;
+  auto m = EncodeRouteReplace(dumped);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(*DecodeRoute(nlmsg_hdr(m->get())), asked);
+  Route unreachable{.dst = P("::/0"), .table = 100, .type = RouteType::kUnreachable, .priority = 7};
+  Route dumped_unreachable = unreachable;
+  dumped_unreachable.oif = 1;
+  m = EncodeRouteReplace(dumped_unreachable);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(*DecodeRoute(nlmsg_hdr(m->get())), unreachable);
+  Route v4{.dst = P("10.0.0.0/8"), .table = 100, .oif = 3, .priority = 1024};  // IPv4 keeps it
+  m = EncodeRouteReplace(v4);
+  EXPECT_EQ(DecodeRoute(nlmsg_hdr(m->get()))->priority, 1024u);
 }
 
 TEST(NetlinkDecode, RuleRoundTrip) {

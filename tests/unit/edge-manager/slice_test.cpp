@@ -49,12 +49,22 @@ TEST(SliceManager, TableModeInstallsTheWholeSlice) {
   const int lan0 = dp.Find("lan0")->ifindex;
   const int sr0 = dp.Find("sr0")->ifindex;
 
-  // ip rules for both families select the slice table for traffic from the LAN
-  EXPECT_EQ(dp.rules().size(), 2u);
+  // ip rules for both families select the slice table for traffic from the LAN; one more,
+  // just before them, lets the encapsulated packet's outer header (to the first SID) use main
+  ASSERT_EQ(dp.rules().size(), 3u);
+  int slice_rules = 0;
   for (const auto& r : dp.rules()) {
     EXPECT_EQ(r.iif, "lan0");
-    EXPECT_EQ(r.table, 100u);
+    if (r.table == 100u) {
+      ++slice_rules;
+      EXPECT_FALSE(r.dst);
+    } else {
+      EXPECT_EQ(r.table, netlink::kTableMain);
+      EXPECT_EQ(r.priority, kUnderlayRulePriority);
+      EXPECT_EQ(r.dst, P("fc00:0:2::e/128"));
+    }
   }
+  EXPECT_EQ(slice_rules, 2);
   // remote prefixes: H.Encaps, IPv4 towards the remote End.DX4 SID
   const Route* v6 = FindRoute(dp, "fd10:b::/64", 100);
   ASSERT_TRUE(v6);
@@ -112,7 +122,7 @@ TEST(SliceManager, ChangedRequestConverges) {
   EXPECT_FALSE(FindRoute(dp, "fc00:0:a::d6/128", netlink::kTableMain));
   ASSERT_TRUE(FindRoute(dp, "fc00:0:a::d60/128", netlink::kTableMain));
   EXPECT_EQ(std::get<Seg6Encap>(FindRoute(dp, "fd10:b::/64", 100)->encap).segments[0], A("fc00:0:1::e"));
-  EXPECT_EQ(counts->added, 2u);    // new SID, repinned route
+  EXPECT_EQ(counts->added, 3u);    // new SID, repinned route, underlay rule for the new first SID
   EXPECT_EQ(counts->removed, 2u);  // old SID, IPv4 remote route
 }
 

@@ -1,0 +1,124 @@
+#include "edge-manager/agent/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "edge-manager/api/edge_service.h"
+#include "edge-manager/netlink/dataplane.h"
+#include "edge-manager/slices/slice.h"
+#include "segwan/log.h"
+#include "segwan/version.h"
+
+namespace segwan::edge {
+
+static Result<std::string> ReadFile(const std::string& path, const std::string& flag) {
+  std::ifstream in(path);
+  if (!in) return FieldError(flag, "cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  auto cert = ReadFile(tls.cert_file, "--tls-cert");
+  if (!cert) return cert.error();
+  auto key = ReadFile(tls.key_file, "--tls-key");
+  if (!key) return key.error();
+  grpc::SslServerCredentialsOptions opts(
+      tls.ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!tls.ca_file.empty()) {
+    auto ca = ReadFile(tls.ca_file, "--tls-ca");
+    if (!ca) return ca.error();
+    opts.pem_root_certs = *ca;
+  }
+  opts.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(opts);
+}
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions opts;
+  if (!tls.ca_file.empty()) {
+    auto ca = ReadFile(tls.ca_file, "--tls-ca");
+    if (!ca) return ca.error();
+    opts.pem_root_certs = *ca;
+  }
+  if (!tls.cert_file.empty()) {
+    auto cert = ReadFile(tls.cert_file, "--tls-cert");
+    if (!cert) return cert.error();
+    auto key = ReadFile(tls.key_file, "--tls-key");
+    if (!key) return key.error();
+    opts.pem_cert_chain = *cert;
+    opts.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(opts);
+}
+
+int RunAgent(const AgentConfig& c) {
+  auto dp = netlink::OpenNetlinkDataplane();
+  if (!dp) {
+    SEGWAN_LOG(kError, "main") << dp.error().ToString();
+    return 1;
+  }
+  SliceMode mode;
+  if (c.slice_mode == "vrf") {
+    mode = SliceMode::kVrf;
+  } else if (c.slice_mode == "table") {
+    mode = SliceMode::kTable;
+  } else {
+    mode = (*dp)->VrfSupported() ? SliceMode::kVrf : SliceMode::kTable;
+  }
+  SEGWAN_LOG(kInfo, "main") << "slices in " << SliceModeName(mode) << " mode"
+                            << (c.slice_mode == "auto" ? " (chosen from the kernel's VRF support)" : "");
+  SliceManager slices(dp->get(), mode, c.sid_device);
+  InterfaceRoles roles;
+  for (const auto& n : c.wan_interfaces) roles[n] = "wan";
+  for (const auto& n : c.lan_interfaces) roles[n] = "lan";
+  for (const auto& n : c.mgmt_interfaces) roles[n] = "mgmt";
+  EdgeService service(dp->get(), &slices, roles, c.state_dir);
+  if (auto n = service.RestoreSavedSlices(); n && *n > 0) {
+    SEGWAN_LOG(kInfo, "main") << "restored " << *n << " slice(s) from " << c.state_dir;
+  }
+
+  auto creds = ServerCredentials(c.tls);
+  if (!creds) {
+    SEGWAN_LOG(kError, "main") << creds.error().ToString();
+    return 2;
+  }
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(c.listen.ToString(), *creds, &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    SEGWAN_LOG(kError, "main") << "cannot listen on " << c.listen.ToString();
+    return 1;
+  }
+  SEGWAN_LOG(kInfo, "main") << "edge-manager " << Version() << " (" << c.device_id
+                            << ") serving EdgeManager on " << c.listen.ToString()
+                            << (c.tls.enabled() ? " with TLS" : " (plaintext)");
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop, &sig);
+    SEGWAN_LOG(kInfo, "main") << "signal " << sig << ", stopping";
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  });
+  server->Wait();
+  waiter.join();
+  return 0;
+}
+
+}  // namespace segwan::edge

@@ -1,0 +1,162 @@
+#include "edge-manager/api/convert.h"
+
+#include <net/if.h>
+
+#include <set>
+
+namespace segwan::edge {
+
+namespace pb = segwan::v1;
+
+namespace {
+
+constexpr size_t kMaxSegments = 16;
+
+std::string Idx(const std::string& field, int i) { return field + "[" + std::to_string(i) + "]"; }
+
+Result<IpAddress> Sid(const std::string& field, const std::string& text) {
+  auto a = ParseIpv6(text);
+  if (!a) return FieldError(field, "'" + text + "' is not an IPv6 address");
+  return *a;
+}
+
+Result<std::optional<IpAddress>> OptionalSid(const std::string& field, const std::string& text) {
+  if (text.empty()) return std::optional<IpAddress>();
+  auto a = Sid(field, text);
+  if (!a) return a.error();
+  return std::optional<IpAddress>(*a);
+}
+
+Result<std::vector<IpAddress>> SidList(const std::string& field,
+                                       const google::protobuf::RepeatedPtrField<std::string>& in,
+                                       bool required) {
+  if (in.empty() && !required) return std::vector<IpAddress>{};
+  if (in.empty() || in.size() > static_cast<int>(kMaxSegments)) {
+    return FieldError(field, "must hold 1 to 16 SIDs, has " + std::to_string(in.size()));
+  }
+  std::vector<IpAddress> out;
+  for (int i = 0; i < in.size(); ++i) {
+    auto a = Sid(Idx(field, i), in[i]);
+    if (!a) return a.error();
+    out.push_back(*a);
+  }
+  return out;
+}
+
+Result<std::vector<IpPrefix>> Prefixes(const std::string& field,
+                                       const google::protobuf::RepeatedPtrField<std::string>& in) {
+  std::vector<IpPrefix> out;
+  for (int i = 0; i < in.size(); ++i) {
+    auto p = ParsePrefix(in[i]);
+    if (!p) {
+      return FieldError(Idx(field, i), "'" + in[i] + "' is not a prefix (address/length, no host bits)");
+    }
+    out.push_back(*p);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<SliceSpec> SliceFromProto(const pb::Slice& in) {
+  SliceSpec s;
+  s.id = in.id();
+  if (!IsValidIdentifier(s.id, 32)) return FieldError("slice.id", "must match [a-z0-9-]{1,32}");
+  s.table = in.table();
+  if (s.table == 0 || (s.table >= 253 && s.table <= 255)) {
+    return FieldError("slice.table", "must be 1..2^32-1 and not 253-255 (default, main, local)");
+  }
+  if (in.lan_interfaces().empty()) return FieldError("slice.lan_interfaces", "at least one is required");
+  std::set<std::string> seen;
+  for (int i = 0; i < in.lan_interfaces_size(); ++i) {
+    const auto& n = in.lan_interfaces(i);
+    if (n.empty() || n.size() >= IF_NAMESIZE || n.find_first_of("/ :") != std::string::npos) {
+      return FieldError(Idx("slice.lan_interfaces", i), "'" + n + "' is not an interface name");
+    }
+    if (!seen.insert(n).second) return FieldError(Idx("slice.lan_interfaces", i), n + " is listed twice");
+    s.lan_interfaces.push_back(n);
+  }
+  auto lan = Prefixes("slice.lan_prefixes", in.lan_prefixes());
+  if (!lan) return lan.error();
+  s.lan_prefixes = *lan;
+
+  const auto& ls = in.local_sids();
+  auto sid6 = OptionalSid("slice.local_sids.sid6", ls.sid6());
+  if (!sid6) return sid6.error();
+  auto sid4 = OptionalSid("slice.local_sids.sid4", ls.sid4());
+  if (!sid4) return sid4.error();
+  auto sid46 = OptionalSid("slice.local_sids.sid46", ls.sid46());
+  if (!sid46) return sid46.error();
+  s.sid6 = *sid6;
+  s.sid4 = *sid4;
+  s.sid46 = *sid46;
+  if (!s.sid6 && !s.sid4 && !s.sid46) {
+    return FieldError("slice.local_sids", "at least one decapsulation SID is required");
+  }
+  if (s.sid6 && s.sid4 && *s.sid6 == *s.sid4) {
+    return FieldError("slice.local_sids.sid4", "must differ from sid6");
+  }
+  if (!ls.nexthop4().empty()) {
+    auto nh = ParseIpv4(ls.nexthop4());
+    if (!nh) return FieldError("slice.local_sids.nexthop4", "'" + ls.nexthop4() + "' is not an IPv4 address");
+    s.nexthop4 = *nh;
+  }
+  for (int i = 0; i < in.remotes_size(); ++i) {
+    const auto& r = in.remotes(i);
+    const std::string f = Idx("slice.remotes", i);
+    RemoteSite site;
+    site.name = r.name();
+    auto prefixes = Prefixes(f + ".prefixes", r.prefixes());
+    if (!prefixes) return prefixes.error();
+    if (prefixes->empty()) return FieldError(f + ".prefixes", "at least one prefix is required");
+    site.prefixes = *prefixes;
+    auto segs = SidList(f + ".segments", r.segments(), true);
+    if (!segs) return segs.error();
+    site.segments = *segs;
+    auto segs4 = SidList(f + ".segments_v4", r.segments_v4(), false);
+    if (!segs4) return segs4.error();
+    site.segments_v4 = *segs4;
+    switch (r.encap_mode()) {
+      case pb::ENCAP_MODE_UNSPECIFIED:
+      case pb::ENCAP_MODE_ENCAP: site.encap_mode = netlink::EncapMode::kEncap; break;
+      case pb::ENCAP_MODE_ENCAP_RED: site.encap_mode = netlink::EncapMode::kEncapRed; break;
+      case pb::ENCAP_MODE_INLINE:
+        for (const auto& p : site.prefixes) {
+          if (p.address.family != AF_INET6) {
+            return FieldError(f + ".encap_mode", "inline (H.Insert) carries IPv6 only, not " + p.ToString());
+          }
+        }
+        site.encap_mode = netlink::EncapMode::kInline;
+        break;
+      default: return FieldError(f + ".encap_mode", "unknown mode");
+    }
+    s.remotes.push_back(std::move(site));
+  }
+  return s;
+}
+
+pb::Slice SliceToProto(const SliceSpec& s) {
+  pb::Slice out;
+  out.set_id(s.id);
+  out.set_table(s.table);
+  for (const auto& l : s.lan_interfaces) out.add_lan_interfaces(l);
+  for (const auto& p : s.lan_prefixes) out.add_lan_prefixes(p.ToString());
+  auto* ls = out.mutable_local_sids();
+  if (s.sid6) ls->set_sid6(s.sid6->ToString());
+  if (s.sid4) ls->set_sid4(s.sid4->ToString());
+  if (s.sid46) ls->set_sid46(s.sid46->ToString());
+  if (s.nexthop4) ls->set_nexthop4(s.nexthop4->ToString());
+  for (const auto& r : s.remotes) {
+    auto* o = out.add_remotes();
+    o->set_name(r.name);
+    for (const auto& p : r.prefixes) o->add_prefixes(p.ToString());
+    for (const auto& a : r.segments) o->add_segments(a.ToString());
+    for (const auto& a : r.segments_v4) o->add_segments_v4(a.ToString());
+    o->set_encap_mode(r.encap_mode == netlink::EncapMode::kEncapRed ? pb::ENCAP_MODE_ENCAP_RED
+                      : r.encap_mode == netlink::EncapMode::kInline ? pb::ENCAP_MODE_INLINE
+                                                                    : pb::ENCAP_MODE_ENCAP);
+  }
+  return out;
+}
+
+}  // namespace segwan::edge

@@ -1,0 +1,14 @@
+#pragma once
+
+#include "edge-manager/slices/slice.h"
+#include "segwan/result.h"
+#include "segwan/v1/edge.pb.h"
+
+namespace segwan::edge {
+
+// Checks a slice request and turns it into the domain spec. Errors name the field as the
+// request spells it: "slice.remotes[1].segments[0]: 'x' is not an IPv6 address".
+Result<SliceSpec> SliceFromProto(const segwan::v1::Slice& pb);
+segwan::v1::Slice SliceToProto(const SliceSpec& spec);
+
+}  // namespace segwan::edge

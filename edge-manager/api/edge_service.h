@@ -1,0 +1,47 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "edge-manager/slices/slice.h"
+#include "segwan/v1/edge.grpc.pb.h"
+
+namespace segwan::edge {
+
+// Interface roles as configured on the agent (wan, lan, mgmt).
+using InterfaceRoles = std::map<std::string, std::string>;
+
+// The EdgeManager gRPC service: thin handlers that translate messages into domain calls and
+// map results to specific status codes. Desired slice state is kept in `state_dir` so an
+// agent restart restores it. The STAMP and loss RPCs are not served by this build (they answer
+// UNIMPLEMENTED).
+class EdgeService final : public segwan::v1::EdgeManager::Service {
+ public:
+  EdgeService(netlink::Dataplane* dp, SliceManager* slices, InterfaceRoles roles,
+              std::string state_dir);
+
+  // Re-applies the slices saved in the state folder; returns how many were restored.
+  Result<int> RestoreSavedSlices();
+
+  grpc::Status ListInterfaces(grpc::ServerContext*, const segwan::v1::ListInterfacesRequest*,
+                              segwan::v1::ListInterfacesResponse*) override;
+  grpc::Status ApplySlice(grpc::ServerContext*, const segwan::v1::ApplySliceRequest*,
+                          segwan::v1::ApplySliceResponse*) override;
+  grpc::Status RemoveSlice(grpc::ServerContext*, const segwan::v1::RemoveSliceRequest*,
+                           segwan::v1::RemoveSliceResponse*) override;
+  grpc::Status GetState(grpc::ServerContext*, const segwan::v1::GetStateRequest*,
+                        segwan::v1::GetStateResponse*) override;
+
+ private:
+  std::string SlicePath(const std::string& id) const;
+  netlink::Dataplane* dp_;
+  SliceManager* slices_;
+  InterfaceRoles roles_;
+  std::string state_dir_;
+};
+
+// Maps a domain error to a gRPC status: bad input (an Error with a field) is INVALID_ARGUMENT,
+// a kernel refusal is FAILED_PRECONDITION or INTERNAL, with the message kept.
+grpc::Status ToGrpc(const Error& e);
+
+}  // namespace segwan::edge
