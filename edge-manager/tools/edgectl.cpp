@@ -16,9 +16,20 @@
 
 namespace pb = segwan::v1;
 
+static const char* CodeName(grpc::StatusCode c) {
+  static const char* const kNames[] = {
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  const auto i = static_cast<size_t>(c);
+  return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "UNKNOWN";
+}
+
 static int Print(const grpc::Status& st, const google::protobuf::Message& m) {
   if (!st.ok()) {
-    std::cerr << "segwan-edgectl: " << st.error_code() << " " << st.error_message() << "\n";
+    std::cerr << "segwan-edgectl: " << CodeName(st.error_code()) << ": " << st.error_message()
+              << "\n";
     return 1;
   }
   std::string json;

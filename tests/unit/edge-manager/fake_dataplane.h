@@ -21,7 +21,10 @@ class FakeDataplane : public Dataplane {
 
   int AddLink(const std::string& name, std::vector<std::string> addrs) {
     Link l{.ifindex = next_index_++, .name = name, .up = true};
-    for (const auto& a : addrs) l.addresses.push_back(*ParsePrefix(a, true));
+    for (const auto& a : addrs) {  // interface addresses keep their host bits, as the kernel's do
+      const auto slash = a.find('/');
+      l.addresses.push_back(IpPrefix{*ParseIp(a.substr(0, slash)), std::stoi(a.substr(slash + 1))});
+    }
     links_.push_back(l);
     return l.ifindex;
   }
