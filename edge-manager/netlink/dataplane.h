@@ -17,6 +17,10 @@ class Dataplane {
   virtual ~Dataplane() = default;
 
   virtual Result<std::vector<Link>> Links() = 0;  // with their addresses
+  virtual Status SetLinkUp(const std::string& ifname, bool up) = 0;
+  // `prefix` keeps its host bits: they are the address (fd10:a::1/64).
+  virtual Status AddAddress(const std::string& ifname, const IpPrefix& prefix) = 0;
+  virtual Status DeleteAddress(const std::string& ifname, const IpPrefix& prefix) = 0;
   virtual Status ReplaceRoute(const Route& route) = 0;
   virtual Status DeleteRoute(const Route& route) = 0;
   virtual Result<std::vector<Route>> Routes(uint8_t protocol) = 0;  // all tables, both families

@@ -288,6 +288,21 @@ NlMsg EncodeLinkSet(int ifindex, std::optional<bool> up, std::optional<int> mast
   return m;
 }
 
+Result<NlMsg> EncodeAddress(bool add, int ifindex, const IpPrefix& a) {
+  if (ifindex <= 0) return FieldError("dev", "no such interface");
+  const int f = a.address.family;
+  if (f != AF_INET && f != AF_INET6) return FieldError("address", "IPv4 or IPv6");
+  NlMsg m = add ? NewMsg(RTM_NEWADDR, kReq | NLM_F_CREATE | NLM_F_REPLACE) : NewMsg(RTM_DELADDR, kReq);
+  ifaddrmsg ifa{};
+  ifa.ifa_family = static_cast<uint8_t>(f);
+  ifa.ifa_prefixlen = static_cast<uint8_t>(a.length);
+  ifa.ifa_index = static_cast<uint32_t>(ifindex);
+  nlmsg_append(m.get(), &ifa, sizeof ifa, NLMSG_ALIGNTO);
+  PutAddress(m.get(), IFA_LOCAL, a.address);
+  PutAddress(m.get(), IFA_ADDRESS, a.address);
+  return m;
+}
+
 NlMsg EncodeLinkDelete(int ifindex) {
   NlMsg m = NewMsg(RTM_DELLINK, kReq);
   ifinfomsg ifi{};

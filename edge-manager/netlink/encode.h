@@ -31,6 +31,9 @@ Result<NlMsg> EncodeVrfCreate(const std::string& name, uint32_t table);
 Result<NlMsg> EncodeVethCreate(const std::string& name, const std::string& peer);
 // RTM_NEWLINK: `ip link set dev IFINDEX [up|down] [master M|nomaster]`.
 NlMsg EncodeLinkSet(int ifindex, std::optional<bool> up, std::optional<int> master);
+// RTM_NEWADDR (replace) / RTM_DELADDR: `ip addr replace|del PREFIX dev IFINDEX` (host bits are
+// the address, as on the command line).
+Result<NlMsg> EncodeAddress(bool add, int ifindex, const IpPrefix& address);
 // RTM_DELLINK by index.
 NlMsg EncodeLinkDelete(int ifindex);
 

@@ -40,6 +40,32 @@ class NetlinkDataplane final : public Dataplane {
     return links;
   }
 
+  Status SetLinkUp(const std::string& ifname, bool up) override {
+    const int idx = static_cast<int>(if_nametoindex(ifname.c_str()));
+    if (idx == 0) return Error{"no interface " + ifname, "", ENODEV};
+    std::lock_guard lock(mu_);
+    return sock_->Request(EncodeLinkSet(idx, up, std::nullopt),
+                          "set " + ifname + (up ? " up" : " down"));
+  }
+
+  Status AddAddress(const std::string& ifname, const IpPrefix& p) override {
+    auto m = EncodeAddress(true, static_cast<int>(if_nametoindex(ifname.c_str())), p);
+    if (!m) return Error{ifname + ": " + m.error().message, m.error().field, ENODEV};
+    std::lock_guard lock(mu_);
+    return sock_->Request(*m, "address " + p.address.ToString() + "/" +
+                                  std::to_string(p.length) + " on " + ifname);
+  }
+
+  Status DeleteAddress(const std::string& ifname, const IpPrefix& p) override {
+    const int idx = static_cast<int>(if_nametoindex(ifname.c_str()));
+    if (idx == 0) return Status::Ok();  // the interface, and so its address, is gone
+    auto m = EncodeAddress(false, idx, p);
+    if (!m) return m.error();
+    std::lock_guard lock(mu_);
+    auto st = sock_->Request(*m, "delete address " + p.address.ToString() + " on " + ifname);
+    return (!st && st.error().code == EADDRNOTAVAIL) ? Status::Ok() : st;
+  }
+
   Status ReplaceRoute(const Route& r) override {
     auto m = EncodeRouteReplace(r);
     if (!m) return m.error();

@@ -41,6 +41,28 @@ class FakeDataplane : public Dataplane {
 
   Result<std::vector<Link>> Links() override { return links_; }
 
+  Status SetLinkUp(const std::string& ifname, bool up) override {
+    if (auto st = Mutate(); !st) return st;
+    Link* l = Find(ifname);
+    if (!l) return Error{"no interface " + ifname, "", ENODEV};
+    l->up = up;
+    return Status::Ok();
+  }
+  Status AddAddress(const std::string& ifname, const IpPrefix& p) override {
+    if (auto st = Mutate(); !st) return st;
+    Link* l = Find(ifname);
+    if (!l) return Error{"no interface " + ifname, "", ENODEV};
+    if (std::find(l->addresses.begin(), l->addresses.end(), p) == l->addresses.end()) {
+      l->addresses.push_back(p);
+    }
+    return Status::Ok();
+  }
+  Status DeleteAddress(const std::string& ifname, const IpPrefix& p) override {
+    if (auto st = Mutate(); !st) return st;
+    if (Link* l = Find(ifname)) std::erase(l->addresses, p);
+    return Status::Ok();
+  }
+
   Status ReplaceRoute(const Route& r) override {
     if (auto st = Mutate(); !st) return st;
     auto it = std::find_if(routes_.begin(), routes_.end(), [&](const Route& x) { return x.SameKey(r); });

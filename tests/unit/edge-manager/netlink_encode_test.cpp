@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <linux/fib_rules.h>
+#include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 
 #include <algorithm>
@@ -166,6 +167,20 @@ TEST(NetlinkEncode, RulesMatchIproute2) {
 TEST(NetlinkEncode, VrfCreateMatchesIproute2) {
   // The development kernels cannot create a VRF; the bytes are still checked.
   ExpectSameAsIproute2("vrf_create", *EncodeVrfCreate("swv100", 100), sizeof(ifinfomsg));
+}
+
+TEST(NetlinkEncode, LinksAndAddressesMatchIproute2) {
+  const int oif = LoadGolden("link_up").oif;
+  ExpectSameAsIproute2("link_up", EncodeLinkSet(oif, true, std::nullopt), sizeof(ifinfomsg));
+  ExpectSameAsIproute2("link_down", EncodeLinkSet(oif, false, std::nullopt), sizeof(ifinfomsg));
+  ExpectSameAsIproute2("link_master", EncodeLinkSet(oif, std::nullopt, oif - 1), sizeof(ifinfomsg));
+  auto host = [](const char* a, int len) { return IpPrefix{*ParseIp(a), len}; };
+  ExpectSameAsIproute2("addr6_add", *EncodeAddress(true, oif, host("fd10:a::1", 64)), sizeof(ifaddrmsg));
+  ExpectSameAsIproute2("addr4_add", *EncodeAddress(true, oif, host("10.10.1.1", 24)), sizeof(ifaddrmsg));
+  ExpectSameAsIproute2("addr6_del", *EncodeAddress(false, oif, host("fd10:a::1", 64)), sizeof(ifaddrmsg));
+  auto bad = EncodeAddress(true, 0, host("fd10:a::1", 64));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().field, "dev");
 }
 
 TEST(NetlinkEncode, BigTableIdsGoInAnAttribute) {
