@@ -68,6 +68,14 @@ Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
   if (!c.advertise.empty() && !ParseHostPort(c.advertise)) {
     return FieldError("--advertise", "'" + c.advertise + "' is not host:port");
   }
+  if (c.advertise.empty()) {
+    const bool wildcard = c.listen.host == "::" || c.listen.host == "0.0.0.0";
+    if (wildcard && c.controller) {
+      return FieldError("--advertise", "is required when --listen is a wildcard address: the "
+                                       "controller needs an address it can reach");
+    }
+    c.advertise = c.listen.ToString();
+  }
   c.wan_interfaces = SplitList(f.GetString("wan"));
   c.lan_interfaces = SplitList(f.GetString("lan"));
   c.mgmt_interfaces = SplitList(f.GetString("mgmt"));

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "edge-manager/agent/registration.h"
 #include "edge-manager/api/edge_service.h"
 #include "edge-manager/netlink/dataplane.h"
 #include "edge-manager/slices/slice.h"
@@ -110,6 +111,32 @@ int RunAgent(const AgentConfig& c) {
   SEGWAN_LOG(kInfo, "main") << "edge-manager " << Version() << " (" << c.device_id
                             << ") serving EdgeManager on " << c.listen.ToString()
                             << (c.tls.enabled() ? " with TLS" : " (plaintext)");
+  std::unique_ptr<Registrar> registrar;
+  if (c.controller) {
+    auto channel_creds = ChannelCredentials(c.tls);
+    if (!channel_creds) {
+      SEGWAN_LOG(kError, "main") << channel_creds.error().ToString();
+      return 2;
+    }
+    RegistrationInfo info{
+        .device_id = c.device_id,
+        .token_file = c.token_file,
+        .grpc_address = c.advertise,
+        .capabilities = {"seg6", mode == SliceMode::kVrf ? "vrf" : "table-mode"},
+        .slice_mode = mode == SliceMode::kVrf ? segwan::v1::SLICE_MODE_VRF : segwan::v1::SLICE_MODE_TABLE,
+        .locator = c.locator ? c.locator->ToString() : "",
+        .version = std::string(Version()),
+        .interfaces =
+            [&dp = *dp, roles] {
+              auto links = dp->Links();
+              return links ? InterfacesToProto(*links, roles) : std::vector<segwan::v1::Interface>{};
+            },
+    };
+    registrar = std::make_unique<Registrar>(
+        grpc::CreateChannel(c.controller->ToString(), *channel_creds), std::move(info));
+    registrar->Start();
+    SEGWAN_LOG(kInfo, "main") << "registering with the controller at " << c.controller->ToString();
+  }
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&stop, &sig);
@@ -118,6 +145,7 @@ int RunAgent(const AgentConfig& c) {
   });
   server->Wait();
   waiter.join();
+  if (registrar) registrar->Stop();  // unregisters
   return 0;
 }
 

@@ -159,4 +159,21 @@ pb::Slice SliceToProto(const SliceSpec& s) {
   return out;
 }
 
+std::vector<pb::Interface> InterfacesToProto(const std::vector<netlink::Link>& links,
+                                             const InterfaceRoles& roles) {
+  std::vector<pb::Interface> out;
+  for (const auto& l : links) {
+    pb::Interface i;
+    i.set_name(l.name);
+    i.set_ifindex(static_cast<uint32_t>(l.ifindex));
+    i.set_up(l.up);
+    i.set_mac(l.mac);
+    i.set_mtu(l.mtu);
+    for (const auto& a : l.addresses) i.add_addresses(a.address.ToString() + "/" + std::to_string(a.length));
+    if (auto it = roles.find(l.name); it != roles.end()) i.set_role(it->second);
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
 }  // namespace segwan::edge

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <map>
+
 #include "edge-manager/slices/slice.h"
 #include "segwan/result.h"
 #include "segwan/v1/edge.pb.h"
@@ -10,5 +12,10 @@ namespace segwan::edge {
 // request spells it: "slice.remotes[1].segments[0]: 'x' is not an IPv6 address".
 Result<SliceSpec> SliceFromProto(const segwan::v1::Slice& pb);
 segwan::v1::Slice SliceToProto(const SliceSpec& spec);
+
+// Interface roles as configured on the agent (wan, lan, mgmt).
+using InterfaceRoles = std::map<std::string, std::string>;
+std::vector<segwan::v1::Interface> InterfacesToProto(const std::vector<netlink::Link>& links,
+                                                     const InterfaceRoles& roles);
 
 }  // namespace segwan::edge

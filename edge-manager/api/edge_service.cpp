@@ -73,16 +73,7 @@ grpc::Status EdgeService::ListInterfaces(grpc::ServerContext*, const pb::ListInt
                                          pb::ListInterfacesResponse* out) {
   auto links = dp_->Links();
   if (!links) return ToGrpc(links.error());
-  for (const auto& l : *links) {
-    auto* i = out->add_interfaces();
-    i->set_name(l.name);
-    i->set_ifindex(static_cast<uint32_t>(l.ifindex));
-    i->set_up(l.up);
-    i->set_mac(l.mac);
-    i->set_mtu(l.mtu);
-    for (const auto& a : l.addresses) i->add_addresses(a.ToString());
-    if (auto it = roles_.find(l.name); it != roles_.end()) i->set_role(it->second);
-  }
+  for (auto& i : InterfacesToProto(*links, roles_)) *out->add_interfaces() = std::move(i);
   return grpc::Status::OK;
 }
 

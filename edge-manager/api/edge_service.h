@@ -3,13 +3,11 @@
 #include <map>
 #include <string>
 
+#include "edge-manager/api/convert.h"
 #include "edge-manager/slices/slice.h"
 #include "segwan/v1/edge.grpc.pb.h"
 
 namespace segwan::edge {
-
-// Interface roles as configured on the agent (wan, lan, mgmt).
-using InterfaceRoles = std::map<std::string, std::string>;
 
 // The EdgeManager gRPC service: thin handlers that translate messages into domain calls and
 // map results to specific status codes. Desired slice state is kept in `state_dir` so an

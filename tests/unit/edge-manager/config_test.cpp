@@ -13,14 +13,16 @@ Result<AgentConfig> Load(std::vector<std::string> args) {
 }
 
 TEST(AgentConfig, FullConfiguration) {
-  auto c = Load({"--device-id", "edge-a", "--controller", "[fd00:ff::1]:50051", "--token-file",
-                 "/t", "--wan", "wan1,wan2", "--lan", "lan0", "--locator", "fc00:0:a::/48"});
+  auto c = Load({"--device-id", "edge-a", "--controller", "[fd5e:ff::1]:50051", "--token-file",
+                 "/t", "--wan", "wan1,wan2", "--lan", "lan0", "--locator", "fc00:0:a::/48",
+                 "--advertise", "[fd5e:ff::a]:50061"});
   ASSERT_TRUE(c) << c.error().ToString();
   EXPECT_EQ(c->device_id, "edge-a");
   EXPECT_EQ(c->controller->port, 50051);
   EXPECT_EQ(c->wan_interfaces, (std::vector<std::string>{"wan1", "wan2"}));
   EXPECT_EQ(c->locator->length, 48);
   EXPECT_EQ(c->listen.port, 50061);
+  EXPECT_EQ(c->advertise, "[fd5e:ff::a]:50061");
   EXPECT_FALSE(c->tls.enabled());
 }
 
@@ -40,6 +42,9 @@ TEST(AgentConfig, ErrorsNameTheFlag) {
       {{"--device-id", "e", "--wan", "a/b"}, "--wan"},
       {{"--device-id", "e", "--lan", "averyveryverylongname"}, "--lan"},
       {{"--device-id", "e", "--tls-cert", "c.pem"}, "--tls-key"},
+      {{"--device-id", "e", "--controller", "h:1", "--token-file", "t"}, "--advertise"},
+      {{"--device-id", "e", "--slice-mode", "vrrf"}, "--slice-mode"},
+      {{"--device-id", "e", "--sid-dev", "a b"}, "--sid-dev"},
   };
   for (const auto& tc : cases) {
     auto c = Load(tc.args);

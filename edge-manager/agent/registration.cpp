@@ -1,0 +1,145 @@
+#include "edge-manager/agent/registration.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "segwan/log.h"
+
+namespace segwan::edge {
+
+namespace pb = segwan::v1;
+
+Registrar::Registrar(std::shared_ptr<grpc::Channel> channel, RegistrationInfo info,
+                     RegistrationTiming timing)
+    : stub_(pb::Registration::NewStub(std::move(channel))),
+      info_(std::move(info)),
+      timing_(timing),
+      heartbeat_(timing.default_heartbeat) {}
+
+Registrar::~Registrar() { Stop(); }
+
+void Registrar::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void Registrar::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  State s = state();
+  if (s.registered) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    pb::UnregisterRequest req;
+    req.set_device_id(info_.device_id);
+    req.set_session_id(s.session_id);
+    pb::UnregisterResponse resp;
+    stub_->Unregister(&ctx, req, &resp);
+    std::lock_guard lock(mu_);
+    state_.registered = false;
+  }
+}
+
+Registrar::State Registrar::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+bool Registrar::Sleep(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, d, [this] { return stop_; });
+}
+
+static std::string ReadToken(const std::string& path) {
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  return token;
+}
+
+bool Registrar::Register() {
+  pb::RegisterDeviceRequest req;
+  req.set_device_id(info_.device_id);
+  req.set_token(ReadToken(info_.token_file));
+  req.set_grpc_address(info_.grpc_address);
+  for (const auto& c : info_.capabilities) req.add_capabilities(c);
+  req.set_slice_mode(info_.slice_mode);
+  req.set_locator(info_.locator);
+  req.set_version(info_.version);
+  if (info_.interfaces) {
+    for (auto& i : info_.interfaces()) *req.add_interfaces() = std::move(i);
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timing_.call_deadline);
+  pb::RegisterDeviceResponse resp;
+  const grpc::Status st = stub_->RegisterDevice(&ctx, req, &resp);
+  std::lock_guard lock(mu_);
+  if (!st.ok()) {
+    const std::string err = st.error_message().empty() ? "code " + std::to_string(st.error_code())
+                                                       : st.error_message();
+    if (err != state_.last_error) {  // say it once, not at every retry
+      SEGWAN_LOG(kWarn, "registration") << "cannot register with the controller: " << err;
+    }
+    state_.last_error = err;
+    return false;
+  }
+  state_.registered = true;
+  state_.enabled = resp.enabled();
+  state_.session_id = resp.session_id();
+  state_.last_error.clear();
+  ++state_.registrations;
+  heartbeat_ = resp.heartbeat_interval_ms() > 0
+                   ? std::chrono::milliseconds(resp.heartbeat_interval_ms())
+                   : timing_.default_heartbeat;
+  SEGWAN_LOG(kInfo, "registration") << "registered as " << info_.device_id << " ("
+                                    << (resp.enabled() ? "enabled" : "waiting to be enabled")
+                                    << "), heartbeat every " << heartbeat_.count() << " ms";
+  return true;
+}
+
+bool Registrar::Heartbeat() {
+  pb::HeartbeatRequest req;
+  req.set_device_id(info_.device_id);
+  {
+    std::lock_guard lock(mu_);
+    req.set_session_id(state_.session_id);
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timing_.call_deadline);
+  pb::HeartbeatResponse resp;
+  const grpc::Status st = stub_->Heartbeat(&ctx, req, &resp);
+  if (st.ok() && !resp.reregister()) return true;
+  std::lock_guard lock(mu_);
+  state_.registered = false;
+  SEGWAN_LOG(kWarn, "registration") << (st.ok() ? "the controller asked to register again"
+                                                : "heartbeat failed: " + st.error_message());
+  return false;
+}
+
+void Registrar::Run() {
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  auto backoff = timing_.first_backoff;
+  while (true) {
+    if (!state().registered) {
+      if (Register()) {
+        backoff = timing_.first_backoff;
+        continue;
+      }
+      const auto wait = std::chrono::milliseconds(static_cast<int64_t>(backoff.count() * jitter(rng)));
+      if (!Sleep(wait)) return;
+      backoff = std::min(backoff * 2, timing_.max_backoff);
+      continue;
+    }
+    if (!Sleep(heartbeat_)) return;
+    Heartbeat();
+  }
+}
+
+}  // namespace segwan::edge
