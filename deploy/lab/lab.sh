@@ -208,9 +208,8 @@ cmd_up() {
 }
 
 # Ends the given PIDs: TERM, up to 2 s to exit, then KILL, and waits until they are gone.
-end_pids() {
-  [ $# -gt 0 ] || return 0
-  kill "$@" 2>/dev/null || true
+# Waits up to 2 s for all the given PIDs to be gone; false if some are still there.
+pids_gone() {
   local pid left
   for _ in $(seq 100); do
     left=0
@@ -218,13 +217,14 @@ end_pids() {
     [ $left -eq 0 ] && return 0
     sleep 0.02
   done
+  return 1
+}
+end_pids() {
+  [ $# -gt 0 ] || return 0
+  kill "$@" 2>/dev/null || true
+  pids_gone "$@" && return 0
   kill -9 "$@" 2>/dev/null || true
-  for _ in $(seq 100); do
-    left=0
-    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left=1; done
-    [ $left -eq 0 ] && return 0
-    sleep 0.02
-  done
+  pids_gone "$@" || true
 }
 
 cmd_down_quiet() {

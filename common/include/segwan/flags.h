@@ -31,6 +31,8 @@ class FlagSet {
   // Reads `name = value` lines; values already given on the command line are kept.
   std::optional<std::string> ParseConfigFile(const std::string& path);
 
+  const std::string& Program() const { return program_; }
+  bool Has(const std::string& name) const { return flags_.count(name) > 0; }
   bool HelpRequested() const { return help_; }
   bool VersionRequested() const { return version_; }
   std::string Usage() const;

@@ -1,0 +1,15 @@
+#pragma once
+
+#include <optional>
+
+#include "segwan/flags.h"
+
+namespace segwan {
+
+// The start of every SegWAN binary's main(): parses argv, answers --help and --version, reads
+// --config FILE when the program declared a "config" flag, and applies --log-level when it
+// declared one. Returns the exit code when the program should stop here (0 after --help,
+// 2 after a usage error, printed to stderr), nothing when it should go on.
+std::optional<int> StartCommandLine(FlagSet& flags, int argc, const char* const* argv);
+
+}  // namespace segwan
