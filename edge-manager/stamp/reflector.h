@@ -1,0 +1,100 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "edge-manager/stamp/wire.h"
+
+namespace segwan::stamp {
+
+enum class ReflectorMode { kStateless, kStateful };
+
+// Timestamp Information TLV codes (RFC 8972 §4.3, IANA registries).
+enum SyncSource : uint8_t { kSyncNtp = 1, kSyncPtp = 2, kSyncFreeRunning = 5 };
+enum TimestampMethod : uint8_t { kMethodHardware = 1, kMethodSoftware = 2, kMethodControlPlane = 3 };
+
+// One reflector-side session, as CreateStampSession configured it.
+struct ReflectorSessionConfig {
+  uint16_t ssid = 0;
+  Mode mode = Mode::kUnauthenticated;
+  Key key;  // authenticated mode
+  ReflectorMode reflector_mode = ReflectorMode::kStateless;
+  TimestampFormat format = TimestampFormat::kNtp;
+  std::vector<IpAddress> return_segments;  // the return SID list (may be empty)
+};
+
+// Why a packet was not reflected: named, counted, exported.
+enum class DropReason {
+  kTooShort,
+  kTlvOverrun,
+  kHmacMismatch,
+  kUnknownSession,
+  kNoReplyRequested,  // RFC 9503 Control Code "no reply"
+  kCount
+};
+const char* DropReasonName(DropReason r);
+
+struct ReceivedPacket {
+  std::span<const uint8_t> payload;  // UDP payload
+  uint64_t t2_tai_ns = 0;            // as early as possible
+  uint8_t hop_limit = 0;             // of the received IP header
+  uint8_t traffic_class = 0;         // DSCP << 2 | ECN of the received IP header
+  IpAddress local_address;           // the address it was sent to
+};
+
+struct Reflection {
+  std::vector<uint8_t> reply;              // T3 still to be written with PatchT3
+  std::vector<IpAddress> return_segments;  // SRH of the reply (RFC 9503 request wins)
+  std::optional<IpAddress> reply_to;       // RFC 9503 Return Address
+  std::optional<uint8_t> dscp;             // Class of Service DSCP1
+  uint16_t ssid = 0;
+};
+
+// Writes T3 into a reply as late as possible (and recomputes the HMACs that cover it).
+void PatchT3(std::vector<uint8_t>& reply, Mode mode, uint64_t t3_wire, const Key* key);
+
+// The reflector's sessions and logic, independent of how packets arrive. Thread-safe.
+class Reflector {
+ public:
+  struct Clock {
+    int32_t tai_utc_offset_s = 0;
+    bool synchronized = false;
+    SyncSource sync_source = kSyncFreeRunning;
+    TimestampMethod method = kMethodSoftware;
+    uint64_t error_ns = 1000;
+  };
+  explicit Reflector(Clock clock) : clock_(clock) {}
+
+  void AddSession(const ReflectorSessionConfig& s);
+  bool RemoveSession(uint16_t ssid);
+  void Clear();
+  void SetClock(Clock c);
+
+  // The SSID is read from the packet; both modes are tried in the session's mode only.
+  std::variant<Reflection, DropReason> Reflect(const ReceivedPacket& in);
+
+  uint64_t drops(DropReason r) const;
+  struct Counters {
+    uint64_t received = 0, reflected = 0;
+  };
+  std::optional<Counters> SessionCounters(uint16_t ssid) const;
+
+ private:
+  struct Session {
+    ReflectorSessionConfig config;
+    uint32_t next_seq = 0;
+    Counters counters;
+  };
+  mutable std::mutex mu_;  // guards sessions_, clock_ and drops_
+  std::map<uint16_t, Session> sessions_;
+  Clock clock_;
+  uint64_t drops_[static_cast<int>(DropReason::kCount)] = {};
+};
+
+// SSID of a received test packet, or nothing when it is too short for `mode`.
+std::optional<uint16_t> PeekSsid(std::span<const uint8_t> payload, Mode mode);
+
+}  // namespace segwan::stamp

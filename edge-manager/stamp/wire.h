@@ -1,0 +1,173 @@
+#pragma once
+
+// STAMP wire format: RFC 8762 (base packets, unauthenticated and authenticated modes),
+// RFC 8972 (SSID, TLVs, HMAC TLV), RFC 9503 (Destination Node Address, Return Path with the
+// SRv6 Segment List sub-TLV). Pure functions over bytes; shared by the user-space engine, the
+// CLI, the BPF loader's tests and the controller's decoders.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <variant>
+#include <string>
+#include <vector>
+
+#include "segwan/net.h"
+#include "segwan/result.h"
+
+namespace segwan::stamp {
+
+inline constexpr uint16_t kDefaultPort = 862;
+inline constexpr size_t kUnauthenticatedLength = 44;
+inline constexpr size_t kAuthenticatedLength = 112;
+inline constexpr size_t kHmacLength = 16;          // HMAC-SHA-256 truncated to 128 bits
+inline constexpr size_t kAuthenticatedHmacOffset = 96;  // the HMAC covers bytes 0..95
+
+enum class Mode { kUnauthenticated, kAuthenticated };
+inline size_t BaseLength(Mode m) {
+  return m == Mode::kAuthenticated ? kAuthenticatedLength : kUnauthenticatedLength;
+}
+
+// ---- timestamps -------------------------------------------------------------------------
+// One clock on both sides: TAI nanoseconds (CLOCK_TAI, bpf_ktime_get_tai_ns()). NTP format
+// (RFC 5905, seconds since 1900 + 2^-32 fractions) is UTC, so it subtracts the TAI-UTC
+// offset; PTPv2 truncated format (seconds + nanoseconds since 1970) is TAI itself.
+enum class TimestampFormat { kNtp, kPtp };
+
+inline constexpr uint64_t kNtpUnixOffsetSeconds = 2'208'988'800ULL;  // 1900 -> 1970
+
+uint64_t EncodeTimestamp(uint64_t tai_ns, TimestampFormat f, int32_t tai_utc_offset_s);
+uint64_t DecodeTimestamp(uint64_t wire, TimestampFormat f, int32_t tai_utc_offset_s);
+
+// Error Estimate (RFC 4656 §4.1.2, Z bit per RFC 8186): S = clock synchronised to an external
+// source, Z = 0 NTP / 1 PTP format, error = multiplier * 2^(scale - 32) seconds.
+struct ErrorEstimate {
+  bool synchronized = false;
+  TimestampFormat format = TimestampFormat::kNtp;
+  uint8_t scale = 0;       // 6 bits
+  uint8_t multiplier = 1;  // must not be 0
+  uint16_t Encode() const;
+  static ErrorEstimate Decode(uint16_t v);
+  // The smallest estimate that covers `error_ns` (at least 1 ns).
+  static ErrorEstimate ForError(uint64_t error_ns, bool synchronized, TimestampFormat f);
+  double Seconds() const;
+  bool operator==(const ErrorEstimate&) const = default;
+};
+
+// ---- TLVs (RFC 8972 §4) -----------------------------------------------------------------
+enum TlvType : uint8_t {
+  kTlvExtraPadding = 1,
+  kTlvLocation = 2,
+  kTlvTimestampInfo = 3,
+  kTlvClassOfService = 4,
+  kTlvDirectMeasurement = 5,
+  kTlvAccessReport = 6,
+  kTlvFollowUpTelemetry = 7,
+  kTlvHmac = 8,
+  kTlvDestinationNodeAddress = 9,
+  kTlvReturnPath = 10,
+};
+inline constexpr uint8_t kTlvFlagUnrecognized = 0x80;  // U
+inline constexpr uint8_t kTlvFlagMalformed = 0x40;     // M
+inline constexpr uint8_t kTlvFlagIntegrity = 0x20;     // I: HMAC check failed
+
+// Return Path sub-TLVs (RFC 9503 §5).
+enum ReturnPathSubType : uint8_t {
+  kSubControlCode = 1,
+  kSubReturnAddress = 2,
+  kSubSrMplsLabelStack = 3,
+  kSubSrv6SegmentList = 4,
+};
+inline constexpr uint32_t kControlCodeNoReply = 0;
+inline constexpr uint32_t kControlCodeSameLink = 1;
+
+struct Tlv {
+  uint8_t flags = 0;
+  uint8_t type = 0;
+  std::vector<uint8_t> value;
+  size_t WireSize() const { return 4 + value.size(); }
+  bool operator==(const Tlv&) const = default;
+};
+
+// TLV builders for what the sender asks for.
+Tlv ExtraPaddingTlv(size_t bytes);
+Tlv ClassOfServiceTlv(uint8_t dscp1);
+Tlv TimestampInfoTlv();
+Tlv DirectMeasurementTlv(uint32_t sender_tx);
+Tlv DestinationNodeAddressTlv(const IpAddress& a);
+// Return Path with an SRv6 Segment List sub-TLV (segments in path order).
+Tlv ReturnPathSrv6Tlv(const std::vector<IpAddress>& segments);
+Tlv ReturnPathControlCodeTlv(uint32_t code);
+
+// What a Return Path TLV asks for (sub-TLVs that parse; others are left alone).
+struct ReturnPathRequest {
+  std::optional<uint32_t> control_code;
+  std::optional<IpAddress> return_address;
+  std::vector<IpAddress> srv6_segments;  // path order
+  bool malformed = false;
+};
+ReturnPathRequest ParseReturnPath(std::span<const uint8_t> value);
+
+// Class of Service TLV fields (RFC 8972 §4.4): DSCP1 asked by the sender, DSCP2 and ECN as
+// received by the reflector, RP set by the reflector when it could not use DSCP1.
+struct ClassOfService {
+  uint8_t dscp1 = 0, dscp2 = 0, ecn = 0, rp = 0;
+  static std::optional<ClassOfService> Decode(std::span<const uint8_t> value);
+  std::vector<uint8_t> Encode() const;
+};
+
+// ---- packets ----------------------------------------------------------------------------
+struct SenderPacket {
+  uint32_t seq = 0;
+  uint64_t timestamp = 0;  // T1, wire format
+  uint16_t error_estimate = 0;
+  uint16_t ssid = 0;
+  std::vector<Tlv> tlvs;
+};
+
+struct ReflectorPacket {
+  uint32_t seq = 0;
+  uint64_t timestamp = 0;  // T3
+  uint16_t error_estimate = 0;
+  uint16_t ssid = 0;
+  uint64_t receive_timestamp = 0;  // T2
+  uint32_t sender_seq = 0;
+  uint64_t sender_timestamp = 0;  // T1
+  uint16_t sender_error_estimate = 0;
+  uint8_t sender_ttl = 0;
+  std::vector<Tlv> tlvs;
+};
+
+// HMAC-SHA-256 key (RFC 8762 §4.4: established out of band per session).
+using Key = std::vector<uint8_t>;
+std::array<uint8_t, kHmacLength> Hmac(const Key& key, std::span<const uint8_t> data);
+
+// Builders. In authenticated mode `key` is required; the base HMAC is computed, and an HMAC
+// TLV, if present in `tlvs`, is filled in (it must be the last TLV).
+std::vector<uint8_t> BuildSender(const SenderPacket& p, Mode mode, const Key* key = nullptr);
+std::vector<uint8_t> BuildReflector(const ReflectorPacket& p, Mode mode, const Key* key = nullptr);
+
+enum class ParseError {
+  kTooShort,         // shorter than the base packet of the mode
+  kTlvOverrun,       // a TLV header or value runs past the end
+  kHmacMismatch,     // base HMAC does not verify (authenticated mode)
+  kMbzNotZero,       // reserved for strictness checks; not used to drop
+};
+const char* ParseErrorName(ParseError e);
+
+struct ParsedSender {
+  SenderPacket packet;
+  bool tlv_hmac_ok = true;  // false when an HMAC TLV is present and does not verify
+};
+// Parses a received test packet. Authenticated mode verifies the base HMAC with `key`.
+std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> bytes, Mode mode,
+                                                  const Key* key = nullptr);
+std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t> bytes,
+                                                         Mode mode, const Key* key = nullptr);
+
+// TLVs after a base packet: every TLV must fit exactly. On overrun, nothing is returned.
+std::optional<std::vector<Tlv>> ParseTlvs(std::span<const uint8_t> bytes);
+void AppendTlvs(std::vector<uint8_t>& out, const std::vector<Tlv>& tlvs);
+
+}  // namespace segwan::stamp
