@@ -37,6 +37,11 @@ void Reflector::AddSession(const ReflectorSessionConfig& s) {
   sessions_[s.ssid] = Session{s, 0, {}};
 }
 
+void Reflector::AcceptAnySession(const ReflectorSessionConfig& templ) {
+  std::lock_guard lock(mu_);
+  any_ = templ;
+}
+
 bool Reflector::RemoveSession(uint16_t ssid) {
   std::lock_guard lock(mu_);
   return sessions_.erase(ssid) > 0;
@@ -79,6 +84,13 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
     if (it != sessions_.end() && it->second.config.mode == m) {
       session = &it->second;
       break;
+    }
+  }
+  if (!session && any_) {
+    if (auto ssid = PeekSsid(in.payload, any_->mode)) {
+      ReflectorSessionConfig c = *any_;
+      c.ssid = *ssid;
+      session = &(sessions_[*ssid] = Session{c, 0, {}});
     }
   }
   if (!session) {

@@ -69,6 +69,9 @@ class Reflector {
   explicit Reflector(Clock clock) : clock_(clock) {}
 
   void AddSession(const ReflectorSessionConfig& s);
+  // Reflects packets of any SSID with this template (a session is made per SSID on first
+  // sight). For a reflector run by hand; the agent configures its sessions one by one.
+  void AcceptAnySession(const ReflectorSessionConfig& templ);
   bool RemoveSession(uint16_t ssid);
   void Clear();
   void SetClock(Clock c);
@@ -90,6 +93,7 @@ class Reflector {
   };
   mutable std::mutex mu_;  // guards sessions_, clock_ and drops_
   std::map<uint16_t, Session> sessions_;
+  std::optional<ReflectorSessionConfig> any_;
   Clock clock_;
   uint64_t drops_[static_cast<int>(DropReason::kCount)] = {};
 };

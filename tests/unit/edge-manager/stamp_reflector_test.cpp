@@ -1,0 +1,184 @@
+#include "edge-manager/stamp/reflector.h"
+
+#include <gtest/gtest.h>
+
+namespace segwan::stamp {
+namespace {
+
+const Key kKey(32, 0x5a);
+const IpAddress kLocal = *ParseIp("fc00:0:b::1");
+constexpr uint64_t kT2 = 1'800'000'000'123'456'789ULL;
+
+Reflector::Clock TestClock() {
+  return {.tai_utc_offset_s = 37, .synchronized = true, .sync_source = kSyncNtp, .error_ns = 1000};
+}
+
+ReceivedPacket In(const std::vector<uint8_t>& payload, uint8_t tclass = 0) {
+  return ReceivedPacket{payload, kT2, 61, tclass, kLocal};
+}
+
+Reflection MustReflect(Reflector& r, const std::vector<uint8_t>& payload, uint8_t tclass = 0) {
+  auto out = r.Reflect(In(payload, tclass));
+  EXPECT_TRUE(std::holds_alternative<Reflection>(out))
+      << DropReasonName(std::get<DropReason>(out));
+  return std::holds_alternative<Reflection>(out) ? std::get<Reflection>(out) : Reflection{};
+}
+
+ReflectorPacket Parse(const Reflection& r, Mode mode = Mode::kUnauthenticated, const Key* key = nullptr) {
+  auto p = ParseReflector(r.reply, mode, key);
+  EXPECT_TRUE(std::holds_alternative<ReflectorPacket>(p));
+  return std::get<ReflectorPacket>(p);
+}
+
+TEST(Reflector, StatelessReflectionCopiesTheSenderAndTakesT2) {
+  Reflector r(TestClock());
+  const std::vector<IpAddress> ret = {*ParseIp("fc00:0:2::e"), *ParseIp("fc00:0:a::5")};
+  r.AddSession({.ssid = 42, .return_segments = ret});
+  const auto req = BuildSender({.seq = 9, .timestamp = 0x1122334455667788ULL, .error_estimate = 0x4001, .ssid = 42},
+                               Mode::kUnauthenticated);
+  const Reflection out = MustReflect(r, req);
+  EXPECT_EQ(out.reply.size(), req.size());
+  EXPECT_EQ(out.return_segments, ret);
+  const ReflectorPacket p = Parse(out);
+  EXPECT_EQ(p.seq, 9u);  // stateless: the sender's number
+  EXPECT_EQ(p.ssid, 42);
+  EXPECT_EQ(p.sender_seq, 9u);
+  EXPECT_EQ(p.sender_timestamp, 0x1122334455667788ULL);
+  EXPECT_EQ(p.sender_error_estimate, 0x4001);
+  EXPECT_EQ(p.sender_ttl, 61);
+  EXPECT_EQ(DecodeTimestamp(p.receive_timestamp, TimestampFormat::kNtp, 37), kT2);
+  EXPECT_EQ(p.error_estimate, 0x8587);  // synchronized, 1 us
+}
+
+TEST(Reflector, StatefulCountsItsOwnSequence) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 7, .reflector_mode = ReflectorMode::kStateful, .format = TimestampFormat::kPtp});
+  for (uint32_t i = 0; i < 3; ++i) {
+    // the sender skips numbers (lost packets): the reflector's own count does not
+    const auto req = BuildSender({.seq = i * 10, .ssid = 7}, Mode::kUnauthenticated);
+    const ReflectorPacket p = Parse(MustReflect(r, req));
+    EXPECT_EQ(p.seq, i);
+    EXPECT_EQ(p.sender_seq, i * 10);
+    EXPECT_EQ(DecodeTimestamp(p.receive_timestamp, TimestampFormat::kPtp, 37), kT2);
+  }
+  EXPECT_EQ(r.SessionCounters(7)->reflected, 3u);
+}
+
+TEST(Reflector, DropsAreNamedAndCounted) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 1});
+  auto req = BuildSender({.seq = 1, .ssid = 1}, Mode::kUnauthenticated);
+  auto unknown = BuildSender({.seq = 1, .ssid = 2}, Mode::kUnauthenticated);
+  EXPECT_EQ(std::get<DropReason>(r.Reflect(In(unknown))), DropReason::kUnknownSession);
+  std::vector<uint8_t> short_pkt(req.begin(), req.begin() + 20);
+  EXPECT_EQ(std::get<DropReason>(r.Reflect(In(short_pkt))), DropReason::kTooShort);
+  auto overrun = BuildSender({.seq = 1, .ssid = 1, .tlvs = {ExtraPaddingTlv(8)}}, Mode::kUnauthenticated);
+  overrun.pop_back();
+  EXPECT_EQ(std::get<DropReason>(r.Reflect(In(overrun))), DropReason::kTlvOverrun);
+  EXPECT_EQ(r.drops(DropReason::kUnknownSession), 1u);
+  EXPECT_EQ(r.drops(DropReason::kTooShort), 1u);
+  EXPECT_EQ(r.drops(DropReason::kTlvOverrun), 1u);
+  EXPECT_EQ(r.SessionCounters(1)->reflected, 0u);
+}
+
+TEST(Reflector, AuthenticatedModeVerifiesAndSigns) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 5, .mode = Mode::kAuthenticated, .key = kKey});
+  const auto req = BuildSender({.seq = 3, .ssid = 5}, Mode::kAuthenticated, &kKey);
+  const Reflection out = MustReflect(r, req);
+  ASSERT_EQ(out.reply.size(), kAuthenticatedLength);
+  EXPECT_EQ(Parse(out, Mode::kAuthenticated, &kKey).sender_seq, 3u);  // its HMAC verifies
+  const Key wrong(32, 0x00);
+  auto forged = BuildSender({.seq = 3, .ssid = 5}, Mode::kAuthenticated, &wrong);
+  EXPECT_EQ(std::get<DropReason>(r.Reflect(In(forged))), DropReason::kHmacMismatch);
+}
+
+TEST(Reflector, PatchT3WritesLateAndKeepsTheHmacValid) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 5, .mode = Mode::kAuthenticated, .key = kKey});
+  Reflection out = MustReflect(r, BuildSender({.seq = 3, .ssid = 5}, Mode::kAuthenticated, &kKey));
+  PatchT3(out.reply, Mode::kAuthenticated, 0xabcdef0123456789ULL, &kKey);
+  EXPECT_EQ(Parse(out, Mode::kAuthenticated, &kKey).timestamp, 0xabcdef0123456789ULL);
+  Reflector u(TestClock());
+  u.AddSession({.ssid = 6});
+  Reflection plain = MustReflect(u, BuildSender({.seq = 1, .ssid = 6}, Mode::kUnauthenticated));
+  PatchT3(plain.reply, Mode::kUnauthenticated, 42, nullptr);
+  EXPECT_EQ(Parse(plain).timestamp, 42u);
+}
+
+TEST(Reflector, TlvsAreProcessedOrFlagged) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 8});
+  const std::vector<Tlv> tlvs = {
+      ExtraPaddingTlv(12),
+      ClassOfServiceTlv(46),
+      TimestampInfoTlv(),
+      DirectMeasurementTlv(1),
+      DestinationNodeAddressTlv(*ParseIp("fc00:0:c::1")),  // not this reflector
+      Tlv{0, kTlvLocation, std::vector<uint8_t>(4, 0)},   // known to IANA, not supported here
+      Tlv{0, 200, {1, 2, 3}},                             // unknown
+      Tlv{0, kTlvClassOfService, {0xb8}},                 // malformed length
+  };
+  const auto req = BuildSender({.seq = 1, .ssid = 8, .tlvs = tlvs}, Mode::kUnauthenticated);
+  // received with DSCP 10 (AF11) and ECN 2
+  const Reflection out = MustReflect(r, req, static_cast<uint8_t>(10 << 2 | 2));
+  EXPECT_EQ(out.reply.size(), req.size());  // symmetric
+  EXPECT_EQ(out.dscp, 46);
+  const auto got = Parse(out).tlvs;
+  ASSERT_EQ(got.size(), tlvs.size());
+  EXPECT_EQ(got[0], tlvs[0]);
+  auto cos = ClassOfService::Decode(got[1].value);
+  EXPECT_EQ(cos->dscp1, 46);
+  EXPECT_EQ(cos->dscp2, 10);
+  EXPECT_EQ(cos->ecn, 2);
+  EXPECT_EQ(cos->rp, 0);
+  EXPECT_EQ(got[2].value, (std::vector<uint8_t>{kSyncNtp, kMethodSoftware, kSyncNtp, kMethodSoftware}));
+  EXPECT_EQ(got[3].value, (std::vector<uint8_t>{0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1}));  // S-Tx, R-Rx, R-Tx
+  EXPECT_EQ(got[4].flags, kTlvFlagUnrecognized);
+  EXPECT_EQ(got[5].flags, kTlvFlagUnrecognized);
+  EXPECT_EQ(got[6].flags, kTlvFlagUnrecognized);
+  EXPECT_EQ(got[6].value, tlvs[6].value);  // echoed untouched
+  EXPECT_EQ(got[7].flags, kTlvFlagMalformed);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(got[i].flags, 0) << i;
+}
+
+TEST(Reflector, DestinationNodeAddressMatchingUsIsAccepted) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 8});
+  const auto req = BuildSender({.seq = 1, .ssid = 8, .tlvs = {DestinationNodeAddressTlv(kLocal)}},
+                               Mode::kUnauthenticated);
+  EXPECT_EQ(Parse(MustReflect(r, req)).tlvs[0].flags, 0);
+}
+
+TEST(Reflector, ReturnPathRequestWins) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 8, .return_segments = {*ParseIp("fc00:0:1::e")}});
+  const std::vector<IpAddress> asked = {*ParseIp("fc00:0:2::e"), *ParseIp("fc00:0:a::5")};
+  auto req = BuildSender({.seq = 1, .ssid = 8, .tlvs = {ReturnPathSrv6Tlv(asked)}}, Mode::kUnauthenticated);
+  const Reflection out = MustReflect(r, req);
+  EXPECT_EQ(out.return_segments, asked);
+  EXPECT_EQ(Parse(out).tlvs[0].flags, 0);
+  auto no_reply = BuildSender({.seq = 2, .ssid = 8, .tlvs = {ReturnPathControlCodeTlv(kControlCodeNoReply)}},
+                              Mode::kUnauthenticated);
+  EXPECT_EQ(std::get<DropReason>(r.Reflect(In(no_reply))), DropReason::kNoReplyRequested);
+  Tlv broken{0, kTlvReturnPath, {0, kSubSrv6SegmentList, 0, 20, 1, 2}};
+  auto malformed = BuildSender({.seq = 3, .ssid = 8, .tlvs = {broken}}, Mode::kUnauthenticated);
+  const Reflection m = MustReflect(r, malformed);
+  EXPECT_EQ(Parse(m).tlvs[0].flags, kTlvFlagMalformed);
+  EXPECT_EQ(m.return_segments, (std::vector<IpAddress>{*ParseIp("fc00:0:1::e")}));
+}
+
+TEST(Reflector, HmacTlvFailureSetsTheIntegrityFlag) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 5, .mode = Mode::kAuthenticated, .key = kKey});
+  auto req = BuildSender({.seq = 3, .ssid = 5,
+                          .tlvs = {ExtraPaddingTlv(4), Tlv{0, kTlvHmac, std::vector<uint8_t>(16, 0)}}},
+                         Mode::kAuthenticated, &kKey);
+  req[112 + 5] ^= 1;  // tamper with the padding: the base HMAC does not cover it, the TLV HMAC does
+  const auto p = Parse(MustReflect(r, req), Mode::kAuthenticated, &kKey);
+  ASSERT_EQ(p.tlvs.size(), 2u);
+  EXPECT_EQ(p.tlvs[1].flags, kTlvFlagIntegrity);
+}
+
+}  // namespace
+}  // namespace segwan::stamp
