@@ -177,3 +177,106 @@ std::vector<pb::Interface> InterfacesToProto(const std::vector<netlink::Link>& l
 }
 
 }  // namespace segwan::edge
+
+namespace segwan::edge {
+
+namespace {
+
+struct CommonStamp {
+  uint16_t ssid;
+  stamp::Mode mode;
+  stamp::Key key;
+  stamp::TimestampFormat format;
+  uint16_t reflector_port;
+  std::vector<IpAddress> segments;
+};
+
+Result<CommonStamp> CommonFromProto(const pb::StampSessionParams& p) {
+  CommonStamp c{};
+  if (p.ssid() < 1 || p.ssid() > 65535) return FieldError("params.ssid", "must be 1 to 65535");
+  c.ssid = static_cast<uint16_t>(p.ssid());
+  auto segs = SidList("params.segments", p.segments(), false);
+  if (!segs) return segs.error();
+  c.segments = *segs;
+  if (p.reflector_udp_port() > 65535) return FieldError("params.reflector_udp_port", "must be at most 65535");
+  if (p.sender_udp_port() > 65535) return FieldError("params.sender_udp_port", "must be at most 65535");
+  c.reflector_port = p.reflector_udp_port() ? static_cast<uint16_t>(p.reflector_udp_port()) : stamp::kDefaultPort;
+  switch (p.timestamp_format()) {
+    case pb::TIMESTAMP_FORMAT_UNSPECIFIED:
+    case pb::TIMESTAMP_FORMAT_NTP: c.format = stamp::TimestampFormat::kNtp; break;
+    case pb::TIMESTAMP_FORMAT_PTPV2: c.format = stamp::TimestampFormat::kPtp; break;
+    default: return FieldError("params.timestamp_format", "unknown format");
+  }
+  switch (p.authentication_mode()) {
+    case pb::AUTHENTICATION_MODE_UNSPECIFIED:
+    case pb::AUTHENTICATION_MODE_UNAUTHENTICATED: c.mode = stamp::Mode::kUnauthenticated; break;
+    case pb::AUTHENTICATION_MODE_HMAC_SHA_256: {
+      const auto& k = p.auth_key().key();
+      if (k.size() < 16 || k.size() > 64) {
+        return FieldError("params.auth_key.key", "HMAC-SHA-256 keys are 16 to 64 bytes");
+      }
+      c.mode = stamp::Mode::kAuthenticated;
+      c.key.assign(k.begin(), k.end());
+      break;
+    }
+    default: return FieldError("params.authentication_mode", "unknown mode");
+  }
+  if (p.delay_mode() != pb::DELAY_MEASUREMENT_MODE_UNSPECIFIED &&
+      p.delay_mode() != pb::DELAY_MEASUREMENT_MODE_TWO_WAY) {
+    return FieldError("params.delay_mode", "only two-way sessions are supported (they give both one-way delays)");
+  }
+  if (p.engine() == pb::STAMP_ENGINE_EBPF) {
+    return Error{"the eBPF STAMP engine is not in this build; use the user-space engine", "", EOPNOTSUPP};
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<stamp::SenderSessionConfig> SenderFromProto(const pb::StampSessionParams& p) {
+  auto c = CommonFromProto(p);
+  if (!c) return c.error();
+  stamp::SenderSessionConfig s;
+  s.ssid = c->ssid;
+  s.mode = c->mode;
+  s.key = c->key;
+  s.format = c->format;
+  s.reflector_port = c->reflector_port;
+  s.segments = c->segments;
+  auto src = ParseIpv6(p.source_address());
+  if (!src) return FieldError("params.source_address", "'" + p.source_address() + "' is not an IPv6 address");
+  s.source = *src;
+  auto peer = ParseIpv6(p.peer_address());
+  if (!peer) return FieldError("params.peer_address", "'" + p.peer_address() + "' is not an IPv6 address");
+  s.peer = *peer;
+  s.interval_ms = p.interval_ms() ? p.interval_ms() : 1000;
+  if (s.interval_ms > 60000) return FieldError("params.interval_ms", "must be 1 to 60000");
+  s.packet_count = p.packet_count();
+  s.duration_ms = p.duration_ms();
+  auto ret = SidList("params.return_path_segments", p.return_path_segments(), false);
+  if (!ret) return ret.error();
+  s.return_request = *ret;
+  if (p.padding_bytes() > 1400) return FieldError("params.padding_bytes", "must be at most 1400");
+  s.padding = p.padding_bytes();
+  return s;
+}
+
+Result<stamp::ReflectorSessionConfig> ReflectorFromProto(const pb::StampSessionParams& p) {
+  auto c = CommonFromProto(p);
+  if (!c) return c.error();
+  stamp::ReflectorSessionConfig r;
+  r.ssid = c->ssid;
+  r.mode = c->mode;
+  r.key = c->key;
+  r.format = c->format;
+  r.return_segments = c->segments;
+  switch (p.reflector_mode()) {
+    case pb::SESSION_REFLECTOR_MODE_UNSPECIFIED:
+    case pb::SESSION_REFLECTOR_MODE_STATELESS: r.reflector_mode = stamp::ReflectorMode::kStateless; break;
+    case pb::SESSION_REFLECTOR_MODE_STATEFUL: r.reflector_mode = stamp::ReflectorMode::kStateful; break;
+    default: return FieldError("params.reflector_mode", "unknown mode");
+  }
+  return r;
+}
+
+}  // namespace segwan::edge

@@ -19,3 +19,14 @@ std::vector<segwan::v1::Interface> InterfacesToProto(const std::vector<netlink::
                                                      const InterfaceRoles& roles);
 
 }  // namespace segwan::edge
+
+#include "edge-manager/stamp/engine.h"
+
+namespace segwan::edge {
+
+// STAMP session parameters (the paper's ten plus count/duration, return path, padding),
+// checked field by field ("params.interval_ms: ...").
+Result<stamp::SenderSessionConfig> SenderFromProto(const segwan::v1::StampSessionParams& p);
+Result<stamp::ReflectorSessionConfig> ReflectorFromProto(const segwan::v1::StampSessionParams& p);
+
+}  // namespace segwan::edge

@@ -17,10 +17,13 @@ namespace pb = segwan::v1;
 grpc::Status ToGrpc(const Error& e) {
   if (!e.field.empty()) return {grpc::StatusCode::INVALID_ARGUMENT, e.ToString()};
   switch (e.code) {
+    case ENOENT:
+      return {grpc::StatusCode::NOT_FOUND, e.message};
+    case EEXIST:
+      return {grpc::StatusCode::ALREADY_EXISTS, e.message};
     case EINVAL:
     case EOPNOTSUPP:
     case ENODEV:
-    case EEXIST:
       return {grpc::StatusCode::FAILED_PRECONDITION, e.message};
     case EPERM:
     case EACCES:
@@ -35,8 +38,12 @@ static pb::SliceMode ModeToProto(SliceMode m) {
 }
 
 EdgeService::EdgeService(netlink::Dataplane* dp, SliceManager* slices, InterfaceRoles roles,
-                         std::string state_dir)
-    : dp_(dp), slices_(slices), roles_(std::move(roles)), state_dir_(std::move(state_dir)) {}
+                         std::string state_dir, stamp::UserspaceEngine* stamp)
+    : dp_(dp),
+      slices_(slices),
+      roles_(std::move(roles)),
+      state_dir_(std::move(state_dir)),
+      stamp_(stamp) {}
 
 std::string EdgeService::SlicePath(const std::string& id) const {
   return state_dir_ + "/slices/" + id + ".pb";
@@ -132,6 +139,111 @@ grpc::Status EdgeService::GetState(grpc::ServerContext*, const pb::GetStateReque
     o->set_description(r.ToString());
   }
   out->set_mode(ModeToProto(slices_->mode()));
+  return grpc::Status::OK;
+}
+
+// ---- STAMP ----------------------------------------------------------------------------
+
+namespace {
+// The role of a request: sender or reflector; anything else is bad input.
+std::optional<bool> IsSender(pb::StampRole role) {
+  if (role == pb::STAMP_ROLE_SENDER) return true;
+  if (role == pb::STAMP_ROLE_REFLECTOR) return false;
+  return std::nullopt;
+}
+const grpc::Status kNoRole{grpc::StatusCode::INVALID_ARGUMENT, "role: must be SENDER or REFLECTOR"};
+const grpc::Status kNoEngine{grpc::StatusCode::FAILED_PRECONDITION, "STAMP is not enabled on this agent"};
+grpc::Status FromStatus(const Status& st) { return st ? grpc::Status::OK : ToGrpc(st.error()); }
+}  // namespace
+
+grpc::Status EdgeService::Init(grpc::ServerContext*, const pb::InitRequest* req, pb::InitResponse* out) {
+  if (!stamp_) return kNoEngine;
+  auto sender = IsSender(req->role());
+  if (!sender) return kNoRole;
+  if (req->engine() == pb::STAMP_ENGINE_EBPF) {
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "engine: the eBPF STAMP engine is not in this build; use the user-space engine"};
+  }
+  if (req->reflector_udp_port() > 65535) return {grpc::StatusCode::INVALID_ARGUMENT, "reflector_udp_port: must be at most 65535"};
+  if (!*sender) {
+    std::optional<IpAddress> addr = ParseIpv6(req->stamp_source_address().empty() ? "::" : req->stamp_source_address());
+    if (!addr) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "stamp_source_address: '" + req->stamp_source_address() + "' is not an IPv6 address"};
+    }
+    const uint16_t port = req->reflector_udp_port() ? static_cast<uint16_t>(req->reflector_udp_port()) : stamp::kDefaultPort;
+    if (auto st = stamp_->InitReflector(*addr, port); !st) return ToGrpc(st.error());
+  }
+  out->set_engine(pb::STAMP_ENGINE_USERSPACE);
+  return grpc::Status::OK;
+}
+
+grpc::Status EdgeService::Reset(grpc::ServerContext*, const pb::ResetRequest* req, pb::ResetResponse*) {
+  if (!stamp_) return kNoEngine;
+  auto sender = IsSender(req->role());
+  if (!sender) return kNoRole;
+  stamp_->Reset(*sender);
+  return grpc::Status::OK;
+}
+
+grpc::Status EdgeService::CreateStampSession(grpc::ServerContext*, const pb::CreateStampSessionRequest* req,
+                                             pb::CreateStampSessionResponse* out) {
+  if (!stamp_) return kNoEngine;
+  auto sender = IsSender(req->role());
+  if (!sender) return kNoRole;
+  Status st;
+  if (*sender) {
+    auto c = SenderFromProto(req->params());
+    if (!c) return ToGrpc(c.error());
+    st = stamp_->AddSenderSession(*c);
+  } else {
+    auto c = ReflectorFromProto(req->params());
+    if (!c) return ToGrpc(c.error());
+    st = stamp_->AddReflectorSession(*c);
+  }
+  if (!st) return ToGrpc(st.error());
+  out->set_engine(pb::STAMP_ENGINE_USERSPACE);
+  return grpc::Status::OK;
+}
+
+#define SEGWAN_SESSION_RPC(Name, Call)                                                      \
+  grpc::Status EdgeService::Name(grpc::ServerContext*, const pb::Name##Request* req,        \
+                                 pb::Name##Response*) {                                     \
+    if (!stamp_) return kNoEngine;                                                          \
+    auto sender = IsSender(req->session().role());                                          \
+    if (!sender) return {grpc::StatusCode::INVALID_ARGUMENT, "session.role: must be SENDER or REFLECTOR"}; \
+    if (req->session().ssid() < 1 || req->session().ssid() > 65535) {                       \
+      return {grpc::StatusCode::INVALID_ARGUMENT, "session.ssid: must be 1 to 65535"};      \
+    }                                                                                       \
+    return FromStatus(stamp_->Call(*sender, static_cast<uint16_t>(req->session().ssid()))); \
+  }
+SEGWAN_SESSION_RPC(StartStampSession, Start)
+SEGWAN_SESSION_RPC(StopStampSession, Stop)
+SEGWAN_SESSION_RPC(DestroyStampSession, Destroy)
+#undef SEGWAN_SESSION_RPC
+
+grpc::Status EdgeService::GetStampSessionResults(grpc::ServerContext*,
+                                                 const pb::GetStampSessionResultsRequest* req,
+                                                 pb::GetStampSessionResultsResponse* out) {
+  if (!stamp_) return kNoEngine;
+  if (req->ssid() < 1 || req->ssid() > 65535) return {grpc::StatusCode::INVALID_ARGUMENT, "ssid: must be 1 to 65535"};
+  auto r = stamp_->TakeResults(static_cast<uint16_t>(req->ssid()), req->max_results());
+  if (!r) return ToGrpc(r.error());
+  for (const auto& rec : r->records) {
+    auto* o = out->add_results();
+    o->set_ssid(rec.ssid);
+    o->set_sender_seq(rec.sender_seq);
+    o->set_reflector_seq(rec.reflector_seq);
+    o->set_t1_ns(rec.t1);
+    o->set_t2_ns(rec.t2);
+    o->set_t3_ns(rec.t3);
+    o->set_t4_ns(rec.t4);
+    o->set_sender_ttl(rec.sender_ttl);
+    o->set_flags(rec.flags);
+  }
+  out->set_dropped(r->dropped);
+  out->set_packets_sent(r->sent);
+  out->set_running(r->running);
   return grpc::Status::OK;
 }
 

@@ -15,8 +15,9 @@ namespace segwan::edge {
 // UNIMPLEMENTED).
 class EdgeService final : public segwan::v1::EdgeManager::Service {
  public:
+  // `stamp` may be null: the STAMP RPCs then answer FAILED_PRECONDITION.
   EdgeService(netlink::Dataplane* dp, SliceManager* slices, InterfaceRoles roles,
-              std::string state_dir);
+              std::string state_dir, stamp::UserspaceEngine* stamp = nullptr);
 
   // Re-applies the slices saved in the state folder; returns how many were restored.
   Result<int> RestoreSavedSlices();
@@ -30,12 +31,29 @@ class EdgeService final : public segwan::v1::EdgeManager::Service {
   grpc::Status GetState(grpc::ServerContext*, const segwan::v1::GetStateRequest*,
                         segwan::v1::GetStateResponse*) override;
 
+  grpc::Status Init(grpc::ServerContext*, const segwan::v1::InitRequest*,
+                    segwan::v1::InitResponse*) override;
+  grpc::Status Reset(grpc::ServerContext*, const segwan::v1::ResetRequest*,
+                     segwan::v1::ResetResponse*) override;
+  grpc::Status CreateStampSession(grpc::ServerContext*, const segwan::v1::CreateStampSessionRequest*,
+                                  segwan::v1::CreateStampSessionResponse*) override;
+  grpc::Status StartStampSession(grpc::ServerContext*, const segwan::v1::StartStampSessionRequest*,
+                                 segwan::v1::StartStampSessionResponse*) override;
+  grpc::Status StopStampSession(grpc::ServerContext*, const segwan::v1::StopStampSessionRequest*,
+                                segwan::v1::StopStampSessionResponse*) override;
+  grpc::Status DestroyStampSession(grpc::ServerContext*, const segwan::v1::DestroyStampSessionRequest*,
+                                   segwan::v1::DestroyStampSessionResponse*) override;
+  grpc::Status GetStampSessionResults(grpc::ServerContext*,
+                                      const segwan::v1::GetStampSessionResultsRequest*,
+                                      segwan::v1::GetStampSessionResultsResponse*) override;
+
  private:
   std::string SlicePath(const std::string& id) const;
   netlink::Dataplane* dp_;
   SliceManager* slices_;
   InterfaceRoles roles_;
   std::string state_dir_;
+  stamp::UserspaceEngine* stamp_;
 };
 
 // Maps a domain error to a gRPC status: bad input (an Error with a field) is INVALID_ARGUMENT,

@@ -32,7 +32,8 @@ class LogMessage {
 }  // namespace segwan
 
 // SEGWAN_LOG(kInfo, "netlink") << "added route " << route;
-#define SEGWAN_LOG(level, component)                                   \
-  if (::segwan::LogLevel::level < ::segwan::GetLogLevel()) {           \
-  } else                                                               \
+// (A one-pass `for`, not an `if`, so that it nests safely in an unbraced if/else.)
+#define SEGWAN_LOG(level, component)                                                   \
+  for (bool segwan_log_on_ = ::segwan::LogLevel::level >= ::segwan::GetLogLevel();     \
+       segwan_log_on_; segwan_log_on_ = false)                                         \
     ::segwan::detail::LogMessage(::segwan::LogLevel::level, component).stream()

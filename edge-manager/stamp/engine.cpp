@@ -1,0 +1,254 @@
+#include "edge-manager/stamp/engine.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "segwan/log.h"
+
+namespace segwan::stamp {
+
+namespace {
+int64_t MonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+}  // namespace
+
+UserspaceEngine::UserspaceEngine(size_t result_queue)
+    : queue_limit_(result_queue),
+      tai_offset_(TaiUtcOffset()),
+      reflector_(Reflector::Clock{.tai_utc_offset_s = TaiUtcOffset()}) {
+  if (pipe2(wake_, O_NONBLOCK | O_CLOEXEC) != 0) wake_[0] = wake_[1] = -1;
+  worker_ = std::thread([this] { Run(); });
+}
+
+UserspaceEngine::~UserspaceEngine() {
+  stop_ = true;
+  if (wake_[1] >= 0) (void)!write(wake_[1], "x", 1);
+  worker_.join();
+  for (int fd : wake_) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+static void Wake(int fd) {
+  if (fd >= 0) (void)!write(fd, "x", 1);
+}
+
+Status UserspaceEngine::InitReflector(const IpAddress& address, uint16_t port) {
+  std::lock_guard lock(mu_);
+  for (const auto& s : reflector_sockets_) {
+    if (s->address == address && s->port == port) return Status::Ok();
+  }
+  auto sock = StampSocket::Open(address, port);
+  if (!sock) return sock.error();
+  reflector_sockets_.push_back(
+      std::make_unique<ReflectorSocket>(ReflectorSocket{address, port, std::move(*sock)}));
+  Wake(wake_[1]);
+  return Status::Ok();
+}
+
+void UserspaceEngine::Reset(bool sender) {
+  std::lock_guard lock(mu_);
+  if (sender) {
+    senders_.clear();
+  } else {
+    reflector_sockets_.clear();
+    reflector_active_.clear();
+    reflector_configs_.clear();
+    reflector_.Clear();
+  }
+  Wake(wake_[1]);
+}
+
+Status UserspaceEngine::AddReflectorSession(const ReflectorSessionConfig& c) {
+  std::lock_guard lock(mu_);
+  if (reflector_active_.count(c.ssid)) {
+    return Error{"reflector session " + std::to_string(c.ssid) + " exists", "", EEXIST};
+  }
+  reflector_active_[c.ssid] = false;
+  reflector_configs_[c.ssid] = c;
+  return Status::Ok();
+}
+
+Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
+  std::lock_guard lock(mu_);
+  if (senders_.count(c.ssid)) {
+    return Error{"sender session " + std::to_string(c.ssid) + " exists", "", EEXIST};
+  }
+  auto sock = StampSocket::Open(c.source, 0);
+  if (!sock) return sock.error();
+  senders_[c.ssid] = std::make_unique<Sender>(Sender{c, std::move(*sock)});
+  return Status::Ok();
+}
+
+Status UserspaceEngine::Start(bool sender, uint16_t ssid) {
+  std::lock_guard lock(mu_);
+  if (sender) {
+    auto it = senders_.find(ssid);
+    if (it == senders_.end()) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
+    Sender& s = *it->second;
+    s.running = true;
+    s.next_ns = MonoNs();
+    s.stop_at_ns = s.config.duration_ms ? s.next_ns + static_cast<int64_t>(s.config.duration_ms) * 1'000'000 : 0;
+  } else {
+    auto it = reflector_active_.find(ssid);
+    if (it == reflector_active_.end()) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
+    if (!it->second) reflector_.AddSession(reflector_configs_.at(ssid));
+    it->second = true;
+  }
+  Wake(wake_[1]);
+  return Status::Ok();
+}
+
+Status UserspaceEngine::Stop(bool sender, uint16_t ssid) {
+  std::lock_guard lock(mu_);
+  if (sender) {
+    auto it = senders_.find(ssid);
+    if (it == senders_.end()) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
+    it->second->running = false;
+  } else {
+    auto it = reflector_active_.find(ssid);
+    if (it == reflector_active_.end()) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
+    reflector_.RemoveSession(ssid);
+    it->second = false;
+  }
+  return Status::Ok();
+}
+
+Status UserspaceEngine::Destroy(bool sender, uint16_t ssid) {
+  std::lock_guard lock(mu_);
+  if (sender) {
+    if (senders_.erase(ssid) == 0) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
+  } else {
+    if (reflector_active_.erase(ssid) == 0) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
+    reflector_configs_.erase(ssid);
+    reflector_.RemoveSession(ssid);
+  }
+  return Status::Ok();
+}
+
+bool UserspaceEngine::Has(bool sender, uint16_t ssid) const {
+  std::lock_guard lock(mu_);
+  return sender ? senders_.count(ssid) > 0 : reflector_active_.count(ssid) > 0;
+}
+
+Result<UserspaceEngine::Results> UserspaceEngine::TakeResults(uint16_t ssid, size_t max) {
+  std::lock_guard lock(mu_);
+  auto it = senders_.find(ssid);
+  if (it == senders_.end()) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
+  Sender& s = *it->second;
+  Results r;
+  const size_t n = max == 0 ? s.queue.size() : std::min(max, s.queue.size());
+  r.records.assign(s.queue.begin(), s.queue.begin() + static_cast<long>(n));
+  s.queue.erase(s.queue.begin(), s.queue.begin() + static_cast<long>(n));
+  r.dropped = s.dropped;
+  s.dropped = 0;
+  r.sent = s.sent;
+  r.running = s.running;
+  return r;
+}
+
+void UserspaceEngine::ServeReflector(ReflectorSocket& rs) {
+  for (;;) {
+    auto d = rs.socket.Receive(tai_offset_);
+    if (!d || !*d) return;
+    const Datagram& dg = **d;
+    auto out = reflector_.Reflect({dg.payload, dg.rx_tai_ns, dg.hop_limit, dg.traffic_class, dg.to});
+    auto* refl = std::get_if<Reflection>(&out);
+    if (!refl) continue;  // counted by the reflector, by reason
+    const auto& cfg = reflector_configs_.at(refl->ssid);
+    const Key* key = cfg.mode == Mode::kAuthenticated ? &cfg.key : nullptr;
+    PatchT3(refl->reply, cfg.mode, EncodeTimestamp(NowTaiNs(), cfg.format, tai_offset_), key);
+    auto st = rs.socket.SendTo(refl->reply, refl->reply_to.value_or(dg.from), dg.from_port,
+                               refl->return_segments, refl->dscp);
+    if (!st) SEGWAN_LOG(kWarn, "stamp") << st.error().message;
+  }
+}
+
+void UserspaceEngine::SendDue(Sender& s, int64_t now) {
+  const auto& c = s.config;
+  while (s.running && now >= s.next_ns) {
+    if ((c.packet_count && s.sent >= c.packet_count) || (s.stop_at_ns && now >= s.stop_at_ns)) {
+      s.running = false;
+      return;
+    }
+    SenderPacket p{.seq = static_cast<uint32_t>(s.sent),
+                   .error_estimate = ErrorEstimate::ForError(1000, false, c.format).Encode(),
+                   .ssid = c.ssid};
+    if (c.padding) p.tlvs.push_back(ExtraPaddingTlv(c.padding));
+    if (!c.return_request.empty()) p.tlvs.push_back(ReturnPathSrv6Tlv(c.return_request));
+    const Key* key = c.mode == Mode::kAuthenticated ? &c.key : nullptr;
+    p.timestamp = EncodeTimestamp(NowTaiNs(), c.format, tai_offset_);
+    const auto bytes = BuildSender(p, c.mode, key);
+    if (auto st = s.socket.SendTo(bytes, c.peer, c.reflector_port, c.segments, std::nullopt); !st) {
+      SEGWAN_LOG(kWarn, "stamp") << "session " << c.ssid << ": " << st.error().message;
+    }
+    ++s.sent;
+    s.next_ns += static_cast<int64_t>(c.interval_ms) * 1'000'000;
+  }
+}
+
+void UserspaceEngine::Collect(Sender& s) {
+  const auto& c = s.config;
+  const Key* key = c.mode == Mode::kAuthenticated ? &c.key : nullptr;
+  for (;;) {
+    auto d = s.socket.Receive(tai_offset_);
+    if (!d || !*d) return;
+    auto parsed = ParseReflector((*d)->payload, c.mode, key);
+    auto* r = std::get_if<ReflectorPacket>(&parsed);
+    if (!r || r->ssid != c.ssid) continue;
+    if (s.queue.size() >= queue_limit_) {
+      ++s.dropped;
+      continue;
+    }
+    Record rec{.ssid = c.ssid, .sender_seq = r->sender_seq, .reflector_seq = r->seq,
+               .t1 = DecodeTimestamp(r->sender_timestamp, c.format, tai_offset_),
+               .t2 = DecodeTimestamp(r->receive_timestamp, c.format, tai_offset_),
+               .t3 = DecodeTimestamp(r->timestamp, c.format, tai_offset_),
+               .t4 = (*d)->rx_tai_ns, .sender_ttl = r->sender_ttl};
+    if (key) rec.flags |= 1;
+    for (const auto& t : r->tlvs) {
+      if (t.flags & kTlvFlagUnrecognized) rec.flags |= 2;
+    }
+    s.queue.push_back(rec);
+  }
+}
+
+void UserspaceEngine::Run() {
+  std::vector<pollfd> fds;
+  while (!stop_) {
+    int64_t timeout_ns = 200'000'000;
+    fds.clear();
+    fds.push_back({wake_[0], POLLIN, 0});
+    {
+      std::lock_guard lock(mu_);
+      const int64_t now = MonoNs();
+      for (const auto& r : reflector_sockets_) fds.push_back({r->socket.fd(), POLLIN, 0});
+      for (const auto& [ssid, s] : senders_) {
+        fds.push_back({s->socket.fd(), POLLIN, 0});
+        if (s->running) timeout_ns = std::min(timeout_ns, std::max<int64_t>(0, s->next_ns - now));
+      }
+    }
+    timespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
+    ppoll(fds.data(), fds.size(), &ts, nullptr);
+    if (fds[0].revents & POLLIN) {
+      char buf[64];
+      while (read(wake_[0], buf, sizeof buf) > 0) {
+      }
+    }
+    std::lock_guard lock(mu_);
+    for (auto& r : reflector_sockets_) ServeReflector(*r);
+    const int64_t now = MonoNs();
+    for (auto& [ssid, s] : senders_) {
+      Collect(*s);
+      SendDue(*s, now);
+    }
+  }
+}
+
+}  // namespace segwan::stamp

@@ -1,0 +1,102 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "edge-manager/stamp/reflector.h"
+#include "edge-manager/stamp/udp.h"
+
+namespace segwan::stamp {
+
+inline constexpr size_t kDefaultResultQueue = 65'536;
+
+// One measurement, as the sender's collector records it (all times TAI ns).
+struct Record {
+  uint16_t ssid = 0;
+  uint32_t sender_seq = 0, reflector_seq = 0;
+  uint64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0;
+  uint8_t sender_ttl = 0;
+  uint32_t flags = 0;  // bit 0: authenticated and verified; bit 1: a TLV came back with U set
+};
+
+struct SenderSessionConfig {
+  uint16_t ssid = 0;
+  IpAddress source, peer;
+  uint16_t reflector_port = kDefaultPort;
+  std::vector<IpAddress> segments;        // direct path waypoints
+  std::vector<IpAddress> return_request;  // asked for with a Return Path TLV (RFC 9503)
+  uint32_t interval_ms = 1000;
+  uint64_t packet_count = 0;  // 0 = until stopped
+  uint64_t duration_ms = 0;   // 0 = until stopped
+  Mode mode = Mode::kUnauthenticated;
+  Key key;
+  TimestampFormat format = TimestampFormat::kNtp;
+  uint32_t padding = 0;
+};
+
+// The user-space STAMP engine of an edge: reflector sessions served on one socket per STAMP
+// address, sender sessions each with a socket of their own, one worker thread. Thread-safe.
+class UserspaceEngine {
+ public:
+  explicit UserspaceEngine(size_t result_queue = kDefaultResultQueue);
+  ~UserspaceEngine();
+
+  // Reflector role: listen on address:port (idempotent for the same pair).
+  Status InitReflector(const IpAddress& address, uint16_t port);
+  void Reset(bool sender);  // every session of that role goes (reflector: its sockets too)
+
+  Status AddReflectorSession(const ReflectorSessionConfig& c);
+  Status AddSenderSession(const SenderSessionConfig& c);
+  Status Start(bool sender, uint16_t ssid);
+  Status Stop(bool sender, uint16_t ssid);
+  Status Destroy(bool sender, uint16_t ssid);
+  bool Has(bool sender, uint16_t ssid) const;
+
+  struct Results {
+    std::vector<Record> records;
+    uint64_t dropped = 0;  // for lack of room since the last call
+    uint64_t sent = 0;
+    bool running = false;
+  };
+  // Returns and removes up to `max` buffered records (0 = all), oldest first.
+  Result<Results> TakeResults(uint16_t ssid, size_t max);
+
+ private:
+  struct Sender {
+    SenderSessionConfig config;
+    StampSocket socket;
+    bool running = false;
+    uint64_t sent = 0;
+    int64_t next_ns = 0, stop_at_ns = 0;
+    std::deque<Record> queue;
+    uint64_t dropped = 0;
+  };
+  struct ReflectorSocket {
+    IpAddress address;
+    uint16_t port;
+    StampSocket socket;
+  };
+  void Run();
+  void ServeReflector(ReflectorSocket& s);
+  void SendDue(Sender& s, int64_t now);
+  void Collect(Sender& s);
+
+  const size_t queue_limit_;
+  const int32_t tai_offset_;
+  Reflector reflector_;
+  std::map<uint16_t, bool> reflector_active_;  // ssid -> started
+  std::map<uint16_t, ReflectorSessionConfig> reflector_configs_;
+  mutable std::mutex mu_;  // guards senders_, reflector_sockets_, reflector_active_
+  std::map<uint16_t, std::unique_ptr<Sender>> senders_;
+  std::vector<std::unique_ptr<ReflectorSocket>> reflector_sockets_;
+  std::atomic<bool> stop_{false};
+  int wake_[2] = {-1, -1};  // pipe that interrupts the worker's poll after a change
+  std::thread worker_;
+};
+
+}  // namespace segwan::stamp

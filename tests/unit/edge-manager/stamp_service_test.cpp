@@ -1,0 +1,206 @@
+// The STAMP RPCs over real gRPC (in-process channel) with the user-space engine on real UDP
+// sockets on ::1: one agent is both sender and reflector. No root needed.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "edge-manager/api/edge_service.h"
+#include "fake_dataplane.h"
+
+namespace segwan::edge {
+namespace {
+
+namespace pb = segwan::v1;
+using namespace std::chrono_literals;
+
+class StampServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    slices_ = std::make_unique<SliceManager>(&dp_, SliceMode::kTable, "sr0");
+    service_ = std::make_unique<EdgeService>(&dp_, slices_.get(), InterfaceRoles{}, "", &engine_);
+    grpc::ServerBuilder b;
+    b.RegisterService(service_.get());
+    server_ = b.BuildAndStart();
+    stub_ = pb::EdgeManager::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+    port_ = 20000 + static_cast<uint32_t>(getpid() % 20000);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  grpc::Status InitReflector() {
+    grpc::ClientContext ctx;
+    pb::InitRequest req;
+    req.set_role(pb::STAMP_ROLE_REFLECTOR);
+    req.set_stamp_source_address("::1");
+    req.set_reflector_udp_port(port_);
+    pb::InitResponse resp;
+    return stub_->Init(&ctx, req, &resp);
+  }
+  pb::StampSessionParams Params(uint32_t ssid) {
+    pb::StampSessionParams p;
+    p.set_ssid(ssid);
+    p.set_source_address("::1");
+    p.set_peer_address("::1");
+    p.set_reflector_udp_port(port_);
+    p.set_interval_ms(5);
+    return p;
+  }
+  grpc::Status Create(pb::StampRole role, const pb::StampSessionParams& p) {
+    grpc::ClientContext ctx;
+    pb::CreateStampSessionRequest req;
+    req.set_role(role);
+    *req.mutable_params() = p;
+    pb::CreateStampSessionResponse resp;
+    return stub_->CreateStampSession(&ctx, req, &resp);
+  }
+  template <typename Req, typename Resp, typename Rpc>
+  grpc::Status Session(Rpc rpc, pb::StampRole role, uint32_t ssid) {
+    grpc::ClientContext ctx;
+    Req req;
+    req.mutable_session()->set_role(role);
+    req.mutable_session()->set_ssid(ssid);
+    Resp resp;
+    return (stub_.get()->*rpc)(&ctx, req, &resp);
+  }
+  grpc::Status Start(pb::StampRole role, uint32_t ssid) {
+    return Session<pb::StartStampSessionRequest, pb::StartStampSessionResponse>(
+        &pb::EdgeManager::Stub::StartStampSession, role, ssid);
+  }
+  pb::GetStampSessionResultsResponse Results(uint32_t ssid, grpc::Status* st = nullptr) {
+    grpc::ClientContext ctx;
+    pb::GetStampSessionResultsRequest req;
+    req.set_ssid(ssid);
+    pb::GetStampSessionResultsResponse resp;
+    auto s = stub_->GetStampSessionResults(&ctx, req, &resp);
+    if (st) *st = s;
+    return resp;
+  }
+
+  netlink::FakeDataplane dp_;
+  stamp::UserspaceEngine engine_;
+  std::unique_ptr<SliceManager> slices_;
+  std::unique_ptr<EdgeService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<pb::EdgeManager::Stub> stub_;
+  uint32_t port_ = 0;
+};
+
+TEST_F(StampServiceTest, SessionMeasuresAndResultsDrainOldestFirst) {
+  ASSERT_TRUE(InitReflector().ok());
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, Params(9)).ok());
+  auto p = Params(9);
+  p.set_packet_count(20);
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_SENDER, p).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_REFLECTOR, 9).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_SENDER, 9).ok());
+  std::vector<pb::StampResult> all;
+  for (int i = 0; i < 200 && all.size() < 20; ++i) {
+    const auto r = Results(9);
+    for (const auto& x : r.results()) all.push_back(x);
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(all.size(), 20u);
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& r = all[i];
+    EXPECT_EQ(r.sender_seq(), i) << "oldest first, none twice";
+    EXPECT_EQ(r.reflector_seq(), i);  // stateless
+    EXPECT_LE(r.t1_ns(), r.t2_ns());  // one clock on loopback
+    EXPECT_LE(r.t2_ns(), r.t3_ns());
+    EXPECT_LE(r.t3_ns(), r.t4_ns());
+    EXPECT_LT(r.t4_ns() - r.t1_ns(), 1'000'000'000u);
+    EXPECT_EQ(r.sender_ttl(), 64u);
+  }
+  auto last = Results(9);
+  EXPECT_EQ(last.results_size(), 0) << "returned records are removed";
+  EXPECT_EQ(last.packets_sent(), 20u);
+  EXPECT_FALSE(last.running()) << "the session stops after packet_count";
+}
+
+TEST_F(StampServiceTest, AuthenticatedStatefulPtpSession) {
+  ASSERT_TRUE(InitReflector().ok());
+  auto p = Params(10);
+  p.set_authentication_mode(pb::AUTHENTICATION_MODE_HMAC_SHA_256);
+  p.mutable_auth_key()->set_key(std::string(32, 'k'));
+  p.set_timestamp_format(pb::TIMESTAMP_FORMAT_PTPV2);
+  auto rp = p;
+  rp.set_reflector_mode(pb::SESSION_REFLECTOR_MODE_STATEFUL);
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, rp).ok());
+  p.set_packet_count(5);
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_SENDER, p).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_REFLECTOR, 10).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_SENDER, 10).ok());
+  std::vector<pb::StampResult> all;
+  for (int i = 0; i < 200 && all.size() < 5; ++i) {
+    const auto r = Results(10);
+    for (const auto& x : r.results()) all.push_back(x);
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all.back().flags() & 1, 1u) << "authenticated and verified";
+  EXPECT_LE(all.back().t1_ns(), all.back().t4_ns());
+}
+
+TEST_F(StampServiceTest, UnstartedReflectorSessionDoesNotAnswer) {
+  ASSERT_TRUE(InitReflector().ok());
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, Params(11)).ok());
+  auto p = Params(11);
+  p.set_packet_count(3);
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_SENDER, p).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_SENDER, 11).ok());
+  std::this_thread::sleep_for(200ms);
+  auto r = Results(11);
+  EXPECT_EQ(r.results_size(), 0);
+  EXPECT_EQ(r.packets_sent(), 3u);
+}
+
+TEST_F(StampServiceTest, BadRequestsAreRefusedByField) {
+  struct Case {
+    std::function<void(pb::StampSessionParams&)> mutate;
+    std::string field;
+  } cases[] = {
+      {[](auto& p) { p.set_ssid(0); }, "params.ssid"},
+      {[](auto& p) { p.set_ssid(70000); }, "params.ssid"},
+      {[](auto& p) { p.add_segments("not-a-sid"); }, "params.segments[0]"},
+      {[](auto& p) { for (int i = 0; i < 17; ++i) p.add_segments("fc00::1"); }, "params.segments"},
+      {[](auto& p) { p.set_interval_ms(60001); }, "params.interval_ms"},
+      {[](auto& p) { p.set_source_address("10.0.0.1"); }, "params.source_address"},
+      {[](auto& p) { p.set_peer_address(""); }, "params.peer_address"},
+      {[](auto& p) { p.set_reflector_udp_port(70000); }, "params.reflector_udp_port"},
+      {[](auto& p) { p.set_authentication_mode(pb::AUTHENTICATION_MODE_HMAC_SHA_256); }, "params.auth_key.key"},
+      {[](auto& p) { p.set_delay_mode(pb::DELAY_MEASUREMENT_MODE_LOOPBACK); }, "params.delay_mode"},
+      {[](auto& p) { p.add_return_path_segments("x"); }, "params.return_path_segments[0]"},
+      {[](auto& p) { p.set_padding_bytes(5000); }, "params.padding_bytes"},
+  };
+  for (const auto& c : cases) {
+    auto p = Params(12);
+    c.mutate(p);
+    auto st = Create(pb::STAMP_ROLE_SENDER, p);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field << ": " << st.error_message();
+    EXPECT_EQ(st.error_message().rfind(c.field, 0), 0u) << st.error_message();
+  }
+  EXPECT_FALSE(engine_.Has(true, 12)) << "a refused request created a session";
+  EXPECT_EQ(Create(pb::STAMP_ROLE_UNSPECIFIED, Params(12)).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto ebpf = Params(12);
+  ebpf.set_engine(pb::STAMP_ENGINE_EBPF);
+  EXPECT_EQ(Create(pb::STAMP_ROLE_SENDER, ebpf).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(StampServiceTest, LifecycleErrorsHaveTheirCodes) {
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_SENDER, Params(13)).ok());
+  EXPECT_EQ(Create(pb::STAMP_ROLE_SENDER, Params(13)).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Start(pb::STAMP_ROLE_SENDER, 14).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Start(pb::STAMP_ROLE_REFLECTOR, 13).error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::Status st;
+  Results(14, &st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  auto destroy = [&](uint32_t ssid) {
+    return Session<pb::DestroyStampSessionRequest, pb::DestroyStampSessionResponse>(
+        &pb::EdgeManager::Stub::DestroyStampSession, pb::STAMP_ROLE_SENDER, ssid);
+  };
+  EXPECT_TRUE(destroy(13).ok());
+  EXPECT_EQ(destroy(13).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_FALSE(engine_.Has(true, 13));
+}
+
+}  // namespace
+}  // namespace segwan::edge
