@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Interoperability with an implementation nobody here wrote: a Scapy STAMP session-sender
+# against SegWAN's reflector, and SegWAN's sender against a Scapy reflector, across the lab;
+# captures of both decode as TWAMP-Test in tshark.
+source "$(dirname "$0")/lib.sh"
+require_lab_kernel
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'from scapy.all import load_contrib; load_contrib("stamp")' 2>/dev/null \
+  || skip "Debian's python3-scapy with the STAMP layer is not installed"
+command -v tshark >/dev/null || skip "tshark is not installed"
+lab_up
+STAMP="$SEGWAN_BUILD_DIR/edge-manager/segwan-stamp"
+PEER="$(dirname "$0")/stamp_scapy_peer.py"
+A=fc00:0:a::1
+B=fc00:0:b::1
+TMP=$(mktemp -d)
+trap 'lab_teardown; rm -rf "$TMP"' EXIT
+"$LAB" exec edge-a ping -6 -c 1 -q -I "$A" "$B" >/dev/null
+
+capture() {  # capture NAME: STAMP on edge-b's WAN links, into $TMP/NAME.pcap
+  "$LAB" exec edge-b timeout 15 tcpdump --immediate-mode -U -Z root -n -i any -w "$TMP/$1.pcap" 'udp port 862' 2>"$TMP/$1.tcpdump" &
+  echo $! >"$TMP/$1.pid"
+  for _ in $(seq 100); do grep -q listening "$TMP/$1.tcpdump" && break; sleep 0.05; done
+}
+stop_capture() {
+  sleep 0.3
+  kill -INT "$(cat "$TMP/$1.pid")" 2>/dev/null || true
+  wait "$(cat "$TMP/$1.pid")" 2>/dev/null || true
+}
+decodes() {  # decodes NAME COUNT: tshark sees COUNT TWAMP-Test packets
+  local n
+  n=$(tshark -r "$TMP/$1.pcap" -d udp.port==862,twamp.test -Y twamp.test 2>/dev/null | wc -l)
+  [ "$n" -eq "$2" ] || fail "tshark decoded $n TWAMP-Test packets in $1, expected $2: $(ls -la "$TMP"; cat "$TMP/$1.tcpdump"; tshark -r "$TMP/$1.pcap" 2>&1 | head -5)"
+  tshark -r "$TMP/$1.pcap" -d udp.port==862,twamp.test -V -c 1 2>/dev/null | grep -E "Sequence Number" | head -1
+}
+
+step "Scapy sender -> SegWAN reflector"
+"$LAB" exec edge-b "$STAMP" reflect --listen "$B" >"$TMP/reflector.log" 2>&1 &
+rpid=$!
+for _ in $(seq 100); do grep -q reflecting "$TMP/reflector.log" && break; sleep 0.02; done
+capture to-segwan
+out=$("$LAB" exec edge-a /usr/bin/python3 "$PEER" send "$A" "$B" 862 10 77) || fail "Scapy sender: $out"
+stop_capture to-segwan
+kill "$rpid"; wait "$rpid" 2>/dev/null || true
+echo "$out"
+echo "$out" | grep -q '"problems": \[\]' || fail "Scapy found problems: $out"
+decodes to-segwan 20
+pass "Scapy's sender measured against our reflector; 20 packets decode in tshark"
+
+step "SegWAN sender -> Scapy reflector"
+"$LAB" exec edge-b /usr/bin/python3 "$PEER" reflect "$B" 862 10 >"$TMP/scapy-reflector.log" 2>&1 &
+spid=$!
+for _ in $(seq 200); do grep -q reflecting "$TMP/scapy-reflector.log" && break; sleep 0.05; done
+capture to-scapy
+out=$("$LAB" exec edge-a "$STAMP" send "$B" --source "$A" -c 10 -i 0.05) || fail "our sender against Scapy: $out $(cat "$TMP/scapy-reflector.log")"
+stop_capture to-scapy
+wait "$spid" || fail "the Scapy reflector failed: $(cat "$TMP/scapy-reflector.log")"
+echo "$out" | tail -4
+echo "$out" | grep -q "10 sent, 10 received" || fail "replies from Scapy were lost or refused"
+decodes to-scapy 20
+pass "our sender measured against Scapy's reflector; 20 packets decode in tshark"
+
+check_clean_teardown
