@@ -1,0 +1,52 @@
+/* Header-only packet parsing for XDP and TC programs: one bounds check per header, each
+ * helper returns the next protocol (or -1) and advances the cursor. */
+#ifndef SEGWAN_BPF_PARSING_H
+#define SEGWAN_BPF_PARSING_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+struct cursor {
+	void *pos;
+	void *end;
+};
+
+static __always_inline int parse_eth(struct cursor *c, struct ethhdr **eth)
+{
+	struct ethhdr *h = c->pos;
+
+	if ((void *)(h + 1) > c->end)
+		return -1;
+	c->pos = h + 1;
+	*eth = h;
+	return bpf_ntohs(h->h_proto);
+}
+
+static __always_inline int parse_ipv6(struct cursor *c, struct ipv6hdr **ip6)
+{
+	struct ipv6hdr *h = c->pos;
+
+	if ((void *)(h + 1) > c->end)
+		return -1;
+	c->pos = h + 1;
+	*ip6 = h;
+	return h->nexthdr;
+}
+
+static __always_inline int parse_udp(struct cursor *c, struct udphdr **udp)
+{
+	struct udphdr *h = c->pos;
+
+	if ((void *)(h + 1) > c->end)
+		return -1;
+	c->pos = h + 1;
+	*udp = h;
+	return 0;
+}
+
+#endif
