@@ -1,0 +1,59 @@
+/* SegWAN STAMP data plane ABI: what BPF programs and edge-manager share. Fixed-width fields,
+ * explicit padding; the C++ side static_asserts the sizes. */
+#ifndef SEGWAN_STAMP_ABI_H
+#define SEGWAN_STAMP_ABI_H
+
+#include <linux/types.h>
+
+#define STAMP_MAX_SESSIONS 4096
+#define STAMP_MAX_LISTENERS 64
+#define STAMP_MAX_SEGS 16          /* return path SIDs */
+#define STAMP_BASE_LEN 44          /* unauthenticated test packet */
+
+/* A local STAMP address and UDP port the reflector answers on. */
+struct stamp_listener_key {
+	__u8 addr[16];
+	__u16 port; /* host order */
+	__u16 pad;
+};
+
+/* A reflector session: the listener it arrives on and its SSID. */
+struct stamp_session_key {
+	__u8 addr[16];
+	__u16 port; /* host order */
+	__u16 ssid; /* host order */
+};
+
+#define STAMP_F_STATEFUL (1u << 0)
+#define STAMP_F_PTP (1u << 1)
+
+struct stamp_reflector_session {
+	__u32 flags;
+	__u32 next_seq;       /* stateful: the reflector's own sequence number */
+	__u16 error_estimate; /* network order, written as is */
+	__u8 nsegs;           /* return path SIDs in segs[], first to visit first */
+	__u8 pad[5];
+	__u8 segs[STAMP_MAX_SEGS][16];
+};
+
+/* Written by edge-manager: TAI - UTC, for NTP timestamps. */
+struct stamp_config {
+	__s64 tai_utc_offset_ns;
+};
+
+/* Why the reflector let a packet go, dropped it or sent it back; counted per CPU. */
+enum stamp_reason {
+	STAMP_PASS_NOT_IPV6 = 0,
+	STAMP_PASS_NOT_UDP,         /* includes fragments and other extension headers */
+	STAMP_PASS_SRH_TRANSIT,     /* an SRH with Segments Left > 0: not for us yet */
+	STAMP_PASS_NOT_LISTENER,    /* not a local STAMP address and port */
+	STAMP_PASS_NO_SESSION,      /* to a listener, unknown SSID: left to user space */
+	STAMP_PASS_TLVS,            /* carries TLVs: the user-space engine answers it */
+	STAMP_PASS_NO_HEADROOM,     /* the return SRH needs more headroom than XDP has */
+	STAMP_DROP_MALFORMED,       /* to a listener but too short or inconsistent */
+	STAMP_ABORT_ADJUST,         /* the header could not be resized */
+	STAMP_TX_REFLECTED,
+	STAMP_REASON_MAX,
+};
+
+#endif

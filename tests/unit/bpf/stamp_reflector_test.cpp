@@ -1,0 +1,267 @@
+// The XDP STAMP reflector through BPF_PROG_TEST_RUN, from a table of frames: verdicts, output
+// bytes (parsed with the shared wire codec), checksums, SRH rewrites, reason counters.
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "edge-manager/stamp/wire.h"
+#include "packet.h"
+#include "segwan_stamp.h"
+#include "stamp_reflector.skel.h"
+
+namespace segwan::testing {
+namespace {
+
+using stamp::BuildSender;
+using stamp::Mode;
+
+const IpAddress kSender = *ParseIp("fc00:0:a::1");
+const IpAddress kLocal = *ParseIp("fc00:0:b::1");
+const IpAddress kP1 = *ParseIp("fc00:0:1::e");
+const IpAddress kP2 = *ParseIp("fc00:0:2::e");
+constexpr uint16_t kPort = 862;
+
+static_assert(sizeof(stamp_session_key) == 20);
+static_assert(sizeof(stamp_reflector_session) == 16 + 16 * STAMP_MAX_SEGS);
+
+uint64_t NowTai() {
+  timespec ts;
+  clock_gettime(CLOCK_TAI, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+class StampReflector : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+    skel_ = stamp_reflector__open_and_load();
+    ASSERT_TRUE(skel_) << "the kernel refused the reflector (see the verifier log above)";
+    stamp_listener_key l{};
+    std::memcpy(l.addr, kLocal.bytes.data(), 16);
+    l.port = kPort;
+    uint32_t one = 1;
+    ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_listeners, &l, sizeof l, &one, sizeof one, BPF_ANY), 0);
+  }
+  void TearDown() override {
+    if (skel_) stamp_reflector__destroy(skel_);
+  }
+  void AddSession(uint16_t ssid, uint32_t flags, std::vector<IpAddress> segs) {
+    stamp_session_key k{};
+    std::memcpy(k.addr, kLocal.bytes.data(), 16);
+    k.port = kPort;
+    k.ssid = ssid;
+    stamp_reflector_session s{};
+    s.flags = flags;
+    s.error_estimate = htons(0x8587);
+    s.nsegs = static_cast<uint8_t>(segs.size());
+    for (size_t i = 0; i < segs.size(); ++i) std::memcpy(s.segs[i], segs[i].bytes.data(), 16);
+    ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_sessions, &k, sizeof k, &s, sizeof s, BPF_ANY), 0);
+  }
+  RunResult Run(const std::vector<uint8_t>& frame) {
+    auto r = RunXdp(bpf_program__fd(skel_->progs.stamp_reflector), frame);
+    EXPECT_TRUE(r);
+    return r ? *r : RunResult{};
+  }
+  uint64_t Reason(stamp_reason r) {
+    const int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> v(static_cast<size_t>(ncpu));
+    uint32_t key = r;
+    if (bpf_map__lookup_elem(skel_->maps.stamp_reasons, &key, sizeof key, v.data(), v.size() * 8, 0)) return ~0ULL;
+    uint64_t sum = 0;
+    for (auto x : v) sum += x;
+    return sum;
+  }
+  stamp_reflector* skel_ = nullptr;
+};
+
+std::vector<uint8_t> TestPacket(uint32_t seq, uint16_t ssid, std::vector<stamp::Tlv> tlvs = {}) {
+  return BuildSender({.seq = seq, .timestamp = 0x1122334455667788ULL, .error_estimate = 0x4001,
+                      .ssid = ssid, .tlvs = std::move(tlvs)},
+                     Mode::kUnauthenticated);
+}
+
+FrameSpec To(std::vector<uint8_t> payload) {
+  return FrameSpec{.src = kSender, .dst = kLocal, .hop_limit = 61, .sport = 40000, .dport = kPort,
+                   .payload = std::move(payload)};
+}
+
+IpAddress At(const std::vector<uint8_t>& f, size_t off) {
+  IpAddress a{AF_INET6, {}};
+  std::memcpy(a.bytes.data(), &f[off], 16);
+  return a;
+}
+
+stamp::ReflectorPacket Reply(const std::vector<uint8_t>& out) {
+  const size_t u = UdpOffset(out);
+  EXPECT_NE(u, 0u);
+  auto p = stamp::ParseReflector(std::span(out).subspan(u + 8), Mode::kUnauthenticated);
+  EXPECT_TRUE(std::holds_alternative<stamp::ReflectorPacket>(p));
+  return std::holds_alternative<stamp::ReflectorPacket>(p) ? std::get<stamp::ReflectorPacket>(p) : stamp::ReflectorPacket{};
+}
+
+TEST_F(StampReflector, ReflectsWithoutSrh) {
+  AddSession(7, 0, {});
+  const auto in = BuildFrame(To(TestPacket(41, 7)));
+  const uint64_t before = NowTai();
+  const auto r = Run(in);
+  ASSERT_EQ(r.retval, XDP_TX);
+  const auto& out = r.out;
+  ASSERT_EQ(out.size(), in.size());
+  EXPECT_TRUE(std::equal(out.begin(), out.begin() + 6, in.begin() + 6)) << "MACs swapped";
+  EXPECT_EQ(At(out, 22), kLocal);
+  EXPECT_EQ(At(out, 38), kSender);
+  EXPECT_EQ(out[20], 17);
+  EXPECT_EQ(out[21], 64) << "a fresh hop limit";
+  const size_t u = UdpOffset(out);
+  EXPECT_EQ(out[u] << 8 | out[u + 1], kPort);
+  EXPECT_EQ(out[u + 2] << 8 | out[u + 3], 40000);
+  EXPECT_TRUE(UdpChecksumOk(out));
+  const auto p = Reply(out);
+  EXPECT_EQ(p.seq, 41u) << "stateless: the sender's number";
+  EXPECT_EQ(p.ssid, 7);
+  EXPECT_EQ(p.sender_seq, 41u);
+  EXPECT_EQ(p.sender_timestamp, 0x1122334455667788ULL);
+  EXPECT_EQ(p.sender_error_estimate, 0x4001);
+  EXPECT_EQ(p.sender_ttl, 61);
+  EXPECT_EQ(p.error_estimate, 0x8587);
+  const int32_t off = 0;  // the test does not set stamp_config: NTP from TAI as is
+  const uint64_t t2 = stamp::DecodeTimestamp(p.receive_timestamp, stamp::TimestampFormat::kNtp, off);
+  const uint64_t t3 = stamp::DecodeTimestamp(p.timestamp, stamp::TimestampFormat::kNtp, off);
+  EXPECT_GE(t2 + 1000, before);  // NTP rounds to 0.23 ns
+  EXPECT_LE(t2, t3);
+  EXPECT_LE(t3, NowTai() + 1000);
+  EXPECT_EQ(Reason(STAMP_TX_REFLECTED), 1u);
+}
+
+TEST_F(StampReflector, ReplacesTheSrhWithTheReturnPath) {
+  struct Case {
+    const char* what;
+    std::vector<IpAddress> in_segs;   // SRH as received (segments[0] = us), empty = none
+    std::vector<IpAddress> ret;       // the session's return waypoints
+  } cases[] = {
+      {"none -> one waypoint (grow)", {}, {kP2}},
+      {"two -> one (shrink)", {kLocal, kP1, *ParseIp("fc00:0:3::e")}, {kP2}},
+      {"one -> three (grow)", {kLocal, kP1}, {kP2, *ParseIp("fc00:0:4::e"), *ParseIp("fc00:0:5::e")}},
+      {"one -> none (shrink to no SRH)", {kLocal, kP1}, {}},
+      {"twelve waypoints (the most XDP headroom allows from no SRH)", {}, std::vector<IpAddress>(12, kP2)},
+  };
+  uint16_t ssid = 100;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    AddSession(ssid, 0, c.ret);
+    FrameSpec spec = To(TestPacket(1, ssid));
+    spec.srh_segments = c.in_segs;
+    const auto in = BuildFrame(spec);
+    const auto r = Run(in);
+    ASSERT_EQ(r.retval, XDP_TX);
+    const auto& out = r.out;
+    const size_t srh = c.ret.empty() ? 0 : 8 + 16 * (c.ret.size() + 1);
+    ASSERT_EQ(out.size(), 14 + 40 + srh + 8 + 44u);
+    EXPECT_EQ(At(out, 22), kLocal);
+    if (c.ret.empty()) {
+      EXPECT_EQ(out[20], 17);
+      EXPECT_EQ(At(out, 38), kSender);
+    } else {
+      EXPECT_EQ(out[20], 43);
+      EXPECT_EQ(At(out, 38), c.ret[0]) << "the first waypoint is the destination";
+      const size_t h = 54;
+      EXPECT_EQ(out[h], 17);
+      EXPECT_EQ(out[h + 1], 2 * (c.ret.size() + 1));
+      EXPECT_EQ(out[h + 2], 4);
+      EXPECT_EQ(out[h + 3], c.ret.size()) << "Segments Left";
+      EXPECT_EQ(out[h + 4], c.ret.size()) << "Last Entry";
+      EXPECT_EQ(At(out, h + 8), kSender) << "segments[0] is the final destination";
+      for (size_t i = 0; i < c.ret.size(); ++i) {
+        EXPECT_EQ(At(out, h + 8 + 16 * (c.ret.size() - i)), c.ret[i]) << "waypoint " << i;
+      }
+    }
+    EXPECT_EQ((out[18] << 8 | out[19]), static_cast<int>(srh + 8 + 44)) << "payload length";
+    EXPECT_TRUE(UdpChecksumOk(out));
+    EXPECT_EQ(Reply(out).sender_seq, 1u);
+    ++ssid;
+  }
+}
+
+TEST_F(StampReflector, ReturnPathLongerThanTheHeadroomGoesToUserSpaceUntouched) {
+  AddSession(11, STAMP_F_STATEFUL, std::vector<IpAddress>(16, kP2));
+  const auto in = BuildFrame(To(TestPacket(5, 11)));
+  const auto r = Run(in);
+  EXPECT_EQ(r.retval, XDP_PASS);
+  EXPECT_EQ(r.out, in);
+  EXPECT_EQ(Reason(STAMP_PASS_NO_HEADROOM), 1u);
+  // the stateful counter did not move: the user-space engine answers this one
+  stamp_session_key k{};
+  std::memcpy(k.addr, kLocal.bytes.data(), 16);
+  k.port = kPort;
+  k.ssid = 11;
+  stamp_reflector_session s{};
+  ASSERT_EQ(bpf_map__lookup_elem(skel_->maps.stamp_sessions, &k, sizeof k, &s, sizeof s, 0), 0);
+  EXPECT_EQ(s.next_seq, 0u);
+}
+
+TEST_F(StampReflector, StatefulCountsAndPtp) {
+  AddSession(9, STAMP_F_STATEFUL | STAMP_F_PTP, {});
+  for (uint32_t i = 0; i < 3; ++i) {
+    const auto r = Run(BuildFrame(To(TestPacket(100 + i * 5, 9))));
+    ASSERT_EQ(r.retval, XDP_TX);
+    const auto p = Reply(r.out);
+    EXPECT_EQ(p.seq, i);
+    EXPECT_EQ(p.sender_seq, 100 + i * 5);
+    const uint64_t t2 = stamp::DecodeTimestamp(p.receive_timestamp, stamp::TimestampFormat::kPtp, 0);
+    EXPECT_LT(t2 > NowTai() ? t2 - NowTai() : NowTai() - t2, 1'000'000'000u) << "PTP is TAI";
+    EXPECT_EQ(p.receive_timestamp & 0xffffffffULL, t2 % 1'000'000'000ULL) << "nanoseconds field";
+  }
+}
+
+TEST_F(StampReflector, EverythingElsePassesOrIsDroppedByReason) {
+  AddSession(7, 0, {});
+  struct Case {
+    const char* what;
+    FrameSpec spec;
+    int verdict;
+    stamp_reason reason;
+  } cases[] = {
+      {"IPv4", {.payload = TestPacket(1, 7), .ipv4 = true}, XDP_PASS, STAMP_PASS_NOT_IPV6},
+      {"wrong port", [] { auto s = To(TestPacket(1, 7)); s.dport = 863; return s; }(), XDP_PASS, STAMP_PASS_NOT_LISTENER},
+      {"other address", [] { auto s = To(TestPacket(1, 7)); s.dst = kP1; return s; }(), XDP_PASS, STAMP_PASS_NOT_LISTENER},
+      {"unknown SSID", To(TestPacket(1, 8)), XDP_PASS, STAMP_PASS_NO_SESSION},
+      {"unknown TLV: user space answers", To(TestPacket(1, 7, {stamp::Tlv{0, 200, {1, 2, 3, 4}}})), XDP_PASS, STAMP_PASS_TLVS},
+      {"SRH still active", [] { auto s = To(TestPacket(1, 7)); s.srh_segments = {kLocal, kP1}; s.segments_left = 1; return s; }(), XDP_PASS, STAMP_PASS_SRH_TRANSIT},
+      {"truncated STAMP", To(std::vector<uint8_t>(20, 0)), XDP_DROP, STAMP_DROP_MALFORMED},
+  };
+  for (const auto& c : cases) {
+    const auto in = BuildFrame(c.spec);
+    const uint64_t before = Reason(c.reason);
+    const auto r = Run(in);
+    EXPECT_EQ(r.retval, c.verdict) << c.what;
+    EXPECT_EQ(r.out, in) << c.what << ": a packet that is not reflected is not touched";
+    EXPECT_EQ(Reason(c.reason), before + 1) << c.what;
+  }
+  EXPECT_EQ(Reason(STAMP_TX_REFLECTED), 0u);
+}
+
+TEST_F(StampReflector, LyingUdpLengthIsDropped) {
+  AddSession(7, 0, {});
+  auto in = BuildFrame(To(TestPacket(1, 7)));
+  const size_t u = UdpOffset(in);
+  in[u + 5] += 16;  // claims 16 bytes more than the frame has
+  const auto r = Run(in);
+  EXPECT_EQ(r.retval, XDP_DROP);
+  EXPECT_EQ(Reason(STAMP_DROP_MALFORMED), 1u);
+}
+
+TEST_F(StampReflector, FragmentsPassToTheStack) {
+  AddSession(7, 0, {});
+  auto in = BuildFrame(To(TestPacket(1, 7)));
+  in[20] = 44;  // Fragment header instead of UDP
+  const auto r = Run(in);
+  EXPECT_EQ(r.retval, XDP_PASS);
+  EXPECT_EQ(Reason(STAMP_PASS_NOT_UDP), 1u);
+}
+
+}  // namespace
+}  // namespace segwan::testing
