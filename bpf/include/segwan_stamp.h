@@ -36,17 +36,10 @@ struct stamp_reflector_session {
 	__u8 segs[STAMP_MAX_SEGS][16];
 };
 
-/* Written by edge-manager: TAI - UTC, for NTP timestamps. */
-struct stamp_config {
-	__s64 tai_utc_offset_ns;
-};
-
-/* Why the reflector let a packet go, dropped it or sent it back; counted per CPU. */
+/* Why the reflector let a packet to a STAMP port go, dropped it or sent it back; counted per
+ * CPU. Traffic to other ports (including fragments, transit SRv6 and IPv4) is not counted. */
 enum stamp_reason {
-	STAMP_PASS_NOT_IPV6 = 0,
-	STAMP_PASS_NOT_UDP,         /* includes fragments and other extension headers */
-	STAMP_PASS_SRH_TRANSIT,     /* an SRH with Segments Left > 0: not for us yet */
-	STAMP_PASS_NOT_LISTENER,    /* not a local STAMP address and port */
+	STAMP_PASS_NOT_LISTENER = 0, /* a STAMP port, but not one of our addresses */
 	STAMP_PASS_NO_SESSION,      /* to a listener, unknown SSID: left to user space */
 	STAMP_PASS_TLVS,            /* carries TLVs: the user-space engine answers it */
 	STAMP_PASS_NO_HEADROOM,     /* the return SRH needs more headroom than XDP has */
