@@ -96,17 +96,18 @@ int main() {
   bpf_map__update_elem(refl->maps.stamp_listeners, &l, sizeof l, &one, sizeof one, BPF_ANY);
   refl->bss->stamp_port_bits[862 >> 6] |= 1ULL << (862 & 63);
   for (uint16_t ssid : {1, 2}) {
-    stamp_session_key k{};
-    std::memcpy(k.addr, local.bytes.data(), 16);
-    k.port = 862;
-    k.ssid = ssid;
+    const uint32_t slot = ssid - 1u, key = ssid, slot1 = ssid;
     stamp_reflector_session s{};
+    std::memcpy(s.addr, local.bytes.data(), 16);
+    s.port = 862;
+    s.ssid = ssid;
     if (ssid == 2) {  // return through p2 and one more SID
       s.nsegs = 2;
       std::memcpy(s.segs[0], p2.bytes.data(), 16);
       std::memcpy(s.segs[1], p1.bytes.data(), 16);
     }
-    bpf_map__update_elem(refl->maps.stamp_sessions, &k, sizeof k, &s, sizeof s, BPF_ANY);
+    bpf_map__update_elem(refl->maps.stamp_sessions, &slot, sizeof slot, &s, sizeof s, BPF_ANY);
+    bpf_map__update_elem(refl->maps.stamp_ssid_slots, &key, sizeof key, &slot1, sizeof slot1, BPF_ANY);
   }
   auto payload = [](uint16_t ssid) {
     return segwan::stamp::BuildSender({.seq = 1, .ssid = ssid}, segwan::stamp::Mode::kUnauthenticated);

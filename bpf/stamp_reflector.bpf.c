@@ -31,16 +31,44 @@ struct {
 	__uint(max_entries, STAMP_MAX_LISTENERS);
 } stamp_listeners SEC(".maps");
 
-/* reflector sessions, written by edge-manager, read (and next_seq bumped) per packet */
+/* reflector sessions by slot, written by edge-manager, read (next_seq bumped) per packet */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct stamp_session_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
 	__type(value, struct stamp_reflector_session);
 	__uint(max_entries, STAMP_MAX_SESSIONS);
 } stamp_sessions SEC(".maps");
 
-/* TAI - UTC for NTP timestamps, written by edge-manager through the skeleton's .bss */
-volatile __s64 tai_utc_offset_ns;
+/* SSID -> session slot + 1 (0: none), written by edge-manager */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 65536);
+} stamp_ssid_slots SEC(".maps");
+
+static __always_inline struct stamp_reflector_session *
+find_session(__u32 ssid, const struct in6_addr *daddr, __u16 dport)
+{
+	struct stamp_reflector_session *s;
+	__u32 *slot, idx;
+
+	slot = bpf_map_lookup_elem(&stamp_ssid_slots, &ssid);
+	if (!slot || *slot == 0)
+		return NULL;
+	idx = *slot - 1;
+	s = bpf_map_lookup_elem(&stamp_sessions, &idx);
+	if (!s || s->port != dport || s->ssid != ssid)
+		return NULL;
+	if (*(__u64 *)&s->addr[0] != *(__u64 *)&daddr->s6_addr[0] ||
+	    *(__u64 *)&s->addr[8] != *(__u64 *)&daddr->s6_addr[8])
+		return NULL;
+	return s;
+}
+
+/* TAI - UTC in whole seconds (as adjtimex gives it) for NTP timestamps, written by
+ * edge-manager through the skeleton's .bss */
+volatile __u64 tai_utc_offset_s;
 
 /* UDP ports with a STAMP listener, one bit each, written by edge-manager: unrelated traffic
  * is turned away by one load and a test, before any helper call. */
@@ -63,18 +91,43 @@ static __always_inline int count(__u32 reason, int verdict)
 	return verdict;
 }
 
+/* The second the clock is in, per CPU: a 64-bit division costs more than the rest of a
+ * timestamp, and consecutive packets almost always fall in the same second. */
+struct second_cache {
+	__u64 start_ns; /* TAI ns at the start of `sec` */
+	__u64 sec;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct second_cache);
+	__uint(max_entries, 1);
+} stamp_second SEC(".maps");
+
 static __always_inline __u64 stamp_timestamp(__u64 tai_ns, __u32 flags)
 {
+	__u32 zero = 0;
+	struct second_cache *c = bpf_map_lookup_elem(&stamp_second, &zero);
 	__u64 t, sec, rem;
 
-	t = flags & STAMP_F_PTP ? tai_ns : tai_ns - (__u64)tai_utc_offset_ns;
-	sec = t / NS_PER_SEC;
-	rem = t - sec * NS_PER_SEC;
+	if (c && tai_ns - c->start_ns < NS_PER_SEC) {
+		sec = c->sec;
+		rem = tai_ns - c->start_ns;
+	} else {
+		sec = tai_ns / NS_PER_SEC;
+		rem = tai_ns - sec * NS_PER_SEC;
+		if (c) {
+			c->sec = sec;
+			c->start_ns = tai_ns - rem;
+		}
+	}
 	if (flags & STAMP_F_PTP)
 		return (sec << 32) | rem;
+	/* NTP is UTC: step back by the TAI-UTC offset (whole seconds). */
+	t = sec - tai_utc_offset_s;
 	/* rem * 2^32 / 10^9 as a multiply and shift: 4611686018 = 2^62 / 10^9 (rounded down);
 	 * rem < 2^30 keeps the product below 2^63, and the result is off by less than one unit. */
-	return (((sec + NTP_UNIX_OFFSET) & 0xffffffffULL) << 32) | ((rem * 4611686018ULL) >> 30);
+	return (((t + NTP_UNIX_OFFSET) & 0xffffffffULL) << 32) | ((rem * 4611686018ULL) >> 30);
 }
 
 /* Stack buffers are only byte-aligned as far as the verifier knows: copy, never store wide. */
@@ -91,7 +144,6 @@ int stamp_reflector(struct xdp_md *ctx)
 	__u64 t2;
 	struct cursor c = { (void *)(long)ctx->data, (void *)(long)ctx->data_end };
 	struct stamp_listener_key lkey = {};
-	struct stamp_session_key skey = {};
 	struct stamp_reflector_session *s;
 	struct ethhdr *eth;
 	struct ipv6hdr *ip6;
@@ -144,10 +196,7 @@ int stamp_reflector(struct xdp_md *ctx)
 			return count(STAMP_PASS_NOT_LISTENER, XDP_PASS);
 		return count(STAMP_DROP_MALFORMED, XDP_DROP);
 	}
-	__builtin_memcpy(skey.addr, &ip6->daddr, 16);
-	skey.port = dport;
-	skey.ssid = ((__u16)payload[14] << 8) | payload[15];
-	s = bpf_map_lookup_elem(&stamp_sessions, &skey);
+	s = find_session(((__u32)payload[14] << 8) | payload[15], &ip6->daddr, dport);
 	if (!s) {
 		__builtin_memcpy(lkey.addr, &ip6->daddr, 16);
 		lkey.port = dport;

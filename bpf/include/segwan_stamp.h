@@ -17,22 +17,21 @@ struct stamp_listener_key {
 	__u16 pad;
 };
 
-/* A reflector session: the listener it arrives on and its SSID. */
-struct stamp_session_key {
-	__u8 addr[16];
-	__u16 port; /* host order */
-	__u16 ssid; /* host order */
-};
-
 #define STAMP_F_STATEFUL (1u << 0)
 #define STAMP_F_PTP (1u << 1)
 
+/* Reflector sessions live in an array of STAMP_MAX_SESSIONS slots; a second array maps each
+ * SSID (unique on a reflector) to its slot + 1 (0 = no session). Both lookups are array
+ * lookups the verifier inlines. */
 struct stamp_reflector_session {
+	__u8 addr[16];        /* the listener address the session belongs to */
+	__u16 port;           /* and its UDP port, host order */
+	__u16 ssid;           /* host order */
 	__u32 flags;
 	__u32 next_seq;       /* stateful: the reflector's own sequence number */
 	__u16 error_estimate; /* network order, written as is */
 	__u8 nsegs;           /* return path SIDs in segs[], first to visit first */
-	__u8 pad[5];
+	__u8 pad[1];
 	__u8 segs[STAMP_MAX_SEGS][16];
 };
 

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <map>
 
 #include "edge-manager/stamp/wire.h"
 #include "packet.h"
@@ -25,8 +26,7 @@ const IpAddress kP1 = *ParseIp("fc00:0:1::e");
 const IpAddress kP2 = *ParseIp("fc00:0:2::e");
 constexpr uint16_t kPort = 862;
 
-static_assert(sizeof(stamp_session_key) == 20);
-static_assert(sizeof(stamp_reflector_session) == 16 + 16 * STAMP_MAX_SEGS);
+static_assert(sizeof(stamp_reflector_session) == 32 + 16 * STAMP_MAX_SEGS);
 
 uint64_t NowTai() {
   timespec ts;
@@ -46,23 +46,28 @@ class StampReflector : public ::testing::Test {
     uint32_t one = 1;
     ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_listeners, &l, sizeof l, &one, sizeof one, BPF_ANY), 0);
     skel_->bss->stamp_port_bits[kPort >> 6] |= 1ULL << (kPort & 63);
-    skel_->bss->tai_utc_offset_ns = 37'000'000'000LL;  // as adjtimex would say on a real host
+    skel_->bss->tai_utc_offset_s = 37;  // as adjtimex would say on a real host
   }
   void TearDown() override {
     if (skel_) stamp_reflector__destroy(skel_);
   }
+  // Slots are handed out in order, as the agent's loader does.
   void AddSession(uint16_t ssid, uint32_t flags, std::vector<IpAddress> segs) {
-    stamp_session_key k{};
-    std::memcpy(k.addr, kLocal.bytes.data(), 16);
-    k.port = kPort;
-    k.ssid = ssid;
+    const uint32_t slot = next_slot_++, key = ssid, slot1 = slot + 1;
     stamp_reflector_session s{};
+    std::memcpy(s.addr, kLocal.bytes.data(), 16);
+    s.port = kPort;
+    s.ssid = ssid;
     s.flags = flags;
     s.error_estimate = htons(0x8587);
     s.nsegs = static_cast<uint8_t>(segs.size());
     for (size_t i = 0; i < segs.size(); ++i) std::memcpy(s.segs[i], segs[i].bytes.data(), 16);
-    ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_sessions, &k, sizeof k, &s, sizeof s, BPF_ANY), 0);
+    ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_sessions, &slot, sizeof slot, &s, sizeof s, BPF_ANY), 0);
+    ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_ssid_slots, &key, sizeof key, &slot1, sizeof slot1, BPF_ANY), 0);
+    slots_[ssid] = slot;
   }
+  std::map<uint16_t, uint32_t> slots_;
+  uint32_t next_slot_ = 0;
   RunResult Run(const std::vector<uint8_t>& frame) {
     auto r = RunXdp(bpf_program__fd(skel_->progs.stamp_reflector), frame);
     EXPECT_TRUE(r);
@@ -201,12 +206,9 @@ TEST_F(StampReflector, ReturnPathLongerThanTheHeadroomGoesToUserSpaceUntouched) 
   EXPECT_EQ(r.out, in);
   EXPECT_EQ(Reason(STAMP_PASS_NO_HEADROOM), 1u);
   // the stateful counter did not move: the user-space engine answers this one
-  stamp_session_key k{};
-  std::memcpy(k.addr, kLocal.bytes.data(), 16);
-  k.port = kPort;
-  k.ssid = 11;
+  const uint32_t slot = slots_.at(11);
   stamp_reflector_session s{};
-  ASSERT_EQ(bpf_map__lookup_elem(skel_->maps.stamp_sessions, &k, sizeof k, &s, sizeof s, 0), 0);
+  ASSERT_EQ(bpf_map__lookup_elem(skel_->maps.stamp_sessions, &slot, sizeof slot, &s, sizeof s, 0), 0);
   EXPECT_EQ(s.next_seq, 0u);
 }
 
@@ -226,6 +228,15 @@ TEST_F(StampReflector, StatefulCountsAndPtp) {
 
 TEST_F(StampReflector, EverythingElsePassesOrIsDroppedByReason) {
   AddSession(7, 0, {});
+  {  // SSID 12 belongs to port 863 on this address: a packet to 862 must not find it
+    const uint32_t slot = next_slot_++, key = 12, slot1 = slot + 1;
+    stamp_reflector_session other{};
+    std::memcpy(other.addr, kLocal.bytes.data(), 16);
+    other.port = 863;
+    other.ssid = 12;
+    ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_sessions, &slot, sizeof slot, &other, sizeof other, BPF_ANY), 0);
+    ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_ssid_slots, &key, sizeof key, &slot1, sizeof slot1, BPF_ANY), 0);
+  }
   constexpr auto kUncounted = STAMP_REASON_MAX;
   struct Case {
     const char* what;
@@ -238,6 +249,7 @@ TEST_F(StampReflector, EverythingElsePassesOrIsDroppedByReason) {
       {"SRH still active", [] { auto s = To(TestPacket(1, 7)); s.srh_segments = {kLocal, kP1}; s.segments_left = 1; return s; }(), XDP_PASS, kUncounted},
       {"other address", [] { auto s = To(TestPacket(1, 7)); s.dst = kP1; return s; }(), XDP_PASS, STAMP_PASS_NOT_LISTENER},
       {"unknown SSID", To(TestPacket(1, 8)), XDP_PASS, STAMP_PASS_NO_SESSION},
+      {"SSID of another listener's port", [] { auto s = To(TestPacket(1, 12)); return s; }(), XDP_PASS, STAMP_PASS_NO_SESSION},
       {"unknown TLV: user space answers", To(TestPacket(1, 7, {stamp::Tlv{0, 200, {1, 2, 3, 4}}})), XDP_PASS, STAMP_PASS_TLVS},
       {"truncated STAMP", To(std::vector<uint8_t>(20, 0)), XDP_DROP, STAMP_DROP_MALFORMED},
   };
