@@ -309,34 +309,41 @@ std::vector<uint8_t> BuildReflector(const ReflectorPacket& p, Mode mode, const K
   return out;
 }
 
-std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> b, Mode mode,
-                                                  const Key* key) {
+// What both parsers check first: the base length, the base HMAC (authenticated mode), and
+// that the TLVs after the base packet fit exactly.
+static std::variant<std::vector<Tlv>, ParseError> ParseBase(std::span<const uint8_t> b, Mode mode,
+                                                            const Key* key) {
   const size_t base = BaseLength(mode);
   if (b.size() < base) return ParseError::kTooShort;
   if (mode == Mode::kAuthenticated && !BaseHmacOk(b, key)) return ParseError::kHmacMismatch;
   auto tlvs = ParseTlvs(b.subspan(base));
   if (!tlvs) return ParseError::kTlvOverrun;
+  return std::move(*tlvs);
+}
+
+std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> b, Mode mode,
+                                                  const Key* key) {
+  auto tlvs = ParseBase(b, mode, key);
+  if (auto* e = std::get_if<ParseError>(&tlvs)) return *e;
   const SenderLayout& l = mode == Mode::kAuthenticated ? kSenderAuth : kSenderUnauth;
   ParsedSender out;
   out.packet = SenderPacket{Get32(&b[l.seq]), Get64(&b[l.ts]), Get16(&b[l.ee]), Get16(&b[l.ssid]),
-                            std::move(*tlvs)};
-  if (key) out.tlv_hmac_ok = VerifyTlvHmac(b, base, out.packet.tlvs, *key);
+                            std::move(std::get<std::vector<Tlv>>(tlvs))};
+  if (key) out.tlv_hmac_ok = VerifyTlvHmac(b, BaseLength(mode), out.packet.tlvs, *key);
   return out;
 }
 
 std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t> b, Mode mode,
                                                          const Key* key) {
-  const size_t base = BaseLength(mode);
-  if (b.size() < base) return ParseError::kTooShort;
-  if (mode == Mode::kAuthenticated && !BaseHmacOk(b, key)) return ParseError::kHmacMismatch;
-  auto tlvs = ParseTlvs(b.subspan(base));
-  if (!tlvs) return ParseError::kTlvOverrun;
-  if (key && !VerifyTlvHmac(b, base, *tlvs, *key)) return ParseError::kHmacMismatch;
+  auto parsed = ParseBase(b, mode, key);
+  if (auto* e = std::get_if<ParseError>(&parsed)) return *e;
+  auto& tlvs = std::get<std::vector<Tlv>>(parsed);
+  if (key && !VerifyTlvHmac(b, BaseLength(mode), tlvs, *key)) return ParseError::kHmacMismatch;
   const ReflectorLayout& l = mode == Mode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
   return ReflectorPacket{Get32(&b[l.seq]),  Get64(&b[l.ts]),  Get16(&b[l.ee]),
                          Get16(&b[l.ssid]), Get64(&b[l.rx]),  Get32(&b[l.sseq]),
                          Get64(&b[l.sts]),  Get16(&b[l.see]), b[l.ttl],
-                         std::move(*tlvs)};
+                         std::move(tlvs)};
 }
 
 }  // namespace segwan::stamp
