@@ -3,11 +3,14 @@
 // object per measurement.
 //
 // The kernel reuses the input buffer across `repeat`, so a reflector sees its own reply on the
-// next round. Two methods, each applied to a program and its baseline alike:
-//  - "single": many runs of one packet each, the median of the kernel's duration (includes a
-//    fixed per-run overhead of the test harness; works for every frame);
-//  - "repeat": one frame that is its own reflection (source = destination = the STAMP address,
-//    both ports 862, no return SRH), 2,000,000 rounds in the kernel, median of 7 such runs.
+// next round, and the reflector's reply (routed by the FIB to its next hop) is nothing it
+// would reflect again. So:
+//  - "single": many runs of one packet each, the median of the kernel's duration. It carries a
+//    fixed per-run harness overhead; "net" figures subtract the same-run XDP_PASS time from
+//    both the program and its baseline, which leaves each program's own cost.
+//  - "repeat": 2,000,000 rounds in the kernel, for frames a program leaves untouched (the
+//    non-STAMP path against XDP_PASS), median of 7 such runs.
+// Frames arrive on a0 of a namespace laid out like a reflector edge (EnterReflectorNetns).
 #include <linux/bpf.h>
 #include <unistd.h>
 
@@ -36,12 +39,14 @@ struct Measure {
   int retval = -1;
 };
 
+int g_ingress = 0;  // frames arrive on a0
+
 Measure Median(int fd, const std::vector<uint8_t>& frame) {
   std::vector<uint32_t> v;
   v.reserve(kRuns);
   Measure m;
   for (int i = 0; i < kRuns; ++i) {
-    auto r = RunXdp(fd, frame, 1);
+    auto r = RunXdp(fd, frame, 1, g_ingress);
     if (!r) return m;
     m.retval = r->retval;
     v.push_back(r->duration_ns);
@@ -55,7 +60,7 @@ Measure Repeated(int fd, const std::vector<uint8_t>& frame) {
   std::vector<uint32_t> v;
   Measure m;
   for (int i = 0; i < 7; ++i) {
-    auto r = RunXdp(fd, frame, 2'000'000);
+    auto r = RunXdp(fd, frame, 2'000'000, g_ingress);
     if (!r) return m;
     m.retval = r->retval;
     v.push_back(r->duration_ns);
@@ -81,6 +86,13 @@ int main() {
     std::printf("{\"bench\": \"xdp_per_packet_ns\", \"skipped\": \"needs root to load BPF\"}\n");
     return 0;
   }
+  // The reflector asks the FIB where replies go: give it the routes of a reflector edge.
+  const auto netns = segwan::testing::EnterReflectorNetns();
+  if (!netns.error.empty()) {
+    std::printf("{\"bench\": \"xdp_per_packet_ns\", \"skipped\": \"%s\"}\n", netns.error.c_str());
+    return 0;
+  }
+  g_ingress = netns.a0;
   xdp_baselines* base = xdp_baselines__open_and_load();
   stamp_reflector* refl = stamp_reflector__open_and_load();
   if (!base || !refl) {
@@ -116,7 +128,6 @@ int main() {
   FrameSpec srh_spec{.dst = local, .srh_segments = {local, p1}, .payload = payload(2)};
   const auto with_srh = BuildFrame(srh_spec);
   const auto other = BuildFrame({.dst = local, .sport = 5000, .dport = 53, .payload = payload(1)});
-  const auto mirror = BuildFrame({.src = local, .dst = local, .sport = 862, .dport = 862, .payload = payload(1)});
 
   const int pass_fd = bpf_program__fd(base->progs.xdp_pass);
   const int min_fd = bpf_program__fd(base->progs.xdp_min_reflector);
@@ -128,18 +139,20 @@ int main() {
   const Measure r_other = Median(refl_fd, other);
   const Measure pass_other = Median(pass_fd, other);
   const Measure pass_rep = Repeated(pass_fd, other);
-  const Measure min_rep = Repeated(min_fd, mirror);
-  const Measure r_rep = Repeated(refl_fd, mirror);
   const Measure r_other_rep = Repeated(refl_fd, other);
   xdp_baselines__destroy(base);
   stamp_reflector__destroy(refl);
-  if (min.retval != XDP_TX || r_plain.retval != XDP_TX || r_srh.retval != XDP_TX ||
-      r_other.retval != XDP_PASS || r_rep.retval != XDP_TX || min_rep.retval != XDP_TX) {
+  if (min.retval != XDP_TX || r_plain.retval != XDP_TX || r_srh.retval != XDP_REDIRECT ||
+      r_other.retval != XDP_PASS || r_other_rep.retval != XDP_PASS) {
     std::fprintf(stderr, "unexpected verdicts: %d %d %d %d\n", min.retval, r_plain.retval,
                  r_srh.retval, r_other.retval);
     return 1;
   }
-  Report("repeat", "stamp_reflector", "stamp, no SRH", r_rep, "xdp_min_reflector", min_rep, "ratio <= 1.5");
+  auto net = [&](const Measure& m) { return Measure{m.ns - pass.ns, m.retval}; };
+  Report("single-net", "stamp_reflector", "stamp, no SRH (XDP_TX)", net(r_plain), "xdp_min_reflector",
+         net(min), "ratio <= 1.5");
+  Report("single-net", "stamp_reflector", "stamp, SRH(2) in, SRH(2+1) out (redirect)", net(r_srh),
+         "xdp_min_reflector", net(min), "ratio <= 1.5");
   Report("repeat", "stamp_reflector", "non-STAMP UDP", r_other_rep, "xdp_pass", pass_rep,
          "over_baseline_ns <= 5");
   Report("single", "xdp_min_reflector", "stamp, no SRH", min, "xdp_pass", pass, "");

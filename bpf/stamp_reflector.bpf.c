@@ -6,7 +6,8 @@
  * reflector packet in place: T2 taken on arrival, the sender's fields copied, the sender TTL
  * set to the received hop limit, addresses and ports swapped, the SRH replaced by the session's
  * return path (the header grows or shrinks), T3 written last, the UDP checksum updated, and the
- * frame sent back out (XDP_TX). Authenticated sessions, packets with TLVs and unknown SSIDs go
+ * frame sent to the next hop of the reply's route: the kernel's FIB says which interface and
+ * which MAC addresses; XDP_TX when that is the interface it came in on, a redirect otherwise. Authenticated sessions, packets with TLVs and unknown SSIDs go
  * to the stack, where the user-space engine answers them. Every verdict on a packet to a STAMP
  * port is counted by reason; other traffic passes uncounted, at the cost of a port test.
  *
@@ -22,6 +23,7 @@
 #define IPPROTO_ROUTING_HDR 43
 #define SRH_TYPE 4
 #define REPLY_HOP_LIMIT 64
+#define AF_INET6 10 /* from linux/socket.h, which BPF programs cannot include */
 
 /* local STAMP addresses and ports, written by edge-manager */
 struct {
@@ -47,8 +49,26 @@ struct {
 	__uint(max_entries, 65536);
 } stamp_ssid_slots SEC(".maps");
 
+/* Where a session's replies went last, per CPU and per session slot: a FIB lookup costs more
+ * than the whole rest of the reflection, so its answer is kept for FIB_CACHE_NS and then asked
+ * for again (a route or neighbour change takes effect within that time). */
+#define FIB_CACHE_NS 100000000ULL
+struct fib_cache {
+	__u64 expires_ns;
+	__u32 dst[4]; /* as bpf_fib_lookup.ipv6_dst */
+	__u32 ifindex;
+	__u8 smac[ETH_ALEN];
+	__u8 dmac[ETH_ALEN];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fib_cache);
+	__uint(max_entries, STAMP_MAX_SESSIONS);
+} stamp_fib_cache SEC(".maps");
+
 static __always_inline struct stamp_reflector_session *
-find_session(__u32 ssid, const struct in6_addr *daddr, __u16 dport)
+find_session(__u32 ssid, const struct in6_addr *daddr, __u16 dport, __u32 *slot_out)
 {
 	struct stamp_reflector_session *s;
 	__u32 *slot, idx;
@@ -57,6 +77,7 @@ find_session(__u32 ssid, const struct in6_addr *daddr, __u16 dport)
 	if (!slot || *slot == 0)
 		return NULL;
 	idx = *slot - 1;
+	*slot_out = idx;
 	s = bpf_map_lookup_elem(&stamp_sessions, &idx);
 	if (!s || s->port != dport || s->ssid != ssid)
 		return NULL;
@@ -148,10 +169,12 @@ int stamp_reflector(struct xdp_md *ctx)
 	struct ethhdr *eth;
 	struct ipv6hdr *ip6;
 	struct udphdr *udp;
-	__u8 mac_src[ETH_ALEN], mac_dst[ETH_ALEN];
+	struct bpf_fib_lookup fib;
 	struct in6_addr sender, local;
 	__u8 old[STAMP_BASE_LEN] = {}, new_[STAMP_BASE_LEN] = {};
-	__u32 old_hdr, new_hdr, vtc, seq, n;
+	__u32 old_hdr, new_hdr, vtc, seq, n, slot = 0;
+	struct fib_cache *fc;
+	__u32 reply_dst[4];
 	__u16 sport, dport, udp_len, check;
 	__u8 hop_limit, *payload;
 	__s32 nh;
@@ -196,7 +219,7 @@ int stamp_reflector(struct xdp_md *ctx)
 			return count(STAMP_PASS_NOT_LISTENER, XDP_PASS);
 		return count(STAMP_DROP_MALFORMED, XDP_DROP);
 	}
-	s = find_session(((__u32)payload[14] << 8) | payload[15], &ip6->daddr, dport);
+	s = find_session(((__u32)payload[14] << 8) | payload[15], &ip6->daddr, dport, &slot);
 	if (!s) {
 		__builtin_memcpy(lkey.addr, &ip6->daddr, 16);
 		lkey.port = dport;
@@ -209,8 +232,6 @@ int stamp_reflector(struct xdp_md *ctx)
 
 	/* Everything needed from the old headers, before they move. */
 	__builtin_memcpy(old, payload, STAMP_BASE_LEN);
-	__builtin_memcpy(mac_src, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(mac_dst, eth->h_dest, ETH_ALEN);
 	sender = ip6->saddr;
 	local = ip6->daddr;
 	hop_limit = ip6->hop_limit;
@@ -233,6 +254,38 @@ int stamp_reflector(struct xdp_md *ctx)
 	if (n > STAMP_MAX_SEGS)
 		return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
 	new_hdr = sizeof(*ip6) + (n ? 8 + 16 * (n + 1) : 0);
+
+	/* Where the reply goes: the route to its first destination, as the kernel would forward it.
+	 * Without a route or a resolved neighbour, the stack (and the user-space engine) answers. */
+	__builtin_memset(&fib, 0, sizeof(fib));
+	if (n)
+		__builtin_memcpy(reply_dst, s->segs[0], 16);
+	else
+		__builtin_memcpy(reply_dst, &sender, 16);
+	fc = bpf_map_lookup_elem(&stamp_fib_cache, &slot);
+	if (fc && fc->expires_ns > t2 && fc->dst[0] == reply_dst[0] && fc->dst[1] == reply_dst[1] &&
+	    fc->dst[2] == reply_dst[2] && fc->dst[3] == reply_dst[3]) {
+		fib.ifindex = fc->ifindex;
+		__builtin_memcpy(fib.smac, fc->smac, ETH_ALEN);
+		__builtin_memcpy(fib.dmac, fc->dmac, ETH_ALEN);
+	} else {
+		fib.family = AF_INET6;
+		fib.l4_protocol = IPPROTO_UDP;
+		fib.tot_len = new_hdr + udp_len;
+		fib.ifindex = ctx->ingress_ifindex;
+		__builtin_memcpy(fib.ipv6_src, &local, 16);
+		__builtin_memcpy(fib.ipv6_dst, reply_dst, 16);
+		/* On success the helper overwrites ipv6_dst with the next hop's address. */
+		if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+			return count(STAMP_PASS_NO_ROUTE, XDP_PASS);
+		if (fc) {
+			fc->expires_ns = t2 + FIB_CACHE_NS;
+			__builtin_memcpy(fc->dst, reply_dst, 16);
+			fc->ifindex = fib.ifindex;
+			__builtin_memcpy(fc->smac, fib.smac, ETH_ALEN);
+			__builtin_memcpy(fc->dmac, fib.dmac, ETH_ALEN);
+		}
+	}
 	/* Nothing in the packet has changed yet: if XDP's headroom cannot take the longer header,
 	 * the user-space engine answers instead. */
 	if (old_hdr != new_hdr && bpf_xdp_adjust_head(ctx, (int)old_hdr - (int)new_hdr))
@@ -250,8 +303,8 @@ int stamp_reflector(struct xdp_md *ctx)
 	ip6 = c.pos + sizeof(*eth);
 	if ((void *)(ip6 + 1) > c.end)
 		return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
-	__builtin_memcpy(eth->h_source, mac_dst, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, mac_src, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
 	*(__u32 *)ip6 = vtc;
 	ip6->payload_len = bpf_htons(new_hdr - sizeof(*ip6) + udp_len);
@@ -316,7 +369,10 @@ int stamp_reflector(struct xdp_md *ctx)
 	}
 	check = csum_fold(sum);
 	udp->check = check ? check : 0xffff;
-	return count(STAMP_TX_REFLECTED, XDP_TX);
+	if (fib.ifindex == ctx->ingress_ifindex)
+		return count(STAMP_TX_REFLECTED, XDP_TX);
+	count(STAMP_REDIRECT_REFLECTED, 0);
+	return bpf_redirect(fib.ifindex, 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";

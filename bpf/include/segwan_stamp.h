@@ -42,9 +42,11 @@ enum stamp_reason {
 	STAMP_PASS_NO_SESSION,      /* to a listener, unknown SSID: left to user space */
 	STAMP_PASS_TLVS,            /* carries TLVs: the user-space engine answers it */
 	STAMP_PASS_NO_HEADROOM,     /* the return SRH needs more headroom than XDP has */
+	STAMP_PASS_NO_ROUTE,        /* no route or neighbour for the reply yet: the stack resolves */
 	STAMP_DROP_MALFORMED,       /* to a listener but too short or inconsistent */
 	STAMP_ABORT_ADJUST,         /* the header could not be resized */
-	STAMP_TX_REFLECTED,
+	STAMP_TX_REFLECTED,         /* sent back out of the interface it came in on */
+	STAMP_REDIRECT_REFLECTED,   /* sent out of another interface, by the return path's route */
 	STAMP_REASON_MAX,
 };
 

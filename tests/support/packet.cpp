@@ -3,6 +3,10 @@
 #include <bpf/bpf.h>
 #include <linux/if_ether.h>
 
+#include <net/if.h>
+#include <sched.h>
+
+#include <cstdlib>
 #include <cstring>
 
 namespace segwan::testing {
@@ -107,18 +111,57 @@ bool UdpChecksumOk(std::span<const uint8_t> f) {
   return want == static_cast<uint16_t>(f[u + 6] << 8 | f[u + 7]);
 }
 
-std::optional<RunResult> RunXdp(int prog_fd, std::span<const uint8_t> frame, uint32_t repeat) {
+std::optional<RunResult> RunXdp(int prog_fd, std::span<const uint8_t> frame, uint32_t repeat,
+                                int ingress_ifindex) {
   RunResult r;
   r.out.resize(frame.size() + 512);
+  xdp_md md{};
+  md.data_end = static_cast<uint32_t>(frame.size());
+  md.ingress_ifindex = static_cast<uint32_t>(ingress_ifindex);
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
               .data_out = r.out.data(), .data_size_in = static_cast<uint32_t>(frame.size()),
               .data_size_out = static_cast<uint32_t>(r.out.size()),
               .repeat = static_cast<int>(repeat));
+  if (ingress_ifindex) {
+    opts.ctx_in = &md;
+    opts.ctx_size_in = sizeof md;
+  }
   if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return std::nullopt;
   r.retval = static_cast<int>(opts.retval);
   r.out.resize(opts.data_size_out);
   r.duration_ns = opts.duration;
   return r;
+}
+
+ReflectorNetns EnterReflectorNetns() {
+  ReflectorNetns n;
+  if (unshare(CLONE_NEWNET) != 0) {
+    n.error = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+    return n;
+  }
+  // iproute2 is a dependency of the lab anyway; children share this namespace.
+  const char* script =
+      "set -e; exec >/dev/null 2>&1; ip link set lo up; "
+      "ip link add a0 address 02:00:00:00:0a:00 type veth peer name a1; "
+      "ip link add b0 address 02:00:00:00:0b:00 type veth peer name b1; "
+      "for l in a0 a1 b0 b1; do ip link set dev $l up; done; "
+      "sysctl -qw net.ipv6.conf.all.forwarding=1; "
+      "ip -6 addr add fc00:0:b::1/128 dev lo; "
+      "ip -6 addr add fd5e:0:b1::1/64 dev a0 nodad; ip -6 addr add fd5e:0:b2::1/64 dev b0 nodad; "
+      "ip -6 neigh add fd5e:0:b1::2 lladdr 02:00:00:00:0a:01 dev a0 nud permanent; "
+      "ip -6 neigh add fd5e:0:b2::2 lladdr 02:00:00:00:0b:01 dev b0 nud permanent; "
+      "ip -6 route add fc00:0:a::/48 via fd5e:0:b1::2 dev a0; "
+      "ip -6 route add fc00:0:1::/48 via fd5e:0:b1::2 dev a0; "
+      "ip -6 route add fc00:0:2::/48 via fd5e:0:b2::2 dev b0";
+  const std::string cmd = std::string("bash -c '") + script + "'";
+  if (std::system(cmd.c_str()) != 0) {
+    n.error = "could not lay out the test namespace with iproute2";
+    return n;
+  }
+  n.a0 = static_cast<int>(if_nametoindex("a0"));
+  n.b0 = static_cast<int>(if_nametoindex("b0"));
+  if (!n.a0 || !n.b0) n.error = "test links missing";
+  return n;
 }
 
 }  // namespace segwan::testing

@@ -4,6 +4,7 @@
 // programs on them through BPF_PROG_TEST_RUN. For BPF tests and benchmarks.
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -40,6 +41,18 @@ struct RunResult {
   uint32_t duration_ns = 0;  // average per run, from the kernel
 };
 // BPF_PROG_TEST_RUN; `repeat` > 1 reuses the buffer, so the program sees its own output.
-std::optional<RunResult> RunXdp(int prog_fd, std::span<const uint8_t> frame, uint32_t repeat = 1);
+// `ingress_ifindex` (0 = loopback) is the interface the frame seems to arrive on.
+std::optional<RunResult> RunXdp(int prog_fd, std::span<const uint8_t> frame, uint32_t repeat = 1,
+                                int ingress_ifindex = 0);
+
+// Moves this process into a network namespace of its own laid out like a reflector edge:
+// fc00:0:b::1 on lo; link a0 (MAC 02:00:00:00:0a:00) towards fc00:0:a::/48 and fc00:0:1::/48
+// through neighbour 02:00:00:00:0a:01; link b0 (02:00:00:00:0b:00) towards fc00:0:2::/48
+// through 02:00:00:00:0b:01; forwarding on. Returns a0's ifindex, or the reason it failed.
+struct ReflectorNetns {
+  int a0 = 0, b0 = 0;
+  std::string error;
+};
+ReflectorNetns EnterReflectorNetns();
 
 }  // namespace segwan::testing

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <array>
 #include <map>
 
 #include "edge-manager/stamp/wire.h"
@@ -34,10 +35,18 @@ uint64_t NowTai() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+const std::array<uint8_t, 6> kMacA0{2, 0, 0, 0, 0x0a, 0}, kNextHopA{2, 0, 0, 0, 0x0a, 1};
+const std::array<uint8_t, 6> kMacB0{2, 0, 0, 0, 0x0b, 0}, kNextHopB{2, 0, 0, 0, 0x0b, 1};
+
 class StampReflector : public ::testing::Test {
  protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) return;
+    netns_ = EnterReflectorNetns();
+  }
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+    if (!netns_.error.empty()) GTEST_SKIP() << netns_.error;
     skel_ = stamp_reflector__open_and_load();
     ASSERT_TRUE(skel_) << "the kernel refused the reflector (see the verifier log above)";
     stamp_listener_key l{};
@@ -68,8 +77,9 @@ class StampReflector : public ::testing::Test {
   }
   std::map<uint16_t, uint32_t> slots_;
   uint32_t next_slot_ = 0;
+  // Frames arrive on a0, the link towards the senders.
   RunResult Run(const std::vector<uint8_t>& frame) {
-    auto r = RunXdp(bpf_program__fd(skel_->progs.stamp_reflector), frame);
+    auto r = RunXdp(bpf_program__fd(skel_->progs.stamp_reflector), frame, 1, netns_.a0);
     EXPECT_TRUE(r);
     return r ? *r : RunResult{};
   }
@@ -88,7 +98,9 @@ class StampReflector : public ::testing::Test {
     return sum;
   }
   stamp_reflector* skel_ = nullptr;
+  static ReflectorNetns netns_;
 };
+ReflectorNetns StampReflector::netns_;
 
 std::vector<uint8_t> TestPacket(uint32_t seq, uint16_t ssid, std::vector<stamp::Tlv> tlvs = {}) {
   return BuildSender({.seq = seq, .timestamp = 0x1122334455667788ULL, .error_estimate = 0x4001,
@@ -120,10 +132,11 @@ TEST_F(StampReflector, ReflectsWithoutSrh) {
   const auto in = BuildFrame(To(TestPacket(41, 7)));
   const uint64_t before = NowTai();
   const auto r = Run(in);
-  ASSERT_EQ(r.retval, XDP_TX);
+  ASSERT_EQ(r.retval, XDP_TX) << "the sender is reached through the link it came from";
   const auto& out = r.out;
   ASSERT_EQ(out.size(), in.size());
-  EXPECT_TRUE(std::equal(out.begin(), out.begin() + 6, in.begin() + 6)) << "MACs swapped";
+  EXPECT_TRUE(std::equal(kNextHopA.begin(), kNextHopA.end(), out.begin())) << "next hop's MAC";
+  EXPECT_TRUE(std::equal(kMacA0.begin(), kMacA0.end(), out.begin() + 6)) << "a0's MAC";
   EXPECT_EQ(At(out, 22), kLocal);
   EXPECT_EQ(At(out, 38), kSender);
   EXPECT_EQ(out[20], 17);
@@ -169,8 +182,13 @@ TEST_F(StampReflector, ReplacesTheSrhWithTheReturnPath) {
     spec.srh_segments = c.in_segs;
     const auto in = BuildFrame(spec);
     const auto r = Run(in);
-    ASSERT_EQ(r.retval, XDP_TX);
+    // A return path through p2 leaves by b0: the FIB says so, and the frame is redirected.
+    ASSERT_EQ(r.retval, c.ret.empty() ? XDP_TX : XDP_REDIRECT);
     const auto& out = r.out;
+    const auto& next_hop = c.ret.empty() ? kNextHopA : kNextHopB;
+    const auto& own = c.ret.empty() ? kMacA0 : kMacB0;
+    EXPECT_TRUE(std::equal(next_hop.begin(), next_hop.end(), out.begin()));
+    EXPECT_TRUE(std::equal(own.begin(), own.end(), out.begin() + 6));
     const size_t srh = c.ret.empty() ? 0 : 8 + 16 * (c.ret.size() + 1);
     ASSERT_EQ(out.size(), 14 + 40 + srh + 8 + 44u);
     EXPECT_EQ(At(out, 22), kLocal);
@@ -267,6 +285,16 @@ TEST_F(StampReflector, EverythingElsePassesOrIsDroppedByReason) {
     }
   }
   EXPECT_EQ(Reason(STAMP_TX_REFLECTED), 0u);
+}
+
+TEST_F(StampReflector, NoRouteForTheReplyLeavesItToTheStack) {
+  AddSession(13, STAMP_F_STATEFUL, {*ParseIp("fc00:0:9::e")});  // nothing routes to fc00:0:9::
+  const auto in = BuildFrame(To(TestPacket(1, 13)));
+  const auto r = Run(in);
+  EXPECT_EQ(r.retval, XDP_PASS);
+  EXPECT_EQ(r.out, in);
+  EXPECT_EQ(Reason(STAMP_PASS_NO_ROUTE), 1u);
+  EXPECT_EQ(Reason(STAMP_TX_REFLECTED) + Reason(STAMP_REDIRECT_REFLECTED), 0u);
 }
 
 TEST_F(StampReflector, LyingUdpLengthIsDropped) {
