@@ -40,6 +40,15 @@ inns() { local n=$1; shift; ip netns exec "$P$n" "$@"; }
 lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P" || true; }
 is_up() { [ -f "$STATE/up" ]; }
 delayline_bin() { echo "$BUILD_DIR/deploy/segwan-delayline"; }
+xdp_pass_bin() { echo "$BUILD_DIR/deploy/segwan-xdp-pass"; }
+
+# The far end of an edge's WAN link gets an XDP_PASS program, so that frames the edge sends
+# with XDP_TX or an XDP redirect (the XDP STAMP reflector) are delivered: a veth only takes
+# them when its peer runs XDP. Best effort: without it only XDP forwarding is affected.
+xdp_peer() {
+  [ -x "$(xdp_pass_bin)" ] || return 0
+  inns "$1" "$(xdp_pass_bin)" "$2" 2>>"$STATE/logs/xdp-pass.log" || true
+}
 
 has_netem() {
   [ -n "${SEGWAN_LAB_FORCE_DELAYLINE:-}" ] && return 1
@@ -92,11 +101,13 @@ wan_link() {
   local x=$1 n=$2 id=$1$2
   if [ "$(cat "$STATE/impair-mode")" = netem ]; then
     veth "edge-$x" "wan$n" "p$n" "edge-$x"
+    xdp_peer "p$n" "edge-$x"
   else
     local l="lk-$id"
     add_node "$l"
     veth "edge-$x" "wan$n" "$l" to-edge
     veth "$l" to-core "p$n" "edge-$x"
+    xdp_peer "$l" to-edge
     inns "$l" ip link set dev to-edge promisc on
     inns "$l" ip link set dev to-core promisc on
     # The delay line forwards every frame between a and b; the kernel must not answer on them.

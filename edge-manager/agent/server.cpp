@@ -82,7 +82,16 @@ int RunAgent(const AgentConfig& c) {
   for (const auto& n : c.wan_interfaces) roles[n] = "wan";
   for (const auto& n : c.lan_interfaces) roles[n] = "lan";
   for (const auto& n : c.mgmt_interfaces) roles[n] = "mgmt";
+  // The XDP reflector when this kernel takes it; it must outlive the engine that uses it.
+  std::unique_ptr<stamp::EbpfReflector> xdp;
+  if (auto loaded = stamp::EbpfReflector::Load()) {
+    xdp = std::move(*loaded);
+    xdp->SetTaiUtcOffset(stamp::TaiUtcOffset());
+  } else {
+    SEGWAN_LOG(kWarn, "main") << loaded.error().message << "; STAMP runs in user space only";
+  }
   stamp::UserspaceEngine stamp_engine;
+  stamp_engine.UseEbpf(xdp.get());
   EdgeService service(dp->get(), &slices, roles, c.state_dir, &stamp_engine);
   if (auto n = service.RestoreSavedSlices(); n && *n > 0) {
     SEGWAN_LOG(kInfo, "main") << "restored " << *n << " slice(s) from " << c.state_dir;
@@ -123,7 +132,8 @@ int RunAgent(const AgentConfig& c) {
         .device_id = c.device_id,
         .token_file = c.token_file,
         .grpc_address = c.advertise,
-        .capabilities = {"seg6", mode == SliceMode::kVrf ? "vrf" : "table-mode", "stamp-userspace"},
+        .capabilities = xdp ? std::vector<std::string>{"seg6", mode == SliceMode::kVrf ? "vrf" : "table-mode", "stamp-userspace", "bpf"}
+                            : std::vector<std::string>{"seg6", mode == SliceMode::kVrf ? "vrf" : "table-mode", "stamp-userspace"},
         .slice_mode = mode == SliceMode::kVrf ? segwan::v1::SLICE_MODE_VRF : segwan::v1::SLICE_MODE_TABLE,
         .locator = c.locator ? c.locator->ToString() : "",
         .version = std::string(Version()),

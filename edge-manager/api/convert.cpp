@@ -225,9 +225,6 @@ Result<CommonStamp> CommonFromProto(const pb::StampSessionParams& p) {
       p.delay_mode() != pb::DELAY_MEASUREMENT_MODE_TWO_WAY) {
     return FieldError("params.delay_mode", "only two-way sessions are supported (they give both one-way delays)");
   }
-  if (p.engine() == pb::STAMP_ENGINE_EBPF) {
-    return Error{"the eBPF STAMP engine is not in this build; use the user-space engine", "", EOPNOTSUPP};
-  }
   return c;
 }
 
@@ -270,6 +267,12 @@ Result<stamp::ReflectorSessionConfig> ReflectorFromProto(const pb::StampSessionP
   r.key = c->key;
   r.format = c->format;
   r.return_segments = c->segments;
+  r.port = c->reflector_port;
+  if (!p.source_address().empty()) {
+    auto local = ParseIpv6(p.source_address());
+    if (!local) return FieldError("params.source_address", "'" + p.source_address() + "' is not an IPv6 address");
+    r.local = *local;
+  }
   switch (p.reflector_mode()) {
     case pb::SESSION_REFLECTOR_MODE_UNSPECIFIED:
     case pb::SESSION_REFLECTOR_MODE_STATELESS: r.reflector_mode = stamp::ReflectorMode::kStateless; break;

@@ -160,9 +160,9 @@ grpc::Status EdgeService::Init(grpc::ServerContext*, const pb::InitRequest* req,
   if (!stamp_) return kNoEngine;
   auto sender = IsSender(req->role());
   if (!sender) return kNoRole;
-  if (req->engine() == pb::STAMP_ENGINE_EBPF) {
+  if (req->engine() == pb::STAMP_ENGINE_EBPF && !stamp_->HasEbpf()) {
     return {grpc::StatusCode::FAILED_PRECONDITION,
-            "engine: the eBPF STAMP engine is not in this build; use the user-space engine"};
+            "engine: eBPF is not available on this edge (the agent could not load its programs)"};
   }
   if (req->reflector_udp_port() > 65535) return {grpc::StatusCode::INVALID_ARGUMENT, "reflector_udp_port: must be at most 65535"};
   if (!*sender) {
@@ -172,7 +172,18 @@ grpc::Status EdgeService::Init(grpc::ServerContext*, const pb::InitRequest* req,
               "stamp_source_address: '" + req->stamp_source_address() + "' is not an IPv6 address"};
     }
     const uint16_t port = req->reflector_udp_port() ? static_cast<uint16_t>(req->reflector_udp_port()) : stamp::kDefaultPort;
-    if (auto st = stamp_->InitReflector(*addr, port); !st) return ToGrpc(st.error());
+    std::vector<std::string> ifs(req->interfaces().begin(), req->interfaces().end());
+    if (ifs.empty()) {  // the agent's WAN interfaces
+      for (const auto& [name, role] : roles_) {
+        if (role == "wan") ifs.push_back(name);
+      }
+    }
+    const bool xdp = stamp_->HasEbpf() && req->engine() != pb::STAMP_ENGINE_USERSPACE;
+    if (auto st = stamp_->InitReflector(*addr, port, xdp ? ifs : std::vector<std::string>{}); !st) {
+      return ToGrpc(st.error());
+    }
+    out->set_engine(xdp ? pb::STAMP_ENGINE_EBPF : pb::STAMP_ENGINE_USERSPACE);
+    return grpc::Status::OK;
   }
   out->set_engine(pb::STAMP_ENGINE_USERSPACE);
   return grpc::Status::OK;
@@ -192,6 +203,12 @@ grpc::Status EdgeService::CreateStampSession(grpc::ServerContext*, const pb::Cre
   auto sender = IsSender(req->role());
   if (!sender) return kNoRole;
   Status st;
+  if (req->params().engine() == pb::STAMP_ENGINE_EBPF && (*sender || !stamp_->HasEbpf())) {
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            *sender ? "params.engine: the eBPF sender is not in this build; use the user-space engine"
+                    : "params.engine: eBPF is not available on this edge"};
+  }
+  pb::StampEngine engine = pb::STAMP_ENGINE_USERSPACE;
   if (*sender) {
     auto c = SenderFromProto(req->params());
     if (!c) return ToGrpc(c.error());
@@ -199,10 +216,17 @@ grpc::Status EdgeService::CreateStampSession(grpc::ServerContext*, const pb::Cre
   } else {
     auto c = ReflectorFromProto(req->params());
     if (!c) return ToGrpc(c.error());
+    if (req->params().engine() == pb::STAMP_ENGINE_EBPF && !stamp::EbpfReflector::Fits(*c)) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "params.engine: the XDP reflector takes unauthenticated sessions only"};
+    }
+    if (stamp_->InXdp(*c) && req->params().engine() != pb::STAMP_ENGINE_USERSPACE) {
+      engine = pb::STAMP_ENGINE_EBPF;
+    }
     st = stamp_->AddReflectorSession(*c);
   }
   if (!st) return ToGrpc(st.error());
-  out->set_engine(pb::STAMP_ENGINE_USERSPACE);
+  out->set_engine(engine);
   return grpc::Status::OK;
 }
 

@@ -39,8 +39,15 @@ static void Wake(int fd) {
   if (fd >= 0) (void)!write(fd, "x", 1);
 }
 
-Status UserspaceEngine::InitReflector(const IpAddress& address, uint16_t port) {
+Status UserspaceEngine::InitReflector(const IpAddress& address, uint16_t port,
+                                      const std::vector<std::string>& interfaces) {
   std::lock_guard lock(mu_);
+  if (ebpf_) {
+    if (auto st = ebpf_->AddListener(address, port); !st) return st;
+    for (const auto& ifname : interfaces) {
+      if (auto st = ebpf_->Attach(ifname); !st) return st;
+    }
+  }
   for (const auto& s : reflector_sockets_) {
     if (s->address == address && s->port == port) return Status::Ok();
   }
@@ -58,6 +65,9 @@ void UserspaceEngine::Reset(bool sender) {
     senders_.clear();
   } else {
     reflector_sockets_.clear();
+    if (ebpf_) {
+      for (const auto& [ssid, active] : reflector_active_) ebpf_->RemoveSession(ssid);
+    }
     reflector_active_.clear();
     reflector_configs_.clear();
     reflector_.Clear();
@@ -98,8 +108,17 @@ Status UserspaceEngine::Start(bool sender, uint16_t ssid) {
   } else {
     auto it = reflector_active_.find(ssid);
     if (it == reflector_active_.end()) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
-    if (!it->second) reflector_.AddSession(reflector_configs_.at(ssid));
+    const ReflectorSessionConfig& cfg = reflector_configs_.at(ssid);
+    if (!it->second) reflector_.AddSession(cfg);
     it->second = true;
+    if (InXdp(cfg)) {
+      // The listener it belongs to: its own address, or the one address we listen on.
+      std::optional<IpAddress> local = cfg.local;
+      if (!local && reflector_sockets_.size() == 1) local = reflector_sockets_[0]->address;
+      if (local) {
+        if (auto st = ebpf_->SetSession(cfg, *local, cfg.port); !st) return st;
+      }
+    }
   }
   Wake(wake_[1]);
   return Status::Ok();
@@ -115,6 +134,7 @@ Status UserspaceEngine::Stop(bool sender, uint16_t ssid) {
     auto it = reflector_active_.find(ssid);
     if (it == reflector_active_.end()) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
     reflector_.RemoveSession(ssid);
+    if (ebpf_) ebpf_->RemoveSession(ssid);
     it->second = false;
   }
   return Status::Ok();
@@ -128,6 +148,7 @@ Status UserspaceEngine::Destroy(bool sender, uint16_t ssid) {
     if (reflector_active_.erase(ssid) == 0) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
     reflector_configs_.erase(ssid);
     reflector_.RemoveSession(ssid);
+    if (ebpf_) ebpf_->RemoveSession(ssid);
   }
   return Status::Ok();
 }

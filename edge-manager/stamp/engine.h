@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "edge-manager/stamp/ebpf_reflector.h"
 #include "edge-manager/stamp/reflector.h"
 #include "edge-manager/stamp/udp.h"
 
@@ -46,8 +47,16 @@ class UserspaceEngine {
   explicit UserspaceEngine(size_t result_queue = kDefaultResultQueue);
   ~UserspaceEngine();
 
-  // Reflector role: listen on address:port (idempotent for the same pair).
-  Status InitReflector(const IpAddress& address, uint16_t port);
+  // Hands the engine an XDP reflector for the unauthenticated sessions without TLVs (it must
+  // outlive the engine); the user-space sockets stay for everything else.
+  void UseEbpf(EbpfReflector* ebpf) { ebpf_ = ebpf; }
+  bool HasEbpf() const { return ebpf_ != nullptr; }
+  // Reflector role: listen on address:port (idempotent for the same pair) and, with the XDP
+  // reflector, attach it to `interfaces`.
+  Status InitReflector(const IpAddress& address, uint16_t port,
+                       const std::vector<std::string>& interfaces = {});
+  // Whether a reflector session with this configuration is answered in XDP.
+  bool InXdp(const ReflectorSessionConfig& c) const { return ebpf_ && EbpfReflector::Fits(c); }
   void Reset(bool sender);  // every session of that role goes (reflector: its sockets too)
 
   Status AddReflectorSession(const ReflectorSessionConfig& c);
@@ -86,6 +95,7 @@ class UserspaceEngine {
   void SendDue(Sender& s, int64_t now);
   void Collect(Sender& s);
 
+  EbpfReflector* ebpf_ = nullptr;
   const size_t queue_limit_;
   const int32_t tai_offset_;
   Reflector reflector_;

@@ -24,6 +24,8 @@ struct ReflectorSessionConfig {
   ReflectorMode reflector_mode = ReflectorMode::kStateless;
   TimestampFormat format = TimestampFormat::kNtp;
   std::vector<IpAddress> return_segments;  // the return SID list (may be empty)
+  std::optional<IpAddress> local;          // the STAMP address it is reached at (none: any)
+  uint16_t port = kDefaultPort;            // and the UDP port
 };
 
 // Why a packet was not reflected: named, counted, exported.

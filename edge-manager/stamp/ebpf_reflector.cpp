@@ -1,0 +1,143 @@
+#include "edge-manager/stamp/ebpf_reflector.h"
+
+#include <arpa/inet.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+
+#include <cstring>
+
+#include "segwan/log.h"
+#include "stamp_reflector.skel.h"
+
+namespace segwan::stamp {
+
+static_assert(sizeof(stamp_reflector_session) == 32 + 16 * STAMP_MAX_SEGS);
+static_assert(sizeof(stamp_listener_key) == 20);
+
+Result<std::unique_ptr<EbpfReflector>> EbpfReflector::Load() {
+  stamp_reflector* skel = stamp_reflector__open_and_load();
+  if (!skel) {
+    return Error{std::string("cannot load the XDP STAMP reflector: ") + std::strerror(errno), "", errno};
+  }
+  return std::unique_ptr<EbpfReflector>(new EbpfReflector(skel));
+}
+
+EbpfReflector::EbpfReflector(stamp_reflector* skel) : skel_(skel) {
+  for (uint32_t i = 0; i < STAMP_MAX_SESSIONS; ++i) free_slots_.insert(i);
+}
+
+EbpfReflector::~EbpfReflector() {
+  for (const auto& [ifindex, name] : attached_) {
+    if (bpf_xdp_detach(ifindex, attach_flags_[ifindex], nullptr) != 0) {
+      SEGWAN_LOG(kWarn, "stamp") << "could not detach the XDP reflector from " << name;
+    }
+  }
+  stamp_reflector__destroy(skel_);
+}
+
+Status EbpfReflector::Attach(const std::string& ifname) {
+  const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  if (ifindex == 0) return Error{"no interface " + ifname, "interfaces", ENODEV};
+  std::lock_guard lock(mu_);
+  if (attached_.count(ifindex)) return Status::Ok();
+  const int fd = bpf_program__fd(skel_->progs.stamp_reflector);
+  uint32_t flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
+  int err = bpf_xdp_attach(ifindex, fd, flags, nullptr);
+  if (err == -EOPNOTSUPP) {
+    flags = XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
+    err = bpf_xdp_attach(ifindex, fd, flags, nullptr);
+  }
+  if (err) return Error{"attach XDP reflector to " + ifname + ": " + std::strerror(-err), "", -err};
+  attached_[ifindex] = ifname;
+  attach_flags_[ifindex] = flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST;
+  SEGWAN_LOG(kInfo, "stamp") << "XDP reflector on " << ifname
+                             << ((flags & XDP_FLAGS_DRV_MODE) ? " (native)" : " (generic)");
+  return Status::Ok();
+}
+
+Status EbpfReflector::AddListener(const IpAddress& address, uint16_t port) {
+  if (address.family != AF_INET6) return FieldError("stamp_source_address", "the XDP reflector speaks IPv6");
+  stamp_listener_key k{};
+  std::memcpy(k.addr, address.bytes.data(), 16);
+  k.port = port;
+  uint32_t one = 1;
+  std::lock_guard lock(mu_);
+  if (bpf_map__update_elem(skel_->maps.stamp_listeners, &k, sizeof k, &one, sizeof one, BPF_ANY)) {
+    return Error{std::string("listener map: ") + std::strerror(errno), "", errno};
+  }
+  skel_->bss->stamp_port_bits[port >> 6] |= 1ULL << (port & 63);
+  return Status::Ok();
+}
+
+bool EbpfReflector::Fits(const ReflectorSessionConfig& c) {
+  return c.mode == Mode::kUnauthenticated && c.return_segments.size() <= STAMP_MAX_SEGS;
+}
+
+Status EbpfReflector::SetSession(const ReflectorSessionConfig& c, const IpAddress& address,
+                                 uint16_t port) {
+  if (!Fits(c)) return Error{"session does not fit the XDP reflector", "", EINVAL};
+  stamp_reflector_session s{};
+  std::memcpy(s.addr, address.bytes.data(), 16);
+  s.port = port;
+  s.ssid = c.ssid;
+  s.flags = (c.reflector_mode == ReflectorMode::kStateful ? STAMP_F_STATEFUL : 0u) |
+            (c.format == TimestampFormat::kPtp ? STAMP_F_PTP : 0u);
+  s.error_estimate = htons(ErrorEstimate::ForError(1000, false, c.format).Encode());
+  s.nsegs = static_cast<uint8_t>(c.return_segments.size());
+  for (size_t i = 0; i < c.return_segments.size(); ++i) {
+    std::memcpy(s.segs[i], c.return_segments[i].bytes.data(), 16);
+  }
+  std::lock_guard lock(mu_);
+  uint32_t slot;
+  if (auto it = slots_.find(c.ssid); it != slots_.end()) {
+    slot = it->second;
+  } else {
+    if (free_slots_.empty()) return Error{"no free XDP reflector session slot", "", ENOSPC};
+    slot = *free_slots_.begin();
+    free_slots_.erase(free_slots_.begin());
+  }
+  const uint32_t key = c.ssid, slot1 = slot + 1;
+  if (bpf_map__update_elem(skel_->maps.stamp_sessions, &slot, sizeof slot, &s, sizeof s, BPF_ANY) ||
+      bpf_map__update_elem(skel_->maps.stamp_ssid_slots, &key, sizeof key, &slot1, sizeof slot1, BPF_ANY)) {
+    free_slots_.insert(slot);
+    return Error{std::string("session maps: ") + std::strerror(errno), "", errno};
+  }
+  slots_[c.ssid] = slot;
+  return Status::Ok();
+}
+
+void EbpfReflector::RemoveSession(uint16_t ssid) {
+  std::lock_guard lock(mu_);
+  auto it = slots_.find(ssid);
+  if (it == slots_.end()) return;
+  const uint32_t key = ssid, none = 0;
+  bpf_map__update_elem(skel_->maps.stamp_ssid_slots, &key, sizeof key, &none, sizeof none, BPF_ANY);
+  free_slots_.insert(it->second);
+  slots_.erase(it);
+}
+
+void EbpfReflector::SetTaiUtcOffset(int32_t seconds) {
+  skel_->bss->tai_utc_offset_s = static_cast<uint64_t>(static_cast<int64_t>(seconds));
+}
+
+std::array<uint64_t, STAMP_REASON_MAX> EbpfReflector::Reasons() const {
+  std::array<uint64_t, STAMP_REASON_MAX> out{};
+  const int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> v(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+  for (uint32_t r = 0; r < STAMP_REASON_MAX; ++r) {
+    if (bpf_map__lookup_elem(skel_->maps.stamp_reasons, &r, sizeof r, v.data(), v.size() * 8, 0) == 0) {
+      for (auto x : v) out[r] += x;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> EbpfReflector::attached() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [i, n] : attached_) out.push_back(n);
+  return out;
+}
+
+}  // namespace segwan::stamp
