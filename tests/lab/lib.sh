@@ -121,3 +121,20 @@ srh_count_during() {
 kernel_snapshot() {
   "$LAB" exec "$1" sh -c 'ip -6 route show table all; ip -4 route show table all; ip -6 rule; ip -4 rule' | sort
 }
+
+# StampSessionParams JSON: stamp_session SSID SEGMENT SRC DST (50 packets, 20 ms apart)
+stamp_session() {
+  echo "{\"ssid\": $1, \"segments\": [\"$2\"], \"source_address\": \"$3\", \"peer_address\": \"$4\", \"interval_ms\": 20, \"packet_count\": 50}"
+}
+
+# stamp_stats X SSID -> "records mean_direct_ms mean_return_ms longest_T3-T2_us" from the
+# GetStampSessionResults of edge-X (the records are removed by reading them).
+stamp_stats() {
+  edgectl "$1" stamp results "$2" | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin).get("results", [])
+d = [(int(x["t2_ns"]) - int(x["t1_ns"])) / 1e6 for x in r]
+b = [(int(x["t4_ns"]) - int(x["t3_ns"])) / 1e6 for x in r]
+t = [(int(x["t3_ns"]) - int(x["t2_ns"])) / 1e3 for x in r]
+print(len(r), sum(d) / len(d) if d else -1, sum(b) / len(b) if b else -1, max(t) if t else -1)'
+}

@@ -16,18 +16,15 @@ start_agent b
 "$LAB" impair p2 edge-a --delay 5
 "$LAB" impair edge-a p2 --delay 3
 
-session() {  # session SSID SEGMENT [extra JSON]
-  echo "{\"ssid\": $1, \"segments\": [\"$2\"], \"source_address\": \"$3\", \"peer_address\": \"$4\", \"interval_ms\": 20, \"packet_count\": 50}"
-}
 step "configure both edges over gRPC"
 edgectl b stamp init reflector --address "$B" >/dev/null || fail "Init on the reflector"
-session 1 "$SID_P2" "$B" "$A" | edgectl b stamp create reflector - >/dev/null || fail "reflector session 1"
-session 2 "$SID_P1" "$B" "$A" | edgectl b stamp create reflector - >/dev/null || fail "reflector session 2"
-session 1 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender session 1"
-session 2 "$SID_P2" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender session 2"
-err=$(session 0 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - 2>&1) && fail "ssid 0 accepted"
+stamp_session 1 "$SID_P2" "$B" "$A" | edgectl b stamp create reflector - >/dev/null || fail "reflector session 1"
+stamp_session 2 "$SID_P1" "$B" "$A" | edgectl b stamp create reflector - >/dev/null || fail "reflector session 2"
+stamp_session 1 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender session 1"
+stamp_session 2 "$SID_P2" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender session 2"
+err=$(stamp_session 0 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - 2>&1) && fail "ssid 0 accepted"
 echo "$err" | grep -q "INVALID_ARGUMENT: params.ssid" || fail "bad ssid not named: $err"
-err=$(session 1 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - 2>&1) && fail "duplicate accepted"
+err=$(stamp_session 1 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - 2>&1) && fail "duplicate accepted"
 echo "$err" | grep -q "ALREADY_EXISTS" || fail "duplicate not ALREADY_EXISTS: $err"
 for s in 1 2; do
   edgectl b stamp start reflector $s >/dev/null || fail "start reflector $s"
@@ -37,16 +34,8 @@ pass "sessions created and started; bad and duplicate requests refused"
 
 step "results"
 sleep 1.6
-stats() {  # stats SSID -> "count direct_mean return_mean"
-  edgectl a stamp results "$1" | /usr/bin/python3 -c '
-import json, sys
-r = json.load(sys.stdin).get("results", [])
-d = [(int(x["t2_ns"]) - int(x["t1_ns"])) / 1e6 for x in r]
-b = [(int(x["t4_ns"]) - int(x["t3_ns"])) / 1e6 for x in r]
-print(len(r), sum(d) / len(d) if d else -1, sum(b) / len(b) if b else -1)'
-}
-read -r n1 d1 r1 < <(stats 1)
-read -r n2 d2 r2 < <(stats 2)
+read -r n1 d1 r1 _ < <(stamp_stats a 1)
+read -r n2 d2 r2 _ < <(stamp_stats a 2)
 echo "session 1 (out p1, back p2): $n1 records, direct $d1 ms, return $r1 ms"
 echo "session 2 (out p2, back p1): $n2 records, direct $d2 ms, return $r2 ms"
 [ "$n1" -eq 50 ] && [ "$n2" -eq 50 ] || fail "expected 50 records per session"
@@ -54,7 +43,7 @@ within "$d1" 9.5 10.5 || fail "session 1 direct $d1, expected 10 +- 0.5"
 within "$r1" 4.5 5.5 || fail "session 1 return $r1, expected 5 +- 0.5"
 within "$d2" 2.5 3.5 || fail "session 2 direct $d2, expected 3 +- 0.5"
 within "$r2" 0 0.5 || fail "session 2 return $r2, expected 0 + 0.5"
-read -r again _ < <(stats 1)
+read -r again _ < <(stamp_stats a 1)
 [ "$again" -eq 0 ] || fail "records were not removed when returned ($again again)"
 pass "each session measures its own path"
 

@@ -25,20 +25,17 @@ done
 "$LAB" impair edge-a p1 --delay 8
 "$LAB" impair p2 edge-a --delay 3
 
-session() {  # session SSID SEGMENT SRC DST
-  echo "{\"ssid\": $1, \"segments\": [\"$2\"], \"source_address\": \"$3\", \"peer_address\": \"$4\", \"interval_ms\": 20, \"packet_count\": 50}"
-}
 step "Init and sessions: the reflector side says eBPF"
 out=$(edgectl b stamp init reflector --address "$B") || fail "Init: $out"
 echo "$out" | grep -q STAMP_ENGINE_EBPF || fail "the reflector did not take the eBPF engine: $out"
 "$LAB" exec edge-b ip link show wan1 | grep -q "prog/xdp" || fail "no XDP program on edge-b wan1"
 for s in 1 2; do
   seg=$([ $s = 1 ] && echo "$SID_P2" || echo "$SID_P1")
-  out=$(session $s "$seg" "$B" "$A" | edgectl b stamp create reflector -) || fail "reflector $s: $out"
+  out=$(stamp_session $s "$seg" "$B" "$A" | edgectl b stamp create reflector -) || fail "reflector $s: $out"
   echo "$out" | grep -q STAMP_ENGINE_EBPF || fail "session $s not in XDP: $out"
 done
-session 1 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender 1"
-session 2 "$SID_P2" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender 2"
+stamp_session 1 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender 1"
+stamp_session 2 "$SID_P2" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender 2"
 for s in 1 2; do
   edgectl b stamp start reflector $s >/dev/null || fail "start reflector $s"
   edgectl a stamp start sender $s >/dev/null || fail "start sender $s"
@@ -47,17 +44,8 @@ pass "edge-b reflects in XDP"
 
 step "results"
 sleep 1.6
-stats() {
-  edgectl a stamp results "$1" | /usr/bin/python3 -c '
-import json, sys
-r = json.load(sys.stdin).get("results", [])
-d = [(int(x["t2_ns"]) - int(x["t1_ns"])) / 1e6 for x in r]
-b = [(int(x["t4_ns"]) - int(x["t3_ns"])) / 1e6 for x in r]
-t = [(int(x["t3_ns"]) - int(x["t2_ns"])) / 1e3 for x in r]
-print(len(r), sum(d) / len(d) if d else -1, sum(b) / len(b) if b else -1, max(t) if t else -1)'
-}
-read -r n1 d1 r1 dwell1 < <(stats 1)
-read -r n2 d2 r2 dwell2 < <(stats 2)
+read -r n1 d1 r1 dwell1 < <(stamp_stats a 1)
+read -r n2 d2 r2 dwell2 < <(stamp_stats a 2)
 echo "session 1 (out p1, back p2): $n1 records, direct $d1 ms, return $r1 ms, longest T3-T2 $dwell1 us"
 echo "session 2 (out p2, back p1): $n2 records, direct $d2 ms, return $r2 ms, longest T3-T2 $dwell2 us"
 [ "$n1" -eq 50 ] && [ "$n2" -eq 50 ] || fail "expected 50 records per session"
@@ -82,13 +70,15 @@ for m in json.load(sys.stdin).get("map_ids", []):
             out.append(f"{k}={total}")
         print(" ".join(out))')
 echo "reason counters (enum stamp_reason index=count): $counters"
-redirects=$(echo "$counters" | tr ' ' '\n' | awk -F= -v i="$(grep -n 'STAMP_REDIRECT_REFLECTED' "$SEGWAN_SOURCE_DIR/bpf/include/segwan_stamp.h" >/dev/null; /usr/bin/python3 - "$SEGWAN_SOURCE_DIR/bpf/include/segwan_stamp.h" <<'PY'
-import re, sys
+# the index of STAMP_REDIRECT_REFLECTED in enum stamp_reason, read from the ABI header
+redirect_index=$(/usr/bin/python3 - "$SEGWAN_SOURCE_DIR/bpf/include/segwan_stamp.h" <<'PY'
+import sys
 body = open(sys.argv[1]).read().split("enum stamp_reason {", 1)[1].split("}", 1)[0]
 names = [l.split(",")[0].split("=")[0].strip() for l in body.splitlines() if l.strip().startswith("STAMP_")]
 print(names.index("STAMP_REDIRECT_REFLECTED"))
 PY
-)" '$1 == i {print $2}')
+)
+redirects=$(echo "$counters" | tr ' ' '\n' | awk -F= -v i="$redirect_index" '$1 == i {print $2}')
 echo "redirected by XDP: ${redirects:-0}"
 [ "${redirects:-0}" -ge 100 ] || fail "the XDP reflector redirected ${redirects:-0} replies, expected all 100"
 pass "all 100 replies were reflected and redirected in XDP"
