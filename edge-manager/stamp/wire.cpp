@@ -270,6 +270,17 @@ const char* ParseErrorName(ParseError e) {
   return "?";
 }
 
+// The end of both builders: the base HMAC (authenticated mode), the TLVs, the HMAC TLV.
+static void Seal(std::vector<uint8_t>& out, size_t base, Mode mode, const std::vector<Tlv>& tlvs,
+                 const Key* key) {
+  if (mode == Mode::kAuthenticated && key) {
+    const auto mac = Hmac(*key, std::span(out).subspan(0, kAuthenticatedHmacOffset));
+    std::memcpy(&out[kAuthenticatedHmacOffset], mac.data(), kHmacLength);
+  }
+  AppendTlvs(out, tlvs);
+  if (key) FillTlvHmac(out, base, *key);
+}
+
 std::vector<uint8_t> BuildSender(const SenderPacket& p, Mode mode, const Key* key) {
   const size_t base = BaseLength(mode);
   const SenderLayout& l = mode == Mode::kAuthenticated ? kSenderAuth : kSenderUnauth;
@@ -278,12 +289,7 @@ std::vector<uint8_t> BuildSender(const SenderPacket& p, Mode mode, const Key* ke
   Put64(&out[l.ts], p.timestamp);
   Put16(&out[l.ee], p.error_estimate);
   Put16(&out[l.ssid], p.ssid);
-  if (mode == Mode::kAuthenticated && key) {
-    const auto mac = Hmac(*key, std::span(out).subspan(0, kAuthenticatedHmacOffset));
-    std::memcpy(&out[kAuthenticatedHmacOffset], mac.data(), kHmacLength);
-  }
-  AppendTlvs(out, p.tlvs);
-  if (key) FillTlvHmac(out, base, *key);
+  Seal(out, base, mode, p.tlvs, key);
   return out;
 }
 
@@ -300,12 +306,7 @@ std::vector<uint8_t> BuildReflector(const ReflectorPacket& p, Mode mode, const K
   Put64(&out[l.sts], p.sender_timestamp);
   Put16(&out[l.see], p.sender_error_estimate);
   out[l.ttl] = p.sender_ttl;
-  if (mode == Mode::kAuthenticated && key) {
-    const auto mac = Hmac(*key, std::span(out).subspan(0, kAuthenticatedHmacOffset));
-    std::memcpy(&out[kAuthenticatedHmacOffset], mac.data(), kHmacLength);
-  }
-  AppendTlvs(out, p.tlvs);
-  if (key) FillTlvHmac(out, base, *key);
+  Seal(out, base, mode, p.tlvs, key);
   return out;
 }
 

@@ -138,3 +138,16 @@ b = [(int(x["t4_ns"]) - int(x["t3_ns"])) / 1e6 for x in r]
 t = [(int(x["t3_ns"]) - int(x["t2_ns"])) / 1e3 for x in r]
 print(len(r), sum(d) / len(d) if d else -1, sum(b) / len(b) if b else -1, max(t) if t else -1)'
 }
+
+# expect_delays X SSID LABEL DIRECT_MS RETURN_MS: edge-X's session SSID has all 50 records and
+# mean direct and return delays within 0.5 ms of what was injected (the return may be 0).
+expect_delays() {
+  local x=$1 ssid=$2 label=$3 want_d=$4 want_r=$5 n d r dwell
+  read -r n d r dwell < <(stamp_stats "$x" "$ssid")
+  echo "session $ssid ($label): $n records, direct $d ms, return $r ms, longest T3-T2 $dwell us"
+  [ "$n" -eq 50 ] || fail "session $ssid: $n records, expected 50"
+  within "$d" "$(awk -v w="$want_d" 'BEGIN{print w-0.5}')" "$(awk -v w="$want_d" 'BEGIN{print w+0.5}')" \
+    || fail "session $ssid direct $d ms, expected $want_d +- 0.5"
+  within "$r" "$(awk -v w="$want_r" 'BEGIN{print w-0.5}')" "$(awk -v w="$want_r" 'BEGIN{print w+0.5}')" \
+    || fail "session $ssid return $r ms, expected $want_r +- 0.5"
+}

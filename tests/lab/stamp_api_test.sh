@@ -34,15 +34,8 @@ pass "sessions created and started; bad and duplicate requests refused"
 
 step "results"
 sleep 1.6
-read -r n1 d1 r1 _ < <(stamp_stats a 1)
-read -r n2 d2 r2 _ < <(stamp_stats a 2)
-echo "session 1 (out p1, back p2): $n1 records, direct $d1 ms, return $r1 ms"
-echo "session 2 (out p2, back p1): $n2 records, direct $d2 ms, return $r2 ms"
-[ "$n1" -eq 50 ] && [ "$n2" -eq 50 ] || fail "expected 50 records per session"
-within "$d1" 9.5 10.5 || fail "session 1 direct $d1, expected 10 +- 0.5"
-within "$r1" 4.5 5.5 || fail "session 1 return $r1, expected 5 +- 0.5"
-within "$d2" 2.5 3.5 || fail "session 2 direct $d2, expected 3 +- 0.5"
-within "$r2" 0 0.5 || fail "session 2 return $r2, expected 0 + 0.5"
+expect_delays a 1 "out p1, back p2" 10 5
+expect_delays a 2 "out p2, back p1" 3 0
 read -r again _ < <(stamp_stats a 1)
 [ "$again" -eq 0 ] || fail "records were not removed when returned ($again again)"
 pass "each session measures its own path"
