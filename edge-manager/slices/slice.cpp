@@ -205,7 +205,11 @@ Result<ApplyCounts> SliceManager::Apply(const SliceSpec& s) {
   if (!links) return links.error();
   std::lock_guard lock(mu_);
   if (auto st = CheckLocked(s, *links); !st) return st.error();
-  auto sid_if = dp_->EnsureSidDevice(sid_device_);
+  // The SID device: found in the links already read; only a missing or down one costs a
+  // request (a repeated apply must not touch the kernel at all).
+  const Link* sid_link = FindLink(*links, sid_device_);
+  Result<int> sid_if = sid_link && sid_link->up ? Result<int>(sid_link->ifindex)
+                                                : dp_->EnsureSidDevice(sid_device_);
   if (!sid_if) return sid_if.error();
   auto plan = Plan(s, *links, *sid_if);
   if (!plan) return plan.error();

@@ -115,7 +115,12 @@ class FakeDataplane : public Dataplane {
     return Status::Ok();
   }
   Result<int> EnsureSidDevice(const std::string& name) override {
-    if (Link* l = Find(name)) return l->ifindex;
+    // Like the real one: a request to the kernel every time (create if missing, set up).
+    if (auto st = Mutate(); !st) return st.error();
+    if (Link* l = Find(name)) {
+      l->up = true;
+      return l->ifindex;
+    }
     return AddLink(name, {});
   }
   bool VrfSupported() override { return vrf_supported; }
