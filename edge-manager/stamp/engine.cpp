@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <unordered_set>
 
 #include "segwan/log.h"
 
@@ -66,10 +67,9 @@ void UserspaceEngine::Reset(bool sender) {
   } else {
     reflector_sockets_.clear();
     if (ebpf_) {
-      for (const auto& [ssid, active] : reflector_active_) ebpf_->RemoveSession(ssid);
+      for (const auto& [ssid, e] : reflector_sessions_) ebpf_->RemoveSession(ssid);
     }
-    reflector_active_.clear();
-    reflector_configs_.clear();
+    reflector_sessions_.clear();
     reflector_.Clear();
   }
   Wake(wake_[1]);
@@ -77,11 +77,10 @@ void UserspaceEngine::Reset(bool sender) {
 
 Status UserspaceEngine::AddReflectorSession(const ReflectorSessionConfig& c) {
   std::lock_guard lock(mu_);
-  if (reflector_active_.count(c.ssid)) {
+  if (reflector_sessions_.count(c.ssid)) {
     return Error{"reflector session " + std::to_string(c.ssid) + " exists", "", EEXIST};
   }
-  reflector_active_[c.ssid] = false;
-  reflector_configs_[c.ssid] = c;
+  reflector_sessions_[c.ssid] = ReflectorEntry{c, false};
   return Status::Ok();
 }
 
@@ -92,7 +91,7 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   }
   auto sock = StampSocket::Open(c.source, 0);
   if (!sock) return sock.error();
-  senders_[c.ssid] = std::make_unique<Sender>(Sender{c, std::move(*sock)});
+  senders_[c.ssid] = std::make_unique<Sender>(Sender{c, std::move(*sock), Prototype(c)});
   return Status::Ok();
 }
 
@@ -106,11 +105,11 @@ Status UserspaceEngine::Start(bool sender, uint16_t ssid) {
     s.next_ns = MonoNs();
     s.stop_at_ns = s.config.duration_ms ? s.next_ns + static_cast<int64_t>(s.config.duration_ms) * 1'000'000 : 0;
   } else {
-    auto it = reflector_active_.find(ssid);
-    if (it == reflector_active_.end()) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
-    const ReflectorSessionConfig& cfg = reflector_configs_.at(ssid);
-    if (!it->second) reflector_.AddSession(cfg);
-    it->second = true;
+    auto it = reflector_sessions_.find(ssid);
+    if (it == reflector_sessions_.end()) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
+    const ReflectorSessionConfig& cfg = it->second.config;
+    if (!it->second.active) reflector_.AddSession(cfg);
+    it->second.active = true;
     if (InXdp(cfg)) {
       // The listener it belongs to: its own address, or the one address we listen on.
       std::optional<IpAddress> local = cfg.local;
@@ -131,11 +130,11 @@ Status UserspaceEngine::Stop(bool sender, uint16_t ssid) {
     if (it == senders_.end()) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
     it->second->running = false;
   } else {
-    auto it = reflector_active_.find(ssid);
-    if (it == reflector_active_.end()) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
+    auto it = reflector_sessions_.find(ssid);
+    if (it == reflector_sessions_.end()) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
     reflector_.RemoveSession(ssid);
     if (ebpf_) ebpf_->RemoveSession(ssid);
-    it->second = false;
+    it->second.active = false;
   }
   return Status::Ok();
 }
@@ -145,8 +144,7 @@ Status UserspaceEngine::Destroy(bool sender, uint16_t ssid) {
   if (sender) {
     if (senders_.erase(ssid) == 0) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
   } else {
-    if (reflector_active_.erase(ssid) == 0) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
-    reflector_configs_.erase(ssid);
+    if (reflector_sessions_.erase(ssid) == 0) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
     reflector_.RemoveSession(ssid);
     if (ebpf_) ebpf_->RemoveSession(ssid);
   }
@@ -155,7 +153,7 @@ Status UserspaceEngine::Destroy(bool sender, uint16_t ssid) {
 
 bool UserspaceEngine::Has(bool sender, uint16_t ssid) const {
   std::lock_guard lock(mu_);
-  return sender ? senders_.count(ssid) > 0 : reflector_active_.count(ssid) > 0;
+  return sender ? senders_.count(ssid) > 0 : reflector_sessions_.count(ssid) > 0;
 }
 
 Result<UserspaceEngine::Results> UserspaceEngine::TakeResults(uint16_t ssid, size_t max) {
@@ -182,7 +180,7 @@ void UserspaceEngine::ServeReflector(ReflectorSocket& rs) {
     auto out = reflector_.Reflect({dg.payload, dg.rx_tai_ns, dg.hop_limit, dg.traffic_class, dg.to});
     auto* refl = std::get_if<Reflection>(&out);
     if (!refl) continue;  // counted by the reflector, by reason
-    const auto& cfg = reflector_configs_.at(refl->ssid);
+    const auto& cfg = reflector_sessions_.at(refl->ssid).config;
     const Key* key = cfg.mode == Mode::kAuthenticated ? &cfg.key : nullptr;
     PatchT3(refl->reply, cfg.mode, EncodeTimestamp(NowTaiNs(), cfg.format, tai_offset_), key);
     auto st = rs.socket.SendTo(refl->reply, refl->reply_to.value_or(dg.from), dg.from_port,
@@ -191,21 +189,25 @@ void UserspaceEngine::ServeReflector(ReflectorSocket& rs) {
   }
 }
 
+SenderPacket UserspaceEngine::Prototype(const SenderSessionConfig& c) {
+  SenderPacket p{.error_estimate = ErrorEstimate::ForError(1000, false, c.format).Encode(),
+                 .ssid = c.ssid};
+  if (c.padding) p.tlvs.push_back(ExtraPaddingTlv(c.padding));
+  if (!c.return_request.empty()) p.tlvs.push_back(ReturnPathSrv6Tlv(c.return_request));
+  return p;
+}
+
 void UserspaceEngine::SendDue(Sender& s, int64_t now) {
   const auto& c = s.config;
+  const Key* key = c.mode == Mode::kAuthenticated ? &c.key : nullptr;
   while (s.running && now >= s.next_ns) {
     if ((c.packet_count && s.sent >= c.packet_count) || (s.stop_at_ns && now >= s.stop_at_ns)) {
       s.running = false;
       return;
     }
-    SenderPacket p{.seq = static_cast<uint32_t>(s.sent),
-                   .error_estimate = ErrorEstimate::ForError(1000, false, c.format).Encode(),
-                   .ssid = c.ssid};
-    if (c.padding) p.tlvs.push_back(ExtraPaddingTlv(c.padding));
-    if (!c.return_request.empty()) p.tlvs.push_back(ReturnPathSrv6Tlv(c.return_request));
-    const Key* key = c.mode == Mode::kAuthenticated ? &c.key : nullptr;
-    p.timestamp = EncodeTimestamp(NowTaiNs(), c.format, tai_offset_);
-    const auto bytes = BuildSender(p, c.mode, key);
+    s.proto.seq = static_cast<uint32_t>(s.sent);
+    s.proto.timestamp = EncodeTimestamp(NowTaiNs(), c.format, tai_offset_);
+    const auto bytes = BuildSender(s.proto, c.mode, key);
     if (auto st = s.socket.SendTo(bytes, c.peer, c.reflector_port, c.segments, std::nullopt); !st) {
       SEGWAN_LOG(kWarn, "stamp") << "session " << c.ssid << ": " << st.error().message;
     }
@@ -242,6 +244,7 @@ void UserspaceEngine::Collect(Sender& s) {
 
 void UserspaceEngine::Run() {
   std::vector<pollfd> fds;
+  std::unordered_set<int> ready;
   while (!stop_) {
     int64_t timeout_ns = 200'000'000;
     fds.clear();
@@ -262,11 +265,20 @@ void UserspaceEngine::Run() {
       while (read(wake_[0], buf, sizeof buf) > 0) {
       }
     }
+    // Only the sockets poll found readable are read (a socket replaced meanwhile under the
+    // same number just answers EAGAIN).
+    ready.clear();
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents & POLLIN) ready.insert(fds[i].fd);
+    }
+    auto readable = [&](int fd) { return ready.count(fd) > 0; };
     std::lock_guard lock(mu_);
-    for (auto& r : reflector_sockets_) ServeReflector(*r);
+    for (auto& r : reflector_sockets_) {
+      if (readable(r->socket.fd())) ServeReflector(*r);
+    }
     const int64_t now = MonoNs();
     for (auto& [ssid, s] : senders_) {
-      Collect(*s);
+      if (readable(s->socket.fd())) Collect(*s);
       SendDue(*s, now);
     }
   }

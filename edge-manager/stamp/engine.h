@@ -79,6 +79,7 @@ class UserspaceEngine {
   struct Sender {
     SenderSessionConfig config;
     StampSocket socket;
+    SenderPacket proto;  // built once: each interval only the sequence number and T1 change
     bool running = false;
     uint64_t sent = 0;
     int64_t next_ns = 0, stop_at_ns = 0;
@@ -92,6 +93,7 @@ class UserspaceEngine {
   };
   void Run();
   void ServeReflector(ReflectorSocket& s);
+  static SenderPacket Prototype(const SenderSessionConfig& c);
   void SendDue(Sender& s, int64_t now);
   void Collect(Sender& s);
 
@@ -99,9 +101,12 @@ class UserspaceEngine {
   const size_t queue_limit_;
   const int32_t tai_offset_;
   Reflector reflector_;
-  std::map<uint16_t, bool> reflector_active_;  // ssid -> started
-  std::map<uint16_t, ReflectorSessionConfig> reflector_configs_;
-  mutable std::mutex mu_;  // guards senders_, reflector_sockets_, reflector_active_
+  struct ReflectorEntry {
+    ReflectorSessionConfig config;
+    bool active = false;  // started: answered by reflector_ (and XDP when it fits)
+  };
+  std::map<uint16_t, ReflectorEntry> reflector_sessions_;
+  mutable std::mutex mu_;  // guards senders_, reflector_sockets_, reflector_sessions_
   std::map<uint16_t, std::unique_ptr<Sender>> senders_;
   std::vector<std::unique_ptr<ReflectorSocket>> reflector_sockets_;
   std::atomic<bool> stop_{false};

@@ -56,9 +56,8 @@ StampSocket::~StampSocket() {
 
 Result<std::optional<Datagram>> StampSocket::Receive(int32_t tai_utc_offset_s) {
   Datagram d;
-  d.payload.resize(9000);
   sockaddr_in6 from{};
-  iovec iov{d.payload.data(), d.payload.size()};
+  iovec iov{rx_.data(), rx_.size()};
   alignas(cmsghdr) char control[256];
   msghdr msg{};
   msg.msg_name = &from;
@@ -72,12 +71,10 @@ Result<std::optional<Datagram>> StampSocket::Receive(int32_t tai_utc_offset_s) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return std::optional<Datagram>();
     return Errno("recvmsg");
   }
-  const uint64_t fallback = NowTaiNs();
-  d.payload.resize(static_cast<size_t>(n));
+  d.payload.assign(rx_.begin(), rx_.begin() + n);
   d.from.family = AF_INET6;
   std::memcpy(d.from.bytes.data(), &from.sin6_addr, 16);
   d.from_port = ntohs(from.sin6_port);
-  d.rx_tai_ns = fallback;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT) {
       int v;
@@ -100,6 +97,7 @@ Result<std::optional<Datagram>> StampSocket::Receive(int32_t tai_utc_offset_s) {
                         1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
     }
   }
+  if (d.rx_tai_ns == 0) d.rx_tai_ns = NowTaiNs();  // no kernel timestamp: the next best thing
   return std::optional<Datagram>(std::move(d));
 }
 

@@ -38,7 +38,10 @@ std::vector<uint8_t> SrhOption(const std::vector<IpAddress>& waypoints);
 class StampSocket {
  public:
   static Result<StampSocket> Open(const IpAddress& address, uint16_t port);
-  StampSocket(StampSocket&& o) noexcept : fd_(o.fd_), srh_(std::move(o.srh_)) { o.fd_ = -1; }
+  StampSocket(StampSocket&& o) noexcept
+      : fd_(o.fd_), srh_(std::move(o.srh_)), rx_(std::move(o.rx_)) {
+    o.fd_ = -1;
+  }
   StampSocket& operator=(StampSocket&&) = delete;
   StampSocket(const StampSocket&) = delete;
   ~StampSocket();
@@ -50,9 +53,11 @@ class StampSocket {
                 const std::vector<IpAddress>& waypoints, std::optional<uint8_t> dscp);
 
  private:
-  explicit StampSocket(int fd) : fd_(fd) {}
+  explicit StampSocket(int fd) : fd_(fd), rx_(kMaxDatagram) {}
+  static constexpr size_t kMaxDatagram = 9000;
   int fd_;
   std::vector<uint8_t> srh_;  // the sticky routing header now set
+  std::vector<uint8_t> rx_;   // receive buffer, allocated once
 };
 
 }  // namespace segwan::stamp
