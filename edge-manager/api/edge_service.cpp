@@ -139,6 +139,13 @@ grpc::Status EdgeService::GetState(grpc::ServerContext*, const pb::GetStateReque
     o->set_description(r.ToString());
   }
   out->set_mode(ModeToProto(slices_->mode()));
+  if (stamp_) {
+    for (const auto& [name, n] : stamp_->Counters()) {
+      auto* c = out->add_stamp_counters();
+      c->set_name(name);
+      c->set_value(n);
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -121,22 +121,24 @@ void EbpfReflector::SetTaiUtcOffset(int32_t seconds) {
   skel_->bss->tai_utc_offset_s = static_cast<uint64_t>(static_cast<int64_t>(seconds));
 }
 
-std::array<uint64_t, STAMP_REASON_MAX> EbpfReflector::Reasons() const {
-  std::array<uint64_t, STAMP_REASON_MAX> out{};
+// Names of enum stamp_reason, in its order.
+static constexpr const char* kReasonNames[] = {
+    "not-listener", "no-session",   "tlvs",         "no-headroom",        "no-route",
+    "malformed",    "abort-adjust", "tx-reflected", "redirect-reflected",
+};
+static_assert(std::size(kReasonNames) == STAMP_REASON_MAX, "a reason without a name");
+
+std::vector<std::pair<std::string, uint64_t>> EbpfReflector::Reasons() const {
+  std::vector<std::pair<std::string, uint64_t>> out;
   const int ncpu = libbpf_num_possible_cpus();
   std::vector<uint64_t> v(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
   for (uint32_t r = 0; r < STAMP_REASON_MAX; ++r) {
+    uint64_t sum = 0;
     if (bpf_map__lookup_elem(skel_->maps.stamp_reasons, &r, sizeof r, v.data(), v.size() * 8, 0) == 0) {
-      for (auto x : v) out[r] += x;
+      for (auto x : v) sum += x;
     }
+    out.emplace_back(kReasonNames[r], sum);
   }
-  return out;
-}
-
-std::vector<std::string> EbpfReflector::attached() const {
-  std::lock_guard lock(mu_);
-  std::vector<std::string> out;
-  for (const auto& [i, n] : attached_) out.push_back(n);
   return out;
 }
 

@@ -35,8 +35,8 @@ class EbpfReflector {
   Status SetSession(const ReflectorSessionConfig& c, const IpAddress& address, uint16_t port);
   void RemoveSession(uint16_t ssid);
   void SetTaiUtcOffset(int32_t seconds);
-  std::array<uint64_t, STAMP_REASON_MAX> Reasons() const;
-  std::vector<std::string> attached() const;
+  // Verdict counters by name ("redirect-reflected", ...), summed over CPUs.
+  std::vector<std::pair<std::string, uint64_t>> Reasons() const;
 
  private:
   explicit EbpfReflector(stamp_reflector* skel);

@@ -151,6 +151,18 @@ Status UserspaceEngine::Destroy(bool sender, uint16_t ssid) {
   return Status::Ok();
 }
 
+std::vector<std::pair<std::string, uint64_t>> UserspaceEngine::Counters() const {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (int r = 0; r < static_cast<int>(DropReason::kCount); ++r) {
+    const auto reason = static_cast<DropReason>(r);
+    out.emplace_back(std::string("userspace:") + DropReasonName(reason), reflector_.drops(reason));
+  }
+  if (ebpf_) {
+    for (auto& [name, n] : ebpf_->Reasons()) out.emplace_back("xdp:" + name, n);
+  }
+  return out;
+}
+
 bool UserspaceEngine::Has(bool sender, uint16_t ssid) const {
   std::lock_guard lock(mu_);
   return sender ? senders_.count(ssid) > 0 : reflector_sessions_.count(ssid) > 0;

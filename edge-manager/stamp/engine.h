@@ -72,6 +72,10 @@ class UserspaceEngine {
     uint64_t sent = 0;
     bool running = false;
   };
+  // What the reflectors did with packets they did not answer, and what XDP did with every
+  // packet to a STAMP port: ("userspace:unknown-session", n), ("xdp:redirect-reflected", n)...
+  std::vector<std::pair<std::string, uint64_t>> Counters() const;
+
   // Returns and removes up to `max` buffered records (0 = all), oldest first.
   Result<Results> TakeResults(uint16_t ssid, size_t max);
 

@@ -265,7 +265,6 @@ const char* ParseErrorName(ParseError e) {
     case ParseError::kTooShort: return "too-short";
     case ParseError::kTlvOverrun: return "tlv-overrun";
     case ParseError::kHmacMismatch: return "hmac-mismatch";
-    case ParseError::kMbzNotZero: return "mbz-not-zero";
   }
   return "?";
 }

@@ -152,7 +152,6 @@ enum class ParseError {
   kTooShort,         // shorter than the base packet of the mode
   kTlvOverrun,       // a TLV header or value runs past the end
   kHmacMismatch,     // base HMAC does not verify (authenticated mode)
-  kMbzNotZero,       // reserved for strictness checks; not used to drop
 };
 const char* ParseErrorName(ParseError e);
 

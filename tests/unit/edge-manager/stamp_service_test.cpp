@@ -151,6 +151,15 @@ TEST_F(StampServiceTest, UnstartedReflectorSessionDoesNotAnswer) {
   auto r = Results(11);
   EXPECT_EQ(r.results_size(), 0);
   EXPECT_EQ(r.packets_sent(), 3u);
+  // and the reflector says why, through GetState
+  grpc::ClientContext ctx;
+  pb::GetStateResponse state;
+  ASSERT_TRUE(stub_->GetState(&ctx, {}, &state).ok());
+  uint64_t unknown = ~0ULL;
+  for (const auto& c : state.stamp_counters()) {
+    if (c.name() == "userspace:unknown-session") unknown = c.value();
+  }
+  EXPECT_EQ(unknown, 3u);
 }
 
 TEST_F(StampServiceTest, BadRequestsAreRefusedByField) {
