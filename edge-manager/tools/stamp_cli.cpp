@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 
+#include "edge-manager/agent/config.h"
 #include "edge-manager/stamp/reflector.h"
 #include "edge-manager/stamp/udp.h"
 #include "segwan/cli.h"
@@ -28,15 +29,10 @@ void OnSignal(int) { g_stop = 1; }
 
 Result<std::vector<IpAddress>> SidList(const std::string& flag, const std::string& text) {
   std::vector<IpAddress> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    const std::string item = text.substr(start, comma - start);
+  for (const auto& item : segwan::edge::SplitList(text)) {
     auto a = ParseIpv6(item);
     if (!a) return FieldError(flag, "'" + item + "' is not an IPv6 address");
     out.push_back(*a);
-    start = comma + 1;
   }
   if (out.size() > 16) return FieldError(flag, "at most 16 SIDs");
   return out;

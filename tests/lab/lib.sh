@@ -151,3 +151,12 @@ expect_delays() {
   within "$r" "$(awk -v w="$want_r" 'BEGIN{print w-0.5}')" "$(awk -v w="$want_r" 'BEGIN{print w+0.5}')" \
     || fail "session $ssid return $r ms, expected $want_r +- 0.5"
 }
+
+# start_stamp_sessions SSID...: starts each session on edge-b (reflector) and edge-a (sender).
+start_stamp_sessions() {
+  local s
+  for s in "$@"; do
+    edgectl b stamp start reflector "$s" >/dev/null || fail "start reflector $s"
+    edgectl a stamp start sender "$s" >/dev/null || fail "start sender $s"
+  done
+}

@@ -26,10 +26,7 @@ err=$(stamp_session 0 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - 2>&1
 echo "$err" | grep -q "INVALID_ARGUMENT: params.ssid" || fail "bad ssid not named: $err"
 err=$(stamp_session 1 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - 2>&1) && fail "duplicate accepted"
 echo "$err" | grep -q "ALREADY_EXISTS" || fail "duplicate not ALREADY_EXISTS: $err"
-for s in 1 2; do
-  edgectl b stamp start reflector $s >/dev/null || fail "start reflector $s"
-  edgectl a stamp start sender $s >/dev/null || fail "start sender $s"
-done
+start_stamp_sessions 1 2
 pass "sessions created and started; bad and duplicate requests refused"
 
 step "results"

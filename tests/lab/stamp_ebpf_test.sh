@@ -36,10 +36,7 @@ for s in 1 2; do
 done
 stamp_session 1 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender 1"
 stamp_session 2 "$SID_P2" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender 2"
-for s in 1 2; do
-  edgectl b stamp start reflector $s >/dev/null || fail "start reflector $s"
-  edgectl a stamp start sender $s >/dev/null || fail "start sender $s"
-done
+start_stamp_sessions 1 2
 pass "edge-b reflects in XDP"
 
 step "results"
