@@ -3,7 +3,6 @@
 #include <linux/seg6.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/timex.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,18 +10,6 @@
 #include <ctime>
 
 namespace segwan::stamp {
-
-int32_t TaiUtcOffset() {
-  timex tx{};
-  if (adjtimex(&tx) < 0) return 0;
-  return tx.tai;
-}
-
-uint64_t NowTaiNs() {
-  timespec ts;
-  clock_gettime(CLOCK_TAI, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 static Error Errno(const std::string& what) { return Error{what + ": " + std::strerror(errno), "", errno}; }
 

@@ -9,14 +9,14 @@
 #include <span>
 #include <vector>
 
+#include "segwan/clock.h"
 #include "segwan/net.h"
 #include "segwan/result.h"
 
 namespace segwan::stamp {
 
-// TAI - UTC in seconds, from adjtimex (0 when the kernel was never told).
-int32_t TaiUtcOffset();
-uint64_t NowTaiNs();
+using segwan::NowTaiNs;
+using segwan::TaiUtcOffset;
 
 struct Datagram {
   std::vector<uint8_t> payload;

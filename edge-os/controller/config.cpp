@@ -1,5 +1,7 @@
 #include "edge-os/controller/config.h"
 
+#include <optional>
+
 namespace segwan::controller {
 
 void AddControllerFlags(FlagSet& f) {
@@ -12,6 +14,13 @@ void AddControllerFlags(FlagSet& f) {
   f.AddString("device-token-file", "", "edge registration token (default: DATA_DIR/device.token)");
   f.AddString("web-root", "", "serve the dashboard from this folder (development)");
   f.AddBool("auto-enable", false, "enable edges as soon as they register (lab)");
+  f.AddInt("poll-interval-ms", 1000, "how often delay results are fetched from the sender edges");
+  f.AddInt("interval-s", 30, "length of a statistics interval, seconds");
+  f.AddInt("heartbeat-ms", 2000, "heartbeat interval asked of the edges (3 missed: disconnected)");
+  f.AddInt("retention-days", 7, "remove samples and aggregates older than this");
+  f.AddString("tls-cert", "", "TLS certificate (PEM) of the Registration server and of the edge client");
+  f.AddString("tls-key", "", "its private key (PEM)");
+  f.AddString("tls-ca", "", "CA (PEM) that signed the edges' certificates");
   f.AddString("log-level", "info", "debug, info, warn or error");
 }
 
@@ -34,6 +43,22 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
   c.device_token_file = or_default("device-token-file", "device.token");
   c.web_root = f.GetString("web-root");
   c.auto_enable = f.GetBool("auto-enable");
+  auto in_range = [&](const char* name, int64_t lo, int64_t hi, int64_t* out) -> std::optional<Error> {
+    const int64_t v = f.GetInt(name);
+    if (v < lo || v > hi) {
+      return FieldError(std::string("--") + name, "must be " + std::to_string(lo) + " to " + std::to_string(hi));
+    }
+    *out = v;
+    return std::nullopt;
+  };
+  if (auto e = in_range("poll-interval-ms", 50, 60'000, &c.poll_interval_ms)) return *e;
+  if (auto e = in_range("interval-s", 1, 3600, &c.aggregate_interval_s)) return *e;
+  if (auto e = in_range("heartbeat-ms", 100, 60'000, &c.heartbeat_ms)) return *e;
+  if (auto e = in_range("retention-days", 1, 3650, &c.retention_days)) return *e;
+  c.tls_cert = f.GetString("tls-cert");
+  c.tls_key = f.GetString("tls-key");
+  c.tls_ca = f.GetString("tls-ca");
+  if (c.tls_cert.empty() != c.tls_key.empty()) return FieldError("--tls-key", "--tls-cert and --tls-key go together");
   return c;
 }
 

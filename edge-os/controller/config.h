@@ -22,6 +22,14 @@ struct ControllerConfig {
   std::string device_token_file;         // registration token for edges; default <data_dir>/device.token
   std::string web_root;                  // serve the dashboard from disk (development)
   bool auto_enable = false;              // enable devices at registration (lab)
+  int64_t poll_interval_ms = 1000;       // how often the sender edges' results are fetched
+  int64_t aggregate_interval_s = 30;     // length of a statistics interval
+  int64_t heartbeat_ms = 2000;           // heartbeat asked of the edges; 3 missed = disconnected
+  int64_t retention_days = 7;            // samples and aggregates older than this are removed
+  // TLS: the Registration server's certificate and key; with a CA, edges must present a
+  // certificate it signed. The same certificate is the client's towards the edges, whose
+  // certificates the CA verifies. All empty: plaintext (closed management networks).
+  std::string tls_cert, tls_key, tls_ca;
 };
 
 void AddControllerFlags(FlagSet& flags);

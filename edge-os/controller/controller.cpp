@@ -1,0 +1,892 @@
+#include "edge-os/controller/controller.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <regex>
+
+#include "edge-os/slices/planner.h"
+#include "segwan/clock.h"
+#include "segwan/log.h"
+
+namespace segwan::controller {
+
+namespace pb = segwan::v1;
+
+namespace {
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    s += d[p[i] >> 4];
+    s += d[p[i] & 15];
+  }
+  return s;
+}
+
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> b(bytes);
+  RAND_bytes(b.data(), static_cast<int>(b.size()));
+  return Hex(b.data(), b.size());
+}
+
+std::string Sha256Hex(const std::string& s) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(s.data(), s.size(), md, &n, EVP_sha256(), nullptr);
+  return Hex(md, n);
+}
+
+bool SameSecret(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::vector<uint8_t> Unhex(const std::string& h) {
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+const char* ModeName(pb::SliceMode m) {
+  return m == pb::SLICE_MODE_VRF ? "vrf" : m == pb::SLICE_MODE_TABLE ? "table" : "";
+}
+
+// Edge errors that say the request itself was wrong (as opposed to the edge being away).
+bool Refused(const Error& e) { return e.code != kGrpcUnavailable && e.code != 4 /*DEADLINE*/; }
+
+Error EdgeError(const std::string& field, const Error& e) {
+  return ApiError(Refused(e) ? kUnprocessable : kUnavailable, field, e.message);
+}
+
+}  // namespace
+
+void PromHistogram::Add(double seconds) {
+  for (size_t i = 0; i < std::size(kMetricBuckets); ++i) {
+    if (seconds <= kMetricBuckets[i]) ++buckets[i];
+  }
+  ++count;
+  sum += seconds;
+}
+
+Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions options)
+    : store_(store), edges_(edges), o_(std::move(options)), tai_offset_s_(TaiUtcOffset()) {
+  for (auto& d : store_->Devices()) devices_.emplace(d.id, d);
+  for (auto& s : store_->Slices()) {
+    for (const auto& site : s.sites) slice_edges_[s.id][site.device] = {"pending", ""};
+    slices_.emplace(s.id, s);
+  }
+  for (auto& s : store_->Sessions()) {
+    SessionRuntime r;
+    r.counters = store_->Counters(s.id);
+    r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == "stateful");
+    // The open interval: what was stored after the last closed one, fed back in order.
+    auto closed = store_->Aggregates(s.id, 0, 1'000'000);
+    const int64_t open_from_ms = closed.empty() ? 0 : closed.back().start_ms + closed.back().length_ms;
+    const auto from_t1 = static_cast<uint64_t>(std::max<int64_t>(0, open_from_ms + tai_offset_s_ * 1000LL)) * 1'000'000ULL;
+    for (const auto& sample : store_->Samples(s.id, from_t1, 10'000'000)) r.builder->Add(sample, SampleUtcMs(sample));
+    r.s = s;
+    sessions_.emplace(s.id, std::move(r));
+  }
+}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::Start() {
+  if (!o_.start_threads) return;
+  threads_.emplace_back([this] { Loop(); });
+}
+
+void Controller::Stop() {
+  {
+    std::lock_guard lock(thread_mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+// One thread: reconciles as soon as they are queued, polls and watches heartbeats on time.
+void Controller::Loop() {
+  auto next_poll = std::chrono::steady_clock::now();
+  auto next_prune = std::chrono::steady_clock::now();
+  while (true) {
+    {
+      std::unique_lock lock(thread_mu_);
+      cv_.wait_until(lock, next_poll, [this] {
+        std::lock_guard l(mu_);
+        return stop_ || !queue_.empty();
+      });
+      if (stop_) return;
+    }
+    RunQueued();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_poll) {
+      CheckHeartbeats();
+      PollOnce();
+      next_poll = now + o_.poll_interval;
+    }
+    if (now >= next_prune) {
+      const int64_t cut_ms = NowUtcMs() - o_.retention_ms;
+      const auto n = store_->Prune(static_cast<uint64_t>(std::max<int64_t>(0, cut_ms + tai_offset_s_ * 1000LL)) * 1'000'000ULL,
+                                   cut_ms);
+      if (n) SEGWAN_LOG(kInfo, "store") << "retention: removed " << n << " rows";
+      next_prune = now + std::chrono::hours(1);
+    }
+  }
+}
+
+// ---- authentication and tenants --------------------------------------------------------
+std::optional<Principal> Controller::Authenticate(const std::string& token) {
+  if (token.empty()) return std::nullopt;
+  if (!operator_token_.empty() && SameSecret(token, operator_token_)) return Principal{true, ""};
+  if (auto t = store_->TenantByTokenHash(Sha256Hex(token))) return Principal{false, t->id};
+  return std::nullopt;
+}
+
+Result<std::pair<Tenant, std::string>> Controller::CreateTenant(const Principal& p, const std::string& name) {
+  if (!p.is_operator) return ApiError(kForbidden, "", "only the operator creates tenants");
+  if (name.empty() || name.size() > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
+  std::lock_guard cfg(config_mu_);
+  for (const auto& t : store_->Tenants()) {
+    if (t.name == name) return ApiError(kConflict, "name", "a tenant named '" + name + "' exists");
+  }
+  Tenant t;
+  t.id = "t" + std::to_string(store_->NextId("tenant"));
+  t.name = name;
+  const std::string token = RandomHex(24);
+  t.token_sha256 = Sha256Hex(token);
+  t.created_ms = NowUtcMs();
+  store_->PutTenant(t);
+  SEGWAN_LOG(kInfo, "tenants") << "tenant " << t.id << " (" << name << ") created";
+  return std::make_pair(t, token);
+}
+
+Result<std::vector<Tenant>> Controller::ListTenants(const Principal& p) {
+  std::vector<Tenant> out;
+  for (auto& t : store_->Tenants()) {
+    if (Visible(p, t.id)) out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Result<Tenant> Controller::Owner(const Principal& p, const std::string& tenant_field) {
+  if (!p.is_operator) {
+    if (!tenant_field.empty() && tenant_field != p.tenant_id) {
+      return ApiError(kBadRequest, "tenant", "a tenant creates objects only for itself");
+    }
+    return Tenant{p.tenant_id, "", "", 0};
+  }
+  if (tenant_field.empty()) return ApiError(kBadRequest, "tenant", "the operator must say on whose behalf");
+  for (auto& t : store_->Tenants()) {
+    if (t.id == tenant_field) return t;
+  }
+  return ApiError(kBadRequest, "tenant", "no tenant '" + tenant_field + "'");
+}
+
+// ---- devices -----------------------------------------------------------------------------
+Result<pb::RegisterDeviceResponse> Controller::Register(const pb::RegisterDeviceRequest& req,
+                                                        const std::string& peer) {
+  if (o_.device_token.empty() || !SameSecret(req.token(), o_.device_token)) {
+    SEGWAN_LOG(kWarn, "registration") << "refused device '" << req.device_id() << "' from " << peer
+                                      << ": unknown token";
+    return ApiError(kUnauthenticated, "token", "unknown registration token");
+  }
+  if (!IsValidIdentifier(req.device_id())) {
+    return ApiError(kBadRequest, "device_id", "must match [a-z0-9][a-z0-9-]{0,62}");
+  }
+  if (!ParseHostPort(req.grpc_address())) {
+    return ApiError(kBadRequest, "grpc_address", "'" + req.grpc_address() + "' is not host:port");
+  }
+  if (!req.locator().empty()) {
+    auto loc = ParsePrefix(req.locator());
+    if (!loc || loc->address.family != AF_INET6) {
+      return ApiError(kBadRequest, "locator", "'" + req.locator() + "' is not an IPv6 prefix");
+    }
+  }
+  Device d;
+  d.id = req.device_id();
+  d.grpc_address = req.grpc_address();
+  d.capabilities.assign(req.capabilities().begin(), req.capabilities().end());
+  d.slice_mode = ModeName(req.slice_mode());
+  d.locator = req.locator();
+  d.version = req.version();
+  d.registered_ms = NowUtcMs();
+  for (const auto& i : req.interfaces()) {
+    d.interfaces.push_back({i.name(), {i.addresses().begin(), i.addresses().end()}, i.role(), i.up()});
+  }
+  pb::RegisterDeviceResponse out;
+  bool enabled;
+  {
+    std::lock_guard lock(mu_);
+    auto it = devices_.find(d.id);
+    d.enabled = it != devices_.end() ? it->second.enabled : o_.auto_enable;
+    enabled = d.enabled;
+    devices_[d.id] = d;
+    auto& rt = runtime_[d.id];
+    rt.connected = true;
+    rt.session_id = RandomHex(8);
+    rt.last_heartbeat = std::chrono::steady_clock::now();
+    rt.last_seen_ms = NowUtcMs();
+    out.set_session_id(rt.session_id);
+  }
+  store_->PutDevice(d);
+  out.set_enabled(enabled);
+  out.set_heartbeat_interval_ms(static_cast<uint32_t>(o_.heartbeat.count()));
+  SEGWAN_LOG(kInfo, "registration") << "device " << d.id << " registered from " << peer << " ("
+                                    << (enabled ? "enabled" : "disabled until an operator enables it")
+                                    << ", " << d.grpc_address << ")";
+  if (enabled) Enqueue(d.id);
+  return out;
+}
+
+bool Controller::Heartbeat(const std::string& device_id, const std::string& session_id) {
+  std::lock_guard lock(mu_);
+  auto it = runtime_.find(device_id);
+  if (it == runtime_.end() || it->second.session_id != session_id || session_id.empty()) return false;
+  if (!it->second.connected) SEGWAN_LOG(kInfo, "registration") << "device " << device_id << " is back";
+  it->second.connected = true;
+  it->second.last_heartbeat = std::chrono::steady_clock::now();
+  it->second.last_seen_ms = NowUtcMs();
+  return true;
+}
+
+void Controller::Unregister(const std::string& device_id, const std::string& session_id) {
+  std::lock_guard lock(mu_);
+  auto it = runtime_.find(device_id);
+  if (it == runtime_.end() || it->second.session_id != session_id) return;
+  it->second.connected = false;
+  it->second.session_id.clear();
+  SEGWAN_LOG(kInfo, "registration") << "device " << device_id << " unregistered";
+}
+
+void Controller::CheckHeartbeats() {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  for (auto& [id, rt] : runtime_) {
+    if (rt.connected && now - rt.last_heartbeat > o_.heartbeat * o_.missed_heartbeats) {
+      rt.connected = false;
+      SEGWAN_LOG(kWarn, "registration") << "device " << id << " missed " << o_.missed_heartbeats
+                                        << " heartbeats: disconnected";
+    }
+  }
+}
+
+std::vector<DeviceView> Controller::Devices() {
+  std::lock_guard lock(mu_);
+  std::vector<DeviceView> out;
+  for (const auto& [id, d] : devices_) {
+    auto rt = runtime_.find(id);
+    out.push_back({d, rt != runtime_.end() && rt->second.connected,
+                   rt != runtime_.end() ? rt->second.last_seen_ms : 0});
+  }
+  return out;
+}
+
+Result<DeviceView> Controller::GetDevice(const std::string& id) {
+  for (auto& v : Devices()) {
+    if (v.device.id == id) return v;
+  }
+  return ApiError(kNotFound, "id", "no device '" + id + "'");
+}
+
+Result<DeviceView> Controller::SetEnabled(const Principal& p, const std::string& id, bool enabled) {
+  if (!p.is_operator) return ApiError(kForbidden, "", "only the operator enables and disables devices");
+  Device d;
+  {
+    std::lock_guard lock(mu_);
+    auto it = devices_.find(id);
+    if (it == devices_.end()) return ApiError(kNotFound, "id", "no device '" + id + "'");
+    it->second.enabled = enabled;
+    d = it->second;
+  }
+  store_->PutDevice(d);
+  SEGWAN_LOG(kInfo, "devices") << "device " << id << (enabled ? " enabled" : " disabled");
+  if (enabled) Enqueue(id);
+  return GetDevice(id);
+}
+
+bool Controller::Reachable(const std::string& device_id) {
+  std::lock_guard lock(mu_);
+  auto d = devices_.find(device_id);
+  auto rt = runtime_.find(device_id);
+  return d != devices_.end() && d->second.enabled && rt != runtime_.end() && rt->second.connected;
+}
+
+std::shared_ptr<EdgeClient> Controller::ClientFor(const std::string& device_id) {
+  std::string address;
+  {
+    std::lock_guard lock(mu_);
+    auto d = devices_.find(device_id);
+    if (d == devices_.end()) return nullptr;
+    address = d->second.grpc_address;
+  }
+  return edges_->Connect(device_id, address);
+}
+
+std::map<std::string, Device> Controller::DevicesOf(const Slice& s) {
+  std::map<std::string, Device> out;
+  for (const auto& site : s.sites) {
+    auto it = devices_.find(site.device);
+    if (it != devices_.end()) out.emplace(site.device, it->second);
+  }
+  return out;
+}
+
+void Controller::Enqueue(const std::string& device_id) {
+  {
+    std::lock_guard lock(mu_);
+    if (std::find(queue_.begin(), queue_.end(), device_id) == queue_.end()) queue_.push_back(device_id);
+  }
+  cv_.notify_all();
+}
+
+void Controller::RunQueued() {
+  while (true) {
+    std::string id;
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) return;
+      id = queue_.front();
+      queue_.pop_front();
+    }
+    Reconcile(id);
+  }
+}
+
+// ---- slices ------------------------------------------------------------------------------
+SliceView Controller::ViewOf(const Slice& s) {
+  SliceView v{s, {}};
+  auto it = slice_edges_.find(s.id);
+  if (it != slice_edges_.end()) v.edges = it->second;
+  return v;
+}
+
+Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest& req) {
+  auto owner = Owner(p, req.tenant);
+  if (!owner) return owner.error();
+  if (req.name.empty() || req.name.size() > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
+  if (req.sites.size() < 2) return ApiError(kBadRequest, "sites", "a slice joins at least two sites");
+  std::lock_guard cfg(config_mu_);
+  Slice s;
+  s.tenant_id = owner->id;
+  s.name = req.name;
+  s.sites = req.sites;
+  s.paths = req.paths;
+  std::map<std::string, Device> devices;
+  {
+    std::lock_guard lock(mu_);
+    for (size_t k = 0; k < req.sites.size(); ++k) {
+      const auto& site = req.sites[k];
+      const std::string f = "sites[" + std::to_string(k) + "]";
+      auto d = devices_.find(site.device);
+      if (d == devices_.end()) return ApiError(kBadRequest, f + ".device", "no device '" + site.device + "'");
+      if (!d->second.enabled) return ApiError(kConflict, f + ".device", "device '" + site.device + "' is disabled");
+      for (const auto& [id, other] : slices_) {
+        for (const auto& os : other.sites) {
+          if (os.device == site.device && os.interface == site.interface) {
+            // Only the owner may learn which slice holds it.
+            return ApiError(kConflict, f + ".interface",
+                            "'" + site.interface + "' of " + site.device + " is already in " +
+                                (Visible(p, other.tenant_id) ? "slice " + id : "another tenant's slice"));
+          }
+        }
+      }
+    }
+    devices = DevicesOf(s);
+  }
+  // Plan with a provisional number to validate everything before anything is allocated.
+  s.number = 1;
+  if (auto plan = PlanSlice(s, devices); !plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
+  const uint64_t number = store_->NextId("slice-number");
+  if (number > kMaxSliceNumber) return ApiError(kConflict, "", "no slice numbers left");
+  s.number = static_cast<uint32_t>(number);
+  s.id = "sl" + std::to_string(number);
+  s.created_ms = NowUtcMs();
+  auto plan = PlanSlice(s, devices);
+  if (!plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
+
+  std::map<std::string, EdgeState> states;
+  std::vector<std::string> applied;
+  for (const auto& [device, msg] : *plan) {
+    if (!Reachable(device)) {
+      states[device] = {"pending", "not connected; applied when it registers"};
+      continue;
+    }
+    auto r = ClientFor(device)->ApplySlice(msg);
+    if (r) {
+      states[device] = {"applied", ""};
+      applied.push_back(device);
+      continue;
+    }
+    if (!Refused(r.error())) {
+      states[device] = {"pending", r.error().message};
+      continue;
+    }
+    // An edge refused: undo the others, so a refused request changes nothing.
+    for (const auto& a : applied) ClientFor(a)->RemoveSlice(s.id);
+    size_t k = 0;
+    while (k < s.sites.size() && s.sites[k].device != device) ++k;
+    return ApiError(kUnprocessable, "sites[" + std::to_string(k) + "]", r.error().message);
+  }
+  store_->PutSlice(s);
+  std::lock_guard lock(mu_);
+  slices_[s.id] = s;
+  slice_edges_[s.id] = states;
+  SEGWAN_LOG(kInfo, "slices") << "slice " << s.id << " (" << s.name << ") of " << s.tenant_id << " created on "
+                              << plan->size() << " edges";
+  return ViewOf(s);
+}
+
+std::vector<SliceView> Controller::Slices(const Principal& p) {
+  std::lock_guard lock(mu_);
+  std::vector<SliceView> out;
+  for (const auto& [id, s] : slices_) {
+    if (Visible(p, s.tenant_id)) out.push_back(ViewOf(s));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.slice.number < b.slice.number; });
+  return out;
+}
+
+Result<SliceView> Controller::GetSlice(const Principal& p, const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = slices_.find(id);
+  if (it == slices_.end() || !Visible(p, it->second.tenant_id)) return ApiError(kNotFound, "id", "no slice '" + id + "'");
+  return ViewOf(it->second);
+}
+
+Status Controller::DeleteSlice(const Principal& p, const std::string& id) {
+  std::lock_guard cfg(config_mu_);
+  Slice s;
+  {
+    std::lock_guard lock(mu_);
+    auto it = slices_.find(id);
+    if (it == slices_.end() || !Visible(p, it->second.tenant_id)) return ApiError(kNotFound, "id", "no slice '" + id + "'");
+    std::string users;
+    for (const auto& [sid, r] : sessions_) {
+      if (r.s.slice_id == id) users += (users.empty() ? "" : ", ") + sid;
+    }
+    if (!users.empty()) return ApiError(kConflict, "id", "slice " + id + " has delay sessions (" + users + "); delete them first");
+    s = it->second;
+  }
+  std::set<std::string> devices;
+  for (const auto& site : s.sites) devices.insert(site.device);
+  for (const auto& d : devices) {
+    // An edge that is away is cleaned up when it registers again (Reconcile removes slices
+    // the controller no longer has).
+    if (!Reachable(d)) continue;
+    if (auto st = ClientFor(d)->RemoveSlice(s.id); !st) {
+      SEGWAN_LOG(kWarn, "slices") << "removing " << s.id << ": " << st.error().message << " (left to reconciliation)";
+    }
+  }
+  store_->DeleteSlice(id);
+  std::lock_guard lock(mu_);
+  slices_.erase(id);
+  slice_edges_.erase(id);
+  SEGWAN_LOG(kInfo, "slices") << "slice " << id << " deleted";
+  return Status::Ok();
+}
+
+// ---- delay sessions ----------------------------------------------------------------------
+SessionView Controller::ViewOf(const SessionRuntime& r) const { return {r.s, r.counters, r.error}; }
+
+pb::StampSessionParams Controller::SessionParams(const DelaySession& s, bool sender_side) {
+  pb::StampSessionParams p;
+  Slice slice;
+  Device sender, reflector;
+  {
+    std::lock_guard lock(mu_);
+    slice = slices_.at(s.slice_id);
+    sender = devices_.at(s.sender);
+    reflector = devices_.at(s.reflector);
+  }
+  const auto a = StampAddress(sender), b = StampAddress(reflector);
+  p.set_ssid(s.ssid);
+  p.set_source_address(sender_side ? a->ToString() : b->ToString());
+  p.set_peer_address(sender_side ? b->ToString() : a->ToString());
+  for (const auto& w : sender_side ? PathWaypoints(slice, s.sender, s.reflector)
+                                   : PathWaypoints(slice, s.reflector, s.sender)) {
+    p.add_segments(w);
+  }
+  if (sender_side) p.set_interval_ms(s.interval_ms);
+  p.set_timestamp_format(s.timestamp_format == "ptp" ? pb::TIMESTAMP_FORMAT_PTPV2 : pb::TIMESTAMP_FORMAT_NTP);
+  p.set_reflector_mode(s.reflector_mode == "stateful" ? pb::SESSION_REFLECTOR_MODE_STATEFUL
+                                                      : pb::SESSION_REFLECTOR_MODE_STATELESS);
+  p.set_delay_mode(pb::DELAY_MEASUREMENT_MODE_TWO_WAY);
+  if (s.authenticated) {
+    p.set_authentication_mode(pb::AUTHENTICATION_MODE_HMAC_SHA_256);
+    p.mutable_auth_key()->set_key_id(1);
+    const auto key = Unhex(s.auth_key_hex);
+    p.mutable_auth_key()->set_key(std::string(key.begin(), key.end()));
+  } else {
+    p.set_authentication_mode(pb::AUTHENTICATION_MODE_UNAUTHENTICATED);
+  }
+  return p;
+}
+
+// Puts one side of a session on its edge: Init, Create, Start when running. When
+// reconciling, a session the edge already has is fine; one it had lost is created again and
+// its sequence numbers restart, so the counters carry on from where they were.
+Status Controller::PushSession(const DelaySession& s, bool sender_side, bool reconciling) {
+  const std::string& device = sender_side ? s.sender : s.reflector;
+  const auto role = sender_side ? pb::STAMP_ROLE_SENDER : pb::STAMP_ROLE_REFLECTOR;
+  auto client = ClientFor(device);
+  const auto params = SessionParams(s, sender_side);
+  if (auto st = client->Init(role, params.source_address()); !st) return st;
+  auto st = client->CreateStampSession(role, params);
+  if (!st && !(reconciling && st.error().code == kGrpcAlreadyExists)) return st;
+  if (st && reconciling) {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(s.id);
+    if (it != sessions_.end()) {
+      // the edge starts counting again from 0
+      auto& c = it->second.counters;
+      if (sender_side) c.seq_offset = c.max_seq + 1;
+      else c.rseq_offset = c.max_reflector_seq + 1;
+    }
+  }
+  if (s.running) {
+    if (auto r = client->StartStampSession(role, s.ssid); !r) return r;
+  }
+  return Status::Ok();
+}
+
+Result<SessionView> Controller::CreateSession(const Principal& p, const SessionRequest& req) {
+  auto owner = Owner(p, req.tenant);
+  if (!owner) return owner.error();
+  if (req.interval_ms < 10 || req.interval_ms > 60000) return ApiError(kBadRequest, "interval_ms", "must be 10 to 60000");
+  if (req.timestamp_format != "ntp" && req.timestamp_format != "ptp") {
+    return ApiError(kBadRequest, "timestamp_format", "must be \"ntp\" or \"ptp\"");
+  }
+  if (req.reflector_mode != "stateless" && req.reflector_mode != "stateful") {
+    return ApiError(kBadRequest, "reflector_mode", "must be \"stateless\" or \"stateful\"");
+  }
+  std::lock_guard cfg(config_mu_);
+  DelaySession s;
+  {
+    std::lock_guard lock(mu_);
+    auto sl = slices_.find(req.slice);
+    if (sl == slices_.end() || sl->second.tenant_id != owner->id) {
+      return ApiError(kNotFound, "slice", "no slice '" + req.slice + "'");
+    }
+    auto in_slice = [&](const std::string& d) {
+      return std::any_of(sl->second.sites.begin(), sl->second.sites.end(), [&](const auto& x) { return x.device == d; });
+    };
+    if (!in_slice(req.sender)) return ApiError(kBadRequest, "sender", "'" + req.sender + "' is not a device of slice " + req.slice);
+    if (!in_slice(req.reflector)) return ApiError(kBadRequest, "reflector", "'" + req.reflector + "' is not a device of slice " + req.slice);
+    if (req.sender == req.reflector) return ApiError(kBadRequest, "reflector", "must differ from the sender");
+    for (const auto* f : {"sender", "reflector"}) {
+      const auto& id = std::string(f) == "sender" ? req.sender : req.reflector;
+      if (!StampAddress(devices_.at(id))) {
+        return ApiError(kUnprocessable, f, "device '" + id + "' has no address inside its locator to run STAMP from");
+      }
+    }
+  }
+  for (const auto* f : {"sender", "reflector"}) {
+    const auto& id = std::string(f) == "sender" ? req.sender : req.reflector;
+    if (!Reachable(id)) return ApiError(kConflict, f, "device '" + id + "' is not connected or not enabled");
+  }
+  const uint64_t ssid = store_->NextId("ssid");
+  if (ssid > 65535) return ApiError(kConflict, "", "no STAMP session ids left");
+  s.id = "ds" + std::to_string(ssid);
+  s.tenant_id = owner->id;
+  s.slice_id = req.slice;
+  s.sender = req.sender;
+  s.reflector = req.reflector;
+  s.ssid = static_cast<uint32_t>(ssid);
+  s.interval_ms = req.interval_ms;
+  s.timestamp_format = req.timestamp_format;
+  s.reflector_mode = req.reflector_mode;
+  s.authenticated = req.authenticated;
+  if (s.authenticated) s.auth_key_hex = RandomHex(32);
+  s.running = req.start;
+  s.created_ms = NowUtcMs();
+  // reflector first, so the first test packet finds it
+  if (auto st = PushSession(s, false, false); !st) {
+    ClientFor(s.reflector)->DestroyStampSession(pb::STAMP_ROLE_REFLECTOR, s.ssid);
+    return EdgeError("reflector", st.error());
+  }
+  if (auto st = PushSession(s, true, false); !st) {
+    ClientFor(s.reflector)->DestroyStampSession(pb::STAMP_ROLE_REFLECTOR, s.ssid);
+    ClientFor(s.sender)->DestroyStampSession(pb::STAMP_ROLE_SENDER, s.ssid);
+    return EdgeError("sender", st.error());
+  }
+  store_->PutSession(s);
+  SessionRuntime r;
+  r.s = s;
+  r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == "stateful");
+  std::lock_guard lock(mu_);
+  auto& slot = sessions_[s.id] = std::move(r);
+  SEGWAN_LOG(kInfo, "sessions") << "delay session " << s.id << " " << s.sender << " -> " << s.reflector
+                                << " on " << s.slice_id << (s.running ? " started" : " created");
+  return ViewOf(slot);
+}
+
+std::vector<SessionView> Controller::Sessions(const Principal& p) {
+  std::lock_guard lock(mu_);
+  std::vector<SessionView> out;
+  for (const auto& [id, r] : sessions_) {
+    if (Visible(p, r.s.tenant_id)) out.push_back(ViewOf(r));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.session.ssid < b.session.ssid; });
+  return out;
+}
+
+Result<SessionView> Controller::GetSession(const Principal& p, const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || !Visible(p, it->second.s.tenant_id)) {
+    return ApiError(kNotFound, "id", "no delay session '" + id + "'");
+  }
+  return ViewOf(it->second);
+}
+
+Result<SessionView> Controller::StartSession(const Principal& p, const std::string& id) {
+  std::lock_guard cfg(config_mu_);
+  auto v = GetSession(p, id);
+  if (!v) return v;
+  if (v->session.running) return v;
+  for (bool sender : {false, true}) {
+    const auto& d = sender ? v->session.sender : v->session.reflector;
+    if (!Reachable(d)) return ApiError(kConflict, sender ? "sender" : "reflector", "device '" + d + "' is not connected");
+    auto st = ClientFor(d)->StartStampSession(sender ? pb::STAMP_ROLE_SENDER : pb::STAMP_ROLE_REFLECTOR, v->session.ssid);
+    if (!st) return EdgeError(sender ? "sender" : "reflector", st.error());
+  }
+  DelaySession s;
+  {
+    std::lock_guard lock(mu_);
+    auto& r = sessions_.at(id);
+    r.s.running = true;
+    s = r.s;
+  }
+  store_->PutSession(s);
+  return GetSession(p, id);
+}
+
+Result<SessionView> Controller::StopSession(const Principal& p, const std::string& id) {
+  std::lock_guard cfg(config_mu_);
+  auto v = GetSession(p, id);
+  if (!v) return v;
+  if (!v->session.running) return v;
+  // The sender stops sending; the reflector stays ready for packets still in flight.
+  if (Reachable(v->session.sender)) {
+    auto st = ClientFor(v->session.sender)->StopStampSession(pb::STAMP_ROLE_SENDER, v->session.ssid);
+    if (!st && st.error().code != kGrpcNotFound) return EdgeError("sender", st.error());
+  }
+  DelaySession s;
+  {
+    std::lock_guard lock(mu_);
+    auto& r = sessions_.at(id);
+    r.s.running = false;
+    s = r.s;
+  }
+  store_->PutSession(s);
+  return GetSession(p, id);
+}
+
+Status Controller::DeleteSession(const Principal& p, const std::string& id) {
+  std::lock_guard cfg(config_mu_);
+  auto v = GetSession(p, id);
+  if (!v) return v.error();
+  for (bool sender : {true, false}) {
+    const auto& d = sender ? v->session.sender : v->session.reflector;
+    if (!Reachable(d)) continue;  // an edge that is away forgets its sessions when it restarts
+    auto st = ClientFor(d)->DestroyStampSession(sender ? pb::STAMP_ROLE_SENDER : pb::STAMP_ROLE_REFLECTOR,
+                                                v->session.ssid);
+    if (!st && st.error().code != kGrpcNotFound) {
+      SEGWAN_LOG(kWarn, "sessions") << "destroying " << id << ": " << st.error().message;
+    }
+  }
+  std::lock_guard poll(poll_mu_);
+  store_->DeleteSession(id);
+  std::lock_guard lock(mu_);
+  sessions_.erase(id);
+  SEGWAN_LOG(kInfo, "sessions") << "delay session " << id << " deleted";
+  return Status::Ok();
+}
+
+int64_t Controller::SampleUtcMs(const Sample& s) const {
+  return static_cast<int64_t>(s.t1 / 1'000'000ULL) - tai_offset_s_ * 1000LL;
+}
+
+Result<std::vector<Sample>> Controller::Results(const Principal& p, const std::string& id, int64_t since_ms,
+                                                size_t limit) {
+  if (auto v = GetSession(p, id); !v) return v.error();
+  const int64_t tai_ms = std::max<int64_t>(0, since_ms + tai_offset_s_ * 1000LL);
+  return store_->Samples(id, static_cast<uint64_t>(tai_ms) * 1'000'000ULL, limit);
+}
+
+Result<std::vector<std::pair<IntervalAggregate, bool>>> Controller::Intervals(const Principal& p,
+                                                                              const std::string& id,
+                                                                              int64_t since_ms, size_t limit) {
+  if (auto v = GetSession(p, id); !v) return v.error();
+  std::vector<std::pair<IntervalAggregate, bool>> out;
+  for (auto& a : store_->Aggregates(id, since_ms, limit)) out.emplace_back(std::move(a), false);
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it != sessions_.end() && out.size() < limit) {
+    if (auto open = it->second.builder->Peek(); open && open->start_ms >= since_ms) out.emplace_back(*open, true);
+  }
+  return out;
+}
+
+Result<SessionStats> Controller::Stats(const Principal& p, const std::string& id, int64_t since_ms) {
+  auto intervals = Intervals(p, id, since_ms, 10'000'000);
+  if (!intervals) return intervals.error();
+  SessionStats st;
+  st.since_ms = since_ms;
+  for (const auto& [a, open] : *intervals) {
+    if (st.samples == 0) st.since_ms = std::max(since_ms, a.start_ms);
+    st.delays.Merge(a.delays);
+    st.samples += a.delays.direct.count();
+    st.sent += a.sent;
+    st.received += a.received;
+    st.lost += a.lost;
+    st.lost_direct += a.lost_direct;
+    st.lost_return += a.lost_return;
+  }
+  return st;
+}
+
+// ---- polling -----------------------------------------------------------------------------
+void Controller::PollOnce() {
+  std::lock_guard poll(poll_mu_);
+  struct Job {
+    std::string id, sender;
+    uint32_t ssid;
+  };
+  std::vector<Job> jobs;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, r] : sessions_) jobs.push_back({id, r.s.sender, r.s.ssid});
+  }
+  std::vector<SessionBatch> batches;
+  const int64_t now_ms = NowUtcMs();
+  for (const auto& j : jobs) {
+    std::optional<pb::GetStampSessionResultsResponse> resp;
+    std::string err;
+    if (Reachable(j.sender)) {
+      auto r = ClientFor(j.sender)->GetStampSessionResults(j.ssid);
+      if (r) resp = std::move(*r);
+      else err = r.error().message;
+    }
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(j.id);
+    if (it == sessions_.end()) continue;
+    auto& rt = it->second;
+    SessionBatch b;
+    b.session_id = j.id;
+    if (!err.empty()) {
+      ++poll_errors_;
+      if (rt.error != err) SEGWAN_LOG(kWarn, "poller") << j.id << ": " << err;
+      rt.error = err;
+    } else if (resp) {
+      rt.error.clear();
+      rt.counters.edge_sent = resp->packets_sent();
+      rt.counters.edge_dropped += resp->dropped();
+      edge_dropped_ += resp->dropped();
+      for (const auto& rec : resp->results()) {
+        Sample s{static_cast<uint32_t>(rec.sender_seq() + rt.counters.seq_offset),
+                 static_cast<uint32_t>(rec.reflector_seq() + rt.counters.rseq_offset),
+                 rec.t1_ns(), rec.t2_ns(), rec.t3_ns(), rec.t4_ns(), rec.sender_ttl()};
+        ++rt.counters.received;
+        rt.counters.max_seq = std::max<int64_t>(rt.counters.max_seq, s.seq);
+        rt.counters.max_reflector_seq = std::max<int64_t>(rt.counters.max_reflector_seq, s.reflector_seq);
+        rt.direct.Add(s.direct_ms() / 1000.0);
+        rt.back.Add(s.return_ms() / 1000.0);
+        if (auto closed = rt.builder->Add(s, SampleUtcMs(s))) b.closed.push_back(std::move(*closed));
+        b.samples.push_back(s);
+      }
+    }
+    // An interval is closed once its end is two polls behind: its samples have arrived.
+    const int64_t grace = 2 * o_.poll_interval.count() + 500;
+    if (auto closed = rt.builder->CloseIfDue(now_ms, grace)) b.closed.push_back(std::move(*closed));
+    if (b.samples.empty() && b.closed.empty() && !resp) continue;
+    b.counters = rt.counters;
+    batches.push_back(std::move(b));
+  }
+  if (!batches.empty()) store_->WriteBatches(batches);
+}
+
+// ---- reconciliation ----------------------------------------------------------------------
+void Controller::Reconcile(const std::string& device_id) {
+  std::lock_guard cfg(config_mu_);
+  if (!Reachable(device_id)) return;
+  auto client = ClientFor(device_id);
+  auto state = client->GetState();
+  if (!state) {
+    SEGWAN_LOG(kWarn, "reconcile") << device_id << ": " << state.error().message;
+    return;
+  }
+  std::vector<Slice> wanted;
+  std::vector<DelaySession> sessions;
+  std::map<std::string, Device> devices;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, s] : slices_) {
+      if (std::any_of(s.sites.begin(), s.sites.end(), [&](const auto& x) { return x.device == device_id; })) {
+        wanted.push_back(s);
+      }
+    }
+    for (const auto& [id, r] : sessions_) {
+      if (r.s.sender == device_id || r.s.reflector == device_id) sessions.push_back(r.s);
+    }
+    devices = devices_;
+  }
+  int applied = 0, removed = 0, pushed = 0;
+  static const std::regex kOurs("^sl[0-9]+$");
+  for (const auto& have : state->slices()) {
+    const bool keep = std::any_of(wanted.begin(), wanted.end(), [&](const auto& s) { return s.id == have.id(); });
+    if (!keep && std::regex_match(have.id(), kOurs)) {
+      if (client->RemoveSlice(have.id())) ++removed;
+    }
+  }
+  for (const auto& s : wanted) {
+    auto plan = PlanSlice(s, devices);
+    EdgeState es{"applied", ""};
+    if (!plan) {
+      es = {"error", plan.error().ToString()};
+    } else if (auto r = client->ApplySlice(plan->at(device_id)); !r) {
+      es = {Refused(r.error()) ? "error" : "pending", r.error().message};
+    } else {
+      ++applied;
+    }
+    std::lock_guard lock(mu_);
+    if (slices_.count(s.id)) slice_edges_[s.id][device_id] = es;
+  }
+  for (const auto& s : sessions) {
+    std::string err;
+    if (s.sender == device_id || s.reflector == device_id) {
+      if (s.reflector == device_id) {
+        if (auto st = PushSession(s, false, true); !st) err = st.error().message;
+      }
+      if (s.sender == device_id && err.empty()) {
+        if (auto st = PushSession(s, true, true); !st) err = st.error().message;
+      }
+    }
+    if (err.empty()) ++pushed;
+    std::lock_guard lock(mu_);
+    if (auto it = sessions_.find(s.id); it != sessions_.end()) it->second.error = err;
+  }
+  SEGWAN_LOG(kInfo, "reconcile") << device_id << ": " << applied << " slice(s) applied, " << removed
+                                 << " stale removed, " << pushed << " delay session side(s) in place";
+}
+
+Metrics Controller::GetMetrics() {
+  Metrics m;
+  m.samples_stored = store_->SamplesStored();
+  std::lock_guard lock(mu_);
+  m.devices_known = devices_.size();
+  for (const auto& [id, rt] : runtime_) m.devices_connected += rt.connected ? 1 : 0;
+  m.poll_errors = poll_errors_;
+  m.edge_records_dropped = edge_dropped_;
+  for (const auto& [id, r] : sessions_) m.sessions.push_back({id, r.s.tenant_id, r.direct, r.back});
+  return m;
+}
+
+}  // namespace segwan::controller

@@ -1,0 +1,240 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "edge-os/controller/model.h"
+#include "edge-os/monitoring/stats.h"
+#include "edge-os/southbound/edge_client.h"
+#include "edge-os/store/store.h"
+#include "segwan/result.h"
+#include "segwan/v1/registration.pb.h"
+
+namespace segwan::controller {
+
+// Error.code of controller errors is the HTTP status the REST API answers with.
+inline constexpr int kBadRequest = 400;
+inline constexpr int kUnauthenticated = 401;
+inline constexpr int kForbidden = 403;
+inline constexpr int kNotFound = 404;
+inline constexpr int kConflict = 409;
+inline constexpr int kUnprocessable = 422;  // an edge refused what the controller asked
+inline constexpr int kUnavailable = 503;    // an edge could not be reached
+inline Error ApiError(int http, std::string field, std::string message) {
+  return Error{std::move(message), std::move(field), http};
+}
+
+// Who is asking: the operator (sees everything) or one tenant (sees only its own objects;
+// another tenant's objects do not exist for it).
+struct Principal {
+  bool is_operator = false;
+  std::string tenant_id;
+};
+
+struct ControllerOptions {
+  std::string device_token;  // edges present it to register; empty refuses every edge
+  bool auto_enable = false;  // enable devices at first registration (lab)
+  std::chrono::milliseconds heartbeat{2000};
+  int missed_heartbeats = 3;  // this many missed in a row: disconnected
+  int64_t aggregate_interval_ms = 30'000;
+  std::chrono::milliseconds poll_interval{1000};
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // samples and aggregates older than this go
+  bool start_threads = true;  // tests drive PollOnce/CheckHeartbeats/RunQueued by hand
+};
+
+// A device as the API shows it: what the store keeps plus whether it is connected now.
+struct DeviceView {
+  Device device;
+  bool connected = false;
+  int64_t last_seen_ms = 0;
+};
+
+// Where a slice stands on one of its edges.
+struct EdgeState {
+  std::string state;  // "applied", "pending" (edge not reachable or disabled), "error"
+  std::string error;
+};
+struct SliceView {
+  Slice slice;
+  std::map<std::string, EdgeState> edges;
+};
+
+struct SessionView {
+  DelaySession session;
+  SessionCounters counters;
+  std::string error;  // last error talking to its edges, if any
+};
+
+// Requests as the REST layer parses them.
+struct SliceRequest {
+  std::string tenant;  // operator only: on whose behalf
+  std::string name;
+  std::vector<SliceSite> sites;
+  std::vector<SlicePath> paths;
+};
+struct SessionRequest {
+  std::string tenant;  // operator only
+  std::string slice;
+  std::string sender, reflector;
+  uint32_t interval_ms = 1000;
+  std::string timestamp_format = "ntp";
+  std::string reflector_mode = "stateless";
+  bool authenticated = false;
+  bool start = true;
+};
+
+// Stats of a session over a span: closed intervals from the store merged with the open one.
+struct SessionStats {
+  DelaySet delays;
+  uint64_t samples = 0;
+  uint64_t sent = 0, received = 0, lost = 0, lost_direct = 0, lost_return = 0;
+  int64_t since_ms = 0;
+};
+
+// Cumulative delay histogram for /metrics (seconds, fixed buckets).
+inline constexpr double kMetricBuckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                            0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+struct PromHistogram {
+  uint64_t buckets[std::size(kMetricBuckets)] = {};
+  uint64_t count = 0;
+  double sum = 0;
+  void Add(double seconds);
+};
+struct SessionMetrics {
+  std::string session_id, tenant_id;
+  PromHistogram direct, back;
+};
+struct Metrics {
+  size_t devices_connected = 0, devices_known = 0;
+  uint64_t poll_errors = 0;
+  uint64_t samples_stored = 0;
+  uint64_t edge_records_dropped = 0;
+  std::vector<SessionMetrics> sessions;
+};
+
+// The controller's domain: every REST call and every southbound event lands here. It keeps
+// the intent in the store and pushes it to the edges; reconciliation makes an edge that
+// (re)registers converge to the intent without anybody acting.
+class Controller {
+ public:
+  Controller(Store* store, EdgeConnector* edges, ControllerOptions options);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  void Start();  // background threads (poller, heartbeat watch, reconcile queue)
+  void Stop();
+
+  // ---- authentication and tenants
+  void SetOperatorToken(std::string token) { operator_token_ = std::move(token); }
+  std::optional<Principal> Authenticate(const std::string& token);
+  // Returns the tenant and its token (shown only here).
+  Result<std::pair<Tenant, std::string>> CreateTenant(const Principal& p, const std::string& name);
+  Result<std::vector<Tenant>> ListTenants(const Principal& p);
+
+  // ---- devices (southbound registration and the operator)
+  Result<segwan::v1::RegisterDeviceResponse> Register(const segwan::v1::RegisterDeviceRequest& req,
+                                                      const std::string& peer);
+  // false: the controller does not know this session (ask the edge to register again)
+  bool Heartbeat(const std::string& device_id, const std::string& session_id);
+  void Unregister(const std::string& device_id, const std::string& session_id);
+  std::vector<DeviceView> Devices();
+  Result<DeviceView> GetDevice(const std::string& id);
+  Result<DeviceView> SetEnabled(const Principal& p, const std::string& id, bool enabled);
+
+  // ---- slices
+  Result<SliceView> CreateSlice(const Principal& p, const SliceRequest& req);
+  std::vector<SliceView> Slices(const Principal& p);
+  Result<SliceView> GetSlice(const Principal& p, const std::string& id);
+  Status DeleteSlice(const Principal& p, const std::string& id);
+
+  // ---- delay sessions
+  Result<SessionView> CreateSession(const Principal& p, const SessionRequest& req);
+  std::vector<SessionView> Sessions(const Principal& p);
+  Result<SessionView> GetSession(const Principal& p, const std::string& id);
+  Result<SessionView> StartSession(const Principal& p, const std::string& id);
+  Result<SessionView> StopSession(const Principal& p, const std::string& id);
+  Status DeleteSession(const Principal& p, const std::string& id);
+  Result<std::vector<Sample>> Results(const Principal& p, const std::string& id, int64_t since_ms,
+                                      size_t limit);
+  // Closed intervals since since_ms, then the open one (flagged by the bool).
+  Result<std::vector<std::pair<IntervalAggregate, bool>>> Intervals(const Principal& p,
+                                                                    const std::string& id,
+                                                                    int64_t since_ms, size_t limit);
+  Result<SessionStats> Stats(const Principal& p, const std::string& id, int64_t since_ms);
+
+  Metrics GetMetrics();
+  int32_t tai_offset_s() const { return tai_offset_s_; }
+
+  // ---- the background work, callable directly by tests
+  void PollOnce();
+  void CheckHeartbeats();
+  void RunQueued();  // reconciles queued by registrations and enables
+  void Reconcile(const std::string& device_id);
+
+ private:
+  struct DeviceRuntime {
+    bool connected = false;
+    std::string session_id;
+    std::chrono::steady_clock::time_point last_heartbeat;
+    int64_t last_seen_ms = 0;
+  };
+  struct SessionRuntime {
+    DelaySession s;
+    SessionCounters counters;
+    std::unique_ptr<IntervalBuilder> builder;
+    PromHistogram direct, back;
+    std::string error;
+  };
+
+  Result<Tenant> Owner(const Principal& p, const std::string& tenant_field);
+  bool Visible(const Principal& p, const std::string& tenant_id) const {
+    return p.is_operator || p.tenant_id == tenant_id;
+  }
+  // Device records of the sites (locked: mu_).
+  std::map<std::string, Device> DevicesOf(const Slice& s);
+  std::shared_ptr<EdgeClient> ClientFor(const std::string& device_id);  // null: not reachable
+  bool Reachable(const std::string& device_id);
+  SliceView ViewOf(const Slice& s);
+  SessionView ViewOf(const SessionRuntime& r) const;
+  Status PushSession(const DelaySession& s, bool sender_side, bool reconciling);
+  segwan::v1::StampSessionParams SessionParams(const DelaySession& s, bool sender_side);
+  void Enqueue(const std::string& device_id);
+  int64_t SampleUtcMs(const Sample& s) const;
+  void Loop();
+
+  Store* store_;
+  EdgeConnector* edges_;
+  ControllerOptions o_;
+  std::string operator_token_;
+  int32_t tai_offset_s_ = 0;
+
+  std::mutex config_mu_;  // serialises changes (REST writes, reconciles): held across edge calls
+  std::mutex poll_mu_;    // one poll at a time; deleting a session waits for it
+
+  mutable std::mutex mu_;  // guards everything below; never held across an edge call
+  std::map<std::string, Device> devices_;
+  std::map<std::string, DeviceRuntime> runtime_;
+  std::map<std::string, Slice> slices_;
+  std::map<std::string, std::map<std::string, EdgeState>> slice_edges_;
+  std::map<std::string, SessionRuntime> sessions_;
+  std::deque<std::string> queue_;
+  uint64_t poll_errors_ = 0;
+  uint64_t edge_dropped_ = 0;
+
+  std::mutex thread_mu_;  // guards stop_
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace segwan::controller

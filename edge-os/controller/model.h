@@ -1,0 +1,105 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace segwan::controller {
+
+// The controller's objects as the store keeps them. Runtime state (a device's connection, a
+// slice's state on each edge) lives with the services, not here.
+
+struct Tenant {
+  std::string id;            // "t1", "t2", ...
+  std::string name;
+  std::string token_sha256;  // hex; the token itself is shown once, at creation
+  int64_t created_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Tenant, id, name, token_sha256, created_ms)
+
+struct DeviceInterface {
+  std::string name;
+  std::vector<std::string> addresses;  // "addr/len"
+  std::string role;                    // "wan", "lan", "mgmt" or ""
+  bool up = false;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DeviceInterface, name, addresses, role, up)
+
+struct Device {
+  std::string id;
+  bool enabled = false;
+  std::string grpc_address;
+  std::vector<std::string> capabilities;
+  std::string slice_mode;  // "vrf", "table" or ""
+  std::string locator;     // IPv6 prefix
+  std::string version;
+  std::vector<DeviceInterface> interfaces;
+  int64_t registered_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Device, id, enabled, grpc_address, capabilities,
+                                                slice_mode, locator, version, interfaces,
+                                                registered_ms)
+
+struct SliceSite {
+  std::string device;
+  std::string interface;
+  std::string nexthop4;  // table mode: the site's IPv4 gateway on the LAN (IPv4 needs it)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SliceSite, device, interface, nexthop4)
+
+struct SlicePath {
+  std::string from, to;                // device ids
+  std::vector<std::string> waypoints;  // SIDs visited before the destination's SID
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SlicePath, from, to, waypoints)
+
+struct Slice {
+  std::string id;  // "sl1", ...
+  std::string tenant_id;
+  std::string name;
+  uint32_t number = 0;  // allocation index: table id and SID function derive from it
+  std::vector<SliceSite> sites;
+  std::vector<SlicePath> paths;
+  int64_t created_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Slice, id, tenant_id, name, number, sites, paths,
+                                                created_ms)
+
+struct DelaySession {
+  std::string id;  // "ds1", ...
+  std::string tenant_id;
+  std::string slice_id;
+  std::string sender, reflector;  // device ids
+  uint32_t ssid = 0;
+  uint32_t interval_ms = 1000;
+  std::string timestamp_format = "ntp";   // "ntp" | "ptp"
+  std::string reflector_mode = "stateless";  // "stateless" | "stateful"
+  bool authenticated = false;
+  std::string auth_key_hex;  // HMAC-SHA-256 key (key id 1), never shown over REST
+  bool running = false;
+  int64_t created_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DelaySession, id, tenant_id, slice_id, sender,
+                                                reflector, ssid, interval_ms, timestamp_format,
+                                                reflector_mode, authenticated, auth_key_hex,
+                                                running, created_ms)
+
+// Per-session totals since the session was created, updated with every batch of samples.
+struct SessionCounters {
+  uint64_t received = 0;
+  int64_t max_seq = -1;
+  int64_t max_reflector_seq = -1;
+  uint64_t edge_dropped = 0;  // records the sender edge dropped for lack of queue room
+  uint64_t edge_sent = 0;     // packets the sender edge says it sent
+  // Added to the edges' sequence numbers: an edge that lost the session (restart) counts
+  // from 0 again, and the session's numbers must keep growing.
+  int64_t seq_offset = 0;
+  int64_t rseq_offset = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SessionCounters, received, max_seq,
+                                                max_reflector_seq, edge_dropped, edge_sent,
+                                                seq_offset, rseq_offset)
+
+}  // namespace segwan::controller

@@ -1,0 +1,523 @@
+#include "edge-os/northbound/rest.h"
+
+#include <httplib.h>
+
+#include <cmath>
+#include <ctime>
+#include <sstream>
+
+#include "segwan/clock.h"
+#include "segwan/log.h"
+
+namespace segwan::controller {
+
+using nlohmann::json;
+
+std::string IsoTime(int64_t ms) {
+  const time_t s = static_cast<time_t>(ms / 1000);
+  tm t{};
+  gmtime_r(&s, &t);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
+                t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+Result<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
+  if (text.empty()) return int64_t{0};
+  size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (...) {
+    return FieldError("since", "'" + text + "' is neither milliseconds since the epoch nor a span like 5m");
+  }
+  const std::string unit = text.substr(used);
+  if (v < 0) return FieldError("since", "must not be negative");
+  if (unit.empty()) return static_cast<int64_t>(v);
+  const int64_t mul = unit == "s" ? 1000 : unit == "m" ? 60'000 : unit == "h" ? 3'600'000 : unit == "d" ? 86'400'000 : 0;
+  if (!mul) return FieldError("since", "unit '" + unit + "' is not s, m, h or d");
+  return now_ms - v * mul;
+}
+
+namespace {
+
+const char* CodeName(int http) {
+  switch (http) {
+    case 400: return "invalid_argument";
+    case 401: return "unauthenticated";
+    case 403: return "permission_denied";
+    case 404: return "not_found";
+    case 409: return "conflict";
+    case 413: return "too_large";
+    case 422: return "edge_refused";
+    case 503: return "unavailable";
+    default: return "internal";
+  }
+}
+
+void Send(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void SendError(httplib::Response& res, const Error& e) {
+  const int status = e.code >= 400 && e.code < 600 ? e.code : 400;
+  json err = {{"code", CodeName(status)}, {"message", e.message}};
+  err["field"] = e.field.empty() ? json(nullptr) : json(e.field);
+  Send(res, status, {{"error", err}});
+}
+
+json Opt(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+json DeviceJson(const DeviceView& v) {
+  const auto& d = v.device;
+  json ifs = json::array();
+  for (const auto& i : d.interfaces) {
+    ifs.push_back({{"name", i.name}, {"addresses", i.addresses}, {"role", Opt(i.role)}, {"up", i.up}});
+  }
+  return {{"id", d.id}, {"connected", v.connected}, {"enabled", d.enabled},
+          {"capabilities", d.capabilities}, {"slice_mode", Opt(d.slice_mode)}, {"locator", Opt(d.locator)},
+          {"grpc_address", d.grpc_address}, {"version", d.version}, {"interfaces", ifs},
+          {"registered", d.registered_ms ? json(IsoTime(d.registered_ms)) : json(nullptr)},
+          {"last_seen", v.last_seen_ms ? json(IsoTime(v.last_seen_ms)) : json(nullptr)}};
+}
+
+json TenantJson(const Tenant& t) { return {{"id", t.id}, {"name", t.name}, {"created", IsoTime(t.created_ms)}}; }
+
+json SliceJson(const SliceView& v) {
+  const auto& s = v.slice;
+  json sites = json::array(), paths = json::array(), edges = json::object();
+  for (const auto& x : s.sites) {
+    json site = {{"device", x.device}, {"interface", x.interface}};
+    if (!x.nexthop4.empty()) site["nexthop4"] = x.nexthop4;
+    sites.push_back(site);
+  }
+  for (const auto& p : s.paths) paths.push_back({{"from", p.from}, {"to", p.to}, {"waypoints", p.waypoints}});
+  for (const auto& [d, e] : v.edges) edges[d] = {{"state", e.state}, {"error", Opt(e.error)}};
+  return {{"id", s.id}, {"tenant", s.tenant_id}, {"name", s.name}, {"table", 1000 + s.number},
+          {"sites", sites}, {"paths", paths}, {"edges", edges}, {"created", IsoTime(s.created_ms)}};
+}
+
+json SessionJson(const SessionView& v) {
+  const auto& s = v.session;
+  const auto& c = v.counters;
+  return {{"id", s.id}, {"tenant", s.tenant_id}, {"slice", s.slice_id}, {"sender", s.sender},
+          {"reflector", s.reflector}, {"ssid", s.ssid}, {"interval_ms", s.interval_ms},
+          {"timestamp_format", s.timestamp_format}, {"reflector_mode", s.reflector_mode},
+          {"authenticated", s.authenticated}, {"running", s.running},
+          {"packets", {{"received", c.received}, {"edge_sent", c.edge_sent}, {"edge_dropped", c.edge_dropped}}},
+          {"error", Opt(v.error)}, {"created", IsoTime(s.created_ms)}};
+}
+
+json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json SeriesJson(const RunningStats& r, const LogHistogram& h, const double* exact_p) {
+  if (r.count() == 0) {
+    return {{"mean_ms", nullptr}, {"stddev_ms", nullptr}, {"min_ms", nullptr}, {"max_ms", nullptr},
+            {"jitter_ms", nullptr}, {"p50_ms", nullptr}, {"p90_ms", nullptr}, {"p99_ms", nullptr}};
+  }
+  auto q = [&](int i, double p) { return exact_p ? exact_p[i] : *h.Quantile(p) / 1e6; };
+  return {{"mean_ms", Num(r.mean())}, {"stddev_ms", Num(r.stddev())}, {"min_ms", Num(r.min())},
+          {"max_ms", Num(r.max())}, {"jitter_ms", Num(r.jitter())}, {"p50_ms", Num(q(0, 0.5))},
+          {"p90_ms", Num(q(1, 0.9))}, {"p99_ms", Num(q(2, 0.99))}};
+}
+
+json DelaysJson(const DelaySet& d, const double (*p)[3]) {
+  return {{"direct", SeriesJson(d.direct, d.direct_h, p ? p[0] : nullptr)},
+          {"return", SeriesJson(d.back, d.back_h, p ? p[1] : nullptr)},
+          {"round_trip", SeriesJson(d.round_trip, d.round_trip_h, p ? p[2] : nullptr)}};
+}
+
+json LossJson(uint64_t sent, uint64_t received, uint64_t lost, uint64_t ld, uint64_t lr, bool stateful) {
+  return {{"sent", sent}, {"received", received}, {"lost", lost},
+          {"lost_direct", stateful ? json(ld) : json(nullptr)},
+          {"lost_return", stateful ? json(lr) : json(nullptr)}};
+}
+
+// ---- request bodies: every problem names its field ----------------------------------------
+struct Body {
+  json j;
+  Error error;
+  bool ok = true;
+  void Fail(std::string field, std::string msg) {
+    if (ok) error = ApiError(kBadRequest, std::move(field), std::move(msg));
+    ok = false;
+  }
+  std::string Str(const json& o, const std::string& key, const std::string& field, bool required,
+                  std::string def = "") {
+    if (!o.contains(key) || o[key].is_null()) {
+      if (required) Fail(field, "is required");
+      return def;
+    }
+    if (!o[key].is_string()) {
+      Fail(field, "must be a string");
+      return def;
+    }
+    return o[key].get<std::string>();
+  }
+  bool Bool(const json& o, const std::string& key, bool def) {
+    if (!o.contains(key) || o[key].is_null()) return def;
+    if (!o[key].is_boolean()) {
+      Fail(key, "must be true or false");
+      return def;
+    }
+    return o[key].get<bool>();
+  }
+  int64_t Int(const json& o, const std::string& key, int64_t def) {
+    if (!o.contains(key) || o[key].is_null()) return def;
+    if (!o[key].is_number_integer()) {
+      Fail(key, "must be an integer");
+      return def;
+    }
+    return o[key].get<int64_t>();
+  }
+  const json& Array(const json& o, const std::string& key, const std::string& field, bool required) {
+    static const json kEmpty = json::array();
+    if (!o.contains(key) || o[key].is_null()) {
+      if (required) Fail(field, "is required");
+      return kEmpty;
+    }
+    if (!o[key].is_array()) {
+      Fail(field, "must be an array");
+      return kEmpty;
+    }
+    return o[key];
+  }
+};
+
+Body Parse(const httplib::Request& req) {
+  Body b;
+  b.j = json::parse(req.body, nullptr, false);
+  if (b.j.is_discarded() || !b.j.is_object()) b.Fail("", "the body must be a JSON object");
+  return b;
+}
+
+std::string Bearer(const httplib::Request& req) {
+  const auto h = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  if (h.size() > prefix.size() && h.compare(0, prefix.size(), prefix) == 0) return h.substr(prefix.size());
+  return "";
+}
+
+}  // namespace
+
+RestServer::RestServer(Controller* c, std::string web_root)
+    : c_(c), web_root_(std::move(web_root)), http_(std::make_unique<httplib::Server>()) {
+  Routes();
+}
+
+RestServer::~RestServer() { Stop(); }
+
+Result<int> RestServer::Start(const std::string& host, int port) {
+  int bound = port;
+  if (port == 0) {
+    bound = http_->bind_to_any_port(host);
+    if (bound <= 0) return Error{"cannot listen on " + host, "--http-listen", 0};
+  } else if (!http_->bind_to_port(host, port)) {
+    return Error{"cannot listen on " + host + ":" + std::to_string(port), "--http-listen", 0};
+  }
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  return bound;
+}
+
+void RestServer::Stop() {
+  if (http_) http_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RestServer::Routes() {
+  auto& s = *http_;
+  if (!web_root_.empty() && !s.set_mount_point("/", web_root_)) {
+    SEGWAN_LOG(kWarn, "rest") << "web root " << web_root_ << " is not a folder; the dashboard is not served";
+  }
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    SEGWAN_LOG(kError, "rest") << what;
+    SendError(res, ApiError(500, "", what));
+  });
+  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (res.status == 404 && res.body.empty()) {
+      SendError(res, ApiError(kNotFound, "", "no such resource: " + req.method + " " + req.path));
+    }
+  });
+  s.set_payload_max_length(1 << 20);
+
+  using Req = const httplib::Request&;
+  using Res = httplib::Response&;
+  // Wraps a handler with authentication: 401 without a known token.
+  auto authed = [this](auto fn) {
+    return [this, fn](Req req, Res res) {
+      auto p = c_->Authenticate(Bearer(req));
+      if (!p) return SendError(res, ApiError(kUnauthenticated, "Authorization", "a valid bearer token is required"));
+      fn(*p, req, res);
+    };
+  };
+  auto since_of = [](Req req, Res res, int64_t* out) {
+    auto v = ParseSince(req.get_param_value("since"), NowUtcMs());
+    if (!v) {
+      SendError(res, ApiError(kBadRequest, "since", v.error().message));
+      return false;
+    }
+    *out = *v;
+    return true;
+  };
+  auto limit_of = [](Req req, Res res, size_t def, size_t* out) {
+    *out = def;
+    if (!req.has_param("limit")) return true;
+    try {
+      const auto v = std::stoll(req.get_param_value("limit"));
+      if (v < 1 || v > 10000) throw std::out_of_range("");
+      *out = static_cast<size_t>(v);
+      return true;
+    } catch (...) {
+      SendError(res, ApiError(kBadRequest, "limit", "must be an integer from 1 to 10000"));
+      return false;
+    }
+  };
+
+  s.Get("/api/v1/health", [](Req, Res res) { Send(res, 200, {{"status", "ok"}}); });
+  s.Get("/api/v1/whoami", authed([](const Principal& p, Req, Res res) {
+          Send(res, 200, {{"operator", p.is_operator}, {"tenant", Opt(p.tenant_id)}});
+        }));
+
+  // ---- tenants
+  s.Get("/api/v1/tenants", authed([this](const Principal& p, Req, Res res) {
+          auto r = c_->ListTenants(p);
+          if (!r) return SendError(res, r.error());
+          json a = json::array();
+          for (const auto& t : *r) a.push_back(TenantJson(t));
+          Send(res, 200, a);
+        }));
+  s.Post("/api/v1/tenants", authed([this](const Principal& p, Req req, Res res) {
+           auto b = Parse(req);
+           std::string name;
+           if (b.ok) name = b.Str(b.j, "name", "name", true);
+           if (!b.ok) return SendError(res, b.error);
+           auto r = c_->CreateTenant(p, name);
+           if (!r) return SendError(res, r.error());
+           json out = TenantJson(r->first);
+           out["token"] = r->second;
+           Send(res, 201, out);
+         }));
+
+  // ---- devices
+  s.Get("/api/v1/devices", authed([this](const Principal&, Req, Res res) {
+          json a = json::array();
+          for (const auto& d : c_->Devices()) a.push_back(DeviceJson(d));
+          Send(res, 200, a);
+        }));
+  s.Get(R"(/api/v1/devices/([^/]+))", authed([this](const Principal&, Req req, Res res) {
+          auto r = c_->GetDevice(req.matches[1]);
+          if (!r) return SendError(res, r.error());
+          Send(res, 200, DeviceJson(*r));
+        }));
+  s.Post(R"(/api/v1/devices/([^/]+)/(enable|disable))", authed([this](const Principal& p, Req req, Res res) {
+           auto r = c_->SetEnabled(p, req.matches[1], req.matches[2] == "enable");
+           if (!r) return SendError(res, r.error());
+           Send(res, 200, DeviceJson(*r));
+         }));
+
+  // ---- slices
+  s.Get("/api/v1/slices", authed([this](const Principal& p, Req, Res res) {
+          json a = json::array();
+          for (const auto& v : c_->Slices(p)) a.push_back(SliceJson(v));
+          Send(res, 200, a);
+        }));
+  s.Post("/api/v1/slices", authed([this](const Principal& p, Req req, Res res) {
+           auto b = Parse(req);
+           SliceRequest sr;
+           if (b.ok) {
+             sr.tenant = b.Str(b.j, "tenant", "tenant", false);
+             sr.name = b.Str(b.j, "name", "name", true);
+             const auto& sites = b.Array(b.j, "sites", "sites", true);
+             for (size_t k = 0; k < sites.size() && b.ok; ++k) {
+               const std::string f = "sites[" + std::to_string(k) + "]";
+               if (!sites[k].is_object()) {
+                 b.Fail(f, "must be an object {device, interface}");
+                 break;
+               }
+               SliceSite site;
+               site.device = b.Str(sites[k], "device", f + ".device", true);
+               site.interface = b.Str(sites[k], "interface", f + ".interface", true);
+               site.nexthop4 = b.Str(sites[k], "nexthop4", f + ".nexthop4", false);
+               sr.sites.push_back(site);
+             }
+             const auto& paths = b.Array(b.j, "paths", "paths", false);
+             for (size_t k = 0; k < paths.size() && b.ok; ++k) {
+               const std::string f = "paths[" + std::to_string(k) + "]";
+               if (!paths[k].is_object()) {
+                 b.Fail(f, "must be an object {from, to, waypoints}");
+                 break;
+               }
+               SlicePath path;
+               path.from = b.Str(paths[k], "from", f + ".from", true);
+               path.to = b.Str(paths[k], "to", f + ".to", true);
+               const auto& w = b.Array(paths[k], "waypoints", f + ".waypoints", true);
+               for (size_t i = 0; i < w.size() && b.ok; ++i) {
+                 if (!w[i].is_string()) b.Fail(f + ".waypoints[" + std::to_string(i) + "]", "must be a SID (string)");
+                 else path.waypoints.push_back(w[i].get<std::string>());
+               }
+               sr.paths.push_back(path);
+             }
+           }
+           if (!b.ok) return SendError(res, b.error);
+           auto r = c_->CreateSlice(p, sr);
+           if (!r) return SendError(res, r.error());
+           res.set_header("Location", "/api/v1/slices/" + r->slice.id);
+           Send(res, 201, SliceJson(*r));
+         }));
+  s.Get(R"(/api/v1/slices/([^/]+))", authed([this](const Principal& p, Req req, Res res) {
+          auto r = c_->GetSlice(p, req.matches[1]);
+          if (!r) return SendError(res, r.error());
+          Send(res, 200, SliceJson(*r));
+        }));
+  s.Delete(R"(/api/v1/slices/([^/]+))", authed([this](const Principal& p, Req req, Res res) {
+             auto st = c_->DeleteSlice(p, req.matches[1]);
+             if (!st) return SendError(res, st.error());
+             res.status = 204;
+           }));
+
+  // ---- delay sessions
+  s.Get("/api/v1/delay-sessions", authed([this](const Principal& p, Req, Res res) {
+          json a = json::array();
+          for (const auto& v : c_->Sessions(p)) a.push_back(SessionJson(v));
+          Send(res, 200, a);
+        }));
+  s.Post("/api/v1/delay-sessions", authed([this](const Principal& p, Req req, Res res) {
+           auto b = Parse(req);
+           SessionRequest sr;
+           if (b.ok) {
+             sr.tenant = b.Str(b.j, "tenant", "tenant", false);
+             sr.slice = b.Str(b.j, "slice", "slice", true);
+             sr.sender = b.Str(b.j, "sender", "sender", true);
+             sr.reflector = b.Str(b.j, "reflector", "reflector", true);
+             const int64_t interval = b.Int(b.j, "interval_ms", 1000);
+             if (b.ok && (interval < 10 || interval > 60000)) b.Fail("interval_ms", "must be 10 to 60000");
+             sr.interval_ms = static_cast<uint32_t>(interval);
+             sr.timestamp_format = b.Str(b.j, "timestamp_format", "timestamp_format", false, "ntp");
+             sr.reflector_mode = b.Str(b.j, "reflector_mode", "reflector_mode", false, "stateless");
+             sr.authenticated = b.Bool(b.j, "authenticated", false);
+             sr.start = b.Bool(b.j, "start", true);
+           }
+           if (!b.ok) return SendError(res, b.error);
+           auto r = c_->CreateSession(p, sr);
+           if (!r) return SendError(res, r.error());
+           res.set_header("Location", "/api/v1/delay-sessions/" + r->session.id);
+           Send(res, 201, SessionJson(*r));
+         }));
+  s.Get(R"(/api/v1/delay-sessions/([^/]+))", authed([this](const Principal& p, Req req, Res res) {
+          auto r = c_->GetSession(p, req.matches[1]);
+          if (!r) return SendError(res, r.error());
+          Send(res, 200, SessionJson(*r));
+        }));
+  s.Delete(R"(/api/v1/delay-sessions/([^/]+))", authed([this](const Principal& p, Req req, Res res) {
+             auto st = c_->DeleteSession(p, req.matches[1]);
+             if (!st) return SendError(res, st.error());
+             res.status = 204;
+           }));
+  s.Post(R"(/api/v1/delay-sessions/([^/]+)/(start|stop))", authed([this](const Principal& p, Req req, Res res) {
+           auto r = req.matches[2] == "start" ? c_->StartSession(p, req.matches[1]) : c_->StopSession(p, req.matches[1]);
+           if (!r) return SendError(res, r.error());
+           Send(res, 200, SessionJson(*r));
+         }));
+  s.Get(R"(/api/v1/delay-sessions/([^/]+)/results)",
+        authed([this, since_of, limit_of](const Principal& p, Req req, Res res) {
+          int64_t since = 0;
+          size_t limit = 0;
+          if (!since_of(req, res, &since) || !limit_of(req, res, 1000, &limit)) return;
+          auto r = c_->Results(p, req.matches[1], since, limit);
+          if (!r) return SendError(res, r.error());
+          const int64_t off_ms = c_->tai_offset_s() * 1000LL;
+          json a = json::array();
+          for (const auto& x : *r) {
+            a.push_back({{"seq", x.seq}, {"reflector_seq", x.reflector_seq},
+                         {"time", IsoTime(static_cast<int64_t>(x.t1 / 1'000'000) - off_ms)},
+                         {"time_ms", static_cast<int64_t>(x.t1 / 1'000'000) - off_ms},
+                         {"t1_ns", std::to_string(x.t1)}, {"t2_ns", std::to_string(x.t2)},
+                         {"t3_ns", std::to_string(x.t3)}, {"t4_ns", std::to_string(x.t4)},
+                         {"direct_ms", x.direct_ms()}, {"return_ms", x.return_ms()}, {"rtt_ms", x.rtt_ms()},
+                         {"sender_ttl", x.ttl}});
+          }
+          Send(res, 200, {{"samples", a}});
+        }));
+  s.Get(R"(/api/v1/delay-sessions/([^/]+)/intervals)",
+        authed([this, since_of, limit_of](const Principal& p, Req req, Res res) {
+          int64_t since = 0;
+          size_t limit = 0;
+          if (!since_of(req, res, &since) || !limit_of(req, res, 1000, &limit)) return;
+          auto v = c_->GetSession(p, req.matches[1]);
+          if (!v) return SendError(res, v.error());
+          auto r = c_->Intervals(p, req.matches[1], since, limit);
+          if (!r) return SendError(res, r.error());
+          const bool stateful = v->session.reflector_mode == "stateful";
+          json a = json::array();
+          for (const auto& [x, open] : *r) {
+            json i = DelaysJson(x.delays, x.p);
+            i["start"] = IsoTime(x.start_ms);
+            i["start_ms"] = x.start_ms;
+            i["length_ms"] = x.length_ms;
+            i["open"] = open;
+            i["samples"] = x.delays.direct.count();
+            i["packets"] = LossJson(x.sent, x.received, x.lost, x.lost_direct, x.lost_return, stateful);
+            a.push_back(i);
+          }
+          Send(res, 200, {{"intervals", a}});
+        }));
+  s.Get(R"(/api/v1/delay-sessions/([^/]+)/stats)",
+        authed([this, since_of](const Principal& p, Req req, Res res) {
+          int64_t since = 0;
+          if (!since_of(req, res, &since)) return;
+          auto v = c_->GetSession(p, req.matches[1]);
+          if (!v) return SendError(res, v.error());
+          auto r = c_->Stats(p, req.matches[1], since);
+          if (!r) return SendError(res, r.error());
+          json out = DelaysJson(r->delays, nullptr);
+          out["packets"] = LossJson(r->sent, r->received, r->lost, r->lost_direct, r->lost_return,
+                                    v->session.reflector_mode == "stateful");
+          out["samples"] = r->samples;
+          out["since"] = IsoTime(r->since_ms);
+          Send(res, 200, out);
+        }));
+
+  // ---- Prometheus
+  s.Get("/metrics", [this](Req, Res res) {
+    const auto m = c_->GetMetrics();
+    std::ostringstream o;
+    o << "# HELP segwan_devices_connected Edge routers connected now.\n# TYPE segwan_devices_connected gauge\n"
+      << "segwan_devices_connected " << m.devices_connected << "\n"
+      << "# HELP segwan_devices_known Edge routers the controller knows.\n# TYPE segwan_devices_known gauge\n"
+      << "segwan_devices_known " << m.devices_known << "\n"
+      << "# HELP segwan_poll_errors_total Failed result polls of delay sessions.\n# TYPE segwan_poll_errors_total counter\n"
+      << "segwan_poll_errors_total " << m.poll_errors << "\n"
+      << "# HELP segwan_samples_stored_total STAMP samples written to the store since start.\n"
+      << "# TYPE segwan_samples_stored_total counter\nsegwan_samples_stored_total " << m.samples_stored << "\n"
+      << "# HELP segwan_edge_records_dropped_total Records edges dropped for lack of queue room.\n"
+      << "# TYPE segwan_edge_records_dropped_total counter\nsegwan_edge_records_dropped_total "
+      << m.edge_records_dropped << "\n"
+      << "# HELP segwan_delay_seconds One-way delay of delay sessions, since the controller started.\n"
+      << "# TYPE segwan_delay_seconds histogram\n";
+    for (const auto& sm : m.sessions) {
+      for (int dir = 0; dir < 2; ++dir) {
+        const auto& h = dir == 0 ? sm.direct : sm.back;
+        const std::string labels = "session=\"" + sm.session_id + "\",tenant=\"" + sm.tenant_id +
+                                   "\",direction=\"" + (dir == 0 ? "direct" : "return") + "\"";
+        for (size_t i = 0; i < std::size(kMetricBuckets); ++i) {
+          o << "segwan_delay_seconds_bucket{" << labels << ",le=\"" << kMetricBuckets[i] << "\"} " << h.buckets[i] << "\n";
+        }
+        o << "segwan_delay_seconds_bucket{" << labels << ",le=\"+Inf\"} " << h.count << "\n";
+        o << "segwan_delay_seconds_sum{" << labels << "} " << h.sum << "\n";
+        o << "segwan_delay_seconds_count{" << labels << "} " << h.count << "\n";
+      }
+    }
+    res.set_content(o.str(), "text/plain; version=0.0.4");
+  });
+}
+
+}  // namespace segwan::controller

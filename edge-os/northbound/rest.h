@@ -1,0 +1,43 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "edge-os/controller/controller.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace segwan::controller {
+
+// The REST API under /api/v1 (JSON, bearer tokens; see docs/openapi.yaml), /metrics in the
+// Prometheus text format, and the dashboard's static files at /. Handlers are thin: parse,
+// call the Controller, map its Error to a status and {"error": {code, message, field}}.
+class RestServer {
+ public:
+  RestServer(Controller* c, std::string web_root);
+  ~RestServer();
+  RestServer(const RestServer&) = delete;
+  RestServer& operator=(const RestServer&) = delete;
+
+  // Binds (port 0 picks a free one) and serves in a thread of its own.
+  Result<int> Start(const std::string& host, int port);
+  void Stop();
+
+ private:
+  void Routes();
+  Controller* c_;
+  std::string web_root_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+};
+
+// ISO 8601 UTC with milliseconds: 2026-11-23T21:04:05.123Z
+std::string IsoTime(int64_t utc_ms);
+// "since" of a query: milliseconds since the epoch, or a span back from now ("5m", "1h",
+// "24h", "30s"). Empty means 0 (everything).
+Result<int64_t> ParseSince(const std::string& text, int64_t now_ms);
+
+}  // namespace segwan::controller

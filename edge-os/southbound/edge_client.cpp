@@ -1,0 +1,143 @@
+#include "edge-os/southbound/edge_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace segwan::controller {
+
+namespace pb = segwan::v1;
+
+namespace {
+
+class GrpcEdgeClient : public EdgeClient {
+ public:
+  GrpcEdgeClient(std::string device, std::shared_ptr<grpc::Channel> ch, EdgeClientOptions o)
+      : device_(std::move(device)), stub_(pb::EdgeManager::NewStub(std::move(ch))), o_(std::move(o)) {}
+
+  Result<pb::ApplySliceResponse> ApplySlice(const pb::Slice& slice) override {
+    pb::ApplySliceRequest req;
+    *req.mutable_slice() = slice;
+    return Call<pb::ApplySliceResponse>(req, &pb::EdgeManager::Stub::ApplySlice);
+  }
+  Status RemoveSlice(const std::string& id) override {
+    pb::RemoveSliceRequest req;
+    req.set_id(id);
+    return Done(Call<pb::RemoveSliceResponse>(req, &pb::EdgeManager::Stub::RemoveSlice));
+  }
+  Result<pb::GetStateResponse> GetState() override {
+    return Call<pb::GetStateResponse>(pb::GetStateRequest{}, &pb::EdgeManager::Stub::GetState);
+  }
+  Status Init(pb::StampRole role, const std::string& address) override {
+    pb::InitRequest req;
+    req.set_role(role);
+    req.set_stamp_source_address(address);
+    return Done(Call<pb::InitResponse>(req, &pb::EdgeManager::Stub::Init));
+  }
+  Status CreateStampSession(pb::StampRole role, const pb::StampSessionParams& params) override {
+    pb::CreateStampSessionRequest req;
+    req.set_role(role);
+    *req.mutable_params() = params;
+    return Done(Call<pb::CreateStampSessionResponse>(req, &pb::EdgeManager::Stub::CreateStampSession));
+  }
+  Status StartStampSession(pb::StampRole role, uint32_t ssid) override {
+    return Done(Call<pb::StartStampSessionResponse>(Ref<pb::StartStampSessionRequest>(role, ssid),
+                                                    &pb::EdgeManager::Stub::StartStampSession));
+  }
+  Status StopStampSession(pb::StampRole role, uint32_t ssid) override {
+    return Done(Call<pb::StopStampSessionResponse>(Ref<pb::StopStampSessionRequest>(role, ssid),
+                                                   &pb::EdgeManager::Stub::StopStampSession));
+  }
+  Status DestroyStampSession(pb::StampRole role, uint32_t ssid) override {
+    return Done(Call<pb::DestroyStampSessionResponse>(Ref<pb::DestroyStampSessionRequest>(role, ssid),
+                                                      &pb::EdgeManager::Stub::DestroyStampSession));
+  }
+  Result<pb::GetStampSessionResultsResponse> GetStampSessionResults(uint32_t ssid) override {
+    pb::GetStampSessionResultsRequest req;
+    req.set_ssid(ssid);
+    return Call<pb::GetStampSessionResultsResponse>(req, &pb::EdgeManager::Stub::GetStampSessionResults);
+  }
+
+ private:
+  template <typename Req>
+  static Req Ref(pb::StampRole role, uint32_t ssid) {
+    Req r;
+    r.mutable_session()->set_role(role);
+    r.mutable_session()->set_ssid(ssid);
+    return r;
+  }
+  template <typename T>
+  static Status Done(const Result<T>& r) {
+    return r ? Status::Ok() : Status(r.error());
+  }
+
+  template <typename Resp, typename Req, typename Method>
+  Result<Resp> Call(const Req& req, Method method) {
+    grpc::Status st;
+    for (int attempt = 1;; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + o_.deadline);
+      Resp resp;
+      st = (stub_.get()->*method)(&ctx, req, &resp);
+      if (st.ok()) return resp;
+      const bool transient = st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                             st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+      if (!transient || attempt >= o_.attempts) break;
+      std::this_thread::sleep_for(o_.retry_backoff * attempt);
+    }
+    return Error{device_ + ": " + (st.error_message().empty() ? "gRPC code " + std::to_string(st.error_code())
+                                                              : st.error_message()),
+                 "", static_cast<int>(st.error_code())};
+  }
+
+  std::string device_;
+  std::unique_ptr<pb::EdgeManager::Stub> stub_;
+  EdgeClientOptions o_;
+};
+
+Result<std::string> ReadFile(const std::string& path, const std::string& flag) {
+  std::ifstream in(path);
+  if (!in) return FieldError(flag, "cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GrpcEdgeConnector>> GrpcEdgeConnector::Create(EdgeClientOptions o) {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (o.ca_file.empty() && o.cert_file.empty()) {
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    if (!o.ca_file.empty()) {
+      auto ca = ReadFile(o.ca_file, "--edge-tls-ca");
+      if (!ca) return ca.error();
+      ssl.pem_root_certs = *ca;
+    }
+    if (!o.cert_file.empty()) {
+      auto cert = ReadFile(o.cert_file, "--tls-cert");
+      if (!cert) return cert.error();
+      auto key = ReadFile(o.key_file, "--tls-key");
+      if (!key) return key.error();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
+  return std::unique_ptr<GrpcEdgeConnector>(new GrpcEdgeConnector(std::move(o), std::move(creds)));
+}
+
+std::shared_ptr<EdgeClient> GrpcEdgeConnector::Connect(const std::string& device_id,
+                                                       const std::string& address) {
+  std::lock_guard lock(mu_);
+  auto& slot = clients_[device_id];
+  if (slot.second && slot.first == address) return slot.second;
+  slot = {address, std::make_shared<GrpcEdgeClient>(device_id, grpc::CreateChannel(address, creds_), options_)};
+  return slot.second;
+}
+
+}  // namespace segwan::controller

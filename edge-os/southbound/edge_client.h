@@ -1,0 +1,71 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <grpcpp/security/credentials.h>
+
+#include "segwan/result.h"
+#include "segwan/v1/edge.grpc.pb.h"
+
+namespace segwan::controller {
+
+// Error.code of a failed edge call: the gRPC status code (INVALID_ARGUMENT = 3, ...).
+// Error.message starts with the device id.
+class EdgeClient {
+ public:
+  virtual ~EdgeClient() = default;
+  virtual Result<segwan::v1::ApplySliceResponse> ApplySlice(const segwan::v1::Slice& slice) = 0;
+  virtual Status RemoveSlice(const std::string& id) = 0;
+  virtual Result<segwan::v1::GetStateResponse> GetState() = 0;
+  virtual Status Init(segwan::v1::StampRole role, const std::string& address) = 0;
+  virtual Status CreateStampSession(segwan::v1::StampRole role,
+                                    const segwan::v1::StampSessionParams& params) = 0;
+  virtual Status StartStampSession(segwan::v1::StampRole role, uint32_t ssid) = 0;
+  virtual Status StopStampSession(segwan::v1::StampRole role, uint32_t ssid) = 0;
+  virtual Status DestroyStampSession(segwan::v1::StampRole role, uint32_t ssid) = 0;
+  virtual Result<segwan::v1::GetStampSessionResultsResponse> GetStampSessionResults(uint32_t ssid) = 0;
+};
+
+// Hands out the client of a device by its gRPC address.
+class EdgeConnector {
+ public:
+  virtual ~EdgeConnector() = default;
+  virtual std::shared_ptr<EdgeClient> Connect(const std::string& device_id,
+                                              const std::string& grpc_address) = 0;
+};
+
+// gRPC codes worth telling apart.
+inline constexpr int kGrpcInvalidArgument = 3;
+inline constexpr int kGrpcNotFound = 5;
+inline constexpr int kGrpcAlreadyExists = 6;
+inline constexpr int kGrpcUnavailable = 14;
+
+struct EdgeClientOptions {
+  std::chrono::milliseconds deadline{3000};
+  int attempts = 3;  // calls that fail UNAVAILABLE or DEADLINE_EXCEEDED are tried again
+  std::chrono::milliseconds retry_backoff{200};
+  // TLS towards the edges; all empty = plaintext (closed management networks only).
+  std::string ca_file, cert_file, key_file;
+};
+
+// The real connector: one channel per device address, kept while the address stays the same.
+class GrpcEdgeConnector : public EdgeConnector {
+ public:
+  static Result<std::unique_ptr<GrpcEdgeConnector>> Create(EdgeClientOptions options);
+  std::shared_ptr<EdgeClient> Connect(const std::string& device_id,
+                                      const std::string& grpc_address) override;
+
+ private:
+  GrpcEdgeConnector(EdgeClientOptions o, std::shared_ptr<grpc::ChannelCredentials> c)
+      : options_(std::move(o)), creds_(std::move(c)) {}
+  EdgeClientOptions options_;
+  std::shared_ptr<grpc::ChannelCredentials> creds_;
+  std::mutex mu_;  // guards clients_
+  std::map<std::string, std::pair<std::string, std::shared_ptr<EdgeClient>>> clients_;
+};
+
+}  // namespace segwan::controller

@@ -1,0 +1,337 @@
+#include "edge-os/store/store.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <filesystem>
+
+#include "segwan/log.h"
+
+namespace segwan::controller {
+
+using nlohmann::json;
+
+namespace {
+
+// Schema migrations, applied in order; migration N brings the schema to version N. Never edit
+// one that has shipped: add the next.
+const char* const kMigrations[] = {
+    // 1: objects as JSON rows, samples and interval aggregates by session and time
+    R"sql(
+      CREATE TABLE sequences (name TEXT PRIMARY KEY, next INTEGER NOT NULL);
+      CREATE TABLE tenants (id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE,
+                            doc TEXT NOT NULL);
+      CREATE TABLE devices (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+      CREATE TABLE slices (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, doc TEXT NOT NULL);
+      CREATE TABLE delay_sessions (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,
+                                   doc TEXT NOT NULL, counters TEXT NOT NULL DEFAULT '{}');
+      CREATE TABLE samples (session_id TEXT NOT NULL, seq INTEGER NOT NULL,
+                            reflector_seq INTEGER NOT NULL, t1 INTEGER NOT NULL,
+                            t2 INTEGER NOT NULL, t3 INTEGER NOT NULL, t4 INTEGER NOT NULL,
+                            ttl INTEGER NOT NULL);
+      CREATE INDEX samples_by_session_t1 ON samples (session_id, t1);
+      CREATE TABLE aggregates (session_id TEXT NOT NULL, start_ms INTEGER NOT NULL,
+                               length_ms INTEGER NOT NULL, doc TEXT NOT NULL,
+                               PRIMARY KEY (session_id, start_ms));
+    )sql",
+};
+
+json AggregateToJson(const IntervalAggregate& a) {
+  json p = json::array();
+  for (const auto& row : a.p) p.push_back({row[0], row[1], row[2]});
+  return {{"delays", a.delays.ToJson()}, {"p", p}, {"sent", a.sent}, {"received", a.received},
+          {"lost", a.lost}, {"lost_direct", a.lost_direct}, {"lost_return", a.lost_return}};
+}
+
+IntervalAggregate AggregateFromJson(int64_t start, int64_t length, const json& j) {
+  IntervalAggregate a;
+  a.start_ms = start;
+  a.length_ms = length;
+  a.delays = DelaySet::FromJson(j.value("delays", json::object()));
+  const auto& p = j.at("p");
+  for (int k = 0; k < 3; ++k) {
+    for (int q = 0; q < 3; ++q) a.p[k][q] = p.at(k).at(q).get<double>();
+  }
+  a.sent = j.value("sent", uint64_t{0});
+  a.received = j.value("received", uint64_t{0});
+  a.lost = j.value("lost", uint64_t{0});
+  a.lost_direct = j.value("lost_direct", uint64_t{0});
+  a.lost_return = j.value("lost_return", uint64_t{0});
+  return a;
+}
+
+template <typename T>
+std::vector<T> Docs(SQLite::Database& db, const char* sql) {
+  std::vector<T> out;
+  SQLite::Statement q(db, sql);
+  while (q.executeStep()) out.push_back(json::parse(q.getColumn(0).getString()).get<T>());
+  return out;
+}
+
+}  // namespace
+
+int Store::LatestSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  try {
+    const auto dir = std::filesystem::path(path).parent_path();
+    if (!dir.empty()) std::filesystem::create_directories(dir);
+    auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
+                                                 5000);
+    db->exec("PRAGMA journal_mode = WAL");
+    // WAL + NORMAL: a committed transaction survives the process being killed; only a power
+    // cut can take the last ones.
+    db->exec("PRAGMA synchronous = NORMAL");
+    db->exec("PRAGMA foreign_keys = ON");
+    std::unique_ptr<Store> s(new Store(std::move(db)));
+    s->Migrate();
+    return s;
+  } catch (const std::exception& e) {
+    return Error{"cannot open the database " + path + ": " + e.what(), "--db", 0};
+  }
+}
+
+Store::Store(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
+Store::~Store() = default;
+
+int Store::SchemaVersion() {
+  std::lock_guard lock(mu_);
+  return db_->execAndGet("PRAGMA user_version").getInt();
+}
+
+void Store::Migrate() {
+  std::lock_guard lock(mu_);
+  int version = db_->execAndGet("PRAGMA user_version").getInt();
+  if (version > LatestSchemaVersion()) {
+    throw std::runtime_error("schema version " + std::to_string(version) +
+                             " is newer than this edge-os knows (" +
+                             std::to_string(LatestSchemaVersion()) + ")");
+  }
+  while (version < LatestSchemaVersion()) {
+    SQLite::Transaction tx(*db_);
+    db_->exec(kMigrations[version]);
+    ++version;
+    db_->exec("PRAGMA user_version = " + std::to_string(version));
+    tx.commit();
+    SEGWAN_LOG(kInfo, "store") << "database schema migrated to version " << version;
+  }
+}
+
+uint64_t Store::NextId(const std::string& sequence) {
+  std::lock_guard lock(mu_);
+  SQLite::Transaction tx(*db_);
+  SQLite::Statement up(*db_,
+                       "INSERT INTO sequences (name, next) VALUES (?, 2) "
+                       "ON CONFLICT (name) DO UPDATE SET next = next + 1 RETURNING next - 1");
+  up.bind(1, sequence);
+  up.executeStep();
+  const auto v = static_cast<uint64_t>(up.getColumn(0).getInt64());
+  up.reset();
+  tx.commit();
+  return v;
+}
+
+void Store::PutTenant(const Tenant& t) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO tenants (id, token_sha256, doc) VALUES (?, ?, ?)");
+  q.bind(1, t.id);
+  q.bind(2, t.token_sha256);
+  q.bind(3, json(t).dump());
+  q.exec();
+}
+
+std::vector<Tenant> Store::Tenants() {
+  std::lock_guard lock(mu_);
+  return Docs<Tenant>(*db_, "SELECT doc FROM tenants ORDER BY rowid");
+}
+
+std::optional<Tenant> Store::TenantByTokenHash(const std::string& sha256) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "SELECT doc FROM tenants WHERE token_sha256 = ?");
+  q.bind(1, sha256);
+  if (!q.executeStep()) return std::nullopt;
+  return json::parse(q.getColumn(0).getString()).get<Tenant>();
+}
+
+void Store::PutDevice(const Device& d) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO devices (id, doc) VALUES (?, ?)");
+  q.bind(1, d.id);
+  q.bind(2, json(d).dump());
+  q.exec();
+}
+
+std::vector<Device> Store::Devices() {
+  std::lock_guard lock(mu_);
+  return Docs<Device>(*db_, "SELECT doc FROM devices ORDER BY id");
+}
+
+std::optional<Device> Store::GetDevice(const std::string& id) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "SELECT doc FROM devices WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) return std::nullopt;
+  return json::parse(q.getColumn(0).getString()).get<Device>();
+}
+
+void Store::PutSlice(const Slice& s) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO slices (id, tenant_id, doc) VALUES (?, ?, ?)");
+  q.bind(1, s.id);
+  q.bind(2, s.tenant_id);
+  q.bind(3, json(s).dump());
+  q.exec();
+}
+
+std::vector<Slice> Store::Slices() {
+  std::lock_guard lock(mu_);
+  return Docs<Slice>(*db_, "SELECT doc FROM slices ORDER BY rowid");
+}
+
+void Store::DeleteSlice(const std::string& id) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "DELETE FROM slices WHERE id = ?");
+  q.bind(1, id);
+  q.exec();
+}
+
+void Store::PutSession(const DelaySession& s) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_,
+                      "INSERT INTO delay_sessions (id, tenant_id, doc) VALUES (?, ?, ?) "
+                      "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
+  q.bind(1, s.id);
+  q.bind(2, s.tenant_id);
+  q.bind(3, json(s).dump());
+  q.exec();
+}
+
+std::vector<DelaySession> Store::Sessions() {
+  std::lock_guard lock(mu_);
+  return Docs<DelaySession>(*db_, "SELECT doc FROM delay_sessions ORDER BY rowid");
+}
+
+void Store::DeleteSession(const std::string& id) {
+  std::lock_guard lock(mu_);
+  SQLite::Transaction tx(*db_);
+  for (const char* sql : {"DELETE FROM samples WHERE session_id = ?",
+                          "DELETE FROM aggregates WHERE session_id = ?",
+                          "DELETE FROM delay_sessions WHERE id = ?"}) {
+    SQLite::Statement q(*db_, sql);
+    q.bind(1, id);
+    q.exec();
+  }
+  tx.commit();
+}
+
+SessionCounters Store::Counters(const std::string& session_id) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "SELECT counters FROM delay_sessions WHERE id = ?");
+  q.bind(1, session_id);
+  if (!q.executeStep()) return {};
+  return json::parse(q.getColumn(0).getString()).get<SessionCounters>();
+}
+
+void Store::WriteBatches(const std::vector<SessionBatch>& batches) {
+  std::lock_guard lock(mu_);
+  SQLite::Transaction tx(*db_);
+  SQLite::Statement ins(*db_,
+                        "INSERT INTO samples (session_id, seq, reflector_seq, t1, t2, t3, t4, ttl) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  SQLite::Statement agg(*db_,
+                        "INSERT OR REPLACE INTO aggregates (session_id, start_ms, length_ms, doc) "
+                        "VALUES (?, ?, ?, ?)");
+  SQLite::Statement cnt(*db_, "UPDATE delay_sessions SET counters = ? WHERE id = ?");
+  uint64_t n = 0;
+  for (const auto& b : batches) {
+    for (const auto& s : b.samples) {
+      ins.bind(1, b.session_id);
+      ins.bind(2, static_cast<int64_t>(s.seq));
+      ins.bind(3, static_cast<int64_t>(s.reflector_seq));
+      ins.bind(4, static_cast<int64_t>(s.t1));
+      ins.bind(5, static_cast<int64_t>(s.t2));
+      ins.bind(6, static_cast<int64_t>(s.t3));
+      ins.bind(7, static_cast<int64_t>(s.t4));
+      ins.bind(8, static_cast<int64_t>(s.ttl));
+      ins.exec();
+      ins.reset();
+      ++n;
+    }
+    for (const auto& a : b.closed) {
+      agg.bind(1, b.session_id);
+      agg.bind(2, a.start_ms);
+      agg.bind(3, a.length_ms);
+      agg.bind(4, AggregateToJson(a).dump());
+      agg.exec();
+      agg.reset();
+    }
+    cnt.bind(1, json(b.counters).dump());
+    cnt.bind(2, b.session_id);
+    cnt.exec();
+    cnt.reset();
+  }
+  tx.commit();
+  samples_stored_ += n;
+}
+
+std::vector<Sample> Store::Samples(const std::string& session_id, uint64_t since_t1, size_t limit) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_,
+                      "SELECT seq, reflector_seq, t1, t2, t3, t4, ttl FROM samples "
+                      "WHERE session_id = ? AND t1 >= ? ORDER BY t1, seq LIMIT ?");
+  q.bind(1, session_id);
+  q.bind(2, static_cast<int64_t>(since_t1));
+  q.bind(3, static_cast<int64_t>(limit));
+  std::vector<Sample> out;
+  while (q.executeStep()) {
+    Sample s;
+    s.seq = static_cast<uint32_t>(q.getColumn(0).getInt64());
+    s.reflector_seq = static_cast<uint32_t>(q.getColumn(1).getInt64());
+    s.t1 = static_cast<uint64_t>(q.getColumn(2).getInt64());
+    s.t2 = static_cast<uint64_t>(q.getColumn(3).getInt64());
+    s.t3 = static_cast<uint64_t>(q.getColumn(4).getInt64());
+    s.t4 = static_cast<uint64_t>(q.getColumn(5).getInt64());
+    s.ttl = static_cast<uint32_t>(q.getColumn(6).getInt64());
+    out.push_back(s);
+  }
+  return out;
+}
+
+uint64_t Store::SampleCount(const std::string& session_id) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "SELECT count(*) FROM samples WHERE session_id = ?");
+  q.bind(1, session_id);
+  q.executeStep();
+  return static_cast<uint64_t>(q.getColumn(0).getInt64());
+}
+
+std::vector<IntervalAggregate> Store::Aggregates(const std::string& session_id, int64_t since_ms,
+                                                 size_t limit) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_,
+                      "SELECT start_ms, length_ms, doc FROM aggregates "
+                      "WHERE session_id = ? AND start_ms >= ? ORDER BY start_ms LIMIT ?");
+  q.bind(1, session_id);
+  q.bind(2, since_ms);
+  q.bind(3, static_cast<int64_t>(limit));
+  std::vector<IntervalAggregate> out;
+  while (q.executeStep()) {
+    out.push_back(AggregateFromJson(q.getColumn(0).getInt64(), q.getColumn(1).getInt64(),
+                                    json::parse(q.getColumn(2).getString())));
+  }
+  return out;
+}
+
+uint64_t Store::Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms) {
+  std::lock_guard lock(mu_);
+  SQLite::Transaction tx(*db_);
+  SQLite::Statement a(*db_, "DELETE FROM samples WHERE t1 < ?");
+  a.bind(1, static_cast<int64_t>(samples_before_t1));
+  uint64_t n = static_cast<uint64_t>(a.exec());
+  SQLite::Statement b(*db_, "DELETE FROM aggregates WHERE start_ms < ?");
+  b.bind(1, aggregates_before_ms);
+  n += static_cast<uint64_t>(b.exec());
+  tx.commit();
+  return n;
+}
+
+}  // namespace segwan::controller

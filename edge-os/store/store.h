@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "edge-os/controller/model.h"
+#include "edge-os/monitoring/stats.h"
+#include "segwan/result.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace segwan::controller {
+
+// What one poll brought for one session: written together, in one transaction per poll.
+struct SessionBatch {
+  std::string session_id;
+  std::vector<Sample> samples;
+  std::vector<IntervalAggregate> closed;  // intervals that ended with this batch
+  SessionCounters counters;               // totals after this batch
+};
+
+struct StoredAggregate {
+  IntervalAggregate aggregate;
+};
+
+// The controller's SQLite file (SQLiteCpp): WAL mode, schema migrations numbered in code and
+// applied in order at open, writes in transactions. One connection, guarded by a mutex:
+// every call is a short transaction, so callers from several threads simply take turns.
+// Domain objects are rows with their fields as a JSON column (the shapes live in model.h);
+// samples and aggregates are indexed by session and time.
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  int SchemaVersion();
+  static int LatestSchemaVersion();
+
+  // Next value of a named sequence ("tenant", "slice", "session", "slice-number", "ssid").
+  uint64_t NextId(const std::string& sequence);
+
+  void PutTenant(const Tenant& t);
+  std::vector<Tenant> Tenants();
+  std::optional<Tenant> TenantByTokenHash(const std::string& sha256);
+
+  void PutDevice(const Device& d);
+  std::vector<Device> Devices();
+  std::optional<Device> GetDevice(const std::string& id);
+
+  void PutSlice(const Slice& s);
+  std::vector<Slice> Slices();
+  void DeleteSlice(const std::string& id);
+
+  void PutSession(const DelaySession& s);
+  std::vector<DelaySession> Sessions();
+  // Removes the session with its samples and aggregates.
+  void DeleteSession(const std::string& id);
+  SessionCounters Counters(const std::string& session_id);
+
+  // Samples, closed aggregates and counters of many sessions in one transaction.
+  void WriteBatches(const std::vector<SessionBatch>& batches);
+  // Samples with T1 >= since_t1 (TAI ns), oldest first.
+  std::vector<Sample> Samples(const std::string& session_id, uint64_t since_t1, size_t limit);
+  uint64_t SampleCount(const std::string& session_id);
+  // Aggregates with start >= since_ms, oldest first.
+  std::vector<IntervalAggregate> Aggregates(const std::string& session_id, int64_t since_ms,
+                                            size_t limit);
+  // Deletes samples and aggregates older than the cut-off; returns how many rows went.
+  uint64_t Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms);
+  uint64_t SamplesStored() { return samples_stored_; }
+
+ private:
+  explicit Store(std::unique_ptr<SQLite::Database> db);
+  void Migrate();
+  std::mutex mu_;  // guards db_
+  std::unique_ptr<SQLite::Database> db_;
+  uint64_t samples_stored_ = 0;  // since open
+};
+
+}  // namespace segwan::controller
