@@ -62,6 +62,14 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const TlsCo
 }
 
 int RunAgent(const AgentConfig& c) {
+  // Block the stop signals before any thread exists (the STAMP engine starts some), so every
+  // thread inherits the mask and only the waiter below takes them: a SIGTERM then always
+  // shuts down in order and the XDP programs are detached.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   auto dp = netlink::OpenNetlinkDataplane();
   if (!dp) {
     SEGWAN_LOG(kError, "main") << dp.error().ToString();
@@ -102,13 +110,6 @@ int RunAgent(const AgentConfig& c) {
     SEGWAN_LOG(kError, "main") << creds.error().ToString();
     return 2;
   }
-  // Block the stop signals in every thread; one thread waits for them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(c.listen.ToString(), *creds, &port);

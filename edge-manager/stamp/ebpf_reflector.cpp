@@ -5,6 +5,9 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 
+#include <bpf/bpf.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "segwan/log.h"
@@ -36,6 +39,23 @@ EbpfReflector::~EbpfReflector() {
   stamp_reflector__destroy(skel_);
 }
 
+namespace {
+// True when the XDP program on `ifindex` is a reflector like ours: one an agent that died
+// without detaching (SIGKILL, crash) left behind. Anybody else's program is never replaced.
+bool StaleReflectorOn(int ifindex, uint32_t mode) {
+  uint32_t id = 0;
+  if (bpf_xdp_query_id(ifindex, static_cast<int>(mode), &id) != 0 || id == 0) return false;
+  const int fd = bpf_prog_get_fd_by_id(id);
+  if (fd < 0) return false;
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  const bool ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+                    std::strncmp(info.name, "stamp_reflector", sizeof info.name) == 0;
+  close(fd);
+  return ours;
+}
+}  // namespace
+
 Status EbpfReflector::Attach(const std::string& ifname) {
   const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
   if (ifindex == 0) return Error{"no interface " + ifname, "interfaces", ENODEV};
@@ -47,6 +67,11 @@ Status EbpfReflector::Attach(const std::string& ifname) {
   if (err == -EOPNOTSUPP) {
     flags = XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
     err = bpf_xdp_attach(ifindex, fd, flags, nullptr);
+  }
+  if (err == -EBUSY && StaleReflectorOn(ifindex, flags & XDP_FLAGS_MODES)) {
+    flags &= ~XDP_FLAGS_UPDATE_IF_NOEXIST;
+    err = bpf_xdp_attach(ifindex, fd, flags, nullptr);
+    if (!err) SEGWAN_LOG(kWarn, "stamp") << "replaced a reflector left on " << ifname << " by an earlier agent";
   }
   if (err) return Error{"attach XDP reflector to " + ifname + ": " + std::strerror(-err), "", -err};
   attached_[ifindex] = ifname;

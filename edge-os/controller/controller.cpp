@@ -493,7 +493,9 @@ Status Controller::DeleteSlice(const Principal& p, const std::string& id) {
 }
 
 // ---- delay sessions ----------------------------------------------------------------------
-SessionView Controller::ViewOf(const SessionRuntime& r) const { return {r.s, r.counters, r.error}; }
+SessionView Controller::ViewOf(const SessionRuntime& r) const {
+  return {r.s, r.counters, !r.error.empty() ? r.error : r.poll_error};
+}
 
 pb::StampSessionParams Controller::SessionParams(const DelaySession& s, bool sender_side) {
   pb::StampSessionParams p;
@@ -730,7 +732,9 @@ Result<std::vector<std::pair<IntervalAggregate, bool>>> Controller::Intervals(co
   std::lock_guard lock(mu_);
   auto it = sessions_.find(id);
   if (it != sessions_.end() && out.size() < limit) {
-    if (auto open = it->second.builder->Peek(); open && open->start_ms >= since_ms) out.emplace_back(*open, true);
+    if (auto open = it->second.builder->Peek(); open && open->start_ms + open->length_ms > since_ms) {
+      out.emplace_back(*open, true);
+    }
   }
   return out;
 }
@@ -783,10 +787,10 @@ void Controller::PollOnce() {
     b.session_id = j.id;
     if (!err.empty()) {
       ++poll_errors_;
-      if (rt.error != err) SEGWAN_LOG(kWarn, "poller") << j.id << ": " << err;
-      rt.error = err;
+      if (rt.poll_error != err) SEGWAN_LOG(kWarn, "poller") << j.id << ": " << err;
+      rt.poll_error = err;
     } else if (resp) {
-      rt.error.clear();
+      rt.poll_error.clear();
       rt.counters.edge_sent = resp->packets_sent();
       rt.counters.edge_dropped += resp->dropped();
       edge_dropped_ += resp->dropped();

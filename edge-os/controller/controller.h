@@ -166,7 +166,7 @@ class Controller {
   Status DeleteSession(const Principal& p, const std::string& id);
   Result<std::vector<Sample>> Results(const Principal& p, const std::string& id, int64_t since_ms,
                                       size_t limit);
-  // Closed intervals since since_ms, then the open one (flagged by the bool).
+  // Intervals that end after since_ms (closed ones, then the open one, flagged by the bool).
   Result<std::vector<std::pair<IntervalAggregate, bool>>> Intervals(const Principal& p,
                                                                     const std::string& id,
                                                                     int64_t since_ms, size_t limit);
@@ -193,7 +193,8 @@ class Controller {
     SessionCounters counters;
     std::unique_ptr<IntervalBuilder> builder;
     PromHistogram direct, back;
-    std::string error;
+    std::string error;       // last failure to put the session on its edges
+    std::string poll_error;  // last failure to fetch its results
   };
 
   Result<Tenant> Owner(const Principal& p, const std::string& tenant_field);

@@ -64,11 +64,15 @@ struct Sample {
   uint32_t reflector_seq = 0;  // reflector sequence number (stateful: counts what it received)
   uint64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0;
   uint32_t ttl = 0;
-  double direct_ms() const { return (static_cast<double>(t2) - static_cast<double>(t1)) / 1e6; }
-  double return_ms() const { return (static_cast<double>(t4) - static_cast<double>(t3)) / 1e6; }
+  // Differences in integers first: absolute TAI nanoseconds (~1.8e18) do not fit a double's
+  // 53 bits, and converting them first would cost up to 256 ns of precision.
+  static double Ms(uint64_t later, uint64_t earlier) {
+    return static_cast<double>(static_cast<int64_t>(later - earlier)) / 1e6;
+  }
+  double direct_ms() const { return Ms(t2, t1); }
+  double return_ms() const { return Ms(t4, t3); }
   double rtt_ms() const {
-    return ((static_cast<double>(t4) - static_cast<double>(t1)) -
-            (static_cast<double>(t3) - static_cast<double>(t2))) / 1e6;
+    return static_cast<double>(static_cast<int64_t>(t4 - t1) - static_cast<int64_t>(t3 - t2)) / 1e6;
   }
 };
 

@@ -309,7 +309,7 @@ std::vector<IntervalAggregate> Store::Aggregates(const std::string& session_id, 
   std::lock_guard lock(mu_);
   SQLite::Statement q(*db_,
                       "SELECT start_ms, length_ms, doc FROM aggregates "
-                      "WHERE session_id = ? AND start_ms >= ? ORDER BY start_ms LIMIT ?");
+                      "WHERE session_id = ? AND start_ms + length_ms > ? ORDER BY start_ms LIMIT ?");
   q.bind(1, session_id);
   q.bind(2, since_ms);
   q.bind(3, static_cast<int64_t>(limit));

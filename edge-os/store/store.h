@@ -70,7 +70,7 @@ class Store {
   // Samples with T1 >= since_t1 (TAI ns), oldest first.
   std::vector<Sample> Samples(const std::string& session_id, uint64_t since_t1, size_t limit);
   uint64_t SampleCount(const std::string& session_id);
-  // Aggregates with start >= since_ms, oldest first.
+  // Aggregates that end after since_ms (so the one holding since_ms is in), oldest first.
   std::vector<IntervalAggregate> Aggregates(const std::string& session_id, int64_t since_ms,
                                             size_t limit);
   // Deletes samples and aggregates older than the cut-off; returns how many rows went.

@@ -1,0 +1,175 @@
+#pragma once
+
+// Edges in memory for controller tests that run without root or a lab: each fake keeps what
+// it was told (slices, STAMP sessions), logs every call, and can be told to fail a method.
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "edge-os/southbound/edge_client.h"
+
+namespace segwan::controller::testing {
+
+namespace pb = segwan::v1;
+
+class FakeEdge : public EdgeClient {
+ public:
+  explicit FakeEdge(std::string id) : id_(std::move(id)) {}
+
+  Result<pb::ApplySliceResponse> ApplySlice(const pb::Slice& s) override {
+    if (auto e = Fail("ApplySlice:" + s.id())) return *e;
+    std::lock_guard l(mu_);
+    slices[s.id()] = s;
+    return pb::ApplySliceResponse{};
+  }
+  Status RemoveSlice(const std::string& id) override {
+    if (auto e = Fail("RemoveSlice:" + id)) return *e;
+    std::lock_guard l(mu_);
+    slices.erase(id);
+    return Status::Ok();
+  }
+  Result<pb::GetStateResponse> GetState() override {
+    if (auto e = Fail("GetState:")) return *e;
+    std::lock_guard l(mu_);
+    pb::GetStateResponse r;
+    for (const auto& [id, s] : slices) *r.add_slices() = s;
+    return r;
+  }
+  Status Init(pb::StampRole role, const std::string& address) override {
+    if (auto e = Fail("Init:" + Role(role))) return *e;
+    std::lock_guard l(mu_);
+    init_address[role] = address;
+    return Status::Ok();
+  }
+  Status CreateStampSession(pb::StampRole role, const pb::StampSessionParams& p) override {
+    if (auto e = Fail("Create:" + Role(role))) return *e;
+    std::lock_guard l(mu_);
+    auto key = std::make_pair(role, p.ssid());
+    if (sessions.count(key)) return Error{id_ + ": session exists", "", kGrpcAlreadyExists};
+    sessions[key] = p;
+    return Status::Ok();
+  }
+  Status StartStampSession(pb::StampRole role, uint32_t ssid) override { return Flag(role, ssid, "Start", true); }
+  Status StopStampSession(pb::StampRole role, uint32_t ssid) override { return Flag(role, ssid, "Stop", false); }
+  Status DestroyStampSession(pb::StampRole role, uint32_t ssid) override {
+    if (auto e = Fail("Destroy:" + Role(role))) return *e;
+    std::lock_guard l(mu_);
+    Log("Destroy:" + Role(role) + ":" + std::to_string(ssid));
+    if (!sessions.erase({role, ssid})) return Error{id_ + ": no session", "", kGrpcNotFound};
+    running.erase({role, ssid});
+    return Status::Ok();
+  }
+  Result<pb::GetStampSessionResultsResponse> GetStampSessionResults(uint32_t ssid) override {
+    if (auto e = Fail("Results:")) return *e;
+    std::lock_guard l(mu_);
+    pb::GetStampSessionResultsResponse r;
+    auto& q = pending[ssid];
+    for (const auto& x : q) *r.add_results() = x;
+    q.clear();
+    r.set_running(running.count({pb::STAMP_ROLE_SENDER, ssid}) > 0);
+    return r;
+  }
+
+  // test controls
+  void FailWith(const std::string& what, int grpc_code) {
+    std::lock_guard l(mu_);
+    fail_[what] = grpc_code;
+  }
+  void ClearFailures() {
+    std::lock_guard l(mu_);
+    fail_.clear();
+  }
+  void Push(uint32_t ssid, const pb::StampResult& r) {
+    std::lock_guard l(mu_);
+    pending[ssid].push_back(r);
+  }
+  std::vector<std::string> Calls() {
+    std::lock_guard l(mu_);
+    return calls_;
+  }
+  void Forget() {  // an agent restarted with nothing
+    std::lock_guard l(mu_);
+    slices.clear();
+    sessions.clear();
+    running.clear();
+  }
+
+  std::map<std::string, pb::Slice> slices;
+  std::map<pb::StampRole, std::string> init_address;
+  std::map<std::pair<pb::StampRole, uint32_t>, pb::StampSessionParams> sessions;
+  std::set<std::pair<pb::StampRole, uint32_t>> running;
+  std::map<uint32_t, std::vector<pb::StampResult>> pending;
+
+ private:
+  static std::string Role(pb::StampRole r) { return r == pb::STAMP_ROLE_SENDER ? "sender" : "reflector"; }
+  void Log(const std::string& c) { calls_.push_back(c); }
+  std::optional<Error> Fail(const std::string& what) {
+    std::lock_guard l(mu_);
+    Log(what);
+    for (const auto& [k, code] : fail_) {
+      if (what.rfind(k, 0) == 0) return Error{id_ + ": told to fail " + k, "", code};
+    }
+    return std::nullopt;
+  }
+  Status Flag(pb::StampRole role, uint32_t ssid, const std::string& what, bool on) {
+    if (auto e = Fail(what + ":" + Role(role))) return *e;
+    std::lock_guard l(mu_);
+    if (!sessions.count({role, ssid})) return Error{id_ + ": no session", "", kGrpcNotFound};
+    if (on) running.insert({role, ssid});
+    else running.erase({role, ssid});
+    return Status::Ok();
+  }
+
+  std::string id_;
+  std::recursive_mutex mu_;
+  std::map<std::string, int> fail_;
+  std::vector<std::string> calls_;
+};
+
+class FakeConnector : public EdgeConnector {
+ public:
+  std::shared_ptr<EdgeClient> Connect(const std::string& id, const std::string&) override { return Edge(id); }
+  std::shared_ptr<FakeEdge> Edge(const std::string& id) {
+    std::lock_guard l(mu_);
+    auto& e = edges_[id];
+    if (!e) e = std::make_shared<FakeEdge>(id);
+    return e;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<FakeEdge>> edges_;
+};
+
+// A registration like the lab's edge-X sends: lan0 with 10.10.N.1/24 and fd10:X::1/64, lo with
+// the locator's ::1, wan1.
+inline pb::RegisterDeviceRequest LabRegistration(const std::string& x, const std::string& token,
+                                                 const std::string& mode = "table") {
+  const int n = x == "a" ? 1 : x == "b" ? 2 : 3;
+  pb::RegisterDeviceRequest r;
+  r.set_device_id("edge-" + x);
+  r.set_token(token);
+  r.set_grpc_address("[fd5e:ff::" + x + "]:50061");
+  r.set_locator("fc00:0:" + x + "::/48");
+  r.set_slice_mode(mode == "vrf" ? pb::SLICE_MODE_VRF : pb::SLICE_MODE_TABLE);
+  r.add_capabilities("seg6");
+  auto* lo = r.add_interfaces();
+  lo->set_name("lo");
+  lo->add_addresses("127.0.0.1/8");
+  lo->add_addresses("fc00:0:" + x + "::1/128");
+  auto* lan = r.add_interfaces();
+  lan->set_name("lan0");
+  lan->set_role("lan");
+  lan->add_addresses("10.10." + std::to_string(n) + ".1/24");
+  lan->add_addresses("fd10:" + x + "::1/64");
+  lan->add_addresses("fe80::1/64");
+  auto* wan = r.add_interfaces();
+  wan->set_name("wan1");
+  wan->set_role("wan");
+  wan->add_addresses("fd5e:0:" + x + "1::1/64");
+  return r;
+}
+
+}  // namespace segwan::controller::testing

@@ -1,0 +1,534 @@
+// The REST API end to end over real HTTP on loopback, a real SQLite file and fake edges:
+// every endpoint, its error paths, tenant isolation, and that a refused request changes
+// nothing. Reconciliation and a controller restart run against the same fakes.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "edge-os/controller/controller.h"
+#include "edge-os/northbound/rest.h"
+#include "edge-os/store/store.h"
+#include "fake_edges.h"
+#include "segwan/clock.h"
+
+namespace segwan::controller {
+namespace {
+
+using nlohmann::json;
+using testing::FakeConnector;
+using testing::LabRegistration;
+namespace pb = segwan::v1;
+
+constexpr const char* kOperator = "operator-secret";
+constexpr const char* kDeviceToken = "device-secret";
+
+struct Reply {
+  int status = 0;
+  json body;
+};
+
+class RestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("segwan-rest-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Boot();
+    for (const char* x : {"a", "b", "c"}) ASSERT_TRUE(ctl_->Register(LabRegistration(x, kDeviceToken), "test"));
+    ctl_->RunQueued();
+  }
+  void TearDown() override {
+    Shutdown();
+    std::filesystem::remove_all(dir_);
+  }
+  // (Re)starts the controller on the same database file, as after a restart.
+  void Boot() {
+    auto s = Store::Open((dir_ / "segwan.db").string());
+    ASSERT_TRUE(s);
+    store_ = std::move(*s);
+    ControllerOptions o;
+    o.device_token = kDeviceToken;
+    o.auto_enable = true;
+    o.start_threads = false;
+    o.aggregate_interval_ms = 1000;
+    o.poll_interval = std::chrono::milliseconds(100);
+    ctl_ = std::make_unique<Controller>(store_.get(), &edges_, o);
+    ctl_->SetOperatorToken(kOperator);
+    rest_ = std::make_unique<RestServer>(ctl_.get(), "");
+    auto port = rest_->Start("127.0.0.1", 0);
+    ASSERT_TRUE(port);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
+  }
+  void Shutdown() {
+    client_.reset();
+    if (rest_) rest_->Stop();
+    rest_.reset();
+    ctl_.reset();
+    store_.reset();
+  }
+
+  Reply Call(const std::string& method, const std::string& path, const std::string& token,
+             const std::string& body = "") {
+    httplib::Headers h;
+    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+    httplib::Result r = method == "GET"    ? client_->Get(path.c_str(), h)
+                        : method == "POST" ? client_->Post(path.c_str(), h, body, "application/json")
+                                           : client_->Delete(path.c_str(), h);
+    if (!r) return {0, json()};
+    Reply out{r->status, json()};
+    if (!r->body.empty()) out.body = json::parse(r->body, nullptr, false);
+    return out;
+  }
+  Reply Call(const std::string& method, const std::string& path, const std::string& token, const json& body) {
+    return Call(method, path, token, body.dump());
+  }
+  std::string NewTenant(const std::string& name) {
+    auto r = Call("POST", "/api/v1/tenants", kOperator, json{{"name", name}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.body.value("token", "");
+  }
+  static json SliceBody() {
+    return {{"name", "blue"},
+            {"sites", {{{"device", "edge-a"}, {"interface", "lan0"}, {"nexthop4", "10.10.1.2"}},
+                       {{"device", "edge-b"}, {"interface", "lan0"}, {"nexthop4", "10.10.2.2"}}}},
+            {"paths", {{{"from", "edge-a"}, {"to", "edge-b"}, {"waypoints", {"fc00:0:1::e"}}},
+                       {{"from", "edge-b"}, {"to", "edge-a"}, {"waypoints", {"fc00:0:2::e"}}}}}};
+  }
+  static void ExpectError(const Reply& r, int status, const std::string& field) {
+    EXPECT_EQ(r.status, status) << r.body;
+    ASSERT_TRUE(r.body.contains("error")) << r.body;
+    EXPECT_TRUE(r.body["error"]["code"].is_string());
+    EXPECT_FALSE(r.body["error"]["message"].get<std::string>().empty());
+    if (field.empty()) {
+      EXPECT_TRUE(r.body["error"]["field"].is_null()) << r.body;
+    } else {
+      EXPECT_EQ(r.body["error"]["field"], field) << r.body;
+    }
+  }
+  // Everything a tenant-visible request could have changed.
+  json Snapshot() {
+    return {Call("GET", "/api/v1/slices", kOperator).body, Call("GET", "/api/v1/delay-sessions", kOperator).body,
+            Call("GET", "/api/v1/tenants", kOperator).body};
+  }
+
+  std::filesystem::path dir_;
+  FakeConnector edges_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Controller> ctl_;
+  std::unique_ptr<RestServer> rest_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(RestTest, TokensAreRequiredAndChecked) {
+  EXPECT_EQ(Call("GET", "/api/v1/health", "").status, 200);
+  ExpectError(Call("GET", "/api/v1/devices", ""), 401, "Authorization");
+  ExpectError(Call("GET", "/api/v1/devices", "wrong"), 401, "Authorization");
+  auto me = Call("GET", "/api/v1/whoami", kOperator);
+  EXPECT_EQ(me.body["operator"], true);
+  const auto t = NewTenant("acme");
+  me = Call("GET", "/api/v1/whoami", t);
+  EXPECT_EQ(me.body["operator"], false);
+  EXPECT_EQ(me.body["tenant"], "t1");
+  ExpectError(Call("GET", "/api/v1/nothing-here", kOperator), 404, "");
+}
+
+TEST_F(RestTest, Tenants) {
+  const auto t = NewTenant("acme");
+  EXPECT_EQ(t.size(), 48u);
+  ExpectError(Call("POST", "/api/v1/tenants", kOperator, json{{"name", "acme"}}), 409, "name");
+  ExpectError(Call("POST", "/api/v1/tenants", kOperator, json::object()), 400, "name");
+  ExpectError(Call("POST", "/api/v1/tenants", kOperator, json{{"name", 7}}), 400, "name");
+  ExpectError(Call("POST", "/api/v1/tenants", kOperator, std::string("{not json")), 400, "");
+  ExpectError(Call("POST", "/api/v1/tenants", t, json{{"name", "evil"}}), 403, "");
+  auto all = Call("GET", "/api/v1/tenants", kOperator);
+  ASSERT_EQ(all.body.size(), 1u);
+  EXPECT_EQ(all.body[0]["name"], "acme");
+  EXPECT_FALSE(all.body[0].contains("token"));
+  EXPECT_EQ(Call("GET", "/api/v1/tenants", t).body.size(), 1u);  // itself
+}
+
+TEST_F(RestTest, DevicesAndEnabling) {
+  auto list = Call("GET", "/api/v1/devices", kOperator);
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body.size(), 3u);
+  auto a = Call("GET", "/api/v1/devices/edge-a", kOperator).body;
+  EXPECT_EQ(a["connected"], true);
+  EXPECT_EQ(a["enabled"], true);
+  EXPECT_EQ(a["slice_mode"], "table");
+  EXPECT_EQ(a["interfaces"][1]["name"], "lan0");
+  EXPECT_EQ(a["interfaces"][1]["role"], "lan");
+  ExpectError(Call("GET", "/api/v1/devices/edge-z", kOperator), 404, "id");
+  const auto t = NewTenant("acme");
+  EXPECT_EQ(Call("GET", "/api/v1/devices", t).body.size(), 3u);  // tenants pick sites from them
+  ExpectError(Call("POST", "/api/v1/devices/edge-a/disable", t), 403, "");
+  auto d = Call("POST", "/api/v1/devices/edge-a/disable", kOperator);
+  EXPECT_EQ(d.body["enabled"], false);
+  // a disabled device takes no slice
+  ExpectError(Call("POST", "/api/v1/slices", t, SliceBody()), 409, "sites[0].device");
+  EXPECT_EQ(Call("POST", "/api/v1/devices/edge-a/enable", kOperator).body["enabled"], true);
+  ExpectError(Call("POST", "/api/v1/devices/edge-z/enable", kOperator), 404, "id");
+}
+
+TEST_F(RestTest, RegistrationRefusesUnknownTokensAndBadFields) {
+  auto bad = LabRegistration("a", "guess");
+  EXPECT_EQ(ctl_->Register(bad, "test").error().code, kUnauthenticated);
+  auto r = LabRegistration("a", kDeviceToken);
+  r.set_device_id("Edge_A");
+  EXPECT_EQ(ctl_->Register(r, "test").error().field, "device_id");
+  r = LabRegistration("a", kDeviceToken);
+  r.set_grpc_address("nowhere");
+  EXPECT_EQ(ctl_->Register(r, "test").error().field, "grpc_address");
+  EXPECT_EQ(Call("GET", "/api/v1/devices", kOperator).body.size(), 3u);
+}
+
+TEST_F(RestTest, HeartbeatsKeepADeviceConnectedAndAnUnknownSessionReregisters) {
+  auto reply = ctl_->Register(LabRegistration("a", kDeviceToken), "test");
+  ASSERT_TRUE(reply);
+  EXPECT_TRUE(ctl_->Heartbeat("edge-a", reply->session_id()));
+  EXPECT_FALSE(ctl_->Heartbeat("edge-a", "stale"));
+  EXPECT_FALSE(ctl_->Heartbeat("edge-q", reply->session_id()));
+  ctl_->Unregister("edge-a", reply->session_id());
+  EXPECT_EQ(Call("GET", "/api/v1/devices/edge-a", kOperator).body["connected"], false);
+}
+
+TEST_F(RestTest, CreateSliceProgramsEveryEdgeAndIsIsolatedPerTenant) {
+  const auto t1 = NewTenant("acme");
+  const auto t2 = NewTenant("globex");
+  auto r = Call("POST", "/api/v1/slices", t1, SliceBody());
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.body["id"], "sl1");
+  EXPECT_EQ(r.body["tenant"], "t1");
+  EXPECT_EQ(r.body["table"], 1001);
+  EXPECT_EQ(r.body["edges"]["edge-a"]["state"], "applied");
+  const auto& a = edges_.Edge("edge-a")->slices.at("sl1");
+  EXPECT_EQ(a.table(), 1001u);
+  EXPECT_EQ(a.remotes(0).segments(0), "fc00:0:1::e");
+  EXPECT_EQ(a.remotes(0).segments(1), "fc00:0:b:1::d6");
+  EXPECT_EQ(edges_.Edge("edge-b")->slices.at("sl1").remotes(0).segments(0), "fc00:0:2::e");
+  EXPECT_TRUE(edges_.Edge("edge-c")->slices.empty());
+
+  EXPECT_EQ(Call("GET", "/api/v1/slices", t1).body.size(), 1u);
+  EXPECT_EQ(Call("GET", "/api/v1/slices", t2).body.size(), 0u);
+  EXPECT_EQ(Call("GET", "/api/v1/slices", kOperator).body.size(), 1u);
+  EXPECT_EQ(Call("GET", "/api/v1/slices/sl1", t1).status, 200);
+  ExpectError(Call("GET", "/api/v1/slices/sl1", t2), 404, "id");
+  ExpectError(Call("DELETE", "/api/v1/slices/sl1", t2), 404, "id");
+  EXPECT_EQ(edges_.Edge("edge-a")->slices.count("sl1"), 1u);
+
+  // Overlapping address space is fine; the same LAN interface is not, and another tenant
+  // does not learn whose slice holds it.
+  auto other = SliceBody();
+  other["sites"][0]["device"] = "edge-c";
+  auto conflict = Call("POST", "/api/v1/slices", t2, other);
+  ExpectError(conflict, 409, "sites[1].interface");
+  EXPECT_EQ(conflict.body["error"]["message"].get<std::string>().find("sl1"), std::string::npos);
+  // the operator creates on a tenant's behalf
+  auto by_op = SliceBody();
+  by_op["sites"] = {{{"device", "edge-c"}, {"interface", "lan0"}}, {{"device", "edge-a"}, {"interface", "lan1"}}};
+  ExpectError(Call("POST", "/api/v1/slices", kOperator, by_op), 400, "tenant");
+}
+
+TEST_F(RestTest, BadSlicesAreRefusedByFieldAndChangeNothing) {
+  const auto t = NewTenant("acme");
+  const auto before = Snapshot();
+  struct Case {
+    std::function<void(json&)> change;
+    int status;
+    const char* field;
+  };
+  const Case cases[] = {
+      {[](json& b) { b.erase("name"); }, 400, "name"},
+      {[](json& b) { b["sites"] = json::array({b["sites"][0]}); }, 400, "sites"},
+      {[](json& b) { b["sites"] = "edge-a"; }, 400, "sites"},
+      {[](json& b) { b["sites"][1] = 5; }, 400, "sites[1]"},
+      {[](json& b) { b["sites"][1].erase("interface"); }, 400, "sites[1].interface"},
+      {[](json& b) { b["sites"][1]["device"] = "edge-z"; }, 400, "sites[1].device"},
+      {[](json& b) { b["sites"][0]["interface"] = "eth7"; }, 400, "sites[0].interface"},
+      {[](json& b) { b["sites"][0]["nexthop4"] = "nope"; }, 400, "sites[0].nexthop4"},
+      {[](json& b) { b["paths"][1]["waypoints"][0] = "fc00::zz"; }, 400, "paths[1].waypoints[0]"},
+      {[](json& b) { b["paths"][1]["waypoints"][0] = 1; }, 400, "paths[1].waypoints[0]"},
+      {[](json& b) { b["paths"][0]["to"] = "edge-c"; }, 400, "paths[0].to"},
+      {[](json& b) { b["tenant"] = "t9"; }, 400, "tenant"},
+  };
+  for (const auto& c : cases) {
+    auto body = SliceBody();
+    c.change(body);
+    ExpectError(Call("POST", "/api/v1/slices", t, body), c.status, c.field);
+  }
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_TRUE(edges_.Edge("edge-a")->slices.empty());
+  EXPECT_TRUE(edges_.Edge("edge-b")->slices.empty());
+}
+
+TEST_F(RestTest, AnEdgeThatRefusesRollsTheOthersBack) {
+  const auto t = NewTenant("acme");
+  edges_.Edge("edge-b")->FailWith("ApplySlice", kGrpcInvalidArgument);
+  const auto before = Snapshot();
+  auto r = Call("POST", "/api/v1/slices", t, SliceBody());
+  ExpectError(r, 422, "sites[1]");
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("edge-b"), std::string::npos);
+  EXPECT_TRUE(edges_.Edge("edge-a")->slices.empty()) << "edge-a kept the slice";
+  EXPECT_EQ(Snapshot(), before);
+}
+
+TEST_F(RestTest, AnUnreachableEdgeIsPendingAndConvergesWhenItRegisters) {
+  const auto t = NewTenant("acme");
+  edges_.Edge("edge-b")->FailWith("ApplySlice", kGrpcUnavailable);
+  auto r = Call("POST", "/api/v1/slices", t, SliceBody());
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.body["edges"]["edge-a"]["state"], "applied");
+  EXPECT_EQ(r.body["edges"]["edge-b"]["state"], "pending");
+  edges_.Edge("edge-b")->ClearFailures();
+  ASSERT_TRUE(ctl_->Register(LabRegistration("b", kDeviceToken), "test"));
+  ctl_->RunQueued();
+  EXPECT_EQ(edges_.Edge("edge-b")->slices.count("sl1"), 1u);
+  EXPECT_EQ(Call("GET", "/api/v1/slices/sl1", t).body["edges"]["edge-b"]["state"], "applied");
+}
+
+TEST_F(RestTest, ReconcileRestoresWhatAnEdgeLostAndRemovesWhatIsStale) {
+  const auto t = NewTenant("acme");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  auto sess = Call("POST", "/api/v1/delay-sessions", t,
+                   json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}, {"reflector_mode", "stateful"}});
+  ASSERT_EQ(sess.status, 201) << sess.body;
+  auto b = edges_.Edge("edge-b");
+  b->Forget();  // the agent restarted with nothing
+  pb::Slice stale;
+  stale.set_id("sl77");
+  b->ApplySlice(stale);  // a slice deleted while the edge was away
+  pb::Slice foreign;
+  foreign.set_id("ops-manual");
+  b->ApplySlice(foreign);  // not the controller's: left alone
+  ASSERT_TRUE(ctl_->Register(LabRegistration("b", kDeviceToken), "test"));
+  ctl_->RunQueued();
+  EXPECT_EQ(b->slices.count("sl1"), 1u);
+  EXPECT_EQ(b->slices.count("sl77"), 0u);
+  EXPECT_EQ(b->slices.count("ops-manual"), 1u);
+  EXPECT_EQ(b->sessions.count({pb::STAMP_ROLE_REFLECTOR, 1}), 1u);
+  EXPECT_EQ(b->running.count({pb::STAMP_ROLE_REFLECTOR, 1}), 1u);
+  EXPECT_EQ(b->init_address[pb::STAMP_ROLE_REFLECTOR], "fc00:0:b::1");
+}
+
+TEST_F(RestTest, DelaySessionLifecycle) {
+  const auto t = NewTenant("acme");
+  const auto t2 = NewTenant("globex");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  auto r = Call("POST", "/api/v1/delay-sessions", t,
+                json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}, {"interval_ms", 100},
+                     {"timestamp_format", "ptp"}, {"reflector_mode", "stateful"}, {"authenticated", true}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.body["id"], "ds1");
+  EXPECT_EQ(r.body["running"], true);
+  EXPECT_FALSE(r.body.contains("auth_key_hex"));
+  auto a = edges_.Edge("edge-a");
+  auto b = edges_.Edge("edge-b");
+  const auto& sp = a->sessions.at({pb::STAMP_ROLE_SENDER, 1});
+  EXPECT_EQ(sp.source_address(), "fc00:0:a::1");
+  EXPECT_EQ(sp.peer_address(), "fc00:0:b::1");
+  ASSERT_EQ(sp.segments_size(), 1);
+  EXPECT_EQ(sp.segments(0), "fc00:0:1::e");  // the slice's a->b path
+  EXPECT_EQ(sp.interval_ms(), 100u);
+  EXPECT_EQ(sp.timestamp_format(), pb::TIMESTAMP_FORMAT_PTPV2);
+  EXPECT_EQ(sp.authentication_mode(), pb::AUTHENTICATION_MODE_HMAC_SHA_256);
+  EXPECT_EQ(sp.auth_key().key().size(), 32u);
+  const auto& rp = b->sessions.at({pb::STAMP_ROLE_REFLECTOR, 1});
+  EXPECT_EQ(rp.segments(0), "fc00:0:2::e");  // the slice's b->a path
+  EXPECT_EQ(rp.reflector_mode(), pb::SESSION_REFLECTOR_MODE_STATEFUL);
+  EXPECT_EQ(rp.auth_key().key(), sp.auth_key().key());
+  EXPECT_TRUE(a->running.count({pb::STAMP_ROLE_SENDER, 1}));
+  EXPECT_TRUE(b->running.count({pb::STAMP_ROLE_REFLECTOR, 1}));
+
+  EXPECT_EQ(Call("GET", "/api/v1/delay-sessions", t).body.size(), 1u);
+  EXPECT_EQ(Call("GET", "/api/v1/delay-sessions", t2).body.size(), 0u);
+  ExpectError(Call("GET", "/api/v1/delay-sessions/ds1", t2), 404, "id");
+  ExpectError(Call("GET", "/api/v1/delay-sessions/ds1/stats", t2), 404, "id");
+  ExpectError(Call("POST", "/api/v1/delay-sessions/ds1/stop", t2), 404, "id");
+  ExpectError(Call("DELETE", "/api/v1/delay-sessions/ds1", t2), 404, "id");
+
+  EXPECT_EQ(Call("POST", "/api/v1/delay-sessions/ds1/stop", t).body["running"], false);
+  EXPECT_FALSE(a->running.count({pb::STAMP_ROLE_SENDER, 1}));
+  EXPECT_EQ(Call("POST", "/api/v1/delay-sessions/ds1/start", t).body["running"], true);
+  EXPECT_TRUE(a->running.count({pb::STAMP_ROLE_SENDER, 1}));
+  ExpectError(Call("DELETE", "/api/v1/slices/sl1", t), 409, "id");  // still measured
+  EXPECT_EQ(Call("DELETE", "/api/v1/delay-sessions/ds1", t).status, 204);
+  EXPECT_TRUE(a->sessions.empty());
+  EXPECT_TRUE(b->sessions.empty());
+  ExpectError(Call("GET", "/api/v1/delay-sessions/ds1", t), 404, "id");
+  EXPECT_EQ(Call("DELETE", "/api/v1/slices/sl1", t).status, 204);
+  EXPECT_TRUE(a->slices.empty());
+  EXPECT_TRUE(b->slices.empty());
+}
+
+TEST_F(RestTest, BadSessionsAreRefusedByFieldAndChangeNothing) {
+  const auto t = NewTenant("acme");
+  const auto t2 = NewTenant("globex");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  const auto before = Snapshot();
+  const json good = {{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}};
+  struct Case {
+    std::function<void(json&)> change;
+    int status;
+    const char* field;
+  };
+  const Case cases[] = {
+      {[](json& b) { b.erase("slice"); }, 400, "slice"},
+      {[](json& b) { b["slice"] = "sl9"; }, 404, "slice"},
+      {[](json& b) { b["sender"] = "edge-c"; }, 400, "sender"},
+      {[](json& b) { b["reflector"] = "edge-a"; }, 400, "reflector"},
+      {[](json& b) { b["interval_ms"] = 5; }, 400, "interval_ms"},
+      {[](json& b) { b["interval_ms"] = "fast"; }, 400, "interval_ms"},
+      {[](json& b) { b["timestamp_format"] = "gps"; }, 400, "timestamp_format"},
+      {[](json& b) { b["reflector_mode"] = "clever"; }, 400, "reflector_mode"},
+      {[](json& b) { b["authenticated"] = "yes"; }, 400, "authenticated"},
+  };
+  for (const auto& c : cases) {
+    json body = good;
+    c.change(body);
+    ExpectError(Call("POST", "/api/v1/delay-sessions", t, body), c.status, c.field);
+  }
+  ExpectError(Call("POST", "/api/v1/delay-sessions", t2, good), 404, "slice");  // not its slice
+  // the sender edge refuses: the reflector side is undone
+  edges_.Edge("edge-a")->FailWith("Create:sender", kGrpcInvalidArgument);
+  ExpectError(Call("POST", "/api/v1/delay-sessions", t, good), 422, "sender");
+  EXPECT_TRUE(edges_.Edge("edge-b")->sessions.empty());
+  EXPECT_TRUE(edges_.Edge("edge-a")->sessions.empty());
+  EXPECT_EQ(Snapshot(), before);
+}
+
+pb::StampResult Result(uint32_t seq, uint32_t rseq, uint64_t t1, double direct_ms, double return_ms) {
+  pb::StampResult r;
+  r.set_ssid(1);
+  r.set_sender_seq(seq);
+  r.set_reflector_seq(rseq);
+  r.set_t1_ns(t1);
+  r.set_t2_ns(t1 + static_cast<uint64_t>(direct_ms * 1e6));
+  r.set_t3_ns(r.t2_ns() + 30'000);
+  r.set_t4_ns(r.t3_ns() + static_cast<uint64_t>(return_ms * 1e6));
+  return r;
+}
+
+TEST_F(RestTest, PolledResultsBecomeSamplesStatsIntervalsAndMetrics) {
+  const auto t = NewTenant("acme");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  ASSERT_EQ(Call("POST", "/api/v1/delay-sessions", t,
+                 json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}, {"reflector_mode", "stateful"}})
+                .status,
+            201);
+  // 40 packets over 4 s of 1 s intervals (TAI = UTC + offset); seq 13 lost outbound, seq 27
+  // lost on the way back.
+  const uint64_t base = static_cast<uint64_t>((NowUtcMs() / 1000 - 60) * 1000 + ctl_->tai_offset_s() * 1000LL) * 1'000'000ULL;
+  auto a = edges_.Edge("edge-a");
+  std::vector<double> direct;
+  uint32_t rseq = 0;
+  for (uint32_t seq = 0; seq < 40; ++seq) {
+    if (seq == 13) continue;
+    const uint32_t r = rseq++;
+    if (seq == 27) continue;
+    const double d = 12.0 + (seq % 5) * 0.1;
+    direct.push_back(d);
+    a->Push(1, Result(seq, r, base + seq * 100'000'000ULL, d, 4.0));
+  }
+  ctl_->PollOnce();
+  auto samples = Call("GET", "/api/v1/delay-sessions/ds1/results?limit=5", t);
+  ASSERT_EQ(samples.status, 200);
+  ASSERT_EQ(samples.body["samples"].size(), 5u);
+  EXPECT_NEAR(samples.body["samples"][0]["direct_ms"].get<double>(), 12.0, 1e-6);
+  EXPECT_NEAR(samples.body["samples"][0]["rtt_ms"].get<double>(), 16.0, 1e-6);
+  EXPECT_EQ(samples.body["samples"][0]["t1_ns"], std::to_string(base));
+  EXPECT_EQ(Call("GET", "/api/v1/delay-sessions/ds1/results?limit=10000", t).body["samples"].size(), 38u);
+
+  auto stats = Call("GET", "/api/v1/delay-sessions/ds1/stats", t);
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  double mean = 0;
+  for (double d : direct) mean += d;
+  mean /= static_cast<double>(direct.size());
+  EXPECT_EQ(stats.body["samples"], 38);
+  EXPECT_NEAR(stats.body["direct"]["mean_ms"].get<double>(), mean, 1e-6);
+  EXPECT_NEAR(stats.body["direct"]["min_ms"].get<double>(), 12.0, 1e-6);
+  EXPECT_NEAR(stats.body["direct"]["max_ms"].get<double>(), 12.4, 1e-6);
+  EXPECT_NEAR(stats.body["return"]["mean_ms"].get<double>(), 4.0, 1e-6);
+  EXPECT_NEAR(stats.body["direct"]["p50_ms"].get<double>(), 12.2, 12.2 * 0.008);
+  EXPECT_EQ(stats.body["packets"]["sent"], 40);
+  EXPECT_EQ(stats.body["packets"]["received"], 38);
+  EXPECT_EQ(stats.body["packets"]["lost_direct"], 1);
+  EXPECT_EQ(stats.body["packets"]["lost_return"], 1);
+
+  auto iv = Call("GET", "/api/v1/delay-sessions/ds1/intervals", t);
+  ASSERT_EQ(iv.status, 200);
+  ASSERT_EQ(iv.body["intervals"].size(), 4u);
+  EXPECT_EQ(iv.body["intervals"][0]["open"], false);  // closed: 60 s in the past
+  EXPECT_EQ(iv.body["intervals"][1]["packets"]["lost_direct"], 1);
+  EXPECT_EQ(iv.body["intervals"][2]["packets"]["lost_return"], 1);
+  EXPECT_EQ(iv.body["intervals"][0]["samples"], 10);
+
+  ExpectError(Call("GET", "/api/v1/delay-sessions/ds1/results?since=yesterday", t), 400, "since");
+  ExpectError(Call("GET", "/api/v1/delay-sessions/ds1/results?limit=0", t), 400, "limit");
+  EXPECT_EQ(Call("GET", "/api/v1/delay-sessions/ds1/stats?since=1s", t).body["samples"], 0);
+
+  auto m = client_->Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("segwan_devices_connected 3"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("segwan_samples_stored_total 38"), std::string::npos);
+  EXPECT_NE(m->body.find(R"(segwan_delay_seconds_count{session="ds1",tenant="t1",direction="direct"} 38)"),
+            std::string::npos);
+  EXPECT_NE(m->body.find(R"(segwan_delay_seconds_bucket{session="ds1",tenant="t1",direction="direct",le="0.01"} 0)"),
+            std::string::npos);
+  EXPECT_NE(m->body.find(R"(segwan_delay_seconds_bucket{session="ds1",tenant="t1",direction="direct",le="0.025"} 38)"),
+            std::string::npos);
+
+  // A poll that cannot reach the sender counts an error and shows it on the session.
+  a->FailWith("Results", kGrpcUnavailable);
+  ctl_->PollOnce();
+  EXPECT_FALSE(Call("GET", "/api/v1/delay-sessions/ds1", t).body["error"].is_null());
+  EXPECT_NE(client_->Get("/metrics")->body.find("segwan_poll_errors_total 1"), std::string::npos);
+}
+
+TEST_F(RestTest, ARestartedControllerKeepsEverythingAndCarriesOn) {
+  const auto t = NewTenant("acme");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  ASSERT_EQ(Call("POST", "/api/v1/delay-sessions", t,
+                 json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}, {"reflector_mode", "stateful"}})
+                .status,
+            201);
+  const uint64_t base = (static_cast<uint64_t>(NowUtcMs()) + ctl_->tai_offset_s() * 1000ULL) * 1'000'000ULL;
+  for (uint32_t seq = 0; seq < 10; ++seq) edges_.Edge("edge-a")->Push(1, Result(seq, seq, base + seq * 1000, 5, 5));
+  ctl_->PollOnce();
+  Shutdown();  // as abrupt as it gets in-process: nothing is flushed on the way out
+  Boot();
+  EXPECT_EQ(Call("GET", "/api/v1/slices/sl1", t).status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/delay-sessions/ds1", t).body["running"], true);
+  EXPECT_EQ(Call("GET", "/api/v1/delay-sessions/ds1/results?limit=10000", t).body["samples"].size(), 10u);
+  // The open interval was rebuilt from the stored samples: stats still see them.
+  EXPECT_EQ(Call("GET", "/api/v1/delay-sessions/ds1/stats", t).body["samples"], 10);
+  // The edges re-register with the new controller; their sessions are still there.
+  for (const char* x : {"a", "b"}) ASSERT_TRUE(ctl_->Register(LabRegistration(x, kDeviceToken), "test"));
+  ctl_->RunQueued();
+  // The sender edge restarted meanwhile and counts from 0 again: numbers keep growing.
+  edges_.Edge("edge-a")->Forget();
+  ASSERT_TRUE(ctl_->Register(LabRegistration("a", kDeviceToken), "test"));
+  ctl_->RunQueued();
+  edges_.Edge("edge-a")->Push(1, Result(0, 0, base + 20'000, 5, 5));
+  ctl_->PollOnce();
+  auto s = Call("GET", "/api/v1/delay-sessions/ds1/results?limit=10000", t).body["samples"];
+  ASSERT_EQ(s.size(), 11u);
+  EXPECT_EQ(s[10]["seq"], 10);
+  auto stats = Call("GET", "/api/v1/delay-sessions/ds1/stats", t).body;
+  EXPECT_EQ(stats["packets"]["sent"], 11);
+  EXPECT_EQ(stats["packets"]["lost"], 0);
+}
+
+TEST(ParseSince, MillisecondsOrASpanBack) {
+  EXPECT_EQ(*ParseSince("", 1'000'000), 0);
+  EXPECT_EQ(*ParseSince("1234", 1'000'000), 1234);
+  EXPECT_EQ(*ParseSince("5m", 1'000'000), 700'000);
+  EXPECT_EQ(*ParseSince("2h", 10'000'000), 2'800'000);
+  EXPECT_EQ(ParseSince("5y", 0).error().field, "since");
+  EXPECT_FALSE(ParseSince("-5", 0));
+  EXPECT_EQ(IsoTime(1'795'475'570'652), "2026-11-23T23:12:50.652Z");
+}
+
+}  // namespace
+}  // namespace segwan::controller
