@@ -160,3 +160,56 @@ start_stamp_sessions() {
     edgectl a stamp start sender "$s" >/dev/null || fail "start sender $s"
   done
 }
+
+# ---- the controller ---------------------------------------------------------------------
+# start_controller DIR [ARGS...]: edge-os in the root namespace, Registration on the
+# management bridge, REST on loopback; its data (SQLite, tokens) in DIR. Sets CTL_URL, OP_TOKEN.
+CTL_HTTP_PORT=${CTL_HTTP_PORT:-18080}
+start_controller() {
+  local dir=$1; shift
+  mkdir -p "$dir"
+  "$SEGWAN_BUILD_DIR/edge-os/edge-os" --data-dir "$dir" --http-listen "127.0.0.1:$CTL_HTTP_PORT" \
+    --grpc-listen "[fd5e:ff::1]:50051" "$@" >>"$dir/edge-os.log" 2>&1 &
+  echo $! >"$dir/pid"
+  CTL_URL="http://127.0.0.1:$CTL_HTTP_PORT"
+  for _ in $(seq 100); do
+    curl -sf "$CTL_URL/api/v1/health" >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  curl -sf "$CTL_URL/api/v1/health" >/dev/null || { cat "$dir/edge-os.log"; fail "edge-os did not come up"; }
+  OP_TOKEN=$(cat "$dir/operator.token")
+}
+kill_controller() {  # kill_controller DIR SIGNAL
+  local pid; pid=$(cat "$1/pid")
+  kill "-${2:-TERM}" "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+# api METHOD PATH TOKEN [BODY]: the response body; fails the test on a non-2xx answer.
+api() {
+  local method=$1 path=$2 token=$3 body=${4:-} out code
+  out=$(curl -s -w '\n%{http_code}' -X "$method" -H "Authorization: Bearer $token" \
+    ${body:+-H 'Content-Type: application/json' --data "$body"} "$CTL_URL$path")
+  code=${out##*$'\n'}
+  out=${out%$'\n'*}
+  [[ $code == 2* ]] || fail "$method $path: HTTP $code $out"
+  echo "$out"
+}
+# jget FIELD.PATH: reads a field of the JSON on stdin ("direct.mean_ms", "0.id").
+jget() {
+  /usr/bin/python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$1"
+}
+# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds; false when time runs out.
+wait_for() {
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.1
+  done
+}
