@@ -248,6 +248,9 @@ void RestServer::Routes() {
     }
   });
   s.set_payload_max_length(1 << 20);
+  // cpp-httplib writes headers and body separately: without TCP_NODELAY, Nagle's algorithm
+  // and the client's delayed ACK hold every keep-alive response for ~40 ms.
+  s.set_tcp_nodelay(true);
 
   using Req = const httplib::Request&;
   using Res = httplib::Response&;

@@ -4,11 +4,13 @@
 // it was told (slices, STAMP sessions), logs every call, and can be told to fail a method.
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "edge-os/southbound/edge_client.h"
+#include "segwan/v1/registration.pb.h"
 
 namespace segwan::controller::testing {
 
