@@ -367,53 +367,42 @@ SliceView Controller::ViewOf(const Slice& s) {
   return v;
 }
 
-Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest& req) {
-  auto owner = Owner(p, req.tenant);
-  if (!owner) return owner.error();
-  if (req.name.empty() || req.name.size() > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
-  if (req.sites.size() < 2) return ApiError(kBadRequest, "sites", "a slice joins at least two sites");
-  std::lock_guard cfg(config_mu_);
-  Slice s;
-  s.tenant_id = owner->id;
-  s.name = req.name;
-  s.sites = req.sites;
-  s.paths = req.paths;
-  std::map<std::string, Device> devices;
-  {
-    std::lock_guard lock(mu_);
-    for (size_t k = 0; k < req.sites.size(); ++k) {
-      const auto& site = req.sites[k];
-      const std::string f = "sites[" + std::to_string(k) + "]";
-      auto d = devices_.find(site.device);
-      if (d == devices_.end()) return ApiError(kBadRequest, f + ".device", "no device '" + site.device + "'");
-      if (!d->second.enabled) return ApiError(kConflict, f + ".device", "device '" + site.device + "' is disabled");
-      for (const auto& [id, other] : slices_) {
-        for (const auto& os : other.sites) {
-          if (os.device == site.device && os.interface == site.interface) {
-            // Only the owner may learn which slice holds it.
-            return ApiError(kConflict, f + ".interface",
-                            "'" + site.interface + "' of " + site.device + " is already in " +
-                                (Visible(p, other.tenant_id) ? "slice " + id : "another tenant's slice"));
-          }
+Result<std::map<std::string, Device>> Controller::CheckSites(const Principal& p, const Slice& s) {
+  std::lock_guard lock(mu_);
+  for (size_t k = 0; k < s.sites.size(); ++k) {
+    const auto& site = s.sites[k];
+    const std::string f = "sites[" + std::to_string(k) + "]";
+    auto d = devices_.find(site.device);
+    if (d == devices_.end()) return ApiError(kBadRequest, f + ".device", "no device '" + site.device + "'");
+    if (!d->second.enabled) return ApiError(kConflict, f + ".device", "device '" + site.device + "' is disabled");
+    for (const auto& [id, other] : slices_) {
+      if (id == s.id) continue;
+      for (const auto& os : other.sites) {
+        if (os.device == site.device && os.interface == site.interface) {
+          // Only the owner may learn which slice holds it.
+          return ApiError(kConflict, f + ".interface",
+                          "'" + site.interface + "' of " + site.device + " is already in " +
+                              (Visible(p, other.tenant_id) ? "slice " + id : "another tenant's slice"));
         }
       }
     }
-    devices = DevicesOf(s);
   }
-  // Plan with a provisional number to validate everything before anything is allocated.
-  s.number = 1;
-  if (auto plan = PlanSlice(s, devices); !plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
-  const uint64_t number = store_->NextId("slice-number");
-  if (number > kMaxSliceNumber) return ApiError(kConflict, "", "no slice numbers left");
-  s.number = static_cast<uint32_t>(number);
-  s.id = "sl" + std::to_string(number);
-  s.created_ms = NowUtcMs();
-  auto plan = PlanSlice(s, devices);
-  if (!plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
+  return DevicesOf(s);
+}
 
+// Applies `next` on its edges and removes the slice from the edges of `prev` it no longer
+// has. When an edge refuses, every edge already touched goes back to `prev` (or loses the
+// slice if `prev` did not have it), so a refused request changes nothing.
+Result<std::map<std::string, EdgeState>> Controller::PushSlice(
+    const Slice& next, const std::map<std::string, segwan::v1::Slice>& plan, const Slice* prev,
+    const std::map<std::string, Device>& devices) {
+  std::map<std::string, segwan::v1::Slice> old_plan;
+  if (prev) {
+    if (auto o = PlanSlice(*prev, devices)) old_plan = *o;
+  }
   std::map<std::string, EdgeState> states;
   std::vector<std::string> applied;
-  for (const auto& [device, msg] : *plan) {
+  for (const auto& [device, msg] : plan) {
     if (!Reachable(device)) {
       states[device] = {"pending", "not connected; applied when it registers"};
       continue;
@@ -428,18 +417,100 @@ Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest
       states[device] = {"pending", r.error().message};
       continue;
     }
-    // An edge refused: undo the others, so a refused request changes nothing.
-    for (const auto& a : applied) ClientFor(a)->RemoveSlice(s.id);
+    for (const auto& a : applied) {
+      auto old = old_plan.find(a);
+      if (old != old_plan.end()) ClientFor(a)->ApplySlice(old->second);
+      else ClientFor(a)->RemoveSlice(next.id);
+    }
     size_t k = 0;
-    while (k < s.sites.size() && s.sites[k].device != device) ++k;
+    while (k < next.sites.size() && next.sites[k].device != device) ++k;
     return ApiError(kUnprocessable, "sites[" + std::to_string(k) + "]", r.error().message);
   }
+  for (const auto& [device, msg] : old_plan) {
+    if (plan.count(device) || !Reachable(device)) continue;  // an absent edge is cleaned up by Reconcile
+    if (auto st = ClientFor(device)->RemoveSlice(next.id); !st) {
+      SEGWAN_LOG(kWarn, "slices") << "removing " << next.id << ": " << st.error().message << " (left to reconciliation)";
+    }
+  }
+  return states;
+}
+
+Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest& req) {
+  auto owner = Owner(p, req.tenant);
+  if (!owner) return owner.error();
+  if (req.name.empty() || req.name.size() > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
+  if (req.sites.size() < 2) return ApiError(kBadRequest, "sites", "a slice joins at least two sites");
+  std::lock_guard cfg(config_mu_);
+  Slice s;
+  s.tenant_id = owner->id;
+  s.name = req.name;
+  s.sites = req.sites;
+  s.paths = req.paths;
+  auto devices = CheckSites(p, s);
+  if (!devices) return devices.error();
+  // Plan with a provisional number to validate everything before anything is allocated.
+  s.number = 1;
+  if (auto plan = PlanSlice(s, *devices); !plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
+  const uint64_t number = store_->NextId("slice-number");
+  if (number > kMaxSliceNumber) return ApiError(kConflict, "", "no slice numbers left");
+  s.number = static_cast<uint32_t>(number);
+  s.id = "sl" + std::to_string(number);
+  s.created_ms = NowUtcMs();
+  auto plan = PlanSlice(s, *devices);
+  if (!plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
+  auto states = PushSlice(s, *plan, nullptr, *devices);
+  if (!states) return states.error();
   store_->PutSlice(s);
   std::lock_guard lock(mu_);
   slices_[s.id] = s;
-  slice_edges_[s.id] = states;
+  slice_edges_[s.id] = *states;
   SEGWAN_LOG(kInfo, "slices") << "slice " << s.id << " (" << s.name << ") of " << s.tenant_id << " created on "
                               << plan->size() << " edges";
+  return ViewOf(s);
+}
+
+Result<SliceView> Controller::UpdateSlice(const Principal& p, const std::string& id, const SliceRequest& req) {
+  if (req.name.empty() || req.name.size() > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
+  if (req.sites.size() < 2) return ApiError(kBadRequest, "sites", "a slice joins at least two sites");
+  std::lock_guard cfg(config_mu_);
+  Slice prev;
+  {
+    std::lock_guard lock(mu_);
+    auto it = slices_.find(id);
+    if (it == slices_.end() || !Visible(p, it->second.tenant_id)) return ApiError(kNotFound, "id", "no slice '" + id + "'");
+    prev = it->second;
+    if (!req.tenant.empty() && req.tenant != prev.tenant_id) return ApiError(kBadRequest, "tenant", "a slice keeps its tenant");
+    // A delay session needs both its devices in the slice.
+    for (const auto& [sid, r] : sessions_) {
+      if (r.s.slice_id != id) continue;
+      for (const auto& d : {r.s.sender, r.s.reflector}) {
+        if (std::none_of(req.sites.begin(), req.sites.end(), [&](const auto& x) { return x.device == d; })) {
+          return ApiError(kConflict, "sites", "delay session " + sid + " measures " + d + "; delete it first");
+        }
+      }
+    }
+  }
+  Slice s = prev;
+  s.name = req.name;
+  s.sites = req.sites;
+  s.paths = req.paths;
+  auto devices = CheckSites(p, s);
+  if (!devices) return devices.error();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& site : prev.sites) {  // to plan the old state for rollback and removal
+      if (auto d = devices_.find(site.device); d != devices_.end()) devices->emplace(site.device, d->second);
+    }
+  }
+  auto plan = PlanSlice(s, *devices);
+  if (!plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
+  auto states = PushSlice(s, *plan, &prev, *devices);
+  if (!states) return states.error();
+  store_->PutSlice(s);
+  std::lock_guard lock(mu_);
+  slices_[s.id] = s;
+  slice_edges_[s.id] = *states;
+  SEGWAN_LOG(kInfo, "slices") << "slice " << s.id << " updated: " << plan->size() << " edges";
   return ViewOf(s);
 }
 

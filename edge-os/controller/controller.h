@@ -17,6 +17,7 @@
 #include "edge-os/southbound/edge_client.h"
 #include "edge-os/store/store.h"
 #include "segwan/result.h"
+#include "segwan/v1/edge.pb.h"
 #include "segwan/v1/registration.pb.h"
 
 namespace segwan::controller {
@@ -153,6 +154,9 @@ class Controller {
 
   // ---- slices
   Result<SliceView> CreateSlice(const Principal& p, const SliceRequest& req);
+  // Replaces name, sites and paths; id, number and tenant stay. Edges that leave lose the
+  // slice, edges that join get it, the others converge to the new plan.
+  Result<SliceView> UpdateSlice(const Principal& p, const std::string& id, const SliceRequest& req);
   std::vector<SliceView> Slices(const Principal& p);
   Result<SliceView> GetSlice(const Principal& p, const std::string& id);
   Status DeleteSlice(const Principal& p, const std::string& id);
@@ -201,6 +205,12 @@ class Controller {
   bool Visible(const Principal& p, const std::string& tenant_id) const {
     return p.is_operator || p.tenant_id == tenant_id;
   }
+  // Devices of the slice's sites; refuses unknown or disabled devices and LAN interfaces
+  // another slice holds.
+  Result<std::map<std::string, Device>> CheckSites(const Principal& p, const Slice& s);
+  Result<std::map<std::string, EdgeState>> PushSlice(const Slice& next,
+                                                     const std::map<std::string, segwan::v1::Slice>& plan,
+                                                     const Slice* prev, const std::map<std::string, Device>& devices);
   // Device records of the sites (locked: mu_).
   std::map<std::string, Device> DevicesOf(const Slice& s);
   std::shared_ptr<EdgeClient> ClientFor(const std::string& device_id);  // null: not reachable

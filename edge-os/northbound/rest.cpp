@@ -186,6 +186,43 @@ struct Body {
   }
 };
 
+// {name, sites: [{device, interface, nexthop4?}], paths?: [{from, to, waypoints}], tenant?}
+void ParseSlice(Body& b, SliceRequest& sr) {
+  if (!b.ok) return;
+  sr.tenant = b.Str(b.j, "tenant", "tenant", false);
+  sr.name = b.Str(b.j, "name", "name", true);
+  const auto& sites = b.Array(b.j, "sites", "sites", true);
+  for (size_t k = 0; k < sites.size() && b.ok; ++k) {
+    const std::string f = "sites[" + std::to_string(k) + "]";
+    if (!sites[k].is_object()) {
+      b.Fail(f, "must be an object {device, interface}");
+      break;
+    }
+    SliceSite site;
+    site.device = b.Str(sites[k], "device", f + ".device", true);
+    site.interface = b.Str(sites[k], "interface", f + ".interface", true);
+    site.nexthop4 = b.Str(sites[k], "nexthop4", f + ".nexthop4", false);
+    sr.sites.push_back(site);
+  }
+  const auto& paths = b.Array(b.j, "paths", "paths", false);
+  for (size_t k = 0; k < paths.size() && b.ok; ++k) {
+    const std::string f = "paths[" + std::to_string(k) + "]";
+    if (!paths[k].is_object()) {
+      b.Fail(f, "must be an object {from, to, waypoints}");
+      break;
+    }
+    SlicePath path;
+    path.from = b.Str(paths[k], "from", f + ".from", true);
+    path.to = b.Str(paths[k], "to", f + ".to", true);
+    const auto& w = b.Array(paths[k], "waypoints", f + ".waypoints", true);
+    for (size_t i = 0; i < w.size() && b.ok; ++i) {
+      if (!w[i].is_string()) b.Fail(f + ".waypoints[" + std::to_string(i) + "]", "must be a SID (string)");
+      else path.waypoints.push_back(w[i].get<std::string>());
+    }
+    sr.paths.push_back(path);
+  }
+}
+
 Body Parse(const httplib::Request& req) {
   Body b;
   b.j = json::parse(req.body, nullptr, false);
@@ -336,46 +373,22 @@ void RestServer::Routes() {
   s.Post("/api/v1/slices", authed([this](const Principal& p, Req req, Res res) {
            auto b = Parse(req);
            SliceRequest sr;
-           if (b.ok) {
-             sr.tenant = b.Str(b.j, "tenant", "tenant", false);
-             sr.name = b.Str(b.j, "name", "name", true);
-             const auto& sites = b.Array(b.j, "sites", "sites", true);
-             for (size_t k = 0; k < sites.size() && b.ok; ++k) {
-               const std::string f = "sites[" + std::to_string(k) + "]";
-               if (!sites[k].is_object()) {
-                 b.Fail(f, "must be an object {device, interface}");
-                 break;
-               }
-               SliceSite site;
-               site.device = b.Str(sites[k], "device", f + ".device", true);
-               site.interface = b.Str(sites[k], "interface", f + ".interface", true);
-               site.nexthop4 = b.Str(sites[k], "nexthop4", f + ".nexthop4", false);
-               sr.sites.push_back(site);
-             }
-             const auto& paths = b.Array(b.j, "paths", "paths", false);
-             for (size_t k = 0; k < paths.size() && b.ok; ++k) {
-               const std::string f = "paths[" + std::to_string(k) + "]";
-               if (!paths[k].is_object()) {
-                 b.Fail(f, "must be an object {from, to, waypoints}");
-                 break;
-               }
-               SlicePath path;
-               path.from = b.Str(paths[k], "from", f + ".from", true);
-               path.to = b.Str(paths[k], "to", f + ".to", true);
-               const auto& w = b.Array(paths[k], "waypoints", f + ".waypoints", true);
-               for (size_t i = 0; i < w.size() && b.ok; ++i) {
-                 if (!w[i].is_string()) b.Fail(f + ".waypoints[" + std::to_string(i) + "]", "must be a SID (string)");
-                 else path.waypoints.push_back(w[i].get<std::string>());
-               }
-               sr.paths.push_back(path);
-             }
-           }
+           ParseSlice(b, sr);
            if (!b.ok) return SendError(res, b.error);
            auto r = c_->CreateSlice(p, sr);
            if (!r) return SendError(res, r.error());
            res.set_header("Location", "/api/v1/slices/" + r->slice.id);
            Send(res, 201, SliceJson(*r));
          }));
+  s.Put(R"(/api/v1/slices/([^/]+))", authed([this](const Principal& p, Req req, Res res) {
+          auto b = Parse(req);
+          SliceRequest sr;
+          ParseSlice(b, sr);
+          if (!b.ok) return SendError(res, b.error);
+          auto r = c_->UpdateSlice(p, req.matches[1], sr);
+          if (!r) return SendError(res, r.error());
+          Send(res, 200, SliceJson(*r));
+        }));
   s.Get(R"(/api/v1/slices/([^/]+))", authed([this](const Principal& p, Req req, Res res) {
           auto r = c_->GetSlice(p, req.matches[1]);
           if (!r) return SendError(res, r.error());

@@ -76,6 +76,7 @@ class RestTest : public ::testing::Test {
     if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
     httplib::Result r = method == "GET"    ? client_->Get(path.c_str(), h)
                         : method == "POST" ? client_->Post(path.c_str(), h, body, "application/json")
+                        : method == "PUT"  ? client_->Put(path.c_str(), h, body, "application/json")
                                            : client_->Delete(path.c_str(), h);
     if (!r) return {0, json()};
     Reply out{r->status, json()};
@@ -310,6 +311,51 @@ TEST_F(RestTest, ReconcileRestoresWhatAnEdgeLostAndRemovesWhatIsStale) {
   EXPECT_EQ(b->sessions.count({pb::STAMP_ROLE_REFLECTOR, 1}), 1u);
   EXPECT_EQ(b->running.count({pb::STAMP_ROLE_REFLECTOR, 1}), 1u);
   EXPECT_EQ(b->init_address[pb::STAMP_ROLE_REFLECTOR], "fc00:0:b::1");
+}
+
+TEST_F(RestTest, UpdatingASliceAddsAndRemovesExactlyItsSites) {
+  const auto t = NewTenant("acme");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  auto a = edges_.Edge("edge-a");
+  auto c = edges_.Edge("edge-c");
+  // add site-c
+  auto body = SliceBody();
+  body["sites"].push_back({{"device", "edge-c"}, {"interface", "lan0"}});
+  auto r = Call("PUT", "/api/v1/slices/sl1", t, body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body["id"], "sl1");
+  EXPECT_EQ(r.body["table"], 1001);
+  ASSERT_EQ(c->slices.count("sl1"), 1u);
+  EXPECT_EQ(c->slices.at("sl1").remotes_size(), 2);
+  EXPECT_EQ(a->slices.at("sl1").remotes_size(), 2);
+  // A refused update (edge-c, applied last, says no) puts edge-a and edge-b, already
+  // changed, back on the previous plan.
+  auto repinned = body;
+  repinned["paths"][0]["waypoints"] = {"fc00:0:2::e"};
+  c->FailWith("ApplySlice", kGrpcInvalidArgument);
+  const auto before = Snapshot();
+  const auto a_before = a->slices.at("sl1").SerializeAsString();
+  const auto b_before = edges_.Edge("edge-b")->slices.at("sl1").SerializeAsString();
+  ExpectError(Call("PUT", "/api/v1/slices/sl1", t, repinned), 422, "sites[2]");
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_EQ(a->slices.at("sl1").SerializeAsString(), a_before);
+  EXPECT_EQ(a->slices.at("sl1").remotes(0).segments(0), "fc00:0:1::e");
+  EXPECT_EQ(edges_.Edge("edge-b")->slices.at("sl1").SerializeAsString(), b_before);
+  EXPECT_EQ(a->Calls().back(), "ApplySlice:sl1");  // the rollback itself
+  c->ClearFailures();
+  // remove site-c again: edge-c loses the slice, the others lose their route to it
+  r = Call("PUT", "/api/v1/slices/sl1", t, SliceBody());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(c->slices.count("sl1"), 0u);
+  EXPECT_EQ(a->slices.at("sl1").remotes_size(), 1);
+  // a site a delay session measures cannot leave; other tenants cannot touch it
+  ASSERT_EQ(Call("POST", "/api/v1/delay-sessions", t,
+                 json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}}).status, 201);
+  auto shrink = SliceBody();
+  shrink["sites"][1] = {{"device", "edge-c"}, {"interface", "lan0"}};
+  ExpectError(Call("PUT", "/api/v1/slices/sl1", t, shrink), 409, "sites");
+  ExpectError(Call("PUT", "/api/v1/slices/sl1", NewTenant("globex"), SliceBody()), 404, "id");
+  ExpectError(Call("PUT", "/api/v1/slices/sl1", t, json{{"name", "x"}}), 400, "sites");
 }
 
 TEST_F(RestTest, DelaySessionLifecycle) {
