@@ -13,6 +13,7 @@
 #include "edge-os/store/store.h"
 #include "segwan/cli.h"
 #include "segwan/log.h"
+#include "segwan/tls.h"
 #include "segwan/version.h"
 
 namespace {
@@ -40,7 +41,7 @@ int Run(const ControllerConfig& c) {
     SEGWAN_LOG(kError, "main") << connector.error().ToString();
     return 2;
   }
-  auto server_creds = ServerCredentials(c.tls_cert, c.tls_key, c.tls_ca);
+  auto server_creds = segwan::ServerCredentials({c.tls_cert, c.tls_key, c.tls_ca});
   if (!server_creds) {
     SEGWAN_LOG(kError, "main") << server_creds.error().ToString();
     return 2;

@@ -7,6 +7,7 @@
 #include "segwan/flags.h"
 #include "segwan/net.h"
 #include "segwan/result.h"
+#include "segwan/tls.h"
 
 namespace segwan::edge {
 
@@ -14,14 +15,7 @@ inline constexpr const char* kDefaultListen = "[::]:50061";
 inline constexpr const char* kDefaultStateDir = "/var/lib/segwan/edge";
 inline constexpr const char* kDefaultSidDevice = "sr0";
 
-// TLS for the agent's gRPC server and its client to the controller. All empty = plaintext,
-// which is meant for a closed management network such as the lab's.
-struct TlsConfig {
-  std::string cert_file;  // this agent's certificate (PEM)
-  std::string key_file;   // its private key (PEM)
-  std::string ca_file;    // CA that signed the controller's (and clients') certificates
-  bool enabled() const { return !cert_file.empty() || !ca_file.empty(); }
-};
+using segwan::TlsConfig;  // segwan/tls.h
 
 // Everything the agent is told at start, from flags or a config file (same names).
 struct AgentConfig {

@@ -719,6 +719,18 @@ Result<SessionView> Controller::GetSession(const Principal& p, const std::string
   return ViewOf(it->second);
 }
 
+Result<SessionView> Controller::SetRunning(const Principal& p, const std::string& id, bool running) {
+  DelaySession s;
+  {
+    std::lock_guard lock(mu_);
+    auto& r = sessions_.at(id);
+    r.s.running = running;
+    s = r.s;
+  }
+  store_->PutSession(s);
+  return GetSession(p, id);
+}
+
 Result<SessionView> Controller::StartSession(const Principal& p, const std::string& id) {
   std::lock_guard cfg(config_mu_);
   auto v = GetSession(p, id);
@@ -730,15 +742,7 @@ Result<SessionView> Controller::StartSession(const Principal& p, const std::stri
     auto st = ClientFor(d)->StartStampSession(sender ? pb::STAMP_ROLE_SENDER : pb::STAMP_ROLE_REFLECTOR, v->session.ssid);
     if (!st) return EdgeError(sender ? "sender" : "reflector", st.error());
   }
-  DelaySession s;
-  {
-    std::lock_guard lock(mu_);
-    auto& r = sessions_.at(id);
-    r.s.running = true;
-    s = r.s;
-  }
-  store_->PutSession(s);
-  return GetSession(p, id);
+  return SetRunning(p, id, true);
 }
 
 Result<SessionView> Controller::StopSession(const Principal& p, const std::string& id) {
@@ -751,15 +755,7 @@ Result<SessionView> Controller::StopSession(const Principal& p, const std::strin
     auto st = ClientFor(v->session.sender)->StopStampSession(pb::STAMP_ROLE_SENDER, v->session.ssid);
     if (!st && st.error().code != kGrpcNotFound) return EdgeError("sender", st.error());
   }
-  DelaySession s;
-  {
-    std::lock_guard lock(mu_);
-    auto& r = sessions_.at(id);
-    r.s.running = false;
-    s = r.s;
-  }
-  store_->PutSession(s);
-  return GetSession(p, id);
+  return SetRunning(p, id, false);
 }
 
 Status Controller::DeleteSession(const Principal& p, const std::string& id) {

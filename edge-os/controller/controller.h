@@ -218,6 +218,7 @@ class Controller {
   SliceView ViewOf(const Slice& s);
   SessionView ViewOf(const SessionRuntime& r) const;
   Status PushSession(const DelaySession& s, bool sender_side, bool reconciling);
+  Result<SessionView> SetRunning(const Principal& p, const std::string& id, bool running);
   segwan::v1::StampSessionParams SessionParams(const DelaySession& s, bool sender_side);
   void Enqueue(const std::string& device_id);
   int64_t SampleUtcMs(const Sample& s) const;

@@ -1,12 +1,10 @@
 #include "edge-os/controller/tokens.h"
 
-#include <grpcpp/security/server_credentials.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "segwan/log.h"
 
@@ -44,35 +42,6 @@ Result<std::string> LoadOrCreateToken(const std::string& path) {
   while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
   if (token.empty()) return Error{path + " holds no token", "", 0};
   return token;
-}
-
-namespace {
-Result<std::string> Slurp(const std::string& path, const std::string& flag) {
-  std::ifstream in(path);
-  if (!in) return FieldError(flag, "cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-}  // namespace
-
-Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const std::string& cert,
-                                                                   const std::string& key,
-                                                                   const std::string& ca) {
-  if (cert.empty()) return grpc::InsecureServerCredentials();
-  auto c = Slurp(cert, "--tls-cert");
-  if (!c) return c.error();
-  auto k = Slurp(key, "--tls-key");
-  if (!k) return k.error();
-  grpc::SslServerCredentialsOptions o(ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  if (!ca.empty()) {
-    auto a = Slurp(ca, "--tls-ca");
-    if (!a) return a.error();
-    o.pem_root_certs = *a;
-  }
-  o.pem_key_cert_pairs.push_back({*k, *c});
-  return grpc::SslServerCredentials(o);
 }
 
 std::string DefaultWebRoot() {

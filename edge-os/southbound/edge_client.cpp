@@ -2,9 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <fstream>
-#include <sstream>
 #include <thread>
+
+#include "segwan/tls.h"
 
 namespace segwan::controller {
 
@@ -97,38 +97,12 @@ class GrpcEdgeClient : public EdgeClient {
   EdgeClientOptions o_;
 };
 
-Result<std::string> ReadFile(const std::string& path, const std::string& flag) {
-  std::ifstream in(path);
-  if (!in) return FieldError(flag, "cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<GrpcEdgeConnector>> GrpcEdgeConnector::Create(EdgeClientOptions o) {
-  std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (o.ca_file.empty() && o.cert_file.empty()) {
-    creds = grpc::InsecureChannelCredentials();
-  } else {
-    grpc::SslCredentialsOptions ssl;
-    if (!o.ca_file.empty()) {
-      auto ca = ReadFile(o.ca_file, "--edge-tls-ca");
-      if (!ca) return ca.error();
-      ssl.pem_root_certs = *ca;
-    }
-    if (!o.cert_file.empty()) {
-      auto cert = ReadFile(o.cert_file, "--tls-cert");
-      if (!cert) return cert.error();
-      auto key = ReadFile(o.key_file, "--tls-key");
-      if (!key) return key.error();
-      ssl.pem_cert_chain = *cert;
-      ssl.pem_private_key = *key;
-    }
-    creds = grpc::SslCredentials(ssl);
-  }
-  return std::unique_ptr<GrpcEdgeConnector>(new GrpcEdgeConnector(std::move(o), std::move(creds)));
+  auto creds = ChannelCredentials({o.cert_file, o.key_file, o.ca_file});
+  if (!creds) return creds.error();
+  return std::unique_ptr<GrpcEdgeConnector>(new GrpcEdgeConnector(std::move(o), std::move(*creds)));
 }
 
 std::shared_ptr<EdgeClient> GrpcEdgeConnector::Connect(const std::string& device_id,

@@ -29,6 +29,13 @@ struct Reply {
   json body;
 };
 
+// A request body changed one way, and the error it must get.
+struct BodyCase {
+  std::function<void(json&)> change;
+  int status;
+  const char* field;
+};
+
 class RestTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -235,12 +242,7 @@ TEST_F(RestTest, CreateSliceProgramsEveryEdgeAndIsIsolatedPerTenant) {
 TEST_F(RestTest, BadSlicesAreRefusedByFieldAndChangeNothing) {
   const auto t = NewTenant("acme");
   const auto before = Snapshot();
-  struct Case {
-    std::function<void(json&)> change;
-    int status;
-    const char* field;
-  };
-  const Case cases[] = {
+  const BodyCase cases[] = {
       {[](json& b) { b.erase("name"); }, 400, "name"},
       {[](json& b) { b["sites"] = json::array({b["sites"][0]}); }, 400, "sites"},
       {[](json& b) { b["sites"] = "edge-a"; }, 400, "sites"},
@@ -414,12 +416,7 @@ TEST_F(RestTest, BadSessionsAreRefusedByFieldAndChangeNothing) {
   ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
   const auto before = Snapshot();
   const json good = {{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}};
-  struct Case {
-    std::function<void(json&)> change;
-    int status;
-    const char* field;
-  };
-  const Case cases[] = {
+  const BodyCase cases[] = {
       {[](json& b) { b.erase("slice"); }, 400, "slice"},
       {[](json& b) { b["slice"] = "sl9"; }, 404, "slice"},
       {[](json& b) { b["sender"] = "edge-c"; }, 400, "sender"},

@@ -77,8 +77,8 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
     ctl_ = std::make_unique<Controller>(store_.get(), connector_.get(), o);
     ctl_->SetOperatorToken("op");
     registration_ = std::make_unique<RegistrationService>(ctl_.get());
-    auto creds = tls() ? ServerCredentials(pem("server"), key("server"), pem("ca"))
-                       : ServerCredentials("", "", "");
+    auto creds = tls() ? segwan::ServerCredentials({pem("server"), key("server"), pem("ca")})
+                       : segwan::ServerCredentials({});
     ASSERT_TRUE(creds) << creds.error().ToString();
     grpc::ServerBuilder b;
     b.AddListeningPort("127.0.0.1:0", *creds, &ctl_port_);
