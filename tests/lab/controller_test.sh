@@ -59,9 +59,21 @@ r=$(echo "$stats" | jget return.mean_ms)
 echo "stats: $(echo "$stats" | jget samples) samples, direct $d ms, return $r ms, packets $(echo "$stats" | jget packets)"
 within "$d" 11.5 12.5 || fail "direct mean $d ms, expected 12 +- 0.5"
 within "$r" 3.5 4.5 || fail "return mean $r ms, expected 4 +- 0.5"
+# An authenticated session with PTP timestamps: the controller makes the HMAC key for both ends.
+auth=$(api POST /api/v1/delay-sessions "$TENANT" "{\"slice\": \"$SLICE\", \"sender\": \"edge-a\",
+  \"reflector\": \"edge-b\", \"interval_ms\": 50, \"authenticated\": true, \"timestamp_format\": \"ptp\"}")
+AUTH=$(echo "$auth" | jget id)
+auth_samples() { [ "$(api GET "/api/v1/delay-sessions/$AUTH/stats" "$TENANT" | jget samples)" -ge 40 ]; }
+wait_for 15 auth_samples || fail "no results from the authenticated session: $(api GET "/api/v1/delay-sessions/$AUTH" "$TENANT")"
+astats=$(api GET "/api/v1/delay-sessions/$AUTH/stats" "$TENANT")
+ad=$(echo "$astats" | jget direct.mean_ms)
+ar=$(echo "$astats" | jget return.mean_ms)
+echo "authenticated PTP session: direct $ad ms, return $ar ms"
+within "$ad" 11.5 12.5 && within "$ar" 3.5 4.5 || fail "authenticated session: direct $ad, return $ar ms"
+api DELETE "/api/v1/delay-sessions/$AUTH" "$TENANT" >/dev/null
 curl -s "$CTL_URL/metrics" | grep -q "segwan_delay_seconds_count{session=\"$DS\",tenant=\"t1\",direction=\"direct\"}" \
   || fail "/metrics has no delay histogram for $DS"
-pass "direct and return delays match the impairments"
+pass "direct and return delays match the impairments, HMAC-authenticated and PTP too"
 
 step "the controller killed with SIGKILL keeps every committed sample and goes on"
 kill_controller "$CTL_DIR" KILL
