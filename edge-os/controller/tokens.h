@@ -12,7 +12,7 @@ namespace segwan::controller {
 Result<std::string> LoadOrCreateToken(const std::string& path);
 
 // Where the dashboard's files are when --web-root is not given: the installed copy, else the
-// source tree this binary was built from.
+// build tree this binary came from (web/ assembles it there).
 std::string DefaultWebRoot();
 
 }  // namespace segwan::controller

@@ -87,6 +87,15 @@ class FakeEdge : public EdgeClient {
     std::lock_guard l(mu_);
     pending[ssid].push_back(r);
   }
+  // SSIDs of the sender sessions running here.
+  std::vector<uint32_t> RunningSenders() {
+    std::lock_guard l(mu_);
+    std::vector<uint32_t> out;
+    for (const auto& [role, ssid] : running) {
+      if (role == pb::STAMP_ROLE_SENDER) out.push_back(ssid);
+    }
+    return out;
+  }
   std::vector<std::string> Calls() {
     std::lock_guard l(mu_);
     return calls_;
