@@ -212,6 +212,7 @@ function sliceForm(devices, tenants) {
 }
 
 async function del(path) {
+  if (!confirm(`Delete ${path.split('/').pop()}? This cannot be undone.`)) return;
   try {
     await api('DELETE', path);
     route();
