@@ -9,8 +9,12 @@
 # Each edge↔core link can be impaired per direction: with netem where the kernel has it, else
 # through segwan-delayline running in a small link namespace in the middle of the link.
 #
-# Usage: lab.sh up [--detach] | down | status | env | exec NODE CMD... |
-#        impair NODE_A NODE_B [--delay MS] [--jitter MS] [--loss PERCENT]
+# `up` also starts the system: edge-os in the root namespace (REST on $SEGWAN_LAB_HTTP, default
+# 127.0.0.1:8080; Registration on the management bridge) and an edge-manager on every edge,
+# and waits until all have registered. `--bare` builds only the network.
+#
+# Usage: lab.sh up [--detach] [--bare] | down | status | env | exec NODE CMD... |
+#        impair NODE_A NODE_B [--delay MS] [--jitter MS] [--loss PERCENT] | scenario FILE
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,6 +44,9 @@ inns() { local n=$1; shift; ip netns exec "$P$n" "$@"; }
 lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P" || true; }
 is_up() { [ -f "$STATE/up" ]; }
 delayline_bin() { echo "$BUILD_DIR/deploy/segwan-delayline"; }
+controller_bin() { echo "$BUILD_DIR/edge-os/edge-os"; }
+agent_bin() { echo "$BUILD_DIR/edge-manager/edge-manager"; }
+HTTP=${SEGWAN_LAB_HTTP:-127.0.0.1:8080}
 xdp_pass_bin() { echo "$BUILD_DIR/deploy/segwan-xdp-pass"; }
 
 # The far end of an edge's WAN link gets an XDP_PASS program, so that frames the edge sends
@@ -136,11 +143,43 @@ wait_for_delaylines() {
 }
 
 # ---- up / down ---------------------------------------------------------------------------
+# ---- the system: controller and agents -------------------------------------------------
+start_system() {
+  [ -x "$(controller_bin)" ] && [ -x "$(agent_bin)" ] || die "edge-os or edge-manager is missing: build first (make build)"
+  local ctl="$STATE/controller" s deadline
+  mkdir -p "$ctl"
+  setsid "$(controller_bin)" --data-dir "$ctl" --http-listen "$HTTP" --grpc-listen "[${MGMT_NET}1]:50051" \
+    --auto-enable --heartbeat-ms 1000 ${SEGWAN_LAB_CONTROLLER_ARGS:-} >"$STATE/logs/edge-os.log" 2>&1 </dev/null &
+  echo $! >"$STATE/pids/edge-os"
+  deadline=$((SECONDS + 10))
+  until curl -sf "http://$HTTP/api/v1/health" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "edge-os did not start: $(tail -5 "$STATE/logs/edge-os.log")"
+    sleep 0.05
+  done
+  for s in "${SITES[@]}"; do
+    mkdir -p "$STATE/agents/edge-$s"
+    setsid ip netns exec "${P}edge-$s" "$(agent_bin)" --device-id "edge-$s" --listen "[${MGMT_NET}$s]:50061" \
+      --wan wan1,wan2 --lan lan0 --mgmt mgmt0 --locator "$(locator "$s")/48" \
+      --state-dir "$STATE/agents/edge-$s" --controller "[${MGMT_NET}1]:50051" \
+      --token-file "$ctl/device.token" >"$STATE/logs/edge-$s.log" 2>&1 </dev/null &
+    echo $! >"$STATE/pids/agent-$s"
+  done
+  local token; token=$(cat "$ctl/operator.token")
+  printf 'SEGWAN_URL=http://%s\nSEGWAN_TOKEN=%s\n' "$HTTP" "$token" >"$STATE/controller.env"
+  deadline=$((SECONDS + 15))
+  until [ "$(curl -sf -H "Authorization: Bearer $token" "http://$HTTP/api/v1/devices" | grep -o '"connected":true' | wc -l)" -eq ${#SITES[@]} ]; do
+    [ $SECONDS -lt $deadline ] || die "the edges did not register: $(tail -3 "$STATE"/logs/edge-*.log)"
+    sleep 0.1
+  done
+  info "edge-os on http://$HTTP with ${#SITES[@]} edges registered ('lab.sh env' prints the token)"
+}
+
 cmd_up() {
-  local detach=0
+  local detach=0 bare=0
   for a in "$@"; do
     case $a in
       --detach) detach=1 ;;
+      --bare) bare=1 ;;
       *) die "up: unknown option $a" ;;
     esac
   done
@@ -211,6 +250,7 @@ cmd_up() {
 
   touch "$STATE/up"
   info "up: $(lab_namespaces | wc -l) namespaces; 'lab.sh status' shows them, 'lab.sh down' removes them"
+  [ $bare -eq 1 ] || start_system
   if [ $detach -eq 0 ]; then
     trap 'echo; cmd_down' INT TERM
     info "press Ctrl-C to stop"
@@ -340,7 +380,7 @@ cmd_impair() {
 }
 
 usage() {
-  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -353,6 +393,8 @@ main() {
     env) cmd_env ;;
     exec) cmd_exec "$@" ;;
     impair) need_root; cmd_impair "$@" ;;
+    scenario) is_up || die "lab is down"; [ -f "$STATE/controller.env" ] || die "the lab runs no controller (up --bare)"
+      exec /usr/bin/python3 "$HERE/scenario.py" apply "$@" ;;
     -h|--help|help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

@@ -41,7 +41,7 @@ lab_up() {
   [ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
   NS_BEFORE=$(ns_snapshot | grep -v '^sw-' || true)
   trap lab_teardown EXIT
-  "$LAB" up --detach
+  "$LAB" up --detach --bare
   # shellcheck disable=SC1090
   eval "$("$LAB" env)"
 }

@@ -34,9 +34,9 @@ for pid in $pids; do ! kill -0 "$pid" 2>/dev/null || fail "delay line $pid survi
 pass "down after a crash removed all namespaces and delay lines"
 
 step "up over leftovers"
-"$LAB" up --detach
+"$LAB" up --detach --bare
 ip netns add sw-leftover   # a stray namespace from an earlier crashed run
-LAB_QUIET=1 "$LAB" up --detach
+LAB_QUIET=1 "$LAB" up --detach --bare
 ! ip netns list | grep >/dev/null '^sw-leftover' || fail "up did not clean leftovers"
 "$LAB" status | grep >/dev/null "lab is up" || fail "lab not up after re-up"
 pass "up cleans leftovers first"

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The demo end to end, through the REST API only: `lab.sh up --detach` (controller + agents),
+# the default scenario applied; after 20 s of data every pair's direct and return mean delay
+# matches the impairment the scenario injected (within 0.5 ms); an impairment changed mid-run
+# shows in the next interval; traffic stays inside the slice; teardown leaves nothing behind.
+source "$(dirname "$0")/lib.sh"
+require_lab_kernel
+command -v curl >/dev/null || skip "needs curl"
+[ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
+SCENARIO="$SEGWAN_SOURCE_DIR/deploy/lab/scenario.json"
+NS_BEFORE=$(ns_snapshot | grep -v '^sw-' || true)
+trap lab_teardown EXIT
+export SEGWAN_LAB_HTTP=127.0.0.1:18081
+export SEGWAN_LAB_CONTROLLER_ARGS="--interval-s 5 --poll-interval-ms 500"
+
+step "lab.sh up --detach starts the network, edge-os and the agents, registered"
+"$LAB" up --detach
+eval "$("$LAB" env)"
+[ -n "${SEGWAN_URL:-}" ] && [ -n "${SEGWAN_TOKEN:-}" ] || fail "lab.sh env does not print SEGWAN_URL and SEGWAN_TOKEN"
+CTL_URL=$SEGWAN_URL
+[ "$(api GET /api/v1/slices "$SEGWAN_TOKEN")" = "[]" ] || fail "lab.sh up created tenant objects"
+[ "$(api GET /api/v1/devices "$SEGWAN_TOKEN" | grep -o '"connected":true' | wc -l)" -eq 3 ] || fail "not all edges connected"
+pass "controller at $SEGWAN_URL with 3 edges, no tenant objects"
+
+step "the scenario, through REST only"
+eval "$("$LAB" scenario "$SCENARIO")"
+[ -n "${SEGWAN_TENANT_TOKEN:-}" ] || fail "the scenario printed no tenant token"
+sessions=$(api GET /api/v1/delay-sessions "$SEGWAN_TENANT_TOKEN")
+[ "$(echo "$sessions" | jget 2.id)" = ds3 ] || fail "expected 3 sessions: $sessions"
+"$LAB" exec site-a ping -6 -c 2 -i 0.2 -W 1 -q "$SITE_B_V6" >/dev/null || fail "site-a cannot reach site-b"
+"$LAB" exec site-c ping -4 -c 2 -i 0.2 -W 1 -q "$SITE_A_V4" >/dev/null || fail "site-c cannot reach site-a over IPv4"
+pass "tenant, slice, impairments and 3 delay sessions in place; sites reach each other"
+
+step "after 20 s of data, every pair measures what the scenario injected"
+sleep 20
+session_of() {  # session_of SENDER REFLECTOR -> id
+  echo "$sessions" | /usr/bin/python3 -c '
+import json, sys
+print(next(s["id"] for s in json.load(sys.stdin) if s["sender"] == sys.argv[1] and s["reflector"] == sys.argv[2]))' "$1" "$2"
+}
+while read -r sender reflector want_d want_r; do
+  id=$(session_of "$sender" "$reflector")
+  stats=$(api GET "/api/v1/delay-sessions/$id/stats" "$SEGWAN_TENANT_TOKEN")
+  n=$(echo "$stats" | jget samples)
+  d=$(echo "$stats" | jget direct.mean_ms)
+  r=$(echo "$stats" | jget return.mean_ms)
+  echo "$id $sender -> $reflector: $n samples, direct $d ms (want $want_d), return $r ms (want $want_r)"
+  [ "$n" -ge 180 ] || fail "$id has $n samples after 20 s at 10 per second"
+  within "$d" "$(awk -v w="$want_d" 'BEGIN{print w-0.5}')" "$(awk -v w="$want_d" 'BEGIN{print w+0.5}')" || fail "$id direct $d ms"
+  within "$r" "$(awk -v w="$want_r" 'BEGIN{print w-0.5}')" "$(awk -v w="$want_r" 'BEGIN{print w+0.5}')" || fail "$id return $r ms"
+done < <(/usr/bin/python3 "$SEGWAN_SOURCE_DIR/deploy/lab/scenario.py" expected "$SCENARIO")
+pass "all pairs within 0.5 ms of the injected delays, both directions"
+
+step "an impairment changed mid-run shows in the next interval"
+AB=$(session_of edge-a edge-b)
+"$LAB" impair edge-a p1 --delay 25
+changed_ms=$(($(date +%s%3N)))
+next_interval() {  # the first closed interval that started after the change
+  api GET "/api/v1/delay-sessions/$AB/intervals?since=$changed_ms" "$SEGWAN_TENANT_TOKEN" | /usr/bin/python3 -c '
+import json, sys
+after = int(sys.argv[1])
+done = [i for i in json.load(sys.stdin)["intervals"] if i["start_ms"] >= after and not i["open"]]
+print(done[0]["direct"]["mean_ms"], done[0]["start"]) if done else sys.exit(1)' "$changed_ms"
+}
+wait_for 20 next_interval || fail "no interval closed after the change"
+read -r d start < <(next_interval)
+echo "interval from $start: direct $d ms (was 15, now 25)"
+within "$d" 24.5 25.5 || fail "the next interval reads $d ms, expected 25"
+pass "the change shows in the next interval"
+
+step "traffic stays inside the slice"
+! "$LAB" exec p1 ping -6 -c 1 -W 1 "$SITE_B_V6" >/dev/null 2>&1 || fail "the core router p1 reaches site-b"
+! "$LAB" exec site-a ping -6 -c 1 -W 1 fc00:0:1::1 >/dev/null 2>&1 || fail "site-a reaches the provider's underlay (p1)"
+pass "neither the core reaches a site nor a site the core"
+
+step "teardown leaves nothing behind"
+pids=$(cat /run/segwan-lab/pids/edge-os /run/segwan-lab/pids/agent-* 2>/dev/null)
+check_clean_teardown
+for pid in $pids; do ! kill -0 "$pid" 2>/dev/null || fail "process $pid (controller or agent) survived"; done
+! curl -sf "$SEGWAN_URL/api/v1/health" >/dev/null 2>&1 || fail "the controller still answers"
+pass "controller and agents are gone"
