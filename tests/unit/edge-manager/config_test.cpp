@@ -12,6 +12,19 @@ Result<AgentConfig> Load(std::vector<std::string> args) {
   return AgentConfigFromFlags(f);
 }
 
+// The example shipped in deploy/config/ is a valid configuration.
+TEST(AgentConfig, ShippedExampleParses) {
+  FlagSet f("edge-manager", "");
+  AddAgentFlags(f);
+  ASSERT_FALSE(f.ParseConfigFile(std::string(SEGWAN_SOURCE_DIR) + "/deploy/config/edge-manager.conf"));
+  auto c = AgentConfigFromFlags(f);
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->device_id, "branch-17");
+  EXPECT_EQ(c->wan_interfaces, (std::vector<std::string>{"wan1", "wan2"}));
+  EXPECT_EQ(c->locator->ToString(), "2001:db8:17::/48");
+  EXPECT_TRUE(c->tls.enabled());
+}
+
 TEST(AgentConfig, FullConfiguration) {
   auto c = Load({"--device-id", "edge-a", "--controller", "[fd5e:ff::1]:50051", "--token-file",
                  "/t", "--wan", "wan1,wan2", "--lan", "lan0", "--locator", "fc00:0:a::/48",

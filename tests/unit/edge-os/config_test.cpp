@@ -17,6 +17,29 @@ TEST(ControllerConfig, DefaultsDeriveFromDataDir) {
   EXPECT_TRUE(c->auto_enable);
 }
 
+// The example shipped in deploy/config/ is a valid configuration.
+TEST(ControllerConfig, ShippedExampleParses) {
+  FlagSet f("edge-os", "");
+  AddControllerFlags(f);
+  ASSERT_FALSE(f.ParseConfigFile(std::string(SEGWAN_SOURCE_DIR) + "/deploy/config/edge-os.conf"));
+  auto c = ControllerConfigFromFlags(f);
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->db_path, "/var/lib/segwan/controller/segwan.db");
+  EXPECT_EQ(c->retention_days, 30);
+  EXPECT_EQ(c->tls_ca, "/etc/segwan/tls/ca.pem");
+}
+
+TEST(ControllerConfig, OutOfRangeNumbersNameTheFlag) {
+  FlagSet f("edge-os", "");
+  AddControllerFlags(f);
+  ASSERT_FALSE(f.Parse({"--poll-interval-ms", "5"}));
+  EXPECT_EQ(ControllerConfigFromFlags(f).error().field, "--poll-interval-ms");
+  FlagSet g("edge-os", "");
+  AddControllerFlags(g);
+  ASSERT_FALSE(g.Parse({"--tls-cert", "/c.pem"}));
+  EXPECT_EQ(ControllerConfigFromFlags(g).error().field, "--tls-key");
+}
+
 TEST(ControllerConfig, BadListenAddressNamesTheFlag) {
   FlagSet f("edge-os", "");
   AddControllerFlags(f);
