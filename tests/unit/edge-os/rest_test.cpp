@@ -98,6 +98,13 @@ class RestTest : public ::testing::Test {
     EXPECT_EQ(r.status, 201) << r.body;
     return r.body.value("token", "");
   }
+  // Slice sl1 (edge-a, edge-b) and a stateful delay session ds1 from edge-a to edge-b.
+  void SliceWithStatefulSession(const std::string& tenant) {
+    ASSERT_EQ(Call("POST", "/api/v1/slices", tenant, SliceBody()).status, 201);
+    auto r = Call("POST", "/api/v1/delay-sessions", tenant,
+                  json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}, {"reflector_mode", "stateful"}});
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
   static json SliceBody() {
     return {{"name", "blue"},
             {"sites", {{{"device", "edge-a"}, {"interface", "lan0"}, {"nexthop4", "10.10.1.2"}},
@@ -293,10 +300,7 @@ TEST_F(RestTest, AnUnreachableEdgeIsPendingAndConvergesWhenItRegisters) {
 
 TEST_F(RestTest, ReconcileRestoresWhatAnEdgeLostAndRemovesWhatIsStale) {
   const auto t = NewTenant("acme");
-  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
-  auto sess = Call("POST", "/api/v1/delay-sessions", t,
-                   json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}, {"reflector_mode", "stateful"}});
-  ASSERT_EQ(sess.status, 201) << sess.body;
+  SliceWithStatefulSession(t);
   auto b = edges_.Edge("edge-b");
   b->Forget();  // the agent restarted with nothing
   pb::Slice stale;
@@ -455,11 +459,7 @@ pb::StampResult Result(uint32_t seq, uint32_t rseq, uint64_t t1, double direct_m
 
 TEST_F(RestTest, PolledResultsBecomeSamplesStatsIntervalsAndMetrics) {
   const auto t = NewTenant("acme");
-  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
-  ASSERT_EQ(Call("POST", "/api/v1/delay-sessions", t,
-                 json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}, {"reflector_mode", "stateful"}})
-                .status,
-            201);
+  SliceWithStatefulSession(t);
   // 40 packets over 4 s of 1 s intervals (TAI = UTC + offset); seq 13 lost outbound, seq 27
   // lost on the way back.
   const uint64_t base = static_cast<uint64_t>((NowUtcMs() / 1000 - 60) * 1000 + ctl_->tai_offset_s() * 1000LL) * 1'000'000ULL;
@@ -531,11 +531,7 @@ TEST_F(RestTest, PolledResultsBecomeSamplesStatsIntervalsAndMetrics) {
 
 TEST_F(RestTest, ARestartedControllerKeepsEverythingAndCarriesOn) {
   const auto t = NewTenant("acme");
-  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
-  ASSERT_EQ(Call("POST", "/api/v1/delay-sessions", t,
-                 json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}, {"reflector_mode", "stateful"}})
-                .status,
-            201);
+  SliceWithStatefulSession(t);
   const uint64_t base = (static_cast<uint64_t>(NowUtcMs()) + ctl_->tai_offset_s() * 1000ULL) * 1'000'000ULL;
   for (uint32_t seq = 0; seq < 10; ++seq) edges_.Edge("edge-a")->Push(1, Result(seq, seq, base + seq * 1000, 5, 5));
   ctl_->PollOnce();
