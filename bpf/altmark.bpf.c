@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Alternate marking (RFC 9341) of SRv6 flows, as SRv6-PM: exact per-period loss of tenants'
+ * traffic, measured on the traffic itself.
+ *
+ * altmark_tx (TC egress on the ingress edge's WAN interfaces): an IPv6 packet whose outer
+ * destination starts a monitored flow and whose SID list is that flow's gets the "monitored"
+ * bit and the flow's current colour in its outer Traffic Class, and is counted per colour.
+ * altmark_rx (XDP on the egress edge's WAN interfaces): a packet with the "monitored" bit is
+ * counted per colour for its flow. Everything else passes untouched: the transmit side pays one
+ * 16-byte hash lookup on the outer destination, the receive side one bit test.
+ *
+ * Counters are per CPU and never reset here: user space reads the colour that is not being
+ * painted (both ends, half a period after a switch) and takes differences.
+ */
+#include <linux/pkt_cls.h>
+
+#include "lib/parsing.h"
+#include "segwan_altmark.h"
+
+#define IPPROTO_ROUTING_HDR 43
+#define SRH_TYPE 4
+
+/* Traffic Class bits used; set before load */
+const volatile __u8 altmark_flag = ALTMARK_DEFAULT_FLAG;
+const volatile __u8 altmark_colour = ALTMARK_DEFAULT_COLOUR;
+
+/* outer destinations that start a monitored flow, written by edge-manager (the quick no) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct altmark_addr);
+	__type(value, __u32);
+	__uint(max_entries, ALTMARK_MAX_FLOWS);
+} altmark_tx_heads SEC(".maps");
+
+/* flows this edge encapsulates and colours, written by edge-manager (colour every period) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct altmark_flow_key);
+	__type(value, struct altmark_flow);
+	__uint(max_entries, ALTMARK_MAX_FLOWS);
+} altmark_tx_flows SEC(".maps");
+
+/* packets and bytes sent per flow slot and colour, per CPU, read by edge-manager */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct altmark_counter);
+	__uint(max_entries, 2 * ALTMARK_MAX_FLOWS);
+} altmark_tx_counters SEC(".maps");
+
+/* flows this edge receives and counts, written by edge-manager */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct altmark_flow_key);
+	__type(value, struct altmark_flow);
+	__uint(max_entries, ALTMARK_MAX_FLOWS);
+} altmark_rx_flows SEC(".maps");
+
+/* packets and bytes received per flow slot and colour, per CPU, read by edge-manager */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct altmark_counter);
+	__uint(max_entries, 2 * ALTMARK_MAX_FLOWS);
+} altmark_rx_counters SEC(".maps");
+
+static __always_inline __u8 get_tclass(const struct ipv6hdr *ip6)
+{
+	return (__u8)((ip6->priority << 4) | (ip6->flow_lbl[0] >> 4));
+}
+
+static __always_inline void set_tclass(struct ipv6hdr *ip6, __u8 tc)
+{
+	ip6->priority = tc >> 4;
+	ip6->flow_lbl[0] = (__u8)((ip6->flow_lbl[0] & 0x0f) | ((tc & 0x0f) << 4));
+}
+
+/* The flow key of a packet: the SRH's segment list, or the outer destination alone.
+ * Returns 0, or -1 when the SRH is cut short or holds more SIDs than a key does. */
+static __always_inline int flow_key(struct cursor *c, struct ipv6hdr *ip6, struct altmark_flow_key *key)
+{
+	struct ipv6_rt_hdr *rh;
+	__u8 *segs;
+	__u32 n, i;
+
+	if (ip6->nexthdr != IPPROTO_ROUTING_HDR) {
+		key->nsegs = 1;
+		__builtin_memcpy(key->segs[0], &ip6->daddr, 16);
+		return 0;
+	}
+	rh = c->pos;
+	if ((void *)(rh + 1) > c->end || (void *)rh + 8 > c->end)
+		return -1;
+	if (rh->type != SRH_TYPE)
+		return -1;
+	n = (__u32)((__u8 *)rh)[4] + 1; /* last entry + 1 */
+	if (n > ALTMARK_MAX_SEGS)
+		return -1;
+	segs = (__u8 *)rh + 8;
+	key->nsegs = n;
+	for (i = 0; i < ALTMARK_MAX_SEGS; i++) {
+		if (i >= n)
+			break;
+		if ((void *)(segs + 16 * (i + 1)) > c->end)
+			return -1;
+		__builtin_memcpy(key->segs[i], segs + 16 * i, 16);
+	}
+	return 0;
+}
+
+static __always_inline void count(void *counters, __u32 slot, __u32 colour, __u64 bytes)
+{
+	__u32 idx = slot * 2 + (colour & 1);
+	struct altmark_counter *ctr = bpf_map_lookup_elem(counters, &idx);
+
+	if (ctr) {
+		ctr->packets++;
+		ctr->bytes += bytes;
+	}
+}
+
+SEC("tc")
+int altmark_tx(struct __sk_buff *skb)
+{
+	struct cursor c = {(void *)(long)skb->data, (void *)(long)skb->data_end};
+	struct altmark_flow_key key = {};
+	struct altmark_flow *flow;
+	struct ipv6hdr *ip6;
+	struct ethhdr *eth;
+	__u8 tc;
+
+	if (parse_eth(&c, &eth) != ETH_P_IPV6 || parse_ipv6(&c, &ip6) < 0)
+		return TC_ACT_OK;
+	if (!bpf_map_lookup_elem(&altmark_tx_heads, &ip6->daddr))
+		return TC_ACT_OK;
+	if (flow_key(&c, ip6, &key) < 0)
+		return TC_ACT_OK;
+	flow = bpf_map_lookup_elem(&altmark_tx_flows, &key);
+	if (!flow)
+		return TC_ACT_OK;
+	tc = get_tclass(ip6) & (__u8)~(altmark_flag | altmark_colour);
+	tc |= altmark_flag | ((flow->colour & 1) ? altmark_colour : 0);
+	set_tclass(ip6, tc);
+	count(&altmark_tx_counters, flow->slot, flow->colour, skb->len);
+	return TC_ACT_OK;
+}
+
+SEC("xdp")
+int altmark_rx(struct xdp_md *ctx)
+{
+	struct cursor c = {(void *)(long)ctx->data, (void *)(long)ctx->data_end};
+	struct altmark_flow_key key = {};
+	struct altmark_flow *flow;
+	struct ipv6hdr *ip6;
+	struct ethhdr *eth;
+	__u8 tc;
+
+	if (parse_eth(&c, &eth) != ETH_P_IPV6 || parse_ipv6(&c, &ip6) < 0)
+		return XDP_PASS;
+	tc = get_tclass(ip6);
+	if (!(tc & altmark_flag))
+		return XDP_PASS;
+	if (flow_key(&c, ip6, &key) < 0)
+		return XDP_PASS;
+	flow = bpf_map_lookup_elem(&altmark_rx_flows, &key);
+	if (flow)
+		count(&altmark_rx_counters, flow->slot, (tc & altmark_colour) ? 1 : 0,
+		      (__u64)(ctx->data_end - ctx->data));
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";
