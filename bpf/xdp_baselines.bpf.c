@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Baselines the benchmarks measure SegWAN's programs against, in the same run:
  *  - xdp_pass: returns XDP_PASS (the floor for a packet that is not ours);
+ *  - tc_pass: returns TC_ACT_OK, the same floor for TC programs;
  *  - xdp_min_reflector: the least a STAMP reflector can do on an IPv6/UDP test packet with
  *    no SRH: swap MACs, addresses and ports, write one timestamp, fix the UDP checksum
  *    incrementally for what changed, XDP_TX.
@@ -15,6 +16,12 @@ SEC("xdp")
 int xdp_pass(struct xdp_md *ctx)
 {
 	return XDP_PASS;
+}
+
+SEC("tc")
+int tc_pass(struct __sk_buff *skb)
+{
+	return 0; /* TC_ACT_OK */
 }
 
 /* Adds the difference between 8 new and 8 old bytes to a checksum (RFC 1624). */
