@@ -5,9 +5,11 @@
  * altmark_tx (TC egress on the ingress edge's WAN interfaces): an IPv6 packet whose outer
  * destination starts a monitored flow and whose SID list is that flow's gets the "monitored"
  * bit and the flow's current colour in its outer Traffic Class, and is counted per colour.
- * altmark_rx (XDP on the egress edge's WAN interfaces): a packet with the "monitored" bit is
- * counted per colour for its flow. Everything else passes untouched: the transmit side pays one
- * 16-byte hash lookup on the outer destination, the receive side one bit test.
+ * altmark_rx (XDP) and altmark_rx_tc (TC ingress) on the egress edge's WAN interfaces: a packet
+ * with the "monitored" bit is counted per colour for its flow. Everything else passes
+ * untouched: the transmit side pays one 16-byte hash lookup on the outer destination, the
+ * receive side one bit test. The agent uses the TC one: an interface takes one XDP program
+ * here (no dispatcher in libbpf 1.1), and the STAMP reflector holds it.
  *
  * Counters are per CPU and never reset here: user space reads the colour that is not being
  * painted (both ends, half a period after a switch) and takes differences.
@@ -145,10 +147,10 @@ int altmark_tx(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
-SEC("xdp")
-int altmark_rx(struct xdp_md *ctx)
+/* Counts a received packet if it is marked and its flow is monitored here. */
+static __always_inline void count_rx(void *data, void *data_end, __u64 bytes)
 {
-	struct cursor c = {(void *)(long)ctx->data, (void *)(long)ctx->data_end};
+	struct cursor c = {data, data_end};
 	struct altmark_flow_key key = {};
 	struct altmark_flow *flow;
 	struct ipv6hdr *ip6;
@@ -156,17 +158,31 @@ int altmark_rx(struct xdp_md *ctx)
 	__u8 tc;
 
 	if (parse_eth(&c, &eth) != ETH_P_IPV6 || parse_ipv6(&c, &ip6) < 0)
-		return XDP_PASS;
+		return;
 	tc = get_tclass(ip6);
 	if (!(tc & altmark_flag))
-		return XDP_PASS;
+		return;
 	if (flow_key(&c, ip6, &key) < 0)
-		return XDP_PASS;
+		return;
 	flow = bpf_map_lookup_elem(&altmark_rx_flows, &key);
 	if (flow)
-		count(&altmark_rx_counters, flow->slot, (tc & altmark_colour) ? 1 : 0,
-		      (__u64)(ctx->data_end - ctx->data));
+		count(&altmark_rx_counters, flow->slot, (tc & altmark_colour) ? 1 : 0, bytes);
+}
+
+SEC("xdp")
+int altmark_rx(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+
+	count_rx(data, data_end, (__u64)(data_end - data));
 	return XDP_PASS;
+}
+
+SEC("tc")
+int altmark_rx_tc(struct __sk_buff *skb)
+{
+	count_rx((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len);
+	return TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "GPL";

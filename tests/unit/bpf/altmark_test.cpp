@@ -187,6 +187,18 @@ TEST_F(Altmark, RxCountsMarkedPacketsPerFlowAndColour) {
   EXPECT_EQ(Counter(skel_->maps.altmark_rx_counters, 6, 1).packets, 0u);
 }
 
+TEST_F(Altmark, TcIngressCountsLikeXdp) {
+  MonitorRx(Key({kDecapB, kP1}), 4);
+  auto s = Encapsulated({kDecapB, kP1}, ALTMARK_DEFAULT_FLAG | ALTMARK_DEFAULT_COLOUR);
+  const auto frame = BuildFrame(s);
+  auto r = RunXdp(bpf_program__fd(skel_->progs.altmark_rx_tc), frame);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->retval, TC_ACT_OK);
+  EXPECT_EQ(r->out, frame);
+  EXPECT_EQ(Counter(skel_->maps.altmark_rx_counters, 4, 1).packets, 1u);
+  EXPECT_EQ(Counter(skel_->maps.altmark_rx_counters, 4, 1).bytes, frame.size());
+}
+
 TEST_F(Altmark, WhatTxMarksRxCounts) {
   // The same key on both ends: the ingress edge's colouring is what the egress edge reads.
   const auto key = Key({kDecapB, kP2, kP1});
