@@ -9,12 +9,20 @@
 
 #include "edge-manager/agent/registration.h"
 #include "edge-manager/api/edge_service.h"
+#include "edge-manager/loss/altmark.h"
 #include "edge-manager/netlink/dataplane.h"
 #include "edge-manager/slices/slice.h"
 #include "segwan/log.h"
 #include "segwan/version.h"
 
 namespace segwan::edge {
+
+static std::vector<std::string> Capabilities(SliceMode mode, bool xdp, bool loss) {
+  std::vector<std::string> caps{"seg6", mode == SliceMode::kVrf ? "vrf" : "table-mode", "stamp-userspace"};
+  if (xdp) caps.push_back("bpf");
+  if (loss) caps.push_back("loss");
+  return caps;
+}
 
 int RunAgent(const AgentConfig& c) {
   // Block the stop signals before any thread exists (the STAMP engine starts some), so every
@@ -56,6 +64,26 @@ int RunAgent(const AgentConfig& c) {
   stamp::UserspaceEngine stamp_engine;
   stamp_engine.UseEbpf(xdp.get());
   EdgeService service(dp->get(), &slices, roles, c.state_dir, &stamp_engine);
+  // Loss monitoring (alternate marking) at TC on the WAN interfaces. Counters are pinned on
+  // the bpffs when there is one, so they survive a restart of the agent.
+  std::unique_ptr<loss::AltmarkEngine> altmark;
+  {
+    const std::string pins = "/sys/fs/bpf/segwan/" + c.device_id;
+    auto loaded = loss::AltmarkEngine::Load(pins);
+    if (!loaded) {
+      SEGWAN_LOG(kWarn, "main") << loaded.error().message << "; loss counters will not survive a restart";
+      loaded = loss::AltmarkEngine::Load("");
+    }
+    if (loaded) {
+      altmark = std::move(*loaded);
+      for (const auto& w : c.wan_interfaces) {
+        if (auto st = altmark->Attach(w); !st) SEGWAN_LOG(kWarn, "main") << st.error().message;
+      }
+      service.UseLoss(altmark.get());
+    } else {
+      SEGWAN_LOG(kWarn, "main") << loaded.error().message << "; no loss monitoring on this edge";
+    }
+  }
   if (auto n = service.RestoreSavedSlices(); n && *n > 0) {
     SEGWAN_LOG(kInfo, "main") << "restored " << *n << " slice(s) from " << c.state_dir;
   }
@@ -88,8 +116,7 @@ int RunAgent(const AgentConfig& c) {
         .device_id = c.device_id,
         .token_file = c.token_file,
         .grpc_address = c.advertise,
-        .capabilities = xdp ? std::vector<std::string>{"seg6", mode == SliceMode::kVrf ? "vrf" : "table-mode", "stamp-userspace", "bpf"}
-                            : std::vector<std::string>{"seg6", mode == SliceMode::kVrf ? "vrf" : "table-mode", "stamp-userspace"},
+        .capabilities = Capabilities(mode, xdp != nullptr, altmark != nullptr),
         .slice_mode = mode == SliceMode::kVrf ? segwan::v1::SLICE_MODE_VRF : segwan::v1::SLICE_MODE_TABLE,
         .locator = c.locator ? c.locator->ToString() : "",
         .version = std::string(Version()),

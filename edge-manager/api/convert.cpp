@@ -27,21 +27,6 @@ Result<std::optional<IpAddress>> OptionalSid(const std::string& field, const std
   return std::optional<IpAddress>(*a);
 }
 
-Result<std::vector<IpAddress>> SidList(const std::string& field,
-                                       const google::protobuf::RepeatedPtrField<std::string>& in,
-                                       bool required) {
-  if (in.empty() && !required) return std::vector<IpAddress>{};
-  if (in.empty() || in.size() > static_cast<int>(kMaxSegments)) {
-    return FieldError(field, "must hold 1 to 16 SIDs, has " + std::to_string(in.size()));
-  }
-  std::vector<IpAddress> out;
-  for (int i = 0; i < in.size(); ++i) {
-    auto a = Sid(Idx(field, i), in[i]);
-    if (!a) return a.error();
-    out.push_back(*a);
-  }
-  return out;
-}
 
 Result<std::vector<IpPrefix>> Prefixes(const std::string& field,
                                        const google::protobuf::RepeatedPtrField<std::string>& in) {
@@ -57,6 +42,22 @@ Result<std::vector<IpPrefix>> Prefixes(const std::string& field,
 }
 
 }  // namespace
+
+Result<std::vector<IpAddress>> SidList(const std::string& field,
+                                       const google::protobuf::RepeatedPtrField<std::string>& in,
+                                       bool required) {
+  if (in.empty() && !required) return std::vector<IpAddress>{};
+  if (in.empty() || in.size() > static_cast<int>(kMaxSegments)) {
+    return FieldError(field, "must hold 1 to 16 SIDs, has " + std::to_string(in.size()));
+  }
+  std::vector<IpAddress> out;
+  for (int i = 0; i < in.size(); ++i) {
+    auto a = Sid(Idx(field, i), in[i]);
+    if (!a) return a.error();
+    out.push_back(*a);
+  }
+  return out;
+}
 
 Result<SliceSpec> SliceFromProto(const pb::Slice& in) {
   SliceSpec s;

@@ -13,6 +13,11 @@ namespace segwan::edge {
 Result<SliceSpec> SliceFromProto(const segwan::v1::Slice& pb);
 segwan::v1::Slice SliceToProto(const SliceSpec& spec);
 
+// A list of IPv6 SIDs, first first; errors name `field` or `field[i]`. 1..16 when required.
+Result<std::vector<IpAddress>> SidList(const std::string& field,
+                                       const google::protobuf::RepeatedPtrField<std::string>& in,
+                                       bool required);
+
 // Interface roles as configured on the agent (wan, lan, mgmt).
 using InterfaceRoles = std::map<std::string, std::string>;
 std::vector<segwan::v1::Interface> InterfacesToProto(const std::vector<netlink::Link>& links,

@@ -278,4 +278,56 @@ grpc::Status EdgeService::GetStampSessionResults(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+// ---- loss monitoring (alternate marking) ---------------------------------------------------
+namespace {
+const grpc::Status kNoLoss{grpc::StatusCode::FAILED_PRECONDITION,
+                           "loss monitoring is not available on this edge (the agent could not load its programs)"};
+
+// The flow and direction every loss RPC carries, checked by field.
+Result<std::pair<std::vector<IpAddress>, loss::Direction>> LossFlow(const pb::LossFlow& flow, pb::LossDirection d) {
+  auto segs = SidList("flow.segments", flow.segments(), true);
+  if (!segs) return segs.error();
+  if (d != pb::LOSS_DIRECTION_INGRESS && d != pb::LOSS_DIRECTION_EGRESS) {
+    return FieldError("direction", "must be INGRESS or EGRESS");
+  }
+  return std::make_pair(*segs, d == pb::LOSS_DIRECTION_INGRESS ? loss::Direction::kIngress : loss::Direction::kEgress);
+}
+}  // namespace
+
+grpc::Status EdgeService::StartLossMonitoring(grpc::ServerContext*, const pb::StartLossMonitoringRequest* req,
+                                              pb::StartLossMonitoringResponse*) {
+  auto f = LossFlow(req->flow(), req->direction());
+  if (!f) return ToGrpc(f.error());
+  if (!loss_) return kNoLoss;
+  const auto period = req->period_ms() ? std::chrono::milliseconds(req->period_ms()) : loss::kDefaultPeriod;
+  return FromStatus(loss_->Start(f->first, f->second, period));
+}
+
+grpc::Status EdgeService::StopLossMonitoring(grpc::ServerContext*, const pb::StopLossMonitoringRequest* req,
+                                             pb::StopLossMonitoringResponse*) {
+  auto f = LossFlow(req->flow(), req->direction());
+  if (!f) return ToGrpc(f.error());
+  if (!loss_) return kNoLoss;
+  return FromStatus(loss_->Stop(f->first, f->second));
+}
+
+grpc::Status EdgeService::ReadLossCounters(grpc::ServerContext*, const pb::ReadLossCountersRequest* req,
+                                           pb::ReadLossCountersResponse* out) {
+  auto f = LossFlow(req->flow(), req->direction());
+  if (!f) return ToGrpc(f.error());
+  if (!loss_) return kNoLoss;
+  auto c = loss_->Read(f->first, f->second);
+  if (!c) return ToGrpc(c.error());
+  for (uint32_t colour = 0; colour < 2; ++colour) {
+    auto* x = out->add_counters();
+    x->set_colour(colour);
+    x->set_packets(c->packets[colour]);
+    x->set_bytes(c->bytes[colour]);
+  }
+  out->set_active_colour(c->active_colour);
+  out->set_colour_switched_at_ns(c->switched_at_ns);
+  out->set_period_index(c->period_index);
+  return grpc::Status::OK;
+}
+
 }  // namespace segwan::edge

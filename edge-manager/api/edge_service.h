@@ -4,6 +4,7 @@
 #include <string>
 
 #include "edge-manager/api/convert.h"
+#include "edge-manager/loss/altmark.h"
 #include "edge-manager/slices/slice.h"
 #include "segwan/v1/edge.grpc.pb.h"
 
@@ -11,13 +12,15 @@ namespace segwan::edge {
 
 // The EdgeManager gRPC service: thin handlers that translate messages into domain calls and
 // map results to specific status codes. Desired slice state is kept in `state_dir` so an
-// agent restart restores it. The STAMP and loss RPCs are not served by this build (they answer
-// UNIMPLEMENTED).
+// agent restart restores it. Without a STAMP engine or a loss engine, their RPCs answer
+// FAILED_PRECONDITION.
 class EdgeService final : public segwan::v1::EdgeManager::Service {
  public:
   // `stamp` may be null: the STAMP RPCs then answer FAILED_PRECONDITION.
   EdgeService(netlink::Dataplane* dp, SliceManager* slices, InterfaceRoles roles,
               std::string state_dir, stamp::UserspaceEngine* stamp = nullptr);
+
+  void UseLoss(loss::AltmarkEngine* loss) { loss_ = loss; }
 
   // Re-applies the slices saved in the state folder; returns how many were restored.
   Result<int> RestoreSavedSlices();
@@ -47,6 +50,13 @@ class EdgeService final : public segwan::v1::EdgeManager::Service {
                                       const segwan::v1::GetStampSessionResultsRequest*,
                                       segwan::v1::GetStampSessionResultsResponse*) override;
 
+  grpc::Status StartLossMonitoring(grpc::ServerContext*, const segwan::v1::StartLossMonitoringRequest*,
+                                   segwan::v1::StartLossMonitoringResponse*) override;
+  grpc::Status StopLossMonitoring(grpc::ServerContext*, const segwan::v1::StopLossMonitoringRequest*,
+                                  segwan::v1::StopLossMonitoringResponse*) override;
+  grpc::Status ReadLossCounters(grpc::ServerContext*, const segwan::v1::ReadLossCountersRequest*,
+                                segwan::v1::ReadLossCountersResponse*) override;
+
  private:
   std::string SlicePath(const std::string& id) const;
   netlink::Dataplane* dp_;
@@ -54,6 +64,7 @@ class EdgeService final : public segwan::v1::EdgeManager::Service {
   InterfaceRoles roles_;
   std::string state_dir_;
   stamp::UserspaceEngine* stamp_;
+  loss::AltmarkEngine* loss_ = nullptr;
 };
 
 // Maps a domain error to a gRPC status: bad input (an Error with a field) is INVALID_ARGUMENT,

@@ -218,3 +218,41 @@ TEST_F(EdgeServiceTest, SavedSlicesAreRestoredAfterARestart) {
 
 }  // namespace
 }  // namespace segwan::edge
+
+namespace segwan::edge {
+namespace {
+
+// Loss RPCs check their input by field before anything else; without the BPF programs the
+// agent says so rather than pretending.
+TEST_F(EdgeServiceTest, LossRpcsCheckTheirInputAndSayWhenUnavailable) {
+  auto start = [&](const pb::StartLossMonitoringRequest& req) {
+    grpc::ClientContext ctx;
+    pb::StartLossMonitoringResponse resp;
+    return stub_->StartLossMonitoring(&ctx, req, &resp);
+  };
+  pb::StartLossMonitoringRequest req;
+  req.set_direction(pb::LOSS_DIRECTION_INGRESS);
+  auto st = start(req);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("flow.segments"), std::string::npos) << st.error_message();
+  req.mutable_flow()->add_segments("fc00:0:1::e");
+  req.mutable_flow()->add_segments("not-a-sid");
+  st = start(req);
+  EXPECT_NE(st.error_message().find("flow.segments[1]"), std::string::npos) << st.error_message();
+  req.mutable_flow()->set_segments(1, "fc00:0:b::d6");
+  req.set_direction(pb::LOSS_DIRECTION_UNSPECIFIED);
+  st = start(req);
+  EXPECT_NE(st.error_message().find("direction"), std::string::npos) << st.error_message();
+  req.set_direction(pb::LOSS_DIRECTION_EGRESS);
+  st = start(req);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  grpc::ClientContext ctx;
+  pb::ReadLossCountersRequest read;
+  *read.mutable_flow() = req.flow();
+  read.set_direction(pb::LOSS_DIRECTION_EGRESS);
+  pb::ReadLossCountersResponse out;
+  EXPECT_EQ(stub_->ReadLossCounters(&ctx, read, &out).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+}  // namespace
+}  // namespace segwan::edge
