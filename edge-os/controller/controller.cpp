@@ -90,6 +90,14 @@ Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions opt
     r.s = s;
     sessions_.emplace(s.id, std::move(r));
   }
+  for (auto& s : store_->LossSessions()) {
+    LossRuntime r;
+    r.cursor = store_->GetLossCursor(s.id);
+    auto periods = store_->LossPeriods(s.id, 0, 1'000'000);
+    if (!periods.empty()) r.last = periods.back();
+    r.s = s;
+    loss_.emplace(s.id, std::move(r));
+  }
 }
 
 Controller::~Controller() { Stop(); }
@@ -504,6 +512,18 @@ Result<SliceView> Controller::UpdateSlice(const Principal& p, const std::string&
   }
   auto plan = PlanSlice(s, *devices);
   if (!plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
+  {
+    // A monitored flow keeps its SID list: its counters are keyed by it on both edges.
+    std::lock_guard lock(mu_);
+    for (const auto& [lid, r] : loss_) {
+      if (r.s.slice_id != id) continue;
+      auto segs = FlowSegments(s, r.s.from, r.s.to, r.s.family);
+      if (!segs || *segs != r.s.segments) {
+        return ApiError(kConflict, "sites", "loss session " + lid + " monitors the flow " + r.s.from + " -> " +
+                                                r.s.to + ", which this change would alter; delete it first");
+      }
+    }
+  }
   auto states = PushSlice(s, *plan, &prev, *devices);
   if (!states) return states.error();
   store_->PutSlice(s);
@@ -542,7 +562,12 @@ Status Controller::DeleteSlice(const Principal& p, const std::string& id) {
     for (const auto& [sid, r] : sessions_) {
       if (r.s.slice_id == id) users += (users.empty() ? "" : ", ") + sid;
     }
-    if (!users.empty()) return ApiError(kConflict, "id", "slice " + id + " has delay sessions (" + users + "); delete them first");
+    for (const auto& [lid, r] : loss_) {
+      if (r.s.slice_id == id) users += (users.empty() ? "" : ", ") + lid;
+    }
+    if (!users.empty()) {
+      return ApiError(kConflict, "id", "slice " + id + " has delay or loss sessions (" + users + "); delete them first");
+    }
     s = it->second;
   }
   std::set<std::string> devices;
@@ -882,6 +907,7 @@ void Controller::PollOnce() {
     batches.push_back(std::move(b));
   }
   if (!batches.empty()) store_->WriteBatches(batches);
+  PollLoss();
 }
 
 // ---- reconciliation ----------------------------------------------------------------------
@@ -944,8 +970,209 @@ void Controller::Reconcile(const std::string& device_id) {
     std::lock_guard lock(mu_);
     if (auto it = sessions_.find(s.id); it != sessions_.end()) it->second.error = err;
   }
+  std::vector<LossSession> losses;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, r] : loss_) {
+      if (r.s.from == device_id || r.s.to == device_id) losses.push_back(r.s);
+    }
+  }
+  for (const auto& l : losses) {
+    const auto st = PushLoss(l);
+    std::lock_guard lock(mu_);
+    if (auto it = loss_.find(l.id); it != loss_.end()) it->second.error = st ? "" : st.error().message;
+  }
   SEGWAN_LOG(kInfo, "reconcile") << device_id << ": " << applied << " slice(s) applied, " << removed
                                  << " stale removed, " << pushed << " delay session side(s) in place";
+}
+
+// ---- loss monitoring ---------------------------------------------------------------------
+Result<std::vector<std::string>> Controller::FlowSegments(const Slice& s, const std::string& from,
+                                                          const std::string& to, const std::string& family) {
+  auto plan = PlanSlice(s, DevicesOf(s));
+  if (!plan) return plan.error();
+  auto edge = plan->find(from);
+  if (edge == plan->end()) return FieldError("from", "'" + from + "' is not a device of slice " + s.id);
+  for (const auto& r : edge->second.remotes()) {
+    if (r.name() != to) continue;
+    const auto& segs = family == "ipv4" ? r.segments_v4() : r.segments();
+    if (segs.empty()) {
+      return FieldError("family", "the slice carries no IPv4 to " + to + " (a table-mode site needs its nexthop4)");
+    }
+    return std::vector<std::string>(segs.begin(), segs.end());
+  }
+  return FieldError("to", "'" + to + "' is not another device of slice " + s.id);
+}
+
+Status Controller::PushLoss(const LossSession& s) {
+  if (auto st = ClientFor(s.from)->StartLossMonitoring(s.segments, pb::LOSS_DIRECTION_INGRESS, s.period_ms); !st) return st;
+  return ClientFor(s.to)->StartLossMonitoring(s.segments, pb::LOSS_DIRECTION_EGRESS, s.period_ms);
+}
+
+Result<LossView> Controller::CreateLossSession(const Principal& p, const LossRequest& req) {
+  auto owner = Owner(p, req.tenant);
+  if (!owner) return owner.error();
+  if (req.family != "ipv6" && req.family != "ipv4") return ApiError(kBadRequest, "family", "must be \"ipv6\" or \"ipv4\"");
+  if (req.period_ms < 1000 || req.period_ms > 3'600'000) return ApiError(kBadRequest, "period_ms", "must be 1000 to 3600000");
+  if (req.from == req.to) return ApiError(kBadRequest, "to", "must differ from from");
+  std::lock_guard cfg(config_mu_);
+  LossSession s;
+  {
+    std::lock_guard lock(mu_);
+    auto sl = slices_.find(req.slice);
+    if (sl == slices_.end() || sl->second.tenant_id != owner->id) return ApiError(kNotFound, "slice", "no slice '" + req.slice + "'");
+    auto segs = FlowSegments(sl->second, req.from, req.to, req.family);
+    if (!segs) return ApiError(kBadRequest, segs.error().field, segs.error().message);
+    for (const auto& [id, r] : loss_) {
+      if (r.s.slice_id == req.slice && r.s.from == req.from && r.s.to == req.to && r.s.family == req.family) {
+        return ApiError(kConflict, "to", "loss session " + id + " already monitors this flow");
+      }
+    }
+    for (const auto* f : {"from", "to"}) {
+      const auto& d = devices_.at(std::string(f) == "from" ? req.from : req.to);
+      if (std::find(d.capabilities.begin(), d.capabilities.end(), "loss") == d.capabilities.end()) {
+        return ApiError(kUnprocessable, f, "device '" + d.id + "' has no loss monitoring (its agent could not load the programs)");
+      }
+    }
+    s.segments = *segs;
+  }
+  for (const auto* f : {"from", "to"}) {
+    const auto& d = std::string(f) == "from" ? req.from : req.to;
+    if (!Reachable(d)) return ApiError(kConflict, f, "device '" + d + "' is not connected or not enabled");
+  }
+  const uint64_t n = store_->NextId("loss");
+  s.id = "ls" + std::to_string(n);
+  s.tenant_id = owner->id;
+  s.slice_id = req.slice;
+  s.from = req.from;
+  s.to = req.to;
+  s.family = req.family;
+  s.period_ms = req.period_ms;
+  s.created_ms = NowUtcMs();
+  if (auto st = ClientFor(s.from)->StartLossMonitoring(s.segments, pb::LOSS_DIRECTION_INGRESS, s.period_ms); !st) {
+    return EdgeError("from", st.error());
+  }
+  if (auto st = ClientFor(s.to)->StartLossMonitoring(s.segments, pb::LOSS_DIRECTION_EGRESS, s.period_ms); !st) {
+    ClientFor(s.from)->StopLossMonitoring(s.segments, pb::LOSS_DIRECTION_INGRESS);
+    return EdgeError("to", st.error());
+  }
+  store_->PutLossSession(s);
+  std::lock_guard lock(mu_);
+  auto& r = loss_[s.id];
+  r.s = s;
+  SEGWAN_LOG(kInfo, "loss") << "loss session " << s.id << " " << s.from << " -> " << s.to << " on " << s.slice_id
+                            << " (" << s.family << ", period " << s.period_ms << " ms)";
+  return LossView{r.s, r.error, r.last};
+}
+
+std::vector<LossView> Controller::LossSessions(const Principal& p) {
+  std::lock_guard lock(mu_);
+  std::vector<LossView> out;
+  for (const auto& [id, r] : loss_) {
+    if (Visible(p, r.s.tenant_id)) out.push_back({r.s, r.error, r.last});
+  }
+  return out;
+}
+
+Result<LossView> Controller::GetLossSession(const Principal& p, const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = loss_.find(id);
+  if (it == loss_.end() || !Visible(p, it->second.s.tenant_id)) return ApiError(kNotFound, "id", "no loss session '" + id + "'");
+  return LossView{it->second.s, it->second.error, it->second.last};
+}
+
+Status Controller::DeleteLossSession(const Principal& p, const std::string& id) {
+  std::lock_guard cfg(config_mu_);
+  auto v = GetLossSession(p, id);
+  if (!v) return v.error();
+  const auto& s = v->session;
+  for (const auto& [d, dir] : {std::pair{s.from, pb::LOSS_DIRECTION_INGRESS}, std::pair{s.to, pb::LOSS_DIRECTION_EGRESS}}) {
+    if (!Reachable(d)) continue;  // an edge that is away loses unpinned counters at restart anyway
+    if (auto st = ClientFor(d)->StopLossMonitoring(s.segments, dir); !st && st.error().code != kGrpcNotFound) {
+      SEGWAN_LOG(kWarn, "loss") << "stopping " << id << " on " << d << ": " << st.error().message;
+    }
+  }
+  std::lock_guard poll(poll_mu_);
+  store_->DeleteLossSession(id);
+  std::lock_guard lock(mu_);
+  loss_.erase(id);
+  SEGWAN_LOG(kInfo, "loss") << "loss session " << id << " deleted";
+  return Status::Ok();
+}
+
+Result<std::vector<LossPeriod>> Controller::LossPeriods(const Principal& p, const std::string& id, int64_t since_ms,
+                                                        size_t limit) {
+  if (auto v = GetLossSession(p, id); !v) return v.error();
+  return store_->LossPeriods(id, since_ms, limit);
+}
+
+// Half a period after the ingress switched colour, the colour it stopped painting is final at
+// both ends: its cumulative counters, less those at that colour's previous close, are the
+// period's sent and received packets. Runs inside PollOnce (poll_mu_ held).
+void Controller::PollLoss() {
+  std::vector<LossRuntime> jobs;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, r] : loss_) jobs.push_back(r);
+  }
+  for (auto& r : jobs) {
+    const auto& s = r.s;
+    if (!Reachable(s.from) || !Reachable(s.to)) continue;
+    auto tx = ClientFor(s.from)->ReadLossCounters(s.segments, pb::LOSS_DIRECTION_INGRESS);
+    std::optional<pb::ReadLossCountersResponse> rx;
+    std::optional<LossPeriod> period;
+    LossCursor cursor = r.cursor;
+    std::string err;
+    if (!tx) {
+      err = tx.error().message;
+    } else if (tx->period_index() < cursor.period_index) {
+      cursor.period_index = tx->period_index();  // the agent restarted: its period count did too
+    } else if (tx->period_index() > cursor.period_index &&
+               NowTaiNs() >= tx->colour_switched_at_ns() + static_cast<uint64_t>(s.period_ms) * 500'000ULL) {
+      auto rr = ClientFor(s.to)->ReadLossCounters(s.segments, pb::LOSS_DIRECTION_EGRESS);
+      if (!rr) {
+        err = rr.error().message;
+      } else {
+        const uint32_t f = 1 - (tx->active_colour() & 1);
+        uint64_t sent_now = 0, recv_now = 0;
+        for (const auto& c : tx->counters()) if (c.colour() == f) sent_now = c.packets();
+        for (const auto& c : rr->counters()) if (c.colour() == f) recv_now = c.packets();
+        if (sent_now < cursor.tx[f] || recv_now < cursor.rx[f]) {
+          SEGWAN_LOG(kWarn, "loss") << s.id << ": counters went back (an agent restarted unpinned); starting over";
+        } else {
+          LossPeriod lp;
+          lp.index = tx->period_index() - 1;
+          lp.colour = f;
+          lp.spans = static_cast<uint32_t>(tx->period_index() - cursor.period_index);
+          lp.end_ms = static_cast<int64_t>(tx->colour_switched_at_ns() / 1'000'000) - tai_offset_s_ * 1000LL;
+          lp.start_ms = lp.end_ms - static_cast<int64_t>(s.period_ms) * lp.spans;
+          lp.sent = sent_now - cursor.tx[f];
+          lp.received = recv_now - cursor.rx[f];
+          lp.lost = static_cast<int64_t>(lp.sent) - static_cast<int64_t>(lp.received);
+          lp.loss_ratio = lp.sent ? static_cast<double>(lp.lost) / static_cast<double>(lp.sent) : 0.0;
+          period = lp;
+        }
+        cursor.tx[f] = sent_now;
+        cursor.rx[f] = recv_now;
+        cursor.period_index = tx->period_index();
+      }
+    } else {
+      continue;  // nothing closed yet
+    }
+    if (err.empty()) store_->WriteLossPeriod(s.id, period, cursor);
+    std::lock_guard lock(mu_);
+    auto it = loss_.find(s.id);
+    if (it == loss_.end()) continue;  // deleted meanwhile (DeleteLossSession waits for the poll)
+    if (!err.empty()) {
+      ++poll_errors_;
+      if (it->second.error != err) SEGWAN_LOG(kWarn, "loss") << s.id << ": " << err;
+      it->second.error = err;
+      continue;
+    }
+    it->second.error.clear();
+    it->second.cursor = cursor;
+    if (period) it->second.last = period;
+  }
 }
 
 Metrics Controller::GetMetrics() {

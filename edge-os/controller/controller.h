@@ -93,6 +93,19 @@ struct SessionRequest {
   bool start = true;
 };
 
+struct LossRequest {
+  std::string tenant;  // operator only
+  std::string slice;
+  std::string from, to;  // device ids: the flow from `from`'s site to `to`'s
+  std::string family = "ipv6";
+  uint32_t period_ms = 10'000;
+};
+struct LossView {
+  LossSession session;
+  std::string error;
+  std::optional<LossPeriod> last;  // the latest closed period
+};
+
 // Stats of a session over a span: closed intervals from the store merged with the open one.
 struct SessionStats {
   DelaySet delays;
@@ -176,11 +189,19 @@ class Controller {
                                                                     int64_t since_ms, size_t limit);
   Result<SessionStats> Stats(const Principal& p, const std::string& id, int64_t since_ms);
 
+  // ---- loss monitoring (alternate marking)
+  Result<LossView> CreateLossSession(const Principal& p, const LossRequest& req);
+  std::vector<LossView> LossSessions(const Principal& p);
+  Result<LossView> GetLossSession(const Principal& p, const std::string& id);
+  Status DeleteLossSession(const Principal& p, const std::string& id);
+  Result<std::vector<LossPeriod>> LossPeriods(const Principal& p, const std::string& id, int64_t since_ms,
+                                              size_t limit);
+
   Metrics GetMetrics();
   int32_t tai_offset_s() const { return tai_offset_s_; }
 
   // ---- the background work, callable directly by tests
-  void PollOnce();
+  void PollOnce();  // delay results and loss counters
   void CheckHeartbeats();
   void RunQueued();  // reconciles queued by registrations and enables
   void Reconcile(const std::string& device_id);
@@ -219,6 +240,11 @@ class Controller {
   SessionView ViewOf(const SessionRuntime& r) const;
   Status PushSession(const DelaySession& s, bool sender_side, bool reconciling);
   Result<SessionView> SetRunning(const Principal& p, const std::string& id, bool running);
+  Status PushLoss(const LossSession& s);  // both ends; idempotent on the edges
+  void PollLoss();
+  // The SID list of a slice's flow from one device's site to another's (locked: mu_).
+  Result<std::vector<std::string>> FlowSegments(const Slice& s, const std::string& from, const std::string& to,
+                                                const std::string& family);
   segwan::v1::StampSessionParams SessionParams(const DelaySession& s, bool sender_side);
   void Enqueue(const std::string& device_id);
   int64_t SampleUtcMs(const Sample& s) const;
@@ -239,6 +265,13 @@ class Controller {
   std::map<std::string, Slice> slices_;
   std::map<std::string, std::map<std::string, EdgeState>> slice_edges_;
   std::map<std::string, SessionRuntime> sessions_;
+  struct LossRuntime {
+    LossSession s;
+    LossCursor cursor;
+    std::string error;
+    std::optional<LossPeriod> last;
+  };
+  std::map<std::string, LossRuntime> loss_;
   std::deque<std::string> queue_;
   uint64_t poll_errors_ = 0;
   uint64_t edge_dropped_ = 0;

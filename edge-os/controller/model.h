@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -101,5 +102,43 @@ struct SessionCounters {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SessionCounters, received, max_seq,
                                                 max_reflector_seq, edge_dropped, edge_sent,
                                                 seq_offset, rseq_offset)
+
+// Loss monitoring of one flow of a slice (alternate marking): the SID list from one site to
+// another, coloured at `from`'s edge and counted at both ends.
+struct LossSession {
+  std::string id;  // "ls1", ...
+  std::string tenant_id;
+  std::string slice_id;
+  std::string from, to;            // device ids
+  std::string family = "ipv6";     // which of the slice's flows: "ipv6" or "ipv4"
+  std::vector<std::string> segments;  // the flow's SID list, first first
+  uint32_t period_ms = 10'000;
+  int64_t created_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossSession, id, tenant_id, slice_id, from, to, family,
+                                                segments, period_ms, created_ms)
+
+// One closed period: what the ingress coloured and the egress counted in it.
+struct LossPeriod {
+  uint64_t index = 0;   // the ingress's period number
+  uint32_t colour = 0;
+  uint32_t spans = 1;   // > 1: the controller missed switches, this record covers that many periods
+  int64_t end_ms = 0;   // UTC: the colour switch that closed it
+  int64_t start_ms = 0;
+  uint64_t sent = 0, received = 0;
+  int64_t lost = 0;     // sent - received
+  double loss_ratio = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossPeriod, index, colour, spans, end_ms, start_ms, sent,
+                                                received, lost, loss_ratio)
+
+// Where a loss session's accounting stands: the cumulative counters at the last close of each
+// colour, and the ingress period number then.
+struct LossCursor {
+  std::array<uint64_t, 2> tx{};
+  std::array<uint64_t, 2> rx{};
+  uint64_t period_index = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossCursor, tx, rx, period_index)
 
 }  // namespace segwan::controller

@@ -60,7 +60,30 @@ class GrpcEdgeClient : public EdgeClient {
     return Call<pb::GetStampSessionResultsResponse>(req, &pb::EdgeManager::Stub::GetStampSessionResults);
   }
 
+  Status StartLossMonitoring(const std::vector<std::string>& segments, pb::LossDirection d,
+                             uint32_t period_ms) override {
+    auto req = Loss<pb::StartLossMonitoringRequest>(segments, d);
+    req.set_period_ms(period_ms);
+    return Done(Call<pb::StartLossMonitoringResponse>(req, &pb::EdgeManager::Stub::StartLossMonitoring));
+  }
+  Status StopLossMonitoring(const std::vector<std::string>& segments, pb::LossDirection d) override {
+    return Done(Call<pb::StopLossMonitoringResponse>(Loss<pb::StopLossMonitoringRequest>(segments, d),
+                                                     &pb::EdgeManager::Stub::StopLossMonitoring));
+  }
+  Result<pb::ReadLossCountersResponse> ReadLossCounters(const std::vector<std::string>& segments,
+                                                        pb::LossDirection d) override {
+    return Call<pb::ReadLossCountersResponse>(Loss<pb::ReadLossCountersRequest>(segments, d),
+                                              &pb::EdgeManager::Stub::ReadLossCounters);
+  }
+
  private:
+  template <typename Req>
+  static Req Loss(const std::vector<std::string>& segments, pb::LossDirection d) {
+    Req r;
+    for (const auto& s : segments) r.mutable_flow()->add_segments(s);
+    r.set_direction(d);
+    return r;
+  }
   template <typename Req>
   static Req Ref(pb::StampRole role, uint32_t ssid) {
     Req r;

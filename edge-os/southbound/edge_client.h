@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <grpcpp/security/credentials.h>
 
@@ -28,6 +29,12 @@ class EdgeClient {
   virtual Status StopStampSession(segwan::v1::StampRole role, uint32_t ssid) = 0;
   virtual Status DestroyStampSession(segwan::v1::StampRole role, uint32_t ssid) = 0;
   virtual Result<segwan::v1::GetStampSessionResultsResponse> GetStampSessionResults(uint32_t ssid) = 0;
+  // Loss monitoring of one flow (its SID list), ingress (colour + count) or egress (count).
+  virtual Status StartLossMonitoring(const std::vector<std::string>& segments,
+                                     segwan::v1::LossDirection d, uint32_t period_ms) = 0;
+  virtual Status StopLossMonitoring(const std::vector<std::string>& segments, segwan::v1::LossDirection d) = 0;
+  virtual Result<segwan::v1::ReadLossCountersResponse> ReadLossCounters(const std::vector<std::string>& segments,
+                                                                        segwan::v1::LossDirection d) = 0;
 };
 
 // Hands out the client of a device by its gRPC address.

@@ -33,6 +33,14 @@ const char* const kMigrations[] = {
                                length_ms INTEGER NOT NULL, doc TEXT NOT NULL,
                                PRIMARY KEY (session_id, start_ms));
     )sql",
+    // 2: loss monitoring (alternate marking): sessions with their accounting cursor, periods
+    R"sql(
+      CREATE TABLE loss_sessions (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, doc TEXT NOT NULL,
+                                  cursor TEXT NOT NULL DEFAULT '{}');
+      CREATE TABLE loss_periods (session_id TEXT NOT NULL, idx INTEGER NOT NULL,
+                                 end_ms INTEGER NOT NULL, doc TEXT NOT NULL,
+                                 PRIMARY KEY (session_id, idx));
+    )sql",
 };
 
 json AggregateToJson(const IntervalAggregate& a) {
@@ -321,15 +329,82 @@ std::vector<IntervalAggregate> Store::Aggregates(const std::string& session_id, 
   return out;
 }
 
+void Store::PutLossSession(const LossSession& s) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_,
+                      "INSERT INTO loss_sessions (id, tenant_id, doc) VALUES (?, ?, ?) "
+                      "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
+  q.bind(1, s.id);
+  q.bind(2, s.tenant_id);
+  q.bind(3, json(s).dump());
+  q.exec();
+}
+
+std::vector<LossSession> Store::LossSessions() {
+  std::lock_guard lock(mu_);
+  return Docs<LossSession>(*db_, "SELECT doc FROM loss_sessions ORDER BY rowid");
+}
+
+void Store::DeleteLossSession(const std::string& id) {
+  std::lock_guard lock(mu_);
+  SQLite::Transaction tx(*db_);
+  for (const char* sql : {"DELETE FROM loss_periods WHERE session_id = ?", "DELETE FROM loss_sessions WHERE id = ?"}) {
+    SQLite::Statement q(*db_, sql);
+    q.bind(1, id);
+    q.exec();
+  }
+  tx.commit();
+}
+
+LossCursor Store::GetLossCursor(const std::string& id) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "SELECT cursor FROM loss_sessions WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) return {};
+  return json::parse(q.getColumn(0).getString()).get<LossCursor>();
+}
+
+void Store::WriteLossPeriod(const std::string& id, const std::optional<LossPeriod>& period, const LossCursor& cursor) {
+  std::lock_guard lock(mu_);
+  SQLite::Transaction tx(*db_);
+  if (period) {
+    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO loss_periods (session_id, idx, end_ms, doc) VALUES (?, ?, ?, ?)");
+    q.bind(1, id);
+    q.bind(2, static_cast<int64_t>(period->index));
+    q.bind(3, period->end_ms);
+    q.bind(4, json(*period).dump());
+    q.exec();
+  }
+  SQLite::Statement c(*db_, "UPDATE loss_sessions SET cursor = ? WHERE id = ?");
+  c.bind(1, json(cursor).dump());
+  c.bind(2, id);
+  c.exec();
+  tx.commit();
+}
+
+std::vector<LossPeriod> Store::LossPeriods(const std::string& id, int64_t since_ms, size_t limit) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_,
+                      "SELECT doc FROM loss_periods WHERE session_id = ? AND end_ms > ? ORDER BY idx LIMIT ?");
+  q.bind(1, id);
+  q.bind(2, since_ms);
+  q.bind(3, static_cast<int64_t>(limit));
+  std::vector<LossPeriod> out;
+  while (q.executeStep()) out.push_back(json::parse(q.getColumn(0).getString()).get<LossPeriod>());
+  return out;
+}
+
 uint64_t Store::Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms) {
   std::lock_guard lock(mu_);
   SQLite::Transaction tx(*db_);
   SQLite::Statement a(*db_, "DELETE FROM samples WHERE t1 < ?");
   a.bind(1, static_cast<int64_t>(samples_before_t1));
   uint64_t n = static_cast<uint64_t>(a.exec());
-  SQLite::Statement b(*db_, "DELETE FROM aggregates WHERE start_ms < ?");
-  b.bind(1, aggregates_before_ms);
-  n += static_cast<uint64_t>(b.exec());
+  for (const char* sql : {"DELETE FROM aggregates WHERE start_ms < ?", "DELETE FROM loss_periods WHERE end_ms < ?"}) {
+    SQLite::Statement b(*db_, sql);
+    b.bind(1, aggregates_before_ms);
+    n += static_cast<uint64_t>(b.exec());
+  }
   tx.commit();
   return n;
 }

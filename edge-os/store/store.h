@@ -73,7 +73,16 @@ class Store {
   // Aggregates that end after since_ms (so the one holding since_ms is in), oldest first.
   std::vector<IntervalAggregate> Aggregates(const std::string& session_id, int64_t since_ms,
                                             size_t limit);
-  // Deletes samples and aggregates older than the cut-off; returns how many rows went.
+  void PutLossSession(const LossSession& s);
+  std::vector<LossSession> LossSessions();
+  void DeleteLossSession(const std::string& id);  // with its periods
+  LossCursor GetLossCursor(const std::string& id);
+  // A closed period (if any) and the cursor after it, in one transaction.
+  void WriteLossPeriod(const std::string& id, const std::optional<LossPeriod>& period, const LossCursor& cursor);
+  // Periods that end after since_ms, oldest first.
+  std::vector<LossPeriod> LossPeriods(const std::string& id, int64_t since_ms, size_t limit);
+
+  // Deletes samples, aggregates and loss periods older than the cut-off; returns how many rows went.
   uint64_t Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms);
   uint64_t SamplesStored() { return samples_stored_; }
 

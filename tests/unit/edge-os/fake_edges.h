@@ -74,6 +74,48 @@ class FakeEdge : public EdgeClient {
     return r;
   }
 
+  Status StartLossMonitoring(const std::vector<std::string>& segs, pb::LossDirection d, uint32_t period_ms) override {
+    if (auto e = Fail("StartLoss:" + Dir(d))) return *e;
+    std::lock_guard l(mu_);
+    auto& f = loss[{segs, d}];
+    f.period_ms = period_ms;
+    return Status::Ok();
+  }
+  Status StopLossMonitoring(const std::vector<std::string>& segs, pb::LossDirection d) override {
+    if (auto e = Fail("StopLoss:" + Dir(d))) return *e;
+    std::lock_guard l(mu_);
+    if (!loss.erase({segs, d})) return Error{id_ + ": flow not monitored", "", kGrpcNotFound};
+    return Status::Ok();
+  }
+  Result<pb::ReadLossCountersResponse> ReadLossCounters(const std::vector<std::string>& segs,
+                                                        pb::LossDirection d) override {
+    if (auto e = Fail("ReadLoss:" + Dir(d))) return *e;
+    std::lock_guard l(mu_);
+    auto it = loss.find({segs, d});
+    if (it == loss.end()) return Error{id_ + ": flow not monitored", "", kGrpcNotFound};
+    pb::ReadLossCountersResponse r;
+    for (uint32_t c = 0; c < 2; ++c) {
+      auto* x = r.add_counters();
+      x->set_colour(c);
+      x->set_packets(it->second.packets[c]);
+      x->set_bytes(it->second.packets[c] * 100);
+    }
+    r.set_active_colour(it->second.colour);
+    r.set_colour_switched_at_ns(it->second.switched_at_ns);
+    r.set_period_index(it->second.period_index);
+    return r;
+  }
+
+  // A monitored flow as the fake keeps it; tests move its counters and colour by hand.
+  struct LossFlow {
+    uint32_t period_ms = 0;
+    uint64_t packets[2] = {};
+    uint32_t colour = 0;
+    uint64_t switched_at_ns = 0;
+    uint64_t period_index = 0;
+  };
+  std::map<std::pair<std::vector<std::string>, pb::LossDirection>, LossFlow> loss;
+
   // test controls
   void FailWith(const std::string& what, int grpc_code) {
     std::lock_guard l(mu_);
@@ -115,6 +157,7 @@ class FakeEdge : public EdgeClient {
 
  private:
   static std::string Role(pb::StampRole r) { return r == pb::STAMP_ROLE_SENDER ? "sender" : "reflector"; }
+  static std::string Dir(pb::LossDirection d) { return d == pb::LOSS_DIRECTION_INGRESS ? "ingress" : "egress"; }
   void Log(const std::string& c) { calls_.push_back(c); }
   std::optional<Error> Fail(const std::string& what) {
     std::lock_guard l(mu_);
@@ -166,6 +209,7 @@ inline pb::RegisterDeviceRequest LabRegistration(const std::string& x, const std
   r.set_locator("fc00:0:" + x + "::/48");
   r.set_slice_mode(mode == "vrf" ? pb::SLICE_MODE_VRF : pb::SLICE_MODE_TABLE);
   r.add_capabilities("seg6");
+  r.add_capabilities("loss");
   auto* lo = r.add_interfaces();
   lo->set_name("lo");
   lo->add_addresses("127.0.0.1/8");

@@ -559,6 +559,133 @@ TEST_F(RestTest, ARestartedControllerKeepsEverythingAndCarriesOn) {
   EXPECT_EQ(stats["packets"]["lost"], 0);
 }
 
+TEST_F(RestTest, LossSessionsMonitorTheSlicesFlowAndCloseEachPeriod) {
+  const auto t = NewTenant("acme");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  auto r = Call("POST", "/api/v1/loss-sessions", t,
+                json{{"slice", "sl1"}, {"from", "edge-a"}, {"to", "edge-b"}, {"period_ms", 2000}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.body["id"], "ls1");
+  const std::vector<std::string> flow{"fc00:0:1::e", "fc00:0:b:1::d6"};  // a->b through p1, to b's End.DT6
+  EXPECT_EQ(r.body["segments"], json(flow));
+  auto a = edges_.Edge("edge-a");
+  auto b = edges_.Edge("edge-b");
+  ASSERT_EQ(a->loss.count({flow, pb::LOSS_DIRECTION_INGRESS}), 1u);
+  ASSERT_EQ(b->loss.count({flow, pb::LOSS_DIRECTION_EGRESS}), 1u);
+  auto& tx = a->loss[{flow, pb::LOSS_DIRECTION_INGRESS}];
+  auto& rx = b->loss[{flow, pb::LOSS_DIRECTION_EGRESS}];
+  EXPECT_EQ(tx.period_ms, 2000u);
+
+  // IPv4 is another flow: to b's End.DX4
+  auto v4 = Call("POST", "/api/v1/loss-sessions", t,
+                 json{{"slice", "sl1"}, {"from", "edge-a"}, {"to", "edge-b"}, {"family", "ipv4"}});
+  ASSERT_EQ(v4.status, 201) << v4.body;
+  EXPECT_EQ(v4.body["segments"][1], "fc00:0:b:1::d4");
+
+  // Period 0 (colour 0) closes half a period after the switch: 100 sent, 97 received.
+  const uint64_t now_tai = (static_cast<uint64_t>(NowUtcMs()) + ctl_->tai_offset_s() * 1000ULL) * 1'000'000ULL;
+  tx.packets[0] = 100;
+  rx.packets[0] = 97;
+  tx.colour = 1;
+  tx.period_index = 1;
+  tx.switched_at_ns = now_tai;  // just now: not final yet
+  tx.packets[1] = 5;            // the new colour already counts
+  ctl_->PollOnce();
+  EXPECT_EQ(Call("GET", "/api/v1/loss-sessions/ls1/periods", t).body["periods"].size(), 0u);
+  tx.switched_at_ns = now_tai - 1'100'000'000ULL;  // 1.1 s ago: more than half of 2 s
+  ctl_->PollOnce();
+  auto periods = Call("GET", "/api/v1/loss-sessions/ls1/periods", t).body["periods"];
+  ASSERT_EQ(periods.size(), 1u);
+  EXPECT_EQ(periods[0]["index"], 0);
+  EXPECT_EQ(periods[0]["colour"], 0);
+  EXPECT_EQ(periods[0]["sent"], 100);
+  EXPECT_EQ(periods[0]["received"], 97);
+  EXPECT_EQ(periods[0]["lost"], 3);
+  EXPECT_NEAR(periods[0]["loss_ratio"].get<double>(), 0.03, 1e-9);
+  ctl_->PollOnce();  // nothing new
+  EXPECT_EQ(Call("GET", "/api/v1/loss-sessions/ls1/periods", t).body["periods"].size(), 1u);
+
+  // Period 1 (colour 1): the counters are cumulative; the controller takes differences.
+  tx.packets[1] = 80;
+  rx.packets[1] = 80;
+  tx.colour = 0;
+  tx.period_index = 2;
+  tx.packets[0] = 130;  // period 2 is being painted colour 0 again
+  rx.packets[0] = 120;
+  ctl_->PollOnce();
+  periods = Call("GET", "/api/v1/loss-sessions/ls1/periods", t).body["periods"];
+  ASSERT_EQ(periods.size(), 2u);
+  EXPECT_EQ(periods[1]["colour"], 1);
+  EXPECT_EQ(periods[1]["sent"], 80);
+  EXPECT_EQ(periods[1]["lost"], 0);
+  tx.colour = 1;
+  tx.period_index = 3;
+  ctl_->PollOnce();  // period 2, colour 0: 130 - 100 sent, 120 - 97 received
+  periods = Call("GET", "/api/v1/loss-sessions/ls1/periods", t).body["periods"];
+  ASSERT_EQ(periods.size(), 3u);
+  EXPECT_EQ(periods[2]["sent"], 30);
+  EXPECT_EQ(periods[2]["received"], 23);
+  EXPECT_EQ(periods[2]["lost"], 7);
+  EXPECT_EQ(Call("GET", "/api/v1/loss-sessions/ls1", t).body["last_period"]["index"], 2);
+
+  // A restarted controller carries on from the stored cursor once the edges are back.
+  Shutdown();
+  Boot();
+  for (const char* x : {"a", "b"}) ASSERT_TRUE(ctl_->Register(LabRegistration(x, kDeviceToken), "test"));
+  ctl_->RunQueued();  // reconciliation starts the flows again: idempotent, counters carry on
+  tx.packets[1] = 90;
+  rx.packets[1] = 88;
+  tx.colour = 0;
+  tx.period_index = 4;
+  ctl_->PollOnce();
+  periods = Call("GET", "/api/v1/loss-sessions/ls1/periods", t).body["periods"];
+  ASSERT_EQ(periods.size(), 4u);
+  EXPECT_EQ(periods[3]["sent"], 10);
+  EXPECT_EQ(periods[3]["lost"], 2);
+
+  // The slice cannot go, nor its monitored path change, while the flow is measured.
+  ExpectError(Call("DELETE", "/api/v1/slices/sl1", t), 409, "id");
+  auto repinned = SliceBody();
+  repinned["paths"][0]["waypoints"] = {"fc00:0:2::e"};
+  ExpectError(Call("PUT", "/api/v1/slices/sl1", t, repinned), 409, "sites");
+  ExpectError(Call("GET", "/api/v1/loss-sessions/ls1", NewTenant("globex")), 404, "id");
+  EXPECT_EQ(Call("DELETE", "/api/v1/loss-sessions/ls1", t).status, 204);
+  EXPECT_EQ(a->loss.count({flow, pb::LOSS_DIRECTION_INGRESS}), 0u);
+  EXPECT_EQ(b->loss.count({flow, pb::LOSS_DIRECTION_EGRESS}), 0u);
+  ExpectError(Call("GET", "/api/v1/loss-sessions/ls1/periods", t), 404, "id");
+}
+
+TEST_F(RestTest, BadLossSessionsAreRefusedByFieldAndChangeNothing) {
+  const auto t = NewTenant("acme");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  const json good = {{"slice", "sl1"}, {"from", "edge-a"}, {"to", "edge-b"}};
+  const BodyCase cases[] = {
+      {[](json& b) { b.erase("from"); }, 400, "from"},
+      {[](json& b) { b["slice"] = "sl9"; }, 404, "slice"},
+      {[](json& b) { b["from"] = "edge-c"; }, 400, "from"},
+      {[](json& b) { b["to"] = "edge-a"; }, 400, "to"},
+      {[](json& b) { b["family"] = "ipx"; }, 400, "family"},
+      {[](json& b) { b["period_ms"] = 10; }, 400, "period_ms"},
+  };
+  const auto before = Call("GET", "/api/v1/loss-sessions", t).body;
+  for (const auto& c : cases) {
+    json body = good;
+    c.change(body);
+    ExpectError(Call("POST", "/api/v1/loss-sessions", t, body), c.status, c.field);
+  }
+  // an edge that refuses: the other end is undone
+  edges_.Edge("edge-b")->FailWith("StartLoss", kGrpcInvalidArgument);
+  ExpectError(Call("POST", "/api/v1/loss-sessions", t, good), 422, "to");
+  EXPECT_TRUE(edges_.Edge("edge-a")->loss.empty());
+  edges_.Edge("edge-b")->ClearFailures();
+  // an edge without the programs says so
+  auto nocap = LabRegistration("b", kDeviceToken);
+  nocap.clear_capabilities();
+  ASSERT_TRUE(ctl_->Register(nocap, "test"));
+  ExpectError(Call("POST", "/api/v1/loss-sessions", t, good), 422, "to");
+  EXPECT_EQ(Call("GET", "/api/v1/loss-sessions", t).body, before);
+}
+
 TEST(ParseSince, MillisecondsOrASpanBack) {
   EXPECT_EQ(*ParseSince("", 1'000'000), 0);
   EXPECT_EQ(*ParseSince("1234", 1'000'000), 1234);
