@@ -265,6 +265,66 @@ function sessionForm(slices) {
   return form;
 }
 
+// Loss sessions (alternate marking): one flow of a slice, closed period by period.
+async function lossView() {
+  const [sessions, slices] = await Promise.all([api('GET', '/loss-sessions'), api('GET', '/slices')]);
+  const rows = sessions.map((l) => h('tr', { 'data-loss': l.id },
+    h('td', {}, h('a', { href: `#/loss/${l.id}` }, l.id)), h('td', {}, l.slice), h('td', {}, `${l.from} → ${l.to}`),
+    h('td', {}, l.family), h('td', {}, `${l.period_ms / 1000} s`),
+    h('td', {}, l.last_period ? `${l.last_period.lost} of ${l.last_period.sent} (${(100 * l.last_period.loss_ratio).toFixed(2)}%)` : '–'),
+    h('td', {}, l.error ? h('span', { class: 'error' }, l.error) : ''),
+    h('td', {}, h('button', { class: 'danger', onclick: () => del(`/loss-sessions/${l.id}`) }, 'Delete'))));
+  main.replaceChildren(h('h1', {}, 'Loss monitoring'), h('section', {}, sessions.length ? h('table', {},
+    h('tr', {}, ['Id', 'Slice', 'Flow', 'Family', 'Period', 'Last period lost', 'Problem', ''].map((t) => h('th', {}, t))), rows)
+    : h('p', { class: 'muted' }, 'No loss sessions yet.')), lossForm(slices));
+}
+
+function lossForm(slices) {
+  const slice = h('select', {}, h('option', { value: '' }, '–'), slices.map((s) => h('option', { value: s.id }, `${s.id} ${s.name}`)));
+  const from = h('select');
+  const to = h('select');
+  slice.addEventListener('change', () => {
+    const s = slices.find((x) => x.id === slice.value);
+    const devs = s ? [...new Set(s.sites.map((x) => x.device))] : [];
+    from.replaceChildren(...devs.map((d) => h('option', { value: d }, d)));
+    to.replaceChildren(...devs.map((d) => h('option', { value: d }, d)));
+    if (devs.length > 1) to.value = devs[1];
+  });
+  const family = h('select', {}, h('option', { value: 'ipv6' }, 'IPv6'), h('option', { value: 'ipv4' }, 'IPv4'));
+  const period = h('input', { type: 'number', value: '10000' });
+  const form = h('form', { id: 'loss-form' }, h('h2', {}, 'Monitor a flow'),
+    h('div', { class: 'row' }, field('Slice', 'slice', slice), field('From', 'from', from), field('To', 'to', to),
+      field('Family', 'family', family), field('Period (ms)', 'period_ms', period)),
+    h('div', { class: 'form-error' }), h('button', { type: 'submit' }, 'Start monitoring'));
+  submitter(form, async () => {
+    const l = await api('POST', '/loss-sessions', { slice: slice.value, from: from.value, to: to.value, family: family.value,
+      period_ms: Number(period.value) });
+    location.hash = `#/loss/${l.id}`;
+  });
+  return form;
+}
+
+function periodsTable(periods) {
+  return h('table', { class: 'periods' }, h('tr', {}, ['period', 'end', 'colour', 'sent', 'received', 'lost', 'loss']
+    .map((t, k) => h('th', { class: k > 2 ? 'num' : '' }, t))),
+  periods.slice(-20).reverse().map((p) => h('tr', { 'data-period': p.index },
+    h('td', {}, p.spans > 1 ? `${p.index} (${p.spans} periods)` : p.index), h('td', {}, p.end), h('td', {}, p.colour),
+    h('td', { class: 'num' }, p.sent), h('td', { class: 'num' }, p.received), h('td', { class: 'num' }, p.lost),
+    h('td', { class: 'num' }, `${(100 * p.loss_ratio).toFixed(2)}%`))));
+}
+
+async function lossSessionView(id) {
+  const l = await api('GET', `/loss-sessions/${id}`);
+  const box = h('section', { id: 'periods' });
+  main.replaceChildren(h('h1', {}, `Loss of ${l.from} → ${l.to} on ${l.slice} (${l.family})`),
+    h('p', { class: 'muted' }, `SID list ${l.segments.join(', ')}; colour switched every ${l.period_ms / 1000} s by ${l.from}'s edge, counted at both ends`),
+    box);
+  const load = async () => box.replaceChildren(periodsTable((await api('GET', `/loss-sessions/${id}/periods?since=24h`)).periods));
+  await load();
+  const timer = setInterval(() => load().catch(() => {}), 2000);
+  return () => clearInterval(timer);
+}
+
 const RANGES = { '5m': 300, '1h': 3600, '24h': 86400 };
 
 // One session: live chart of direct and return delay, statistics, interval table.
@@ -283,9 +343,11 @@ async function sessionView(id) {
       reload();
     },
   }, Object.keys(RANGES).map((r) => h('option', { value: r }, `last ${r}`)));
+  const loss = h('section', { id: 'flow-loss' });
   main.replaceChildren(h('h1', {}, `Delay session ${s.id}: ${s.sender} → ${s.reflector} on ${s.slice}`),
     h('section', {}, h('div', { class: 'toolbar' }, rangeSelect, caption), chartBox),
-    h('h2', {}, 'Statistics'), stats, h('h2', {}, 'Intervals'), intervals);
+    h('h2', {}, 'Statistics'), stats, h('h2', {}, 'Intervals'), intervals,
+    h('h2', {}, `Loss of the ${s.sender} → ${s.reflector} traffic, per period`), loss);
 
   // x in seconds; direct and return in ms
   let data = [[], [], []];
@@ -343,14 +405,24 @@ async function sessionView(id) {
       'return p99', 'lost out', 'lost back', 'lost'].map((t, k) => h('th', { class: k ? 'num' : '' }, t))), rows));
   }
 
+  // The loss of the same flow, when a loss session monitors it (alternate marking).
+  async function loadLoss() {
+    const ls = (await api('GET', '/loss-sessions')).find((x) => x.slice === s.slice && x.from === s.sender && x.to === s.reflector);
+    if (!ls) {
+      loss.replaceChildren(h('p', { class: 'muted' }, 'Not monitored. ', h('a', { href: '#/loss' }, 'Monitor this flow'), '.'));
+      return;
+    }
+    loss.replaceChildren(periodsTable((await api('GET', `/loss-sessions/${ls.id}/periods?since=${range}`)).periods));
+  }
+
   async function reload() {
     data = [[], [], []];
     lastMs = 0;
-    await Promise.all([loadPoints(true), loadStats(), loadIntervals()]);
+    await Promise.all([loadPoints(true), loadStats(), loadIntervals(), loadLoss()]);
   }
   await reload();
   const timer = setInterval(() => {
-    Promise.all([loadPoints(false), loadStats(), loadIntervals()]).catch(() => {});
+    Promise.all([loadPoints(false), loadStats(), loadIntervals(), loadLoss()]).catch(() => {});
   }, 2000);
   return () => { clearInterval(timer); plot.destroy(); };
 }
@@ -362,6 +434,8 @@ const routes = [
   [/^#\/slices$/, slicesView, 'Slices'],
   [/^#\/sessions$/, sessionsView, 'Delay sessions'],
   [/^#\/sessions\/([\w-]+)$/, sessionView],
+  [/^#\/loss$/, lossView, 'Loss'],
+  [/^#\/loss\/([\w-]+)$/, lossSessionView],
 ];
 
 async function route() {

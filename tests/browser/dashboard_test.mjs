@@ -122,6 +122,24 @@ try {
   await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.points) >= 1);
   await shot('07-session-1h');
 
+  step('loss monitoring of the same flow: periods close and show next to the delay');
+  await page.click('nav a:has-text("Loss")');
+  await page.selectOption('#loss-form select[name=slice]', 'sl1');
+  await page.fill('#loss-form input[name=period_ms]', '500');
+  await page.click('button:has-text("Start monitoring")');
+  await page.waitForSelector('[data-for="period_ms"]:has-text("must be 1000 to 3600000")');
+  await page.fill('#loss-form input[name=period_ms]', '1000');
+  await page.click('button:has-text("Start monitoring")');
+  await page.waitForURL(/#\/loss\/ls1$/);
+  await page.waitForSelector('#periods tr[data-period]', { timeout: 10000 });
+  const row = await page.textContent('#periods tr[data-period]');
+  console.log(`a loss period: ${row.replace(/\s+/g, ' ')}`);
+  assert.match(row, /\d+\.\d\d%/);
+  await shot('08-loss');
+  await page.goto(`${url}#/sessions/ds1`);
+  await page.waitForSelector('#flow-loss tr[data-period]', { timeout: 10000 });
+  await shot('09-session-with-loss');
+
   step('stop and delete from the list');
   await page.click('nav a:has-text("Delay sessions")');
   await page.click('tr[data-session="ds1"] button:has-text("Stop")');

@@ -89,6 +89,34 @@ int main(int argc, char** argv) {
           e->Push(ssid, r);
         }
       }
+      // Alternate marking: each ingress flow counts 10 packets a tick in its colour and
+      // switches every period; the flow's egress end mirrors it with 2% lost.
+      const uint64_t now_ns = segwan::NowTaiNs();
+      std::map<std::vector<std::string>, testing::FakeEdge::LossFlow> sent;
+      for (const char* x : {"edge-a", "edge-b", "edge-c"}) {
+        edges.Edge(x)->WithLoss([&](auto& flows) {
+          for (auto& [key, fl] : flows) {
+            if (key.second != segwan::v1::LOSS_DIRECTION_INGRESS) continue;
+            if (fl.switched_at_ns == 0) fl.switched_at_ns = now_ns;
+            if (now_ns - fl.switched_at_ns >= static_cast<uint64_t>(fl.period_ms) * 1'000'000ULL) {
+              fl.colour ^= 1;
+              fl.switched_at_ns = now_ns;
+              ++fl.period_index;
+            }
+            fl.packets[fl.colour] += 10;
+            sent[key.first] = fl;
+          }
+        });
+      }
+      for (const char* x : {"edge-a", "edge-b", "edge-c"}) {
+        edges.Edge(x)->WithLoss([&](auto& flows) {
+          for (auto& [key, fl] : flows) {
+            auto it = sent.find(key.first);
+            if (key.second != segwan::v1::LOSS_DIRECTION_EGRESS || it == sent.end()) continue;
+            for (int c = 0; c < 2; ++c) fl.packets[c] = it->second.packets[c] - it->second.packets[c] / 50;
+          }
+        });
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });

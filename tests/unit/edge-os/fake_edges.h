@@ -116,6 +116,14 @@ class FakeEdge : public EdgeClient {
   };
   std::map<std::pair<std::vector<std::string>, pb::LossDirection>, LossFlow> loss;
 
+  // Runs f on the monitored flows, under the fake's lock (for a thread that moves counters
+  // while the controller reads them).
+  template <typename F>
+  void WithLoss(F f) {
+    std::lock_guard l(mu_);
+    f(loss);
+  }
+
   // test controls
   void FailWith(const std::string& what, int grpc_code) {
     std::lock_guard l(mu_);
