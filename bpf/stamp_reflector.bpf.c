@@ -33,9 +33,12 @@ struct {
 	__uint(max_entries, STAMP_MAX_LISTENERS);
 } stamp_listeners SEC(".maps");
 
-/* reflector sessions by slot, written by edge-manager, read (next_seq bumped) per packet */
+/* reflector sessions by slot, written by edge-manager, read (next_seq bumped) per packet;
+ * mmapable, so that the user-space engine, answering what this program passes up, takes a
+ * stateful session's sequence number from the same counter */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct stamp_reflector_session);
 	__uint(max_entries, STAMP_MAX_SESSIONS);

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Applies a lab scenario through edge-os's REST API only, and watches it.
 
-  scenario.py apply FILE     tenant, slice, link impairments, a delay session per pair of sites
+  scenario.py apply FILE     tenant, slice, link impairments, a delay session per pair of sites,
+                             loss monitoring (alternate marking) of the flows the scenario names
   scenario.py watch          a live table of every session (pair, direct, return, loss) until Ctrl-C
   scenario.py expected FILE  the delay each session should measure, from the impairments
 
@@ -103,6 +104,12 @@ def apply(path):
                                         "interval_ms": so.get("interval_ms", 100),
                                         "reflector_mode": so.get("reflector_mode", "stateful"),
                                         "timestamp_format": so.get("timestamp_format", "ntp")}, token=tt)
+    for i, l in enumerate(sc.get("loss", [])):
+        for k in ("from", "to"):
+            if l.get(k) not in sc["slice"]["sites"]:
+                sys.exit(f"scenario: loss[{i}].{k}: not a site of the slice")
+        api("POST", "/loss-sessions", {"slice": sl["id"], "from": f"edge-{l['from']}", "to": f"edge-{l['to']}",
+                                       "period_ms": l.get("period_ms", 10000)}, token=tt)
     with open(env_file, "w") as f:
         f.write(f"SEGWAN_TENANT_TOKEN={tt}\n")
     print(f"SEGWAN_TENANT_TOKEN={tt}")
@@ -123,10 +130,18 @@ def watch():
                 rows.append(f"{s['id']:8} {s['sender'] + ' -> ' + s['reflector']:18} {fmt(d['mean_ms']):>10} "
                             f"{fmt(r['mean_ms']):>10} {fmt(d['jitter_ms']):>10} {str(p['lost_direct'] if p['lost_direct'] is not None else '-'):>9} "
                             f"{str(p['lost_return'] if p['lost_return'] is not None else '-'):>9}")
+            loss_rows = []
+            for l in api("GET", "/loss-sessions"):
+                p = l.get("last_period")
+                last = "-" if not p else f"{p['lost']} of {p['sent']} ({100 * p['loss_ratio']:.2f}%)"
+                loss_rows.append(f"{l['id']:8} {l['from'] + ' -> ' + l['to']:18} {l['family']:6} {last}")
             sys.stdout.write("\x1b[H\x1b[J" if sys.stdout.isatty() else "\n")
-            print(time.strftime("%H:%M:%S"), "last 10 s (Ctrl-C stops and tears the lab down)")
+            print(time.strftime("%H:%M:%S"), "delay, last 10 s (Ctrl-C stops and tears the lab down)")
             print(header)
             print("\n".join(rows) if rows else "(no sessions)")
+            if loss_rows:
+                print(f"\n{'loss':8} {'flow':18} {'family':6} lost in the last closed period")
+                print("\n".join(loss_rows))
             sys.stdout.flush()
             time.sleep(2)
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@
 #include <net/if.h>
 
 #include <bpf/bpf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -23,11 +24,27 @@ Result<std::unique_ptr<EbpfReflector>> EbpfReflector::Load() {
   if (!skel) {
     return Error{std::string("cannot load the XDP STAMP reflector: ") + std::strerror(errno), "", errno};
   }
-  return std::unique_ptr<EbpfReflector>(new EbpfReflector(skel));
+  std::unique_ptr<EbpfReflector> r(new EbpfReflector(skel));
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  r->sessions_map_len_ = (sizeof(stamp_reflector_session) * STAMP_MAX_SESSIONS + page - 1) / page * page;
+  void* p = mmap(nullptr, r->sessions_map_len_, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 bpf_map__fd(skel->maps.stamp_sessions), 0);
+  if (p == MAP_FAILED) return Error{std::string("cannot map the reflector's sessions: ") + std::strerror(errno), "", errno};
+  r->sessions_map_ = static_cast<stamp_reflector_session*>(p);
+  return r;
 }
 
 EbpfReflector::EbpfReflector(stamp_reflector* skel) : skel_(skel) {
   for (uint32_t i = 0; i < STAMP_MAX_SESSIONS; ++i) free_slots_.insert(i);
+}
+
+std::optional<uint32_t> EbpfReflector::NextSeq(uint16_t ssid) {
+  std::lock_guard lock(mu_);
+  auto it = slots_.find(ssid);
+  if (it == slots_.end() || !sessions_map_) return std::nullopt;
+  stamp_reflector_session& s = sessions_map_[it->second];
+  if (!(s.flags & STAMP_F_STATEFUL)) return std::nullopt;
+  return __atomic_fetch_add(&s.next_seq, 1, __ATOMIC_RELAXED);
 }
 
 EbpfReflector::~EbpfReflector() {
@@ -36,6 +53,7 @@ EbpfReflector::~EbpfReflector() {
       SEGWAN_LOG(kWarn, "stamp") << "could not detach the XDP reflector from " << name;
     }
   }
+  if (sessions_map_) munmap(sessions_map_, sessions_map_len_);
   stamp_reflector__destroy(skel_);
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -34,6 +35,10 @@ class EbpfReflector {
   static bool Fits(const ReflectorSessionConfig& c);
   Status SetSession(const ReflectorSessionConfig& c, const IpAddress& address, uint16_t port);
   void RemoveSession(uint16_t ssid);
+  // The next reflector sequence number of a stateful session that lives here, taken from the
+  // counter the XDP program uses (so both paths number one sequence); nothing if the session
+  // is not in XDP.
+  std::optional<uint32_t> NextSeq(uint16_t ssid);
   void SetTaiUtcOffset(int32_t seconds);
   // Verdict counters by name ("redirect-reflected", ...), summed over CPUs.
   std::vector<std::pair<std::string, uint64_t>> Reasons() const;
@@ -41,6 +46,8 @@ class EbpfReflector {
  private:
   explicit EbpfReflector(stamp_reflector* skel);
   stamp_reflector* skel_;
+  stamp_reflector_session* sessions_map_ = nullptr;  // the mmapped session array
+  size_t sessions_map_len_ = 0;
   mutable std::mutex mu_;  // guards everything below and the maps' consistency
   std::map<int, std::string> attached_;  // ifindex -> name
   std::map<int, uint32_t> attach_flags_;

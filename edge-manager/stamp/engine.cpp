@@ -95,6 +95,13 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   return Status::Ok();
 }
 
+void UserspaceEngine::UseEbpf(EbpfReflector* ebpf) {
+  ebpf_ = ebpf;
+  reflector_.SetSharedSequence(ebpf ? std::function<std::optional<uint32_t>(uint16_t)>(
+                                          [ebpf](uint16_t ssid) { return ebpf->NextSeq(ssid); })
+                                    : nullptr);
+}
+
 Status UserspaceEngine::Start(bool sender, uint16_t ssid) {
   std::lock_guard lock(mu_);
   if (sender) {

@@ -49,7 +49,9 @@ class UserspaceEngine {
 
   // Hands the engine an XDP reflector for the unauthenticated sessions without TLVs (it must
   // outlive the engine); the user-space sockets stay for everything else.
-  void UseEbpf(EbpfReflector* ebpf) { ebpf_ = ebpf; }
+  // With the XDP reflector, stateful sessions it holds take their sequence numbers from its
+  // counter here too, so the packets it leaves to user space do not start a second sequence.
+  void UseEbpf(EbpfReflector* ebpf);
   bool HasEbpf() const { return ebpf_ != nullptr; }
   // Reflector role: listen on address:port (idempotent for the same pair) and, with the XDP
   // reflector, attach it to `interfaces`.

@@ -52,6 +52,11 @@ void Reflector::Clear() {
   sessions_.clear();
 }
 
+void Reflector::SetSharedSequence(std::function<std::optional<uint32_t>(uint16_t)> next) {
+  std::lock_guard lock(mu_);
+  shared_seq_ = std::move(next);
+}
+
 void Reflector::SetClock(Clock c) {
   std::lock_guard lock(mu_);
   clock_ = c;
@@ -121,7 +126,12 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
   r.sender_timestamp = sp.packet.timestamp;
   r.sender_error_estimate = sp.packet.error_estimate;
   r.sender_ttl = in.hop_limit;
-  r.seq = cfg.reflector_mode == ReflectorMode::kStateful ? session->next_seq++ : sp.packet.seq;
+  if (cfg.reflector_mode == ReflectorMode::kStateful) {
+    std::optional<uint32_t> shared = shared_seq_ ? shared_seq_(cfg.ssid) : std::nullopt;
+    r.seq = shared ? *shared : session->next_seq++;
+  } else {
+    r.seq = sp.packet.seq;
+  }
 
   for (Tlv t : sp.packet.tlvs) {
     switch (t.type) {

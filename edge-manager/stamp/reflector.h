@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -77,6 +78,9 @@ class Reflector {
   bool RemoveSession(uint16_t ssid);
   void Clear();
   void SetClock(Clock c);
+  // Where stateful sessions take their sequence numbers when another path (the XDP reflector)
+  // answers the same session: returns the next number, or nothing to use this reflector's own.
+  void SetSharedSequence(std::function<std::optional<uint32_t>(uint16_t ssid)> next);
 
   // The SSID is read from the packet; both modes are tried in the session's mode only.
   std::variant<Reflection, DropReason> Reflect(const ReceivedPacket& in);
@@ -96,6 +100,7 @@ class Reflector {
   mutable std::mutex mu_;  // guards sessions_, clock_ and drops_
   std::map<uint16_t, Session> sessions_;
   std::optional<ReflectorSessionConfig> any_;
+  std::function<std::optional<uint32_t>(uint16_t)> shared_seq_;
   Clock clock_;
   uint64_t drops_[static_cast<int>(DropReason::kCount)] = {};
 };

@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -242,6 +243,21 @@ TEST_F(StampReflector, StatefulCountsAndPtp) {
     EXPECT_LT(t2 > NowTai() ? t2 - NowTai() : NowTai() - t2, 1'000'000'000u) << "PTP is TAI";
     EXPECT_EQ(p.receive_timestamp & 0xffffffffULL, t2 % 1'000'000'000ULL) << "nanoseconds field";
   }
+}
+
+// User space (answering what XDP passed up) and XDP number one sequence: the session array is
+// mmapable and the agent takes numbers from the same counter.
+TEST_F(StampReflector, StatefulCounterIsSharedWithUserSpaceThroughTheMappedArray) {
+  AddSession(9, STAMP_F_STATEFUL, {});
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t len = (sizeof(stamp_reflector_session) * STAMP_MAX_SESSIONS + page - 1) / page * page;
+  void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(skel_->maps.stamp_sessions), 0);
+  ASSERT_NE(m, MAP_FAILED) << "the session array is not mmapable";
+  auto* sessions = static_cast<stamp_reflector_session*>(m);
+  EXPECT_EQ(Reply(Run(BuildFrame(To(TestPacket(0, 9)))).out).seq, 0u);            // XDP
+  EXPECT_EQ(__atomic_fetch_add(&sessions[slots_[9]].next_seq, 1, __ATOMIC_RELAXED), 1u);  // user space
+  EXPECT_EQ(Reply(Run(BuildFrame(To(TestPacket(2, 9)))).out).seq, 2u);            // XDP again
+  munmap(m, len);
 }
 
 TEST_F(StampReflector, EverythingElsePassesOrIsDroppedByReason) {

@@ -64,6 +64,23 @@ TEST(Reflector, StatefulCountsItsOwnSequence) {
   EXPECT_EQ(r.SessionCounters(7)->reflected, 3u);
 }
 
+// When the XDP reflector holds the same session, user space numbers its replies from the
+// shared counter, so the packets XDP passes up do not start a second sequence.
+TEST(Reflector, StatefulTakesTheSharedSequenceWhenThereIsOne) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 7, .reflector_mode = ReflectorMode::kStateful});
+  r.AddSession({.ssid = 8, .reflector_mode = ReflectorMode::kStateful});
+  uint32_t shared = 41;
+  r.SetSharedSequence([&](uint16_t ssid) -> std::optional<uint32_t> {
+    if (ssid != 7) return std::nullopt;  // session 8 is not in XDP
+    return shared++;
+  });
+  EXPECT_EQ(Parse(MustReflect(r, BuildSender({.seq = 0, .ssid = 7}, Mode::kUnauthenticated))).seq, 41u);
+  EXPECT_EQ(Parse(MustReflect(r, BuildSender({.seq = 1, .ssid = 7}, Mode::kUnauthenticated))).seq, 42u);
+  EXPECT_EQ(Parse(MustReflect(r, BuildSender({.seq = 0, .ssid = 8}, Mode::kUnauthenticated))).seq, 0u);
+  EXPECT_EQ(shared, 43u);
+}
+
 TEST(Reflector, DropsAreNamedAndCounted) {
   Reflector r(TestClock());
   r.AddSession({.ssid = 1});
