@@ -235,17 +235,23 @@ async function sessionsView() {
     : h('p', { class: 'muted' }, 'No delay sessions yet.')), sessionForm(slices));
 }
 
-function sessionForm(slices) {
+// A slice and two of its devices (the second defaults to another one than the first).
+function slicePairPicker(slices) {
   const slice = h('select', {}, h('option', { value: '' }, '–'), slices.map((s) => h('option', { value: s.id }, `${s.id} ${s.name}`)));
-  const sender = h('select');
-  const reflector = h('select');
+  const first = h('select');
+  const second = h('select');
   slice.addEventListener('change', () => {
     const s = slices.find((x) => x.id === slice.value);
     const devs = s ? [...new Set(s.sites.map((x) => x.device))] : [];
-    sender.replaceChildren(...devs.map((d) => h('option', { value: d }, d)));
-    reflector.replaceChildren(...devs.map((d) => h('option', { value: d }, d)));
-    if (devs.length > 1) reflector.value = devs[1];
+    first.replaceChildren(...devs.map((d) => h('option', { value: d }, d)));
+    second.replaceChildren(...devs.map((d) => h('option', { value: d }, d)));
+    if (devs.length > 1) second.value = devs[1];
   });
+  return [slice, first, second];
+}
+
+function sessionForm(slices) {
+  const [slice, sender, reflector] = slicePairPicker(slices);
   const interval = h('input', { type: 'number', value: '1000' });
   const format = h('select', {}, h('option', { value: 'ntp' }, 'NTP'), h('option', { value: 'ptp' }, 'PTPv2'));
   const mode = h('select', {}, h('option', { value: 'stateful' }, 'stateful'), h('option', { value: 'stateless' }, 'stateless'));
@@ -280,16 +286,7 @@ async function lossView() {
 }
 
 function lossForm(slices) {
-  const slice = h('select', {}, h('option', { value: '' }, '–'), slices.map((s) => h('option', { value: s.id }, `${s.id} ${s.name}`)));
-  const from = h('select');
-  const to = h('select');
-  slice.addEventListener('change', () => {
-    const s = slices.find((x) => x.id === slice.value);
-    const devs = s ? [...new Set(s.sites.map((x) => x.device))] : [];
-    from.replaceChildren(...devs.map((d) => h('option', { value: d }, d)));
-    to.replaceChildren(...devs.map((d) => h('option', { value: d }, d)));
-    if (devs.length > 1) to.value = devs[1];
-  });
+  const [slice, from, to] = slicePairPicker(slices);
   const family = h('select', {}, h('option', { value: 'ipv6' }, 'IPv6'), h('option', { value: 'ipv4' }, 'IPv4'));
   const period = h('input', { type: 'number', value: '10000' });
   const form = h('form', { id: 'loss-form' }, h('h2', {}, 'Monitor a flow'),
