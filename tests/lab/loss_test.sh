@@ -2,7 +2,7 @@
 # Loss monitoring (alternate marking) end to end, through the REST API: a loss session on the
 # slice's site-a -> site-b flow; with no drop anywhere every period reports zero loss and the
 # periods account for every packet sent; with an nftables random-drop rule on the core router
-# the flow crosses, the loss the periods report equals the rule's own drop counter exactly.
+# the flow crosses, each period's loss equals what the rule dropped in that period, exactly.
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
 command -v curl >/dev/null || skip "needs curl"
@@ -12,7 +12,7 @@ NS_BEFORE=$(ns_snapshot | grep -v '^sw-' || true)
 trap lab_teardown EXIT
 export SEGWAN_LAB_HTTP=127.0.0.1:18082
 export SEGWAN_LAB_CONTROLLER_ARGS="--poll-interval-ms 250"
-PERIOD_MS=2000
+PERIOD_MS=3000
 
 step "lab, tenant, slice a <-> b (a->b via p1), loss session on the a->b flow"
 "$LAB" up --detach
@@ -71,17 +71,41 @@ table inet segwan_loss_test {
   }
 }
 NFT
-sleep $((PERIOD_MS * 2 / 1000))  # let the periods before the traffic close
-t1=$(date +%s%3N)
-send 1500
-wait_for 20 settled "$t1" 1500 || fail "the periods did not account for 1500 packets: $(periods_since "$t1")"
-sleep 0.5
-read -r n sent recv lost < <(periods_since "$t1")
-dropped=$("$LAB" exec p1 nft list chain inet segwan_loss_test forward | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
-echo "$n periods: sent $sent, received $recv, lost $lost; nft dropped $dropped"
-[ "$sent" -eq 1500 ] || fail "the periods count $sent packets sent, expected 1500"
-[ "$dropped" -gt 0 ] || fail "the rule dropped nothing: the test proves nothing"
-[ "$lost" -eq "$dropped" ] || fail "measured loss $lost differs from the $dropped packets the rule dropped"
-pass "lost $lost = dropped $dropped, exactly"
+nft_dropped() { "$LAB" exec p1 nft list chain inet segwan_loss_test forward | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'; }
+last_index() {
+  api GET "/api/v1/loss-sessions/$LS/periods" "$TENANT" | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)["periods"]
+print(p[-1]["index"] if p else -1)'
+}
+period_of() {  # period_of INDEX -> "sent received lost" of that closed period
+  api GET "/api/v1/loss-sessions/$LS/periods" "$TENANT" | /usr/bin/python3 -c '
+import json, sys
+i = int(sys.argv[1])
+p = [x for x in json.load(sys.stdin)["periods"] if x["index"] == i]
+print(p[0]["sent"], p[0]["received"], p[0]["lost"]) if p else sys.exit(1)' "$1"
+}
+newer_than() { [ "$(last_index)" -gt "$1" ]; }
+# Each round: right after a period closes (half a period into the next one), a burst short
+# enough to stay inside that period; the next closed period must hold exactly the burst, and
+# its loss exactly what the rule dropped meanwhile.
+total_lost=0 total_dropped=0
+for round in 1 2 3; do
+  idx=$(last_index)
+  wait_for 10 newer_than "$idx" || fail "no period closed"
+  current=$(($(last_index) + 1))
+  d0=$(nft_dropped)
+  send 250
+  d1=$(nft_dropped)
+  wait_for 10 period_of "$current" || fail "period $current did not close"
+  read -r sent recv lost < <(period_of "$current")
+  echo "period $current: sent $sent, received $recv, lost $lost; nft dropped $((d1 - d0))"
+  [ "$sent" -eq 250 ] || fail "period $current counted $sent packets sent, the burst was 250"
+  [ "$lost" -eq $((d1 - d0)) ] || fail "period $current: measured loss $lost, the rule dropped $((d1 - d0))"
+  total_lost=$((total_lost + lost))
+  total_dropped=$((total_dropped + d1 - d0))
+done
+[ "$total_dropped" -gt 0 ] || fail "the rule dropped nothing: the test proves nothing"
+pass "every period's loss equals the rule's drops, exactly ($total_lost in all)"
 
 check_clean_teardown
