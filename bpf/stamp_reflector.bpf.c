@@ -16,10 +16,9 @@
  */
 #include "lib/csum.h"
 #include "lib/parsing.h"
+#include "lib/stamp_time.h"
 #include "segwan_stamp.h"
 
-#define NS_PER_SEC 1000000000ULL
-#define NTP_UNIX_OFFSET 2208988800ULL
 #define IPPROTO_ROUTING_HDR 43
 #define SRH_TYPE 4
 #define REPLY_HOP_LIMIT 64
@@ -90,10 +89,6 @@ find_session(__u32 ssid, const struct in6_addr *daddr, __u16 dport, __u32 *slot_
 	return s;
 }
 
-/* TAI - UTC in whole seconds (as adjtimex gives it) for NTP timestamps, written by
- * edge-manager through the skeleton's .bss */
-volatile __u64 tai_utc_offset_s;
-
 /* UDP ports with a STAMP listener, one bit each, written by edge-manager: unrelated traffic
  * is turned away by one load and a test, before any helper call. */
 volatile __u64 stamp_port_bits[65536 / 64];
@@ -113,53 +108,6 @@ static __always_inline int count(__u32 reason, int verdict)
 	if (n)
 		*n += 1;
 	return verdict;
-}
-
-/* The second the clock is in, per CPU: a 64-bit division costs more than the rest of a
- * timestamp, and consecutive packets almost always fall in the same second. */
-struct second_cache {
-	__u64 start_ns; /* TAI ns at the start of `sec` */
-	__u64 sec;
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, struct second_cache);
-	__uint(max_entries, 1);
-} stamp_second SEC(".maps");
-
-static __always_inline __u64 stamp_timestamp(__u64 tai_ns, __u32 flags)
-{
-	__u32 zero = 0;
-	struct second_cache *c = bpf_map_lookup_elem(&stamp_second, &zero);
-	__u64 t, sec, rem;
-
-	if (c && tai_ns - c->start_ns < NS_PER_SEC) {
-		sec = c->sec;
-		rem = tai_ns - c->start_ns;
-	} else {
-		sec = tai_ns / NS_PER_SEC;
-		rem = tai_ns - sec * NS_PER_SEC;
-		if (c) {
-			c->sec = sec;
-			c->start_ns = tai_ns - rem;
-		}
-	}
-	if (flags & STAMP_F_PTP)
-		return (sec << 32) | rem;
-	/* NTP is UTC: step back by the TAI-UTC offset (whole seconds). */
-	t = sec - tai_utc_offset_s;
-	/* rem * 2^32 / 10^9 as a multiply and shift: 4611686018 = 2^62 / 10^9 (rounded down);
-	 * rem < 2^30 keeps the product below 2^63, and the result is off by less than one unit. */
-	return (((t + NTP_UNIX_OFFSET) & 0xffffffffULL) << 32) | ((rem * 4611686018ULL) >> 30);
-}
-
-/* Stack buffers are only byte-aligned as far as the verifier knows: copy, never store wide. */
-static __always_inline void put_be64(__u8 *p, __u64 v)
-{
-	__u64 be = bpf_cpu_to_be64(v);
-
-	__builtin_memcpy(p, &be, 8);
 }
 
 SEC("xdp")

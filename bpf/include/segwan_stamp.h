@@ -35,6 +35,14 @@ struct stamp_reflector_session {
 	__u8 segs[STAMP_MAX_SEGS][16];
 };
 
+/* A sender session whose test packets get T1 at TC egress, indexed by SSID (unique on a
+ * sender). Unauthenticated sessions only: the HMAC of an authenticated one covers T1. */
+struct stamp_sender_session {
+	__u32 flags;          /* STAMP_F_PTP */
+	__u16 reflector_port; /* destination UDP port, host order */
+	__u16 active;         /* 0: not stamped here */
+};
+
 /* Why the reflector let a packet to a STAMP port go, dropped it or sent it back; counted per
  * CPU. Traffic to other ports (including fragments, transit SRv6 and IPv4) is not counted. */
 enum stamp_reason {
