@@ -19,6 +19,10 @@
 #include "lib/parsing.h"
 #include "segwan_altmark.h"
 
+/* A TC program that returns TC_ACT_OK ends classification: the filters after it never run.
+ * These programs only annotate and count, so they let the chain go on. */
+#define TC_NEXT TC_ACT_UNSPEC
+
 #define IPPROTO_ROUTING_HDR 43
 #define SRH_TYPE 4
 
@@ -132,19 +136,19 @@ int altmark_tx(struct __sk_buff *skb)
 	__u8 tc;
 
 	if (parse_eth(&c, &eth) != ETH_P_IPV6 || parse_ipv6(&c, &ip6) < 0)
-		return TC_ACT_OK;
+		return TC_NEXT;
 	if (!bpf_map_lookup_elem(&altmark_tx_heads, &ip6->daddr))
-		return TC_ACT_OK;
+		return TC_NEXT;
 	if (flow_key(&c, ip6, &key) < 0)
-		return TC_ACT_OK;
+		return TC_NEXT;
 	flow = bpf_map_lookup_elem(&altmark_tx_flows, &key);
 	if (!flow)
-		return TC_ACT_OK;
+		return TC_NEXT;
 	tc = get_tclass(ip6) & (__u8)~(altmark_flag | altmark_colour);
 	tc |= altmark_flag | ((flow->colour & 1) ? altmark_colour : 0);
 	set_tclass(ip6, tc);
 	count(&altmark_tx_counters, flow->slot, flow->colour, skb->len);
-	return TC_ACT_OK;
+	return TC_NEXT;
 }
 
 /* Counts a received packet if it is marked and its flow is monitored here. */
@@ -182,7 +186,7 @@ SEC("tc")
 int altmark_rx_tc(struct __sk_buff *skb)
 {
 	count_rx((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len);
-	return TC_ACT_OK;
+	return TC_NEXT;
 }
 
 char LICENSE[] SEC("license") = "GPL";

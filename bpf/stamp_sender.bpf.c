@@ -12,6 +12,8 @@
 #include "segwan_stamp.h"
 
 #define IPPROTO_ROUTING_HDR 43
+/* TC_ACT_OK would end classification and hide the packet from the filters after this one */
+#define TC_NEXT TC_ACT_UNSPEC
 #define STAMP_TS_OFF 4   /* Timestamp in the sender packet */
 #define STAMP_SSID_OFF 14
 
@@ -46,26 +48,26 @@ int stamp_sender_t1(struct __sk_buff *skb)
 	int proto;
 
 	if (parse_eth(&c, &eth) != ETH_P_IPV6)
-		return TC_ACT_OK;
+		return TC_NEXT;
 	proto = parse_ipv6(&c, &ip6);
 	if (proto == IPPROTO_ROUTING_HDR) {
 		struct ipv6_rt_hdr *rh = c.pos;
 
 		if ((void *)(rh + 1) > c.end)
-			return TC_ACT_OK;
+			return TC_NEXT;
 		proto = rh->nexthdr;
 		c.pos = (__u8 *)rh + 8 + rh->hdrlen * 8;
 		udp_off += 8 + rh->hdrlen * 8;
 	}
 	if (proto != IPPROTO_UDP || parse_udp(&c, &udp) < 0)
-		return TC_ACT_OK;
+		return TC_NEXT;
 	payload = c.pos;
 	if ((void *)(payload + STAMP_BASE_LEN) > c.end)
-		return TC_ACT_OK;
+		return TC_NEXT;
 	ssid = ((__u32)payload[STAMP_SSID_OFF] << 8) | payload[STAMP_SSID_OFF + 1];
 	s = bpf_map_lookup_elem(&stamp_senders, &ssid);
 	if (!s || !s->active || bpf_ntohs(udp->dest) != s->reflector_port)
-		return TC_ACT_OK;
+		return TC_NEXT;
 
 	ts = bpf_cpu_to_be64(stamp_timestamp(bpf_ktime_get_tai_ns(), s->flags));
 	__builtin_memcpy(old, payload + STAMP_TS_OFF, 8);
@@ -75,11 +77,11 @@ int stamp_sender_t1(struct __sk_buff *skb)
 	if (bpf_l4_csum_replace(skb, udp_off + 6, old[0], new_[0], 4) ||
 	    bpf_l4_csum_replace(skb, udp_off + 6, old[1], new_[1], 4) ||
 	    bpf_skb_store_bytes(skb, ts_off, &ts, 8, 0))
-		return TC_ACT_OK;
+		return TC_NEXT;
 	n = bpf_map_lookup_elem(&stamp_sender_stamped, &zero);
 	if (n)
 		*n += 1;
-	return TC_ACT_OK;
+	return TC_NEXT;
 }
 
 char LICENSE[] SEC("license") = "GPL";

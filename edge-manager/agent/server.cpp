@@ -61,8 +61,19 @@ int RunAgent(const AgentConfig& c) {
   } else {
     SEGWAN_LOG(kWarn, "main") << loaded.error().message << "; STAMP runs in user space only";
   }
+  // T1 at TC egress for unauthenticated sender sessions, when the kernel takes the program.
+  std::unique_ptr<stamp::EbpfSender> t1;
+  if (auto loaded = stamp::EbpfSender::Load(stamp::TaiUtcOffset())) {
+    t1 = std::move(*loaded);
+    for (const auto& w : c.wan_interfaces) {
+      if (auto st = t1->Attach(w); !st) SEGWAN_LOG(kWarn, "main") << st.error().message;
+    }
+  } else {
+    SEGWAN_LOG(kWarn, "main") << loaded.error().message << "; senders take T1 in user space";
+  }
   stamp::UserspaceEngine stamp_engine;
   stamp_engine.UseEbpf(xdp.get());
+  stamp_engine.UseEbpfSender(t1.get());
   EdgeService service(dp->get(), &slices, roles, c.state_dir, &stamp_engine);
   // Loss monitoring (alternate marking) at TC on the WAN interfaces. Counters are pinned on
   // the bpffs when there is one, so they survive a restart of the agent.

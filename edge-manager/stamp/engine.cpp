@@ -63,6 +63,9 @@ Status UserspaceEngine::InitReflector(const IpAddress& address, uint16_t port,
 void UserspaceEngine::Reset(bool sender) {
   std::lock_guard lock(mu_);
   if (sender) {
+    if (ebpf_sender_) {
+      for (const auto& [ssid, x] : senders_) ebpf_sender_->RemoveSession(ssid);
+    }
     senders_.clear();
   } else {
     reflector_sockets_.clear();
@@ -91,6 +94,9 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   }
   auto sock = StampSocket::Open(c.source, 0);
   if (!sock) return sock.error();
+  if (ebpf_sender_ && c.mode == Mode::kUnauthenticated) {
+    if (auto st = ebpf_sender_->SetSession(c.ssid, c.format == TimestampFormat::kPtp, c.reflector_port); !st) return st;
+  }
   senders_[c.ssid] = std::make_unique<Sender>(Sender{c, std::move(*sock), Prototype(c)});
   return Status::Ok();
 }
@@ -150,6 +156,7 @@ Status UserspaceEngine::Destroy(bool sender, uint16_t ssid) {
   std::lock_guard lock(mu_);
   if (sender) {
     if (senders_.erase(ssid) == 0) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
+    if (ebpf_sender_) ebpf_sender_->RemoveSession(ssid);
   } else {
     if (reflector_sessions_.erase(ssid) == 0) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
     reflector_.RemoveSession(ssid);
@@ -167,6 +174,7 @@ std::vector<std::pair<std::string, uint64_t>> UserspaceEngine::Counters() const 
   if (ebpf_) {
     for (auto& [name, n] : ebpf_->Reasons()) out.emplace_back("xdp:" + name, n);
   }
+  if (ebpf_sender_) out.emplace_back("tc:t1-stamped", ebpf_sender_->Stamped());
   return out;
 }
 

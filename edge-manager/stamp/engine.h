@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "edge-manager/stamp/ebpf_reflector.h"
+#include "edge-manager/stamp/ebpf_sender.h"
 #include "edge-manager/stamp/reflector.h"
 #include "edge-manager/stamp/udp.h"
 
@@ -53,6 +54,8 @@ class UserspaceEngine {
   // counter here too, so the packets it leaves to user space do not start a second sequence.
   void UseEbpf(EbpfReflector* ebpf);
   bool HasEbpf() const { return ebpf_ != nullptr; }
+  // With the T1 stamper, unauthenticated sender sessions get T1 at TC egress.
+  void UseEbpfSender(EbpfSender* s) { ebpf_sender_ = s; }
   // Reflector role: listen on address:port (idempotent for the same pair) and, with the XDP
   // reflector, attach it to `interfaces`.
   Status InitReflector(const IpAddress& address, uint16_t port,
@@ -104,6 +107,7 @@ class UserspaceEngine {
   void Collect(Sender& s);
 
   EbpfReflector* ebpf_ = nullptr;
+  EbpfSender* ebpf_sender_ = nullptr;
   const size_t queue_limit_;
   const int32_t tai_offset_;
   Reflector reflector_;
