@@ -8,17 +8,14 @@
 #include <sstream>
 
 #include "edge-manager/loss/altmark.h"
+#include "segwan/cli.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s IFNAME [SID,SID,...]\n", argv[0]);
     return 2;
   }
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  const sigset_t stop = segwan::BlockStopSignals();
   auto e = segwan::loss::AltmarkEngine::Load("");
   if (!e) {
     std::fprintf(stderr, "%s\n", e.error().ToString().c_str());

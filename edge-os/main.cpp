@@ -47,12 +47,8 @@ int Run(const ControllerConfig& c) {
     return 2;
   }
 
-  // Block the stop signals in every thread; main waits for them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  // Before any thread starts: every thread inherits the mask; main waits for the signals.
+  const sigset_t stop = segwan::BlockStopSignals();
 
   Controller controller(store->get(), connector->get(),
                         {.device_token = *dev_token,

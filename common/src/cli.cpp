@@ -39,4 +39,13 @@ std::optional<int> StartCommandLine(FlagSet& flags, int argc, const char* const*
   return std::nullopt;
 }
 
+sigset_t BlockStopSignals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  return stop;
+}
+
 }  // namespace segwan

@@ -2,6 +2,7 @@
 
 #include <sys/timex.h>
 
+#include <cstdio>
 #include <ctime>
 
 namespace segwan {
@@ -16,6 +17,16 @@ uint64_t NowTaiNs() {
   timespec ts;
   clock_gettime(CLOCK_TAI, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string IsoTime(int64_t ms) {
+  const auto secs = static_cast<time_t>(ms / 1000);
+  tm t{};
+  gmtime_r(&secs, &t);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
+                t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
 }
 
 int64_t NowUtcMs() {

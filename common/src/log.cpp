@@ -1,5 +1,7 @@
 #include "segwan/log.h"
 
+#include "segwan/clock.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -28,20 +30,10 @@ bool ParseLogLevel(std::string_view text, LogLevel* out) {
 }
 
 void LogLine(LogLevel level, std::string_view component, std::string_view message) {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
   std::string line;
   line.reserve(64 + message.size());
-  line += stamp;
-  char frac[8];
-  std::snprintf(frac, sizeof frac, ".%03dZ ", static_cast<int>(ms % 1000));
-  line += frac;
+  line += IsoTime(NowUtcMs());
+  line += ' ';
   line += kNames[static_cast<int>(level)];
   line += ' ';
   line += component;

@@ -6,6 +6,7 @@
 #include <random>
 #include <sstream>
 
+#include "segwan/files.h"
 #include "segwan/log.h"
 
 namespace segwan::edge {
@@ -55,18 +56,10 @@ bool Registrar::Sleep(std::chrono::milliseconds d) {
   return !cv_.wait_for(lock, d, [this] { return stop_; });
 }
 
-static std::string ReadToken(const std::string& path) {
-  std::ifstream in(path);
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  return token;
-}
-
 bool Registrar::Register() {
   pb::RegisterDeviceRequest req;
   req.set_device_id(info_.device_id);
-  req.set_token(ReadToken(info_.token_file));
+  req.set_token(ReadFirstLine(info_.token_file).value_or(""));
   req.set_grpc_address(info_.grpc_address);
   for (const auto& c : info_.capabilities) req.add_capabilities(c);
   req.set_slice_mode(info_.slice_mode);

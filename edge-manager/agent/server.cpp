@@ -12,6 +12,7 @@
 #include "edge-manager/loss/altmark.h"
 #include "edge-manager/netlink/dataplane.h"
 #include "edge-manager/slices/slice.h"
+#include "segwan/cli.h"
 #include "segwan/log.h"
 #include "segwan/version.h"
 
@@ -28,11 +29,7 @@ int RunAgent(const AgentConfig& c) {
   // Block the stop signals before any thread exists (the STAMP engine starts some), so every
   // thread inherits the mask and only the waiter below takes them: a SIGTERM then always
   // shuts down in order and the XDP programs are detached.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  const sigset_t stop = segwan::BlockStopSignals();
   auto dp = netlink::OpenNetlinkDataplane();
   if (!dp) {
     SEGWAN_LOG(kError, "main") << dp.error().ToString();

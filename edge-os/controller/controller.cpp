@@ -1,12 +1,9 @@
 #include "edge-os/controller/controller.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <regex>
 
+#include "edge-os/controller/tokens.h"
 #include "edge-os/slices/planner.h"
 #include "segwan/clock.h"
 #include "segwan/log.h"
@@ -16,33 +13,6 @@ namespace segwan::controller {
 namespace pb = segwan::v1;
 
 namespace {
-
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    s += d[p[i] >> 4];
-    s += d[p[i] & 15];
-  }
-  return s;
-}
-
-std::string RandomHex(size_t bytes) {
-  std::vector<unsigned char> b(bytes);
-  RAND_bytes(b.data(), static_cast<int>(b.size()));
-  return Hex(b.data(), b.size());
-}
-
-std::string Sha256Hex(const std::string& s) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), md, &n, EVP_sha256(), nullptr);
-  return Hex(md, n);
-}
-
-bool SameSecret(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
 
 std::vector<uint8_t> Unhex(const std::string& h) {
   std::vector<uint8_t> out;
@@ -956,15 +926,13 @@ void Controller::Reconcile(const std::string& device_id) {
     std::lock_guard lock(mu_);
     if (slices_.count(s.id)) slice_edges_[s.id][device_id] = es;
   }
-  for (const auto& s : sessions) {
+  for (const auto& s : sessions) {  // each involves this device as sender or reflector
     std::string err;
-    if (s.sender == device_id || s.reflector == device_id) {
-      if (s.reflector == device_id) {
-        if (auto st = PushSession(s, false, true); !st) err = st.error().message;
-      }
-      if (s.sender == device_id && err.empty()) {
-        if (auto st = PushSession(s, true, true); !st) err = st.error().message;
-      }
+    if (s.reflector == device_id) {
+      if (auto st = PushSession(s, false, true); !st) err = st.error().message;
+    }
+    if (s.sender == device_id && err.empty()) {
+      if (auto st = PushSession(s, true, true); !st) err = st.error().message;
     }
     if (err.empty()) ++pushed;
     std::lock_guard lock(mu_);

@@ -190,16 +190,6 @@ void PacketCounts::Add(const Sample& s) {
   max_reflector_seq = std::max<int64_t>(max_reflector_seq, s.reflector_seq);
 }
 
-uint64_t PacketCounts::lost_direct() const {
-  const auto reached = static_cast<uint64_t>(max_reflector_seq + 1);
-  return sent() > reached ? sent() - reached : 0;
-}
-
-uint64_t PacketCounts::lost_return() const {
-  const auto reached = static_cast<uint64_t>(max_reflector_seq + 1);
-  return reached > received ? reached - received : 0;
-}
-
 // ---- IntervalBuilder ---------------------------------------------------------------------
 std::optional<IntervalAggregate> IntervalBuilder::Add(const Sample& s, int64_t utc_ms) {
   const int64_t start = utc_ms - (((utc_ms % interval_ms_) + interval_ms_) % interval_ms_);

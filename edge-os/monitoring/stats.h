@@ -86,19 +86,13 @@ struct DelaySet {
   static DelaySet FromJson(const nlohmann::json& j);
 };
 
-// Packet counts of a session, from sequence numbers: sent = highest sender sequence seen + 1
-// (packets still in flight are not counted as lost), received = replies; with a stateful
-// reflector its sequence number counts what reached it, which splits the loss by direction.
+// Replies received and the highest sequence numbers seen (sender's, and a stateful
+// reflector's own count of what reached it): what loss per direction is worked out from.
 struct PacketCounts {
   uint64_t received = 0;
   int64_t max_seq = -1;
   int64_t max_reflector_seq = -1;
   void Add(const Sample& s);
-  uint64_t sent() const { return static_cast<uint64_t>(max_seq + 1); }
-  uint64_t lost() const { return sent() > received ? sent() - received : 0; }
-  // Only meaningful with a stateful reflector.
-  uint64_t lost_direct() const;
-  uint64_t lost_return() const;
 };
 
 // One closed interval of a session: what the interval table and the stats endpoint read.

@@ -13,16 +13,6 @@ namespace segwan::controller {
 
 using nlohmann::json;
 
-std::string IsoTime(int64_t ms) {
-  const time_t s = static_cast<time_t>(ms / 1000);
-  tm t{};
-  gmtime_r(&s, &t);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1,
-                t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
-
 Result<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
   if (text.empty()) return int64_t{0};
   size_t used = 0;
@@ -49,6 +39,7 @@ const char* CodeName(int http) {
     case 403: return "permission_denied";
     case 404: return "not_found";
     case 409: return "conflict";
+    case 405: return "method_not_allowed";
     case 413: return "too_large";
     case 422: return "edge_refused";
     case 503: return "unavailable";
@@ -62,7 +53,7 @@ void Send(httplib::Response& res, int status, const json& body) {
 }
 
 void SendError(httplib::Response& res, const Error& e) {
-  const int status = e.code >= 400 && e.code < 600 ? e.code : 400;
+  const int status = e.code >= 400 && e.code < 600 ? e.code : 400;  // 0: bad input without a code
   json err = {{"code", CodeName(status)}, {"message", e.message}};
   err["field"] = e.field.empty() ? json(nullptr) : json(e.field);
   Send(res, status, {{"error", err}});
@@ -293,10 +284,13 @@ void RestServer::Routes() {
     SEGWAN_LOG(kError, "rest") << what;
     SendError(res, ApiError(500, "", what));
   });
+  // Errors cpp-httplib answers by itself (no route, body too large, ...) in the same JSON form.
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.status == 404 && res.body.empty()) {
-      SendError(res, ApiError(kNotFound, "", "no such resource: " + req.method + " " + req.path));
-    }
+    if (!res.body.empty()) return;
+    const std::string what = res.status == 404   ? "no such resource: " + req.method + " " + req.path
+                             : res.status == 413 ? "the body is larger than 1 MiB"
+                                                 : "HTTP " + std::to_string(res.status);
+    SendError(res, ApiError(res.status, "", what));
   });
   s.set_payload_max_length(1 << 20);
   // cpp-httplib writes headers and body separately: without TCP_NODELAY, Nagle's algorithm

@@ -34,8 +34,6 @@ class RestServer {
   std::thread thread_;
 };
 
-// ISO 8601 UTC with milliseconds: 2026-11-23T21:04:05.123Z
-std::string IsoTime(int64_t utc_ms);
 // "since" of a query: milliseconds since the epoch, or a span back from now ("5m", "1h",
 // "24h", "30s"). Empty means 0 (everything).
 Result<int64_t> ParseSince(const std::string& text, int64_t now_ms);

@@ -29,10 +29,7 @@ std::optional<IpAddress> StampAddress(const Device& d) {
   if (!loc) return std::nullopt;
   for (const auto& i : d.interfaces) {
     for (const auto& a : i.addresses) {
-      auto p = ParsePrefix(a, true);
-      if (!p) continue;
-      const auto slash = a.find('/');
-      auto addr = ParseIp(a.substr(0, slash));
+      auto addr = ParseIp(a.substr(0, a.find('/')));  // "addr/len" as the edge reports it
       if (addr && loc->Contains(*addr)) return addr;
     }
   }

@@ -25,10 +25,6 @@ struct SessionBatch {
   SessionCounters counters;               // totals after this batch
 };
 
-struct StoredAggregate {
-  IntervalAggregate aggregate;
-};
-
 // The controller's SQLite file (SQLiteCpp): WAL mode, schema migrations numbered in code and
 // applied in order at open, writes in transactions. One connection, guarded by a mutex:
 // every call is a short transaction, so callers from several threads simply take turns.

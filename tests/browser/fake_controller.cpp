@@ -56,11 +56,7 @@ int main(int argc, char** argv) {
   }
   ctl.Start();
 
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  const sigset_t stop = segwan::BlockStopSignals();
   std::atomic<bool> done{false};
   std::thread results([&] {
     std::mt19937 rng(7);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace segwan {
 
@@ -11,5 +12,7 @@ int32_t TaiUtcOffset();
 uint64_t NowTaiNs();
 // CLOCK_REALTIME now, in milliseconds (UTC).
 int64_t NowUtcMs();
+// ISO 8601 UTC with milliseconds: 2026-11-23T21:04:05.123Z (log lines, the REST API).
+std::string IsoTime(int64_t utc_ms);
 
 }  // namespace segwan

@@ -148,6 +148,9 @@ TEST_F(RestTest, TokensAreRequiredAndChecked) {
   EXPECT_EQ(me.body["operator"], false);
   EXPECT_EQ(me.body["tenant"], "t1");
   ExpectError(Call("GET", "/api/v1/nothing-here", kOperator), 404, "");
+  auto big = Call("POST", "/api/v1/tenants", kOperator, std::string(2 << 20, 'x'));  // over 1 MiB
+  ExpectError(big, 413, "");
+  EXPECT_EQ(big.body["error"]["code"], "too_large");
 }
 
 TEST_F(RestTest, Tenants) {
