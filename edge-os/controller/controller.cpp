@@ -44,6 +44,7 @@ void PromHistogram::Add(double seconds) {
 Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions options)
     : store_(store), edges_(edges), o_(std::move(options)), tai_offset_s_(TaiUtcOffset()) {
   for (auto& d : store_->Devices()) devices_.emplace(d.id, d);
+  for (const auto& t : store_->Tenants()) tenant_by_token_.emplace(t.token_sha256, t.id);
   for (auto& s : store_->Slices()) {
     for (const auto& site : s.sites) slice_edges_[s.id][site.device] = {"pending", ""};
     slices_.emplace(s.id, s);
@@ -53,8 +54,7 @@ Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions opt
     r.counters = store_->Counters(s.id);
     r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == "stateful");
     // The open interval: what was stored after the last closed one, fed back in order.
-    auto closed = store_->Aggregates(s.id, 0, 1'000'000);
-    const int64_t open_from_ms = closed.empty() ? 0 : closed.back().start_ms + closed.back().length_ms;
+    const int64_t open_from_ms = store_->LastAggregateEnd(s.id).value_or(0);
     const auto from_t1 = static_cast<uint64_t>(std::max<int64_t>(0, open_from_ms + tai_offset_s_ * 1000LL)) * 1'000'000ULL;
     for (const auto& sample : store_->Samples(s.id, from_t1, 10'000'000)) r.builder->Add(sample, SampleUtcMs(sample));
     r.s = s;
@@ -63,8 +63,7 @@ Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions opt
   for (auto& s : store_->LossSessions()) {
     LossRuntime r;
     r.cursor = store_->GetLossCursor(s.id);
-    auto periods = store_->LossPeriods(s.id, 0, 1'000'000);
-    if (!periods.empty()) r.last = periods.back();
+    r.last = store_->LastLossPeriod(s.id);
     r.s = s;
     loss_.emplace(s.id, std::move(r));
   }
@@ -123,7 +122,9 @@ void Controller::Loop() {
 std::optional<Principal> Controller::Authenticate(const std::string& token) {
   if (token.empty()) return std::nullopt;
   if (!operator_token_.empty() && SameSecret(token, operator_token_)) return Principal{true, ""};
-  if (auto t = store_->TenantByTokenHash(Sha256Hex(token))) return Principal{false, t->id};
+  std::lock_guard lock(mu_);
+  auto it = tenant_by_token_.find(Sha256Hex(token));  // tenants are only ever added
+  if (it != tenant_by_token_.end()) return Principal{false, it->second};
   return std::nullopt;
 }
 
@@ -141,6 +142,10 @@ Result<std::pair<Tenant, std::string>> Controller::CreateTenant(const Principal&
   t.token_sha256 = Sha256Hex(token);
   t.created_ms = NowUtcMs();
   store_->PutTenant(t);
+  {
+    std::lock_guard lock(mu_);
+    tenant_by_token_.emplace(t.token_sha256, t.id);
+  }
   SEGWAN_LOG(kInfo, "tenants") << "tenant " << t.id << " (" << name << ") created";
   return std::make_pair(t, token);
 }
@@ -806,6 +811,10 @@ Result<SessionStats> Controller::Stats(const Principal& p, const std::string& id
   if (!intervals) return intervals.error();
   SessionStats st;
   st.since_ms = since_ms;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = sessions_.find(id); it != sessions_.end()) st.stateful = it->second.s.reflector_mode == "stateful";
+  }
   for (const auto& [a, open] : *intervals) {
     if (st.samples == 0) st.since_ms = std::max(since_ms, a.start_ms);
     st.delays.Merge(a.delays);
@@ -845,6 +854,7 @@ void Controller::PollOnce() {
     auto it = sessions_.find(j.id);
     if (it == sessions_.end()) continue;
     auto& rt = it->second;
+    const SessionCounters before = rt.counters;
     SessionBatch b;
     b.session_id = j.id;
     if (!err.empty()) {
@@ -872,7 +882,7 @@ void Controller::PollOnce() {
     // An interval is closed once its end is two polls behind: its samples have arrived.
     const int64_t grace = 2 * o_.poll_interval.count() + 500;
     if (auto closed = rt.builder->CloseIfDue(now_ms, grace)) b.closed.push_back(std::move(*closed));
-    if (b.samples.empty() && b.closed.empty() && !resp) continue;
+    if (b.samples.empty() && b.closed.empty() && rt.counters == before) continue;  // nothing to write
     b.counters = rt.counters;
     batches.push_back(std::move(b));
   }

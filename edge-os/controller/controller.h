@@ -112,6 +112,7 @@ struct SessionStats {
   uint64_t samples = 0;
   uint64_t sent = 0, received = 0, lost = 0, lost_direct = 0, lost_return = 0;
   int64_t since_ms = 0;
+  bool stateful = false;  // lost_direct/lost_return mean something
 };
 
 // Cumulative delay histogram for /metrics (seconds, fixed buckets).
@@ -260,6 +261,7 @@ class Controller {
   std::mutex poll_mu_;    // one poll at a time; deleting a session waits for it
 
   mutable std::mutex mu_;  // guards everything below; never held across an edge call
+  std::map<std::string, std::string> tenant_by_token_;  // token SHA-256 -> tenant id
   std::map<std::string, Device> devices_;
   std::map<std::string, DeviceRuntime> runtime_;
   std::map<std::string, Slice> slices_;

@@ -98,6 +98,7 @@ struct SessionCounters {
   // from 0 again, and the session's numbers must keep growing.
   int64_t seq_offset = 0;
   int64_t rseq_offset = 0;
+  bool operator==(const SessionCounters&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SessionCounters, received, max_seq,
                                                 max_reflector_seq, edge_dropped, edge_sent,

@@ -152,14 +152,6 @@ std::vector<Tenant> Store::Tenants() {
   return Docs<Tenant>(*db_, "SELECT doc FROM tenants ORDER BY rowid");
 }
 
-std::optional<Tenant> Store::TenantByTokenHash(const std::string& sha256) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "SELECT doc FROM tenants WHERE token_sha256 = ?");
-  q.bind(1, sha256);
-  if (!q.executeStep()) return std::nullopt;
-  return json::parse(q.getColumn(0).getString()).get<Tenant>();
-}
-
 void Store::PutDevice(const Device& d) {
   std::lock_guard lock(mu_);
   SQLite::Statement q(*db_, "INSERT OR REPLACE INTO devices (id, doc) VALUES (?, ?)");
@@ -279,6 +271,7 @@ void Store::WriteBatches(const std::vector<SessionBatch>& batches) {
   }
   tx.commit();
   samples_stored_ += n;
+  ++batches_written_;
 }
 
 std::vector<Sample> Store::Samples(const std::string& session_id, uint64_t since_t1, size_t limit) {
@@ -310,6 +303,16 @@ uint64_t Store::SampleCount(const std::string& session_id) {
   q.bind(1, session_id);
   q.executeStep();
   return static_cast<uint64_t>(q.getColumn(0).getInt64());
+}
+
+std::optional<int64_t> Store::LastAggregateEnd(const std::string& session_id) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_,
+                      "SELECT start_ms + length_ms FROM aggregates WHERE session_id = ? "
+                      "ORDER BY start_ms DESC LIMIT 1");
+  q.bind(1, session_id);
+  if (!q.executeStep()) return std::nullopt;
+  return q.getColumn(0).getInt64();
 }
 
 std::vector<IntervalAggregate> Store::Aggregates(const std::string& session_id, int64_t since_ms,
@@ -380,6 +383,14 @@ void Store::WriteLossPeriod(const std::string& id, const std::optional<LossPerio
   c.bind(2, id);
   c.exec();
   tx.commit();
+}
+
+std::optional<LossPeriod> Store::LastLossPeriod(const std::string& id) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "SELECT doc FROM loss_periods WHERE session_id = ? ORDER BY idx DESC LIMIT 1");
+  q.bind(1, id);
+  if (!q.executeStep()) return std::nullopt;
+  return json::parse(q.getColumn(0).getString()).get<LossPeriod>();
 }
 
 std::vector<LossPeriod> Store::LossPeriods(const std::string& id, int64_t since_ms, size_t limit) {

@@ -45,7 +45,6 @@ class Store {
 
   void PutTenant(const Tenant& t);
   std::vector<Tenant> Tenants();
-  std::optional<Tenant> TenantByTokenHash(const std::string& sha256);
 
   void PutDevice(const Device& d);
   std::vector<Device> Devices();
@@ -66,6 +65,8 @@ class Store {
   // Samples with T1 >= since_t1 (TAI ns), oldest first.
   std::vector<Sample> Samples(const std::string& session_id, uint64_t since_t1, size_t limit);
   uint64_t SampleCount(const std::string& session_id);
+  // Where the last closed interval of a session ends (UTC ms), if it has one.
+  std::optional<int64_t> LastAggregateEnd(const std::string& session_id);
   // Aggregates that end after since_ms (so the one holding since_ms is in), oldest first.
   std::vector<IntervalAggregate> Aggregates(const std::string& session_id, int64_t since_ms,
                                             size_t limit);
@@ -75,12 +76,14 @@ class Store {
   LossCursor GetLossCursor(const std::string& id);
   // A closed period (if any) and the cursor after it, in one transaction.
   void WriteLossPeriod(const std::string& id, const std::optional<LossPeriod>& period, const LossCursor& cursor);
+  std::optional<LossPeriod> LastLossPeriod(const std::string& id);
   // Periods that end after since_ms, oldest first.
   std::vector<LossPeriod> LossPeriods(const std::string& id, int64_t since_ms, size_t limit);
 
   // Deletes samples, aggregates and loss periods older than the cut-off; returns how many rows went.
   uint64_t Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms);
   uint64_t SamplesStored() { return samples_stored_; }
+  uint64_t BatchesWritten() { return batches_written_; }  // WriteBatches transactions since open
 
  private:
   explicit Store(std::unique_ptr<SQLite::Database> db);
@@ -88,6 +91,7 @@ class Store {
   std::mutex mu_;  // guards db_
   std::unique_ptr<SQLite::Database> db_;
   uint64_t samples_stored_ = 0;  // since open
+  uint64_t batches_written_ = 0;
 };
 
 }  // namespace segwan::controller

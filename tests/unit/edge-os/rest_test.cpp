@@ -510,6 +510,11 @@ TEST_F(RestTest, PolledResultsBecomeSamplesStatsIntervalsAndMetrics) {
   EXPECT_EQ(iv.body["intervals"][2]["packets"]["lost_return"], 1);
   EXPECT_EQ(iv.body["intervals"][0]["samples"], 10);
 
+  // Polls that bring nothing write nothing: no transaction per session per poll.
+  const uint64_t writes = store_->BatchesWritten();
+  for (int i = 0; i < 5; ++i) ctl_->PollOnce();
+  EXPECT_EQ(store_->BatchesWritten(), writes);
+
   ExpectError(Call("GET", "/api/v1/delay-sessions/ds1/results?since=yesterday", t), 400, "since");
   ExpectError(Call("GET", "/api/v1/delay-sessions/ds1/results?limit=0", t), 400, "limit");
   EXPECT_EQ(Call("GET", "/api/v1/delay-sessions/ds1/stats?since=1s", t).body["samples"], 0);
@@ -634,6 +639,7 @@ TEST_F(RestTest, LossSessionsMonitorTheSlicesFlowAndCloseEachPeriod) {
   // A restarted controller carries on from the stored cursor once the edges are back.
   Shutdown();
   Boot();
+  EXPECT_EQ(Call("GET", "/api/v1/loss-sessions/ls1", t).body["last_period"]["index"], 2);  // restored
   for (const char* x : {"a", "b"}) ASSERT_TRUE(ctl_->Register(LabRegistration(x, kDeviceToken), "test"));
   ctl_->RunQueued();  // reconciliation starts the flows again: idempotent, counters carry on
   tx.packets[1] = 90;

@@ -91,12 +91,14 @@ TEST_F(StoreTest, EverythingSurvivesAReopen) {
     b.counters.max_seq = 99;
     s->WriteBatches({b});
     EXPECT_EQ(s->SamplesStored(), 100u);
+    EXPECT_EQ(s->BatchesWritten(), 1u);
   }
   auto s = Open();
   EXPECT_EQ(s->NextId("slice-number"), 3u);
   ASSERT_EQ(s->Tenants().size(), 1u);
-  EXPECT_EQ(s->TenantByTokenHash("abc123")->name, "acme");
-  EXPECT_FALSE(s->TenantByTokenHash("nope"));
+  EXPECT_EQ(s->Tenants()[0].token_sha256, "abc123");
+  EXPECT_EQ(s->LastAggregateEnd("ds1"), 130'000);
+  EXPECT_FALSE(s->LastAggregateEnd("ds9"));
   EXPECT_EQ(s->GetDevice("edge-a")->interfaces.at(0).addresses.at(0), "10.10.1.1/24");
   EXPECT_TRUE(s->GetDevice("edge-a")->enabled);
   EXPECT_EQ(s->Slices().at(0).sites.size(), 2u);
