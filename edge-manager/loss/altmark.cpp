@@ -3,7 +3,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
-#include <net/if.h>
 #include <sys/statfs.h>
 
 #include <algorithm>
@@ -20,8 +19,7 @@ namespace segwan::loss {
 
 namespace {
 
-constexpr uint32_t kTcHandle = 0x5e6a;  // ours, so a restarted agent replaces its own filters
-constexpr uint32_t kTcPriority = 0x5e6a;
+constexpr uint32_t kTcFilter = 0x5e6a;  // handle and priority of our filters
 
 int Dir(Direction d) { return d == Direction::kIngress ? 0 : 1; }
 
@@ -86,7 +84,7 @@ Result<std::unique_ptr<AltmarkEngine>> AltmarkEngine::Load(const std::string& pi
   return e;
 }
 
-AltmarkEngine::AltmarkEngine(altmark* skel) : skel_(skel) {}
+AltmarkEngine::AltmarkEngine(altmark* skel) : skel_(skel), tc_(kTcFilter) {}
 
 AltmarkEngine::~AltmarkEngine() {
   {
@@ -95,33 +93,13 @@ AltmarkEngine::~AltmarkEngine() {
   }
   cv_.notify_all();
   if (switcher_.joinable()) switcher_.join();
-  for (const auto& [ifindex, egress] : hooks_) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-                .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    if (bpf_tc_detach(&hook, &opts) != 0) {
-      SEGWAN_LOG(kWarn, "loss") << "could not detach from ifindex " << ifindex;
-    }
-  }
+  tc_.DetachAll();
   altmark__destroy(skel_);
 }
 
 Status AltmarkEngine::Attach(const std::string& ifname) {
-  const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
-  if (ifindex == 0) return Error{"no interface " + ifname, "interfaces", ENODEV};
-  std::lock_guard lock(mu_);
-  for (const bool egress : {true, false}) {
-    if (std::find(hooks_.begin(), hooks_.end(), std::make_pair(ifindex, egress)) != hooks_.end()) continue;
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-                .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-    int err = bpf_tc_hook_create(&hook);  // the clsact qdisc; someone else's is fine
-    if (err && err != -EEXIST) return Error{"clsact on " + ifname + ": " + std::strerror(-err), "", -err};
-    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(egress ? skel_->progs.altmark_tx : skel_->progs.altmark_rx_tc),
-                .flags = BPF_TC_F_REPLACE, .handle = kTcHandle, .priority = kTcPriority);
-    err = bpf_tc_attach(&hook, &opts);
-    if (err) return Error{"attach loss counters to " + ifname + ": " + std::strerror(-err), "", -err};
-    hooks_.emplace_back(ifindex, egress);
-  }
+  if (auto st = tc_.Attach(ifname, true, bpf_program__fd(skel_->progs.altmark_tx)); !st) return st;
+  if (auto st = tc_.Attach(ifname, false, bpf_program__fd(skel_->progs.altmark_rx_tc)); !st) return st;
   SEGWAN_LOG(kInfo, "loss") << "alternate marking on " << ifname << " (TC egress and ingress)";
   return Status::Ok();
 }
@@ -246,15 +224,11 @@ Result<FlowCounters> AltmarkEngine::Read(const std::vector<IpAddress>& segments,
   auto it = flows_[Dir(d)].find(*key);
   if (it == flows_[Dir(d)].end()) return Error{"this flow is not monitored in that direction", "", ENOENT};
   FlowCounters out;
-  const int cpus = libbpf_num_possible_cpus();
-  std::vector<altmark_counter> per_cpu(static_cast<size_t>(cpus));
-  bpf_map* counters = d == Direction::kIngress ? skel_->maps.altmark_tx_counters : skel_->maps.altmark_rx_counters;
+  const bpf_map* counters = d == Direction::kIngress ? skel_->maps.altmark_tx_counters : skel_->maps.altmark_rx_counters;
   for (uint32_t c = 0; c < 2; ++c) {
-    const uint32_t idx = it->second.slot * 2 + c;
-    if (bpf_map__lookup_elem(counters, &idx, sizeof idx, per_cpu.data(), per_cpu.size() * sizeof(altmark_counter), 0) != 0) {
-      return Errno("counters");
-    }
-    for (const auto& v : per_cpu) {
+    auto per_cpu = ebpf::ReadPerCpu<altmark_counter>(counters, it->second.slot * 2 + c);
+    if (!per_cpu) return Errno("counters");
+    for (const auto& v : *per_cpu) {
       out.packets[c] += v.packets;
       out.bytes[c] += v.bytes;
     }

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "edge-manager/ebpf/tc_filters.h"
 #include "segwan/net.h"
 #include "segwan/result.h"
 
@@ -71,7 +72,7 @@ class AltmarkEngine {
   Status WriteFlow(Direction d, const Key& key, const Flow& f);
 
   altmark* skel_;
-  std::vector<std::pair<int, bool>> hooks_;  // (ifindex, egress) we attached
+  ebpf::TcFilters tc_;
 
   mutable std::mutex mu_;  // guards everything below and keeps the maps consistent with it
   std::condition_variable cv_;

@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "edge-manager/ebpf/tc_filters.h"
 #include "segwan/log.h"
 #include "stamp_reflector.skel.h"
 
@@ -173,13 +174,9 @@ static_assert(std::size(kReasonNames) == STAMP_REASON_MAX, "a reason without a n
 
 std::vector<std::pair<std::string, uint64_t>> EbpfReflector::Reasons() const {
   std::vector<std::pair<std::string, uint64_t>> out;
-  const int ncpu = libbpf_num_possible_cpus();
-  std::vector<uint64_t> v(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
   for (uint32_t r = 0; r < STAMP_REASON_MAX; ++r) {
     uint64_t sum = 0;
-    if (bpf_map__lookup_elem(skel_->maps.stamp_reasons, &r, sizeof r, v.data(), v.size() * 8, 0) == 0) {
-      for (auto x : v) sum += x;
-    }
+    for (auto x : ebpf::ReadPerCpu<uint64_t>(skel_->maps.stamp_reasons, r).value_or(std::vector<uint64_t>{})) sum += x;
     out.emplace_back(kReasonNames[r], sum);
   }
   return out;

@@ -2,9 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <net/if.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -15,9 +13,8 @@
 namespace segwan::stamp {
 
 namespace {
-// Ours, distinct from the loss counters' filter and after it: T1 as late as possible.
-constexpr uint32_t kTcHandle = 0x5e6b;
-constexpr uint32_t kTcPriority = 0x5e6b;
+// Handle and priority of our filter: after the loss counters' (0x5e6a), T1 as late as possible.
+constexpr uint32_t kTcFilter = 0x5e6b;
 }  // namespace
 
 Result<std::unique_ptr<EbpfSender>> EbpfSender::Load(int32_t tai_utc_offset_s) {
@@ -27,28 +24,15 @@ Result<std::unique_ptr<EbpfSender>> EbpfSender::Load(int32_t tai_utc_offset_s) {
   return std::unique_ptr<EbpfSender>(new EbpfSender(skel));
 }
 
+EbpfSender::EbpfSender(stamp_sender* skel) : skel_(skel), tc_(kTcFilter) {}
+
 EbpfSender::~EbpfSender() {
-  for (int ifindex : hooks_) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    if (bpf_tc_detach(&hook, &opts) != 0) SEGWAN_LOG(kWarn, "stamp") << "could not detach the T1 stamper";
-  }
+  tc_.DetachAll();
   stamp_sender__destroy(skel_);
 }
 
 Status EbpfSender::Attach(const std::string& ifname) {
-  const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
-  if (ifindex == 0) return Error{"no interface " + ifname, "interfaces", ENODEV};
-  std::lock_guard lock(mu_);
-  if (std::find(hooks_.begin(), hooks_.end(), ifindex) != hooks_.end()) return Status::Ok();
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
-  int err = bpf_tc_hook_create(&hook);
-  if (err && err != -EEXIST) return Error{"clsact on " + ifname + ": " + std::strerror(-err), "", -err};
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(skel_->progs.stamp_sender_t1),
-              .flags = BPF_TC_F_REPLACE, .handle = kTcHandle, .priority = kTcPriority);
-  err = bpf_tc_attach(&hook, &opts);
-  if (err) return Error{"attach the T1 stamper to " + ifname + ": " + std::strerror(-err), "", -err};
-  hooks_.push_back(ifindex);
+  if (auto st = tc_.Attach(ifname, true, bpf_program__fd(skel_->progs.stamp_sender_t1)); !st) return st;
   SEGWAN_LOG(kInfo, "stamp") << "T1 stamper on " << ifname << " (TC egress)";
   return Status::Ok();
 }
@@ -69,11 +53,8 @@ void EbpfSender::RemoveSession(uint16_t ssid) {
 }
 
 uint64_t EbpfSender::Stamped() const {
-  std::vector<uint64_t> v(static_cast<size_t>(libbpf_num_possible_cpus()));
-  uint32_t zero = 0;
-  if (bpf_map__lookup_elem(skel_->maps.stamp_sender_stamped, &zero, sizeof zero, v.data(), v.size() * 8, 0) != 0) return 0;
   uint64_t n = 0;
-  for (auto x : v) n += x;
+  for (auto x : ebpf::ReadPerCpu<uint64_t>(skel_->maps.stamp_sender_stamped, 0).value_or(std::vector<uint64_t>{})) n += x;
   return n;
 }
 

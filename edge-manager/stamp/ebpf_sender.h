@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "edge-manager/ebpf/tc_filters.h"
 #include "segwan/result.h"
 
 struct stamp_sender;  // the skeleton
@@ -30,10 +31,9 @@ class EbpfSender {
   uint64_t Stamped() const;  // test packets stamped so far, all CPUs
 
  private:
-  explicit EbpfSender(stamp_sender* skel) : skel_(skel) {}
+  explicit EbpfSender(stamp_sender* skel);
   stamp_sender* skel_;
-  mutable std::mutex mu_;  // guards hooks_
-  std::vector<int> hooks_;  // ifindexes we attached to (egress)
+  ebpf::TcFilters tc_;
 };
 
 }  // namespace segwan::stamp
