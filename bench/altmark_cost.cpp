@@ -1,6 +1,7 @@
 // Per-packet cost of the alternate-marking programs under BPF_PROG_TEST_RUN, next to
 // pass-through baselines built from bpf/xdp_baselines.bpf.c and measured in the same run:
-// altmark_tx (TC) against tc_pass, altmark_rx (XDP) against xdp_pass, for a packet of a
+// altmark_tx and altmark_rx_tc (the receive side the agent attaches) against tc_pass,
+// altmark_rx (XDP) against xdp_pass, for a packet of a
 // monitored flow and for other traffic (which must cost near nothing). 2,000,000 rounds in the
 // kernel per run (the programs leave a frame as it is after its first round), median of 7.
 // Prints one JSON object per measurement.
@@ -87,10 +88,13 @@ int main() {
 
   const int tc_pass = bpf_program__fd(base->progs.tc_pass), xdp_pass = bpf_program__fd(base->progs.xdp_pass);
   const int tx = bpf_program__fd(am->progs.altmark_tx), rx = bpf_program__fd(am->progs.altmark_rx);
+  const int rx_tc = bpf_program__fd(am->progs.altmark_rx_tc);  // what the agent attaches
   double b = Repeated(tc_pass, plain);
   Report("altmark_tx", "other traffic", Repeated(tx, plain), "tc_pass", b);
   Report("altmark_tx", "same first SID, other flow", Repeated(tx, same_head), "tc_pass", b);
   Report("altmark_tx", "monitored flow (colour + count)", Repeated(tx, monitored), "tc_pass", b);
+  Report("altmark_rx_tc", "unmarked", Repeated(rx_tc, plain), "tc_pass", b);
+  Report("altmark_rx_tc", "marked, monitored flow (count)", Repeated(rx_tc, marked), "tc_pass", b);
   b = Repeated(xdp_pass, plain);
   Report("altmark_rx", "unmarked", Repeated(rx, plain), "xdp_pass", b);
   Report("altmark_rx", "marked, monitored flow (count)", Repeated(rx, marked), "xdp_pass", b);
