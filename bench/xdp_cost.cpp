@@ -22,7 +22,7 @@
 #include "edge-manager/stamp/wire.h"
 #include "packet.h"
 #include "segwan_stamp.h"
-#include "stamp_reflector.skel.h"
+#include "stamp_xdp.skel.h"
 #include "xdp_baselines.skel.h"
 
 using segwan::ParseIp;
@@ -94,7 +94,7 @@ int main() {
   }
   g_ingress = netns.a0;
   xdp_baselines* base = xdp_baselines__open_and_load();
-  stamp_reflector* refl = stamp_reflector__open_and_load();
+  stamp_xdp* refl = stamp_xdp__open_and_load();
   if (!base || !refl) {
     std::printf("{\"bench\": \"xdp_per_packet_ns\", \"skipped\": \"the kernel refused the programs\"}\n");
     return 0;
@@ -131,7 +131,7 @@ int main() {
 
   const int pass_fd = bpf_program__fd(base->progs.xdp_pass);
   const int min_fd = bpf_program__fd(base->progs.xdp_min_reflector);
-  const int refl_fd = bpf_program__fd(refl->progs.stamp_reflector);
+  const int refl_fd = bpf_program__fd(refl->progs.stamp_xdp);
   const Measure pass = Median(pass_fd, plain);
   const Measure min = Median(min_fd, plain);
   const Measure r_plain = Median(refl_fd, plain);
@@ -141,7 +141,7 @@ int main() {
   const Measure pass_rep = Repeated(pass_fd, other);
   const Measure r_other_rep = Repeated(refl_fd, other);
   xdp_baselines__destroy(base);
-  stamp_reflector__destroy(refl);
+  stamp_xdp__destroy(refl);
   if (min.retval != XDP_TX || r_plain.retval != XDP_TX || r_srh.retval != XDP_REDIRECT ||
       r_other.retval != XDP_PASS || r_other_rep.retval != XDP_PASS) {
     std::fprintf(stderr, "unexpected verdicts: %d %d %d %d\n", min.retval, r_plain.retval,

@@ -43,6 +43,31 @@ struct stamp_sender_session {
 	__u16 active;         /* 0: not stamped here */
 };
 
+/* A sender session whose reflected packets the XDP program collects, indexed by the sender
+ * socket's UDP port (a reply comes back to the address and port the test packet left from). */
+struct stamp_collector_session {
+	__u8 addr[16];        /* the sender's source address */
+	__u16 ssid;           /* host order */
+	__u16 reflector_port; /* the reply's source port, host order */
+	__u16 active;         /* 0: left to the socket */
+	__u16 pad;
+	__u64 ring_full;      /* records lost for want of ring buffer room (atomic) */
+};
+
+/* One collected measurement, pushed to the ring buffer: timestamps as on the wire (NTP or PTP,
+ * host order) except T4, TAI ns taken in XDP. */
+struct stamp_collect_record {
+	__u64 t1, t2, t3;
+	__u64 t4;
+	__u32 sender_seq, reflector_seq;
+	__u16 ssid;
+	__u16 local_port;
+	__u8 sender_ttl;
+	__u8 pad[3];
+};
+
+#define STAMP_RING_BYTES (256 * 1024)
+
 /* Why the reflector let a packet to a STAMP port go, dropped it or sent it back; counted per
  * CPU. Traffic to other ports (including fragments, transit SRv6 and IPv4) is not counted. */
 enum stamp_reason {
@@ -55,6 +80,11 @@ enum stamp_reason {
 	STAMP_ABORT_ADJUST,         /* the header could not be resized */
 	STAMP_TX_REFLECTED,         /* sent back out of the interface it came in on */
 	STAMP_REDIRECT_REFLECTED,   /* sent out of another interface, by the return path's route */
+	STAMP_COLLECTED,            /* a sender session's reply: recorded in the ring buffer, consumed */
+	STAMP_COLLECT_PASS,         /* to a collected port, but not the session's reply or with TLVs */
+	STAMP_COLLECT_MALFORMED,    /* the session's reply, but short or with the wrong SSID */
+	STAMP_COLLECT_RING_FULL,    /* the session's reply, but no ring buffer room: dropped, counted */
+	STAMP_COLLECT_CSUM_PASS,    /* the UDP checksum does not add up: the stack decides (see below) */
 	STAMP_REASON_MAX,
 };
 

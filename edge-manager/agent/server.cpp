@@ -51,8 +51,8 @@ int RunAgent(const AgentConfig& c) {
   for (const auto& n : c.lan_interfaces) roles[n] = "lan";
   for (const auto& n : c.mgmt_interfaces) roles[n] = "mgmt";
   // The XDP reflector when this kernel takes it; it must outlive the engine that uses it.
-  std::unique_ptr<stamp::EbpfReflector> xdp;
-  if (auto loaded = stamp::EbpfReflector::Load()) {
+  std::unique_ptr<stamp::XdpStamp> xdp;
+  if (auto loaded = stamp::XdpStamp::Load()) {
     xdp = std::move(*loaded);
     xdp->SetTaiUtcOffset(stamp::TaiUtcOffset());
   } else {
@@ -70,6 +70,9 @@ int RunAgent(const AgentConfig& c) {
   }
   stamp::UserspaceEngine stamp_engine;
   stamp_engine.UseEbpf(xdp.get());
+  // On the WAN links from the start: sender sessions' replies are collected there even when
+  // nobody called Init, and with no session the program passes everything at a bit test.
+  if (auto st = stamp_engine.AttachXdp(c.wan_interfaces); !st) SEGWAN_LOG(kWarn, "main") << st.error().message;
   stamp_engine.UseEbpfSender(t1.get());
   EdgeService service(dp->get(), &slices, roles, c.state_dir, &stamp_engine);
   // Loss monitoring (alternate marking) at TC on the WAN interfaces. Counters are pinned on

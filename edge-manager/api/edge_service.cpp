@@ -163,6 +163,16 @@ const grpc::Status kNoEngine{grpc::StatusCode::FAILED_PRECONDITION, "STAMP is no
 grpc::Status FromStatus(const Status& st) { return st ? grpc::Status::OK : ToGrpc(st.error()); }
 }  // namespace
 
+std::vector<std::string> EdgeService::WanOr(const google::protobuf::RepeatedPtrField<std::string>& asked) const {
+  std::vector<std::string> ifs(asked.begin(), asked.end());
+  if (ifs.empty()) {  // the agent's WAN interfaces
+    for (const auto& [name, role] : roles_) {
+      if (role == "wan") ifs.push_back(name);
+    }
+  }
+  return ifs;
+}
+
 grpc::Status EdgeService::Init(grpc::ServerContext*, const pb::InitRequest* req, pb::InitResponse* out) {
   if (!stamp_) return kNoEngine;
   auto sender = IsSender(req->role());
@@ -179,12 +189,7 @@ grpc::Status EdgeService::Init(grpc::ServerContext*, const pb::InitRequest* req,
               "stamp_source_address: '" + req->stamp_source_address() + "' is not an IPv6 address"};
     }
     const uint16_t port = req->reflector_udp_port() ? static_cast<uint16_t>(req->reflector_udp_port()) : stamp::kDefaultPort;
-    std::vector<std::string> ifs(req->interfaces().begin(), req->interfaces().end());
-    if (ifs.empty()) {  // the agent's WAN interfaces
-      for (const auto& [name, role] : roles_) {
-        if (role == "wan") ifs.push_back(name);
-      }
-    }
+    const std::vector<std::string> ifs = WanOr(req->interfaces());
     const bool xdp = stamp_->HasEbpf() && req->engine() != pb::STAMP_ENGINE_USERSPACE;
     if (auto st = stamp_->InitReflector(*addr, port, xdp ? ifs : std::vector<std::string>{}); !st) {
       return ToGrpc(st.error());
@@ -192,7 +197,12 @@ grpc::Status EdgeService::Init(grpc::ServerContext*, const pb::InitRequest* req,
     out->set_engine(xdp ? pb::STAMP_ENGINE_EBPF : pb::STAMP_ENGINE_USERSPACE);
     return grpc::Status::OK;
   }
-  out->set_engine(pb::STAMP_ENGINE_USERSPACE);
+  // Sender: the collector lives in the same XDP program, on the same interfaces.
+  const bool xdp = stamp_->HasEbpf() && req->engine() != pb::STAMP_ENGINE_USERSPACE;
+  if (xdp) {
+    if (auto st = stamp_->AttachXdp(WanOr(req->interfaces())); !st) return ToGrpc(st.error());
+  }
+  out->set_engine(xdp ? pb::STAMP_ENGINE_EBPF : pb::STAMP_ENGINE_USERSPACE);
   return grpc::Status::OK;
 }
 
@@ -210,26 +220,36 @@ grpc::Status EdgeService::CreateStampSession(grpc::ServerContext*, const pb::Cre
   auto sender = IsSender(req->role());
   if (!sender) return kNoRole;
   Status st;
-  if (req->params().engine() == pb::STAMP_ENGINE_EBPF && (*sender || !stamp_->HasEbpf())) {
-    return {grpc::StatusCode::FAILED_PRECONDITION,
-            *sender ? "params.engine: the eBPF sender is not in this build; use the user-space engine"
-                    : "params.engine: eBPF is not available on this edge"};
+  const pb::StampEngine asked = req->params().engine();
+  if (asked == pb::STAMP_ENGINE_EBPF && !stamp_->HasEbpf()) {
+    return {grpc::StatusCode::FAILED_PRECONDITION, "params.engine: eBPF is not available on this edge"};
   }
   pb::StampEngine engine = pb::STAMP_ENGINE_USERSPACE;
   if (*sender) {
     auto c = SenderFromProto(req->params());
     if (!c) return ToGrpc(c.error());
+    if (asked == pb::STAMP_ENGINE_EBPF && c->mode != stamp::Mode::kUnauthenticated) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "params.engine: the eBPF sender takes unauthenticated sessions only (the HMAC covers T1)"};
+    }
+    c->ebpf = asked != pb::STAMP_ENGINE_USERSPACE;
     st = stamp_->AddSenderSession(*c);
+    if (st && stamp_->SenderInXdp(c->ssid)) {
+      engine = pb::STAMP_ENGINE_EBPF;
+    } else if (st && asked == pb::STAMP_ENGINE_EBPF) {
+      (void)stamp_->Destroy(true, c->ssid);
+      return {grpc::StatusCode::FAILED_PRECONDITION,
+              "params.engine: the XDP collector cannot take this session (see the agent's log)"};
+    }
   } else {
     auto c = ReflectorFromProto(req->params());
     if (!c) return ToGrpc(c.error());
-    if (req->params().engine() == pb::STAMP_ENGINE_EBPF && !stamp::EbpfReflector::Fits(*c)) {
+    c->ebpf = asked != pb::STAMP_ENGINE_USERSPACE;
+    if (req->params().engine() == pb::STAMP_ENGINE_EBPF && !stamp::XdpStamp::Fits(*c)) {
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "params.engine: the XDP reflector takes unauthenticated sessions only"};
     }
-    if (stamp_->InXdp(*c) && req->params().engine() != pb::STAMP_ENGINE_USERSPACE) {
-      engine = pb::STAMP_ENGINE_EBPF;
-    }
+    if (stamp_->InXdp(*c)) engine = pb::STAMP_ENGINE_EBPF;
     st = stamp_->AddReflectorSession(*c);
   }
   if (!st) return ToGrpc(st.error());

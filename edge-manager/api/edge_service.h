@@ -62,6 +62,8 @@ class EdgeService final : public segwan::v1::EdgeManager::Service {
   netlink::Dataplane* dp_;
   SliceManager* slices_;
   InterfaceRoles roles_;
+  // The interfaces a request names, or the agent's WAN interfaces when it names none.
+  std::vector<std::string> WanOr(const google::protobuf::RepeatedPtrField<std::string>& asked) const;
   std::string state_dir_;
   stamp::UserspaceEngine* stamp_;
   loss::AltmarkEngine* loss_ = nullptr;

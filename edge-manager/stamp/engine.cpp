@@ -36,6 +36,13 @@ UserspaceEngine::~UserspaceEngine() {
   }
 }
 
+static Status AttachAll(XdpStamp& x, const std::vector<std::string>& interfaces) {
+  for (const auto& ifname : interfaces) {
+    if (auto st = x.Attach(ifname); !st) return st;
+  }
+  return Status::Ok();
+}
+
 static void Wake(int fd) {
   if (fd >= 0) (void)!write(fd, "x", 1);
 }
@@ -45,9 +52,7 @@ Status UserspaceEngine::InitReflector(const IpAddress& address, uint16_t port,
   std::lock_guard lock(mu_);
   if (ebpf_) {
     if (auto st = ebpf_->AddListener(address, port); !st) return st;
-    for (const auto& ifname : interfaces) {
-      if (auto st = ebpf_->Attach(ifname); !st) return st;
-    }
+    if (auto st = AttachAll(*ebpf_, interfaces); !st) return st;
   }
   for (const auto& s : reflector_sockets_) {
     if (s->address == address && s->port == port) return Status::Ok();
@@ -60,12 +65,15 @@ Status UserspaceEngine::InitReflector(const IpAddress& address, uint16_t port,
   return Status::Ok();
 }
 
+Status UserspaceEngine::AttachXdp(const std::vector<std::string>& interfaces) {
+  std::lock_guard lock(mu_);
+  return ebpf_ ? AttachAll(*ebpf_, interfaces) : Status::Ok();
+}
+
 void UserspaceEngine::Reset(bool sender) {
   std::lock_guard lock(mu_);
   if (sender) {
-    if (ebpf_sender_) {
-      for (const auto& [ssid, x] : senders_) ebpf_sender_->RemoveSession(ssid);
-    }
+    for (const auto& [ssid, s] : senders_) ForgetSender(*s);
     senders_.clear();
   } else {
     reflector_sockets_.clear();
@@ -94,14 +102,36 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   }
   auto sock = StampSocket::Open(c.source, 0);
   if (!sock) return sock.error();
-  if (ebpf_sender_ && c.mode == Mode::kUnauthenticated) {
+  auto s = std::make_unique<Sender>(Sender{c, std::move(*sock), Prototype(c)});
+  const bool kernel = c.ebpf && c.mode == Mode::kUnauthenticated;
+  if (ebpf_sender_ && kernel) {
     if (auto st = ebpf_sender_->SetSession(c.ssid, c.format == TimestampFormat::kPtp, c.reflector_port); !st) return st;
   }
-  senders_[c.ssid] = std::make_unique<Sender>(Sender{c, std::move(*sock), Prototype(c)});
+  const uint16_t port = s->socket.LocalPort();
+  if (ebpf_ && kernel && port != 0) {
+    if (auto st = ebpf_->SetCollector(c.ssid, c.source, port, c.reflector_port)) {
+      s->collected_port = port;
+    } else {
+      SEGWAN_LOG(kWarn, "stamp") << "session " << c.ssid << ": replies read from its socket: " << st.error().message;
+    }
+  }
+  senders_[c.ssid] = std::move(s);
   return Status::Ok();
 }
 
-void UserspaceEngine::UseEbpf(EbpfReflector* ebpf) {
+void UserspaceEngine::ForgetSender(const Sender& s) {
+  if (ebpf_sender_) ebpf_sender_->RemoveSession(s.config.ssid);
+  if (ebpf_ && s.collected_port) ebpf_->RemoveCollector(s.collected_port);
+}
+
+bool UserspaceEngine::SenderInXdp(uint16_t ssid) const {
+  std::lock_guard lock(mu_);
+  auto it = senders_.find(ssid);
+  return it != senders_.end() && it->second->collected_port != 0;
+}
+
+void UserspaceEngine::UseEbpf(XdpStamp* ebpf) {
+  std::lock_guard lock(mu_);
   ebpf_ = ebpf;
   reflector_.SetSharedSequence(ebpf ? std::function<std::optional<uint32_t>(uint16_t)>(
                                           [ebpf](uint16_t ssid) { return ebpf->NextSeq(ssid); })
@@ -155,8 +185,11 @@ Status UserspaceEngine::Stop(bool sender, uint16_t ssid) {
 Status UserspaceEngine::Destroy(bool sender, uint16_t ssid) {
   std::lock_guard lock(mu_);
   if (sender) {
-    if (senders_.erase(ssid) == 0) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
-    if (ebpf_sender_) ebpf_sender_->RemoveSession(ssid);
+    auto it = senders_.find(ssid);
+    if (it == senders_.end()) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
+    DrainXdp();  // nothing of this session may stay in the ring for a later one
+    ForgetSender(*it->second);
+    senders_.erase(it);
   } else {
     if (reflector_sessions_.erase(ssid) == 0) return Error{"no reflector session " + std::to_string(ssid), "", ENOENT};
     reflector_.RemoveSession(ssid);
@@ -188,6 +221,12 @@ Result<UserspaceEngine::Results> UserspaceEngine::TakeResults(uint16_t ssid, siz
   auto it = senders_.find(ssid);
   if (it == senders_.end()) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
   Sender& s = *it->second;
+  DrainXdp();
+  if (ebpf_ && s.collected_port) {
+    const uint64_t full = ebpf_->RingFull(s.collected_port);
+    s.dropped += full - s.ring_full_seen;
+    s.ring_full_seen = full;
+  }
   Results r;
   const size_t n = max == 0 ? s.queue.size() : std::min(max, s.queue.size());
   r.records.assign(s.queue.begin(), s.queue.begin() + static_cast<long>(n));
@@ -252,10 +291,6 @@ void UserspaceEngine::Collect(Sender& s) {
     auto parsed = ParseReflector((*d)->payload, c.mode, key);
     auto* r = std::get_if<ReflectorPacket>(&parsed);
     if (!r || r->ssid != c.ssid) continue;
-    if (s.queue.size() >= queue_limit_) {
-      ++s.dropped;
-      continue;
-    }
     Record rec{.ssid = c.ssid, .sender_seq = r->sender_seq, .reflector_seq = r->seq,
                .t1 = DecodeTimestamp(r->sender_timestamp, c.format, tai_offset_),
                .t2 = DecodeTimestamp(r->receive_timestamp, c.format, tai_offset_),
@@ -265,8 +300,30 @@ void UserspaceEngine::Collect(Sender& s) {
     for (const auto& t : r->tlvs) {
       if (t.flags & kTlvFlagUnrecognized) rec.flags |= 2;
     }
-    s.queue.push_back(rec);
+    Enqueue(s, rec);
   }
+}
+
+void UserspaceEngine::Enqueue(Sender& s, const Record& r) {
+  if (s.queue.size() >= queue_limit_) {
+    ++s.dropped;
+    return;
+  }
+  s.queue.push_back(r);
+}
+
+void UserspaceEngine::DrainXdp() {
+  if (!ebpf_) return;
+  std::function<void(const stamp_collect_record&)> to_queue = [this](const stamp_collect_record& x) {
+    auto it = senders_.find(x.ssid);
+    if (it == senders_.end() || it->second->collected_port != x.local_port) return;  // gone since
+    Sender& s = *it->second;
+    const TimestampFormat f = s.config.format;
+    Enqueue(s, Record{.ssid = x.ssid, .sender_seq = x.sender_seq, .reflector_seq = x.reflector_seq,
+                      .t1 = DecodeTimestamp(x.t1, f, tai_offset_), .t2 = DecodeTimestamp(x.t2, f, tai_offset_),
+                      .t3 = DecodeTimestamp(x.t3, f, tai_offset_), .t4 = x.t4, .sender_ttl = x.sender_ttl});
+  };
+  ebpf_->DrainRecords(to_queue);
 }
 
 void UserspaceEngine::Run() {
@@ -278,6 +335,7 @@ void UserspaceEngine::Run() {
     fds.push_back({wake_[0], POLLIN, 0});
     {
       std::lock_guard lock(mu_);
+      if (ebpf_) fds.push_back({ebpf_->RecordsFd(), POLLIN, 0});
       const int64_t now = MonoNs();
       for (const auto& r : reflector_sockets_) fds.push_back({r->socket.fd(), POLLIN, 0});
       for (const auto& [ssid, s] : senders_) {
@@ -300,6 +358,7 @@ void UserspaceEngine::Run() {
     }
     auto readable = [&](int fd) { return ready.count(fd) > 0; };
     std::lock_guard lock(mu_);
+    if (ebpf_ && readable(ebpf_->RecordsFd())) DrainXdp();
     for (auto& r : reflector_sockets_) {
       if (readable(r->socket.fd())) ServeReflector(*r);
     }

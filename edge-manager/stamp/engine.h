@@ -8,7 +8,7 @@
 #include <mutex>
 #include <thread>
 
-#include "edge-manager/stamp/ebpf_reflector.h"
+#include "edge-manager/stamp/xdp_stamp.h"
 #include "edge-manager/stamp/ebpf_sender.h"
 #include "edge-manager/stamp/reflector.h"
 #include "edge-manager/stamp/udp.h"
@@ -39,6 +39,7 @@ struct SenderSessionConfig {
   Key key;
   TimestampFormat format = TimestampFormat::kNtp;
   uint32_t padding = 0;
+  bool ebpf = true;  // T1 at TC egress and T4 in the XDP collector when they can (false: sockets only)
 };
 
 // The user-space STAMP engine of an edge: reflector sessions served on one socket per STAMP
@@ -52,7 +53,7 @@ class UserspaceEngine {
   // outlive the engine); the user-space sockets stay for everything else.
   // With the XDP reflector, stateful sessions it holds take their sequence numbers from its
   // counter here too, so the packets it leaves to user space do not start a second sequence.
-  void UseEbpf(EbpfReflector* ebpf);
+  void UseEbpf(XdpStamp* ebpf);
   bool HasEbpf() const { return ebpf_ != nullptr; }
   // With the T1 stamper, unauthenticated sender sessions get T1 at TC egress.
   void UseEbpfSender(EbpfSender* s) { ebpf_sender_ = s; }
@@ -61,7 +62,11 @@ class UserspaceEngine {
   Status InitReflector(const IpAddress& address, uint16_t port,
                        const std::vector<std::string>& interfaces = {});
   // Whether a reflector session with this configuration is answered in XDP.
-  bool InXdp(const ReflectorSessionConfig& c) const { return ebpf_ && EbpfReflector::Fits(c); }
+  bool InXdp(const ReflectorSessionConfig& c) const { return ebpf_ && c.ebpf && XdpStamp::Fits(c); }
+  // Whether a sender session's replies are collected in XDP (T4 there, records by ring buffer).
+  bool SenderInXdp(uint16_t ssid) const;
+  // Attaches the XDP program (reflector and collector) to `interfaces`; nothing without eBPF.
+  Status AttachXdp(const std::vector<std::string>& interfaces);
   void Reset(bool sender);  // every session of that role goes (reflector: its sockets too)
 
   Status AddReflectorSession(const ReflectorSessionConfig& c);
@@ -94,6 +99,8 @@ class UserspaceEngine {
     int64_t next_ns = 0, stop_at_ns = 0;
     std::deque<Record> queue;
     uint64_t dropped = 0;
+    uint16_t collected_port = 0;  // non-zero: replies collected in XDP on this port
+    uint64_t ring_full_seen = 0;  // the collector's ring-full count already added to `dropped`
   };
   struct ReflectorSocket {
     IpAddress address;
@@ -105,8 +112,11 @@ class UserspaceEngine {
   static SenderPacket Prototype(const SenderSessionConfig& c);
   void SendDue(Sender& s, int64_t now);
   void Collect(Sender& s);
+  void Enqueue(Sender& s, const Record& r);
+  void DrainXdp();  // records the XDP collector has waiting, into their sessions' queues
+  void ForgetSender(const Sender& s);  // out of the eBPF programs' maps
 
-  EbpfReflector* ebpf_ = nullptr;
+  XdpStamp* ebpf_ = nullptr;
   EbpfSender* ebpf_sender_ = nullptr;
   const size_t queue_limit_;
   const int32_t tai_offset_;

@@ -27,6 +27,7 @@ struct ReflectorSessionConfig {
   std::vector<IpAddress> return_segments;  // the return SID list (may be empty)
   std::optional<IpAddress> local;          // the STAMP address it is reached at (none: any)
   uint16_t port = kDefaultPort;            // and the UDP port
+  bool ebpf = true;                        // may be answered in XDP (false: user space only)
 };
 
 // Why a packet was not reflected: named, counted, exported.

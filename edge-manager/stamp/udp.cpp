@@ -37,6 +37,13 @@ Result<StampSocket> StampSocket::Open(const IpAddress& address, uint16_t port) {
   return StampSocket(fd);
 }
 
+uint16_t StampSocket::LocalPort() const {
+  sockaddr_in6 sa{};
+  socklen_t len = sizeof sa;
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return 0;
+  return ntohs(sa.sin6_port);
+}
+
 StampSocket::~StampSocket() {
   if (fd_ >= 0) close(fd_);
 }

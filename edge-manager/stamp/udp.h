@@ -47,6 +47,7 @@ class StampSocket {
   ~StampSocket();
 
   int fd() const { return fd_; }
+  uint16_t LocalPort() const;  // the port it is bound to (0 if unknown)
   // One datagram if there is one (nothing on EAGAIN).
   Result<std::optional<Datagram>> Receive(int32_t tai_utc_offset_s);
   Status SendTo(std::span<const uint8_t> payload, const IpAddress& to, uint16_t port,

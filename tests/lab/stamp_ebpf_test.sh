@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The XDP STAMP reflector in the lab, driven through the agents' gRPC API. edge-b reflects in
+# STAMP on XDP in the lab, driven through the agents' gRPC API. edge-b reflects in
 # XDP: session 1 arrives from p1 and must leave through p2, session 2 the other way round, so
 # both replies are redirected to the other WAN link by the reply's route. The sessions measure
 # the injected impairments, and the counters of the program attached to edge-b's WAN links
@@ -34,10 +34,13 @@ for s in 1 2; do
   out=$(stamp_session $s "$seg" "$B" "$A" | edgectl b stamp create reflector -) || fail "reflector $s: $out"
   echo "$out" | grep -q STAMP_ENGINE_EBPF || fail "session $s not in XDP: $out"
 done
-stamp_session 1 "$SID_P1" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender 1"
-stamp_session 2 "$SID_P2" "$A" "$B" | edgectl a stamp create sender - >/dev/null || fail "sender 2"
+for s in 1 2; do
+  seg=$([ $s = 1 ] && echo "$SID_P1" || echo "$SID_P2")
+  out=$(stamp_session $s "$seg" "$A" "$B" | edgectl a stamp create sender -) || fail "sender $s: $out"
+  echo "$out" | grep -q STAMP_ENGINE_EBPF || fail "sender session $s not collected in XDP: $out"
+done
 start_stamp_sessions 1 2
-pass "edge-b reflects in XDP"
+pass "edge-b reflects in XDP, edge-a collects in XDP"
 
 step "results"
 sleep 1.6
@@ -58,4 +61,10 @@ echo "edge-b: redirected in XDP $redirects, left to user space for want of a nex
 [ "$redirects" -eq 100 ] || fail "the XDP reflector redirected $redirects replies, expected all 100"
 [ "$fallback" -eq 0 ] || fail "$fallback replies fell back to user space"
 pass "all 100 replies were reflected and redirected in XDP"
+
+step "edge-a took T4 in XDP and handed every reply over through the ring buffer"
+collected=$(counter a xdp:collected)
+echo "edge-a: collected in XDP $collected, ring full $(counter a xdp:collect-ring-full)"
+[ "$collected" -eq 100 ] || fail "the collector recorded $collected replies, expected all 100"
+pass "all 100 replies collected in XDP"
 check_clean_teardown

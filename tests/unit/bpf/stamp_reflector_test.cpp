@@ -14,7 +14,7 @@
 #include "edge-manager/stamp/wire.h"
 #include "packet.h"
 #include "segwan_stamp.h"
-#include "stamp_reflector.skel.h"
+#include "stamp_xdp.skel.h"
 
 namespace segwan::testing {
 namespace {
@@ -48,7 +48,7 @@ class StampReflector : public ::testing::Test {
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
     if (!netns_.error.empty()) GTEST_SKIP() << netns_.error;
-    skel_ = stamp_reflector__open_and_load();
+    skel_ = stamp_xdp__open_and_load();
     ASSERT_TRUE(skel_) << "the kernel refused the reflector (see the verifier log above)";
     stamp_listener_key l{};
     std::memcpy(l.addr, kLocal.bytes.data(), 16);
@@ -59,7 +59,7 @@ class StampReflector : public ::testing::Test {
     skel_->bss->tai_utc_offset_s = 37;  // as adjtimex would say on a real host
   }
   void TearDown() override {
-    if (skel_) stamp_reflector__destroy(skel_);
+    if (skel_) stamp_xdp__destroy(skel_);
   }
   // Slots are handed out in order, as the agent's loader does.
   void AddSession(uint16_t ssid, uint32_t flags, std::vector<IpAddress> segs) {
@@ -80,7 +80,7 @@ class StampReflector : public ::testing::Test {
   uint32_t next_slot_ = 0;
   // Frames arrive on a0, the link towards the senders.
   RunResult Run(const std::vector<uint8_t>& frame) {
-    auto r = RunXdp(bpf_program__fd(skel_->progs.stamp_reflector), frame, 1, netns_.a0);
+    auto r = RunXdp(bpf_program__fd(skel_->progs.stamp_xdp), frame, 1, netns_.a0);
     EXPECT_TRUE(r);
     return r ? *r : RunResult{};
   }
@@ -98,7 +98,7 @@ class StampReflector : public ::testing::Test {
     for (auto x : v) sum += x;
     return sum;
   }
-  stamp_reflector* skel_ = nullptr;
+  stamp_xdp* skel_ = nullptr;
   static ReflectorNetns netns_;
 };
 ReflectorNetns StampReflector::netns_;
@@ -332,6 +332,176 @@ TEST_F(StampReflector, FragmentsPassToTheStack) {
   EXPECT_EQ(r.retval, XDP_PASS);
   EXPECT_EQ(r.out, in);
   EXPECT_EQ(AllReasons(), all) << "the stack reassembles; not a STAMP verdict";
+}
+
+// ---- the collector: replies to a sender session, in the same program ----------------------
+
+constexpr uint16_t kSenderPort = 40001;  // the sender socket's port (here: this edge is the sender)
+
+class StampCollector : public StampReflector {
+ protected:
+  void SetUp() override {
+    StampReflector::SetUp();
+    if (IsSkipped() || !skel_) return;
+    ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.stamp_records), &StampCollector::OnRecord, this, nullptr);
+    ASSERT_NE(ring_, nullptr);
+  }
+  void TearDown() override {
+    if (ring_) ring_buffer__free(ring_);
+    StampReflector::TearDown();
+  }
+  void Collect(uint16_t ssid, uint16_t port = kSenderPort) {
+    stamp_collector_session c{};
+    std::memcpy(c.addr, kLocal.bytes.data(), 16);
+    c.ssid = ssid;
+    c.reflector_port = kPort;
+    c.active = 1;
+    const uint32_t key = port;
+    ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_collectors, &key, sizeof key, &c, sizeof c, BPF_ANY), 0);
+    skel_->bss->stamp_collect_bits[port >> 6] |= 1ULL << (port & 63);
+  }
+  static int OnRecord(void* self, void* data, size_t len) {
+    EXPECT_EQ(len, sizeof(stamp_collect_record));
+    stamp_collect_record r;
+    std::memcpy(&r, data, sizeof r);
+    static_cast<StampCollector*>(self)->records_.push_back(r);
+    return 0;
+  }
+  std::vector<stamp_collect_record> Drain() {
+    records_.clear();
+    EXPECT_GE(ring_buffer__consume(ring_), 0);
+    return records_;
+  }
+  uint64_t RingFull(uint16_t port = kSenderPort) {
+    const uint32_t key = port;
+    stamp_collector_session c{};
+    EXPECT_EQ(bpf_map__lookup_elem(skel_->maps.stamp_collectors, &key, sizeof key, &c, sizeof c, 0), 0);
+    return c.ring_full;
+  }
+  ring_buffer* ring_ = nullptr;
+  std::vector<stamp_collect_record> records_;
+};
+
+std::vector<uint8_t> ReplyPacket(uint16_t ssid, std::vector<stamp::Tlv> tlvs = {}) {
+  return stamp::BuildReflector({.seq = 7, .timestamp = 0x3333333344444444ULL, .error_estimate = 0x8001,
+                                .ssid = ssid, .receive_timestamp = 0x1111111122222222ULL, .sender_seq = 41,
+                                .sender_timestamp = 0x5555555566666666ULL, .sender_error_estimate = 0x8001,
+                                .sender_ttl = 60, .tlvs = std::move(tlvs)},
+                               Mode::kUnauthenticated);
+}
+
+// A reply from the reflector (kSender here) to this edge's sender socket.
+FrameSpec Back(std::vector<uint8_t> payload) {
+  return FrameSpec{.src = kSender, .dst = kLocal, .hop_limit = 62, .sport = kPort, .dport = kSenderPort,
+                   .payload = std::move(payload)};
+}
+
+TEST_F(StampCollector, RecordsTheReplyWithT4AndConsumesIt) {
+  Collect(21);
+  for (bool srh : {false, true}) {
+    SCOPED_TRACE(srh ? "SRH at Segments Left 0" : "no SRH");
+    FrameSpec spec = Back(ReplyPacket(21));
+    if (srh) spec.srh_segments = {kLocal, kP2};
+    const uint64_t before = NowTai();
+    const auto r = Run(BuildFrame(spec));
+    const uint64_t after = NowTai();
+    EXPECT_EQ(r.retval, XDP_DROP) << "consumed: the socket never sees it";
+    const auto recs = Drain();
+    ASSERT_EQ(recs.size(), 1u);
+    const auto& x = recs[0];
+    EXPECT_EQ(x.ssid, 21);
+    EXPECT_EQ(x.local_port, kSenderPort);
+    EXPECT_EQ(x.sender_seq, 41u);
+    EXPECT_EQ(x.reflector_seq, 7u);
+    EXPECT_EQ(x.t1, 0x5555555566666666ULL);
+    EXPECT_EQ(x.t2, 0x1111111122222222ULL);
+    EXPECT_EQ(x.t3, 0x3333333344444444ULL);
+    EXPECT_EQ(x.sender_ttl, 60);
+    EXPECT_GE(x.t4, before);
+    EXPECT_LE(x.t4, after);
+  }
+  EXPECT_EQ(Reason(STAMP_COLLECTED), 2u);
+}
+
+// Every valid reply is collected, whatever its words add up to: a lost carry in the checksum
+// sum shows up on a fraction of packets only, so many different ones are tried.
+TEST_F(StampCollector, EveryValidReplyPassesTheChecksumCheck) {
+  Collect(21);
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  auto next = [&x] { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x; };
+  constexpr int kReplies = 500;
+  for (int i = 0; i < kReplies; ++i) {
+    auto payload = stamp::BuildReflector({.seq = static_cast<uint32_t>(next()), .timestamp = next(),
+                                          .error_estimate = 0x8001, .ssid = 21, .receive_timestamp = next(),
+                                          .sender_seq = static_cast<uint32_t>(next()), .sender_timestamp = next(),
+                                          .sender_ttl = static_cast<uint8_t>(next())},
+                                         Mode::kUnauthenticated);
+    FrameSpec spec = Back(std::move(payload));
+    spec.sport = kPort;
+    if (i % 2) spec.srh_segments = {kLocal, kP2};
+    const auto in = BuildFrame(spec);
+    ASSERT_TRUE(UdpChecksumOk(in));
+    ASSERT_EQ(Run(in).retval, XDP_DROP) << "reply " << i << " was not collected";
+  }
+  EXPECT_EQ(Drain().size(), static_cast<size_t>(kReplies));
+  EXPECT_EQ(Reason(STAMP_COLLECT_CSUM_PASS), 0u);
+}
+
+TEST_F(StampCollector, AnythingElseToThePortPassesOrIsDroppedByReason) {
+  Collect(21);
+  struct Case {
+    const char* what;
+    FrameSpec spec;
+    int verdict;
+    stamp_reason reason;
+  } cases[] = {
+      {"from another port", [] { auto s = Back(ReplyPacket(21)); s.sport = 863; return s; }(), XDP_PASS, STAMP_COLLECT_PASS},
+      {"to another address", [] { auto s = Back(ReplyPacket(21)); s.dst = kP1; return s; }(), XDP_PASS, STAMP_COLLECT_PASS},
+      {"with TLVs: the socket parses them", Back(ReplyPacket(21, {stamp::ExtraPaddingTlv(8)})), XDP_PASS, STAMP_COLLECT_PASS},
+      {"another SSID", Back(ReplyPacket(22)), XDP_DROP, STAMP_COLLECT_MALFORMED},
+      {"truncated", Back(std::vector<uint8_t>(30, 0)), XDP_DROP, STAMP_COLLECT_MALFORMED},
+  };
+  for (const auto& c : cases) {
+    const auto in = BuildFrame(c.spec);
+    const uint64_t before = Reason(c.reason);
+    const auto r = Run(in);
+    EXPECT_EQ(r.retval, c.verdict) << c.what;
+    EXPECT_EQ(r.out, in) << c.what;
+    EXPECT_EQ(Reason(c.reason), before + 1) << c.what;
+  }
+  // A checksum that does not add up may be corruption or an offloaded partial one: the stack
+  // (which knows) decides, and the session's socket reads what it keeps. Untouched either way.
+  auto corrupt = BuildFrame(Back(ReplyPacket(21)));
+  corrupt[UdpOffset(corrupt) + 8 + 20] ^= 0x40;  // a bit of T2 flipped on the way
+  auto r = Run(corrupt);
+  EXPECT_EQ(r.retval, XDP_PASS);
+  EXPECT_EQ(r.out, corrupt);
+  auto zero = BuildFrame(Back(ReplyPacket(21)));
+  zero[UdpOffset(zero) + 6] = zero[UdpOffset(zero) + 7] = 0;
+  EXPECT_EQ(Run(zero).retval, XDP_PASS) << "IPv6 UDP without a checksum";
+  EXPECT_EQ(Reason(STAMP_COLLECT_CSUM_PASS), 2u);
+  EXPECT_TRUE(Drain().empty()) << "nothing recorded";
+  EXPECT_EQ(Reason(STAMP_COLLECTED), 0u);
+  skel_->bss->stamp_collect_bits[kSenderPort >> 6] = 0;
+  const auto in = BuildFrame(Back(ReplyPacket(21)));
+  const uint64_t all = AllReasons();
+  EXPECT_EQ(Run(in).retval, XDP_PASS) << "a port nobody collects";
+  EXPECT_EQ(AllReasons(), all) << "unrelated traffic moves no counter";
+}
+
+TEST_F(StampCollector, AFullRingDropsAndCountsPerSession) {
+  Collect(21);
+  const auto in = BuildFrame(Back(ReplyPacket(21)));
+  const uint32_t n = STAMP_RING_BYTES / (sizeof(stamp_collect_record) + 8) + 100;
+  const auto r = RunXdp(bpf_program__fd(skel_->progs.stamp_xdp), in, n, 0);
+  ASSERT_TRUE(r);
+  const size_t kept = Drain().size();
+  EXPECT_GT(kept, 0u);
+  EXPECT_EQ(RingFull(), n - kept) << "every record that found no room is counted";
+  EXPECT_EQ(Reason(STAMP_COLLECT_RING_FULL), n - kept);
+  EXPECT_EQ(Reason(STAMP_COLLECTED), kept);
+  EXPECT_EQ(Run(in).retval, XDP_DROP);
+  EXPECT_EQ(Drain().size(), 1u) << "room again once drained";
 }
 
 }  // namespace

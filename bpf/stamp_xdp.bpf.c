@@ -1,18 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
-/* STAMP session-reflector on XDP (RFC 8762, RFC 8972 SSID).
+/* STAMP on XDP: the session-reflector and the session-sender's collector (RFC 8762, RFC 8972
+ * SSID) in one program, because an interface takes one XDP program and an edge is often both.
  *
- * A test packet to a local STAMP address and port (IPv6/UDP, with or without an SRH whose
- * Segments Left is 0) that belongs to a configured unauthenticated session is turned into the
- * reflector packet in place: T2 taken on arrival, the sender's fields copied, the sender TTL
+ * Reflector. A test packet to a local STAMP address and port (IPv6/UDP, with or without an SRH
+ * whose Segments Left is 0) that belongs to a configured unauthenticated session is turned into
+ * the reflector packet in place: T2 taken on arrival, the sender's fields copied, the sender TTL
  * set to the received hop limit, addresses and ports swapped, the SRH replaced by the session's
  * return path (the header grows or shrinks), T3 written last, the UDP checksum updated, and the
  * frame sent to the next hop of the reply's route: the kernel's FIB says which interface and
- * which MAC addresses; XDP_TX when that is the interface it came in on, a redirect otherwise. Authenticated sessions, packets with TLVs and unknown SSIDs go
- * to the stack, where the user-space engine answers them. Every verdict on a packet to a STAMP
- * port is counted by reason; other traffic passes uncounted, at the cost of a port test.
+ * which MAC addresses; XDP_TX when that is the interface it came in on, a redirect otherwise.
+ * Authenticated sessions, packets with TLVs and unknown SSIDs go to the stack, where the
+ * user-space engine answers them.
  *
- * T2 is taken once the UDP port says the packet is STAMP: a few tens of nanoseconds after the
- * first instruction, and unrelated traffic never pays for the clock read.
+ * Collector. A reflector packet coming back to the address and port a sender session sends
+ * from gets T4 on arrival; its checksum is verified, a record (SSID, both sequence numbers,
+ * T1..T4, sender TTL) goes to a ring buffer and the packet is consumed. With TLVs it goes up to
+ * the session's socket instead; without ring buffer room it is dropped and counted per session.
+ *
+ * Every verdict on a packet to a STAMP port is counted by reason; other traffic passes
+ * uncounted, at the cost of two bit tests. T2 and T4 are taken once the UDP port says the
+ * packet is STAMP: a few tens of nanoseconds after the first instruction, and unrelated
+ * traffic never pays for the clock read.
  */
 #include "lib/csum.h"
 #include "lib/parsing.h"
@@ -89,9 +97,25 @@ find_session(__u32 ssid, const struct in6_addr *daddr, __u16 dport, __u32 *slot_
 	return s;
 }
 
-/* UDP ports with a STAMP listener, one bit each, written by edge-manager: unrelated traffic
- * is turned away by one load and a test, before any helper call. */
+/* UDP ports with a STAMP listener, and ports sender sessions send from, one bit each, written
+ * by edge-manager: unrelated traffic is turned away by two loads and tests, before any helper
+ * call. */
 volatile __u64 stamp_port_bits[65536 / 64];
+volatile __u64 stamp_collect_bits[65536 / 64];
+
+/* sender sessions by their local UDP port, written by edge-manager */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct stamp_collector_session);
+	__uint(max_entries, 65536);
+} stamp_collectors SEC(".maps");
+
+/* collected records, drained by edge-manager into per-session queues */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, STAMP_RING_BYTES);
+} stamp_records SEC(".maps");
 
 /* verdict counters by enum stamp_reason, read by edge-manager */
 struct {
@@ -110,8 +134,87 @@ static __always_inline int count(__u32 reason, int verdict)
 	return verdict;
 }
 
+static __always_inline __u64 get_be64(const __u8 *p)
+{
+	__u64 v;
+
+	__builtin_memcpy(&v, p, 8);
+	return bpf_be64_to_cpu(v);
+}
+
+static __always_inline __u32 get_be32(const __u8 *p)
+{
+	__u32 v;
+
+	__builtin_memcpy(&v, p, 4);
+	return bpf_ntohl(v);
+}
+
+/* A packet to a port a sender session sends from: its reply is recorded and consumed. */
+static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void *end, __u32 dport)
+{
+	__u64 t4 = bpf_ktime_get_tai_ns();
+	struct stamp_collector_session *s;
+	struct stamp_collect_record *r;
+	__u8 *p = (void *)(udp + 1);
+	__u16 udp_len = bpf_ntohs(udp->len);
+	__u64 sum;
+
+	s = bpf_map_lookup_elem(&stamp_collectors, &dport);
+	if (!s || !s->active || bpf_ntohs(udp->source) != s->reflector_port ||
+	    *(__u64 *)&s->addr[0] != *(__u64 *)&ip6->daddr.s6_addr[0] ||
+	    *(__u64 *)&s->addr[8] != *(__u64 *)&ip6->daddr.s6_addr[8])
+		return count(STAMP_COLLECT_PASS, XDP_PASS);
+	/* From here the packet is to the session's own address and port, from its reflector. */
+	if (udp_len < sizeof(*udp) + STAMP_BASE_LEN || (void *)udp + udp_len > end ||
+	    (void *)(p + STAMP_BASE_LEN) > end)
+		return count(STAMP_COLLECT_MALFORMED, XDP_DROP);
+	if (udp_len != sizeof(*udp) + STAMP_BASE_LEN)
+		return count(STAMP_COLLECT_PASS, XDP_PASS); /* TLVs: the socket parses them */
+	if ((((__u16)p[14] << 8) | p[15]) != s->ssid)
+		return count(STAMP_COLLECT_MALFORMED, XDP_DROP);
+
+	/* The checksum over the pseudo-header (at Segments Left 0 the destination is final), the
+	 * UDP header and the payload, as 32-bit words: it must fold to zero. When it does not, the
+	 * stack decides: a reply sent from a local socket over a veth or virtio link may still
+	 * carry a partial checksum (offloaded, never finished) that the stack knows to trust, and
+	 * XDP cannot tell that from corruption. The session's socket then reads it. */
+	sum = (__u64)bpf_htonl((__u32)udp_len) + bpf_htonl(IPPROTO_UDP);
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		sum += (__u64)ip6->saddr.s6_addr32[i] + ip6->daddr.s6_addr32[i];
+	sum += (__u64) * (__u32 *)udp + *((__u32 *)udp + 1); /* 64-bit: a carry must not be lost */
+#pragma unroll
+	for (int i = 0; i < STAMP_BASE_LEN / 4; i++) {
+		__u32 w;
+
+		__builtin_memcpy(&w, p + i * 4, 4);
+		sum += w;
+	}
+	if (udp->check == 0 || csum_fold(sum) != 0)
+		return count(STAMP_COLLECT_CSUM_PASS, XDP_PASS);
+
+	r = bpf_ringbuf_reserve(&stamp_records, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&s->ring_full, 1);
+		return count(STAMP_COLLECT_RING_FULL, XDP_DROP);
+	}
+	r->reflector_seq = get_be32(p);
+	r->t3 = get_be64(p + 4);
+	r->ssid = s->ssid;
+	r->local_port = dport;
+	r->t2 = get_be64(p + 16);
+	r->sender_seq = get_be32(p + 24);
+	r->t1 = get_be64(p + 28);
+	r->sender_ttl = p[40];
+	r->pad[0] = r->pad[1] = r->pad[2] = 0;
+	r->t4 = t4;
+	bpf_ringbuf_submit(r, 0);
+	return count(STAMP_COLLECTED, XDP_DROP);
+}
+
 SEC("xdp")
-int stamp_reflector(struct xdp_md *ctx)
+int stamp_xdp(struct xdp_md *ctx)
 {
 	__u64 t2;
 	struct cursor c = { (void *)(long)ctx->data, (void *)(long)ctx->data_end };
@@ -154,8 +257,11 @@ int stamp_reflector(struct xdp_md *ctx)
 	if (nh != IPPROTO_UDP || parse_udp(&c, &udp) < 0)
 		return XDP_PASS;
 	dport = bpf_ntohs(udp->dest);
-	if (!(stamp_port_bits[(dport >> 6) & 1023] & (1ULL << (dport & 63))))
+	if (!(stamp_port_bits[(dport >> 6) & 1023] & (1ULL << (dport & 63)))) {
+		if (stamp_collect_bits[(dport >> 6) & 1023] & (1ULL << (dport & 63)))
+			return collect(ip6, udp, c.end, dport);
 		return XDP_PASS;
+	}
 
 	/* A STAMP port: T2 now, before the lookups. */
 	t2 = bpf_ktime_get_tai_ns();

@@ -1,4 +1,4 @@
-#include "edge-manager/stamp/ebpf_reflector.h"
+#include "edge-manager/stamp/xdp_stamp.h"
 
 #include <arpa/inet.h>
 #include <bpf/libbpf.h>
@@ -13,33 +13,37 @@
 
 #include "edge-manager/ebpf/tc_filters.h"
 #include "segwan/log.h"
-#include "stamp_reflector.skel.h"
+#include "stamp_xdp.skel.h"
 
 namespace segwan::stamp {
 
 static_assert(sizeof(stamp_reflector_session) == 32 + 16 * STAMP_MAX_SEGS);
 static_assert(sizeof(stamp_listener_key) == 20);
+static_assert(sizeof(stamp_collector_session) == 32);
+static_assert(sizeof(stamp_collect_record) == 48);
 
-Result<std::unique_ptr<EbpfReflector>> EbpfReflector::Load() {
-  stamp_reflector* skel = stamp_reflector__open_and_load();
+Result<std::unique_ptr<XdpStamp>> XdpStamp::Load() {
+  stamp_xdp* skel = stamp_xdp__open_and_load();
   if (!skel) {
     return Error{std::string("cannot load the XDP STAMP reflector: ") + std::strerror(errno), "", errno};
   }
-  std::unique_ptr<EbpfReflector> r(new EbpfReflector(skel));
+  std::unique_ptr<XdpStamp> r(new XdpStamp(skel));
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   r->sessions_map_len_ = (sizeof(stamp_reflector_session) * STAMP_MAX_SESSIONS + page - 1) / page * page;
   void* p = mmap(nullptr, r->sessions_map_len_, PROT_READ | PROT_WRITE, MAP_SHARED,
                  bpf_map__fd(skel->maps.stamp_sessions), 0);
   if (p == MAP_FAILED) return Error{std::string("cannot map the reflector's sessions: ") + std::strerror(errno), "", errno};
   r->sessions_map_ = static_cast<stamp_reflector_session*>(p);
+  r->records_ = ring_buffer__new(bpf_map__fd(skel->maps.stamp_records), &XdpStamp::OnRecord, r.get(), nullptr);
+  if (!r->records_) return Error{std::string("cannot open the collector's ring buffer: ") + std::strerror(errno), "", errno};
   return r;
 }
 
-EbpfReflector::EbpfReflector(stamp_reflector* skel) : skel_(skel) {
+XdpStamp::XdpStamp(stamp_xdp* skel) : skel_(skel) {
   for (uint32_t i = 0; i < STAMP_MAX_SESSIONS; ++i) free_slots_.insert(i);
 }
 
-std::optional<uint32_t> EbpfReflector::NextSeq(uint16_t ssid) {
+std::optional<uint32_t> XdpStamp::NextSeq(uint16_t ssid) {
   std::lock_guard lock(mu_);
   auto it = slots_.find(ssid);
   if (it == slots_.end() || !sessions_map_) return std::nullopt;
@@ -48,14 +52,15 @@ std::optional<uint32_t> EbpfReflector::NextSeq(uint16_t ssid) {
   return __atomic_fetch_add(&s.next_seq, 1, __ATOMIC_RELAXED);
 }
 
-EbpfReflector::~EbpfReflector() {
+XdpStamp::~XdpStamp() {
   for (const auto& [ifindex, name] : attached_) {
     if (bpf_xdp_detach(ifindex, attach_flags_[ifindex], nullptr) != 0) {
       SEGWAN_LOG(kWarn, "stamp") << "could not detach the XDP reflector from " << name;
     }
   }
+  if (records_) ring_buffer__free(records_);
   if (sessions_map_) munmap(sessions_map_, sessions_map_len_);
-  stamp_reflector__destroy(skel_);
+  stamp_xdp__destroy(skel_);
 }
 
 namespace {
@@ -69,18 +74,18 @@ bool StaleReflectorOn(int ifindex, uint32_t mode) {
   bpf_prog_info info{};
   uint32_t len = sizeof info;
   const bool ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-                    std::strncmp(info.name, "stamp_reflector", sizeof info.name) == 0;
+                    std::strncmp(info.name, "stamp_xdp", sizeof info.name) == 0;
   close(fd);
   return ours;
 }
 }  // namespace
 
-Status EbpfReflector::Attach(const std::string& ifname) {
+Status XdpStamp::Attach(const std::string& ifname) {
   const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
   if (ifindex == 0) return Error{"no interface " + ifname, "interfaces", ENODEV};
   std::lock_guard lock(mu_);
   if (attached_.count(ifindex)) return Status::Ok();
-  const int fd = bpf_program__fd(skel_->progs.stamp_reflector);
+  const int fd = bpf_program__fd(skel_->progs.stamp_xdp);
   uint32_t flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
   int err = bpf_xdp_attach(ifindex, fd, flags, nullptr);
   if (err == -EOPNOTSUPP) {
@@ -100,7 +105,7 @@ Status EbpfReflector::Attach(const std::string& ifname) {
   return Status::Ok();
 }
 
-Status EbpfReflector::AddListener(const IpAddress& address, uint16_t port) {
+Status XdpStamp::AddListener(const IpAddress& address, uint16_t port) {
   if (address.family != AF_INET6) return FieldError("stamp_source_address", "the XDP reflector speaks IPv6");
   stamp_listener_key k{};
   std::memcpy(k.addr, address.bytes.data(), 16);
@@ -114,11 +119,11 @@ Status EbpfReflector::AddListener(const IpAddress& address, uint16_t port) {
   return Status::Ok();
 }
 
-bool EbpfReflector::Fits(const ReflectorSessionConfig& c) {
+bool XdpStamp::Fits(const ReflectorSessionConfig& c) {
   return c.mode == Mode::kUnauthenticated && c.return_segments.size() <= STAMP_MAX_SEGS;
 }
 
-Status EbpfReflector::SetSession(const ReflectorSessionConfig& c, const IpAddress& address,
+Status XdpStamp::SetSession(const ReflectorSessionConfig& c, const IpAddress& address,
                                  uint16_t port) {
   if (!Fits(c)) return Error{"session does not fit the XDP reflector", "", EINVAL};
   stamp_reflector_session s{};
@@ -151,7 +156,7 @@ Status EbpfReflector::SetSession(const ReflectorSessionConfig& c, const IpAddres
   return Status::Ok();
 }
 
-void EbpfReflector::RemoveSession(uint16_t ssid) {
+void XdpStamp::RemoveSession(uint16_t ssid) {
   std::lock_guard lock(mu_);
   auto it = slots_.find(ssid);
   if (it == slots_.end()) return;
@@ -161,18 +166,75 @@ void EbpfReflector::RemoveSession(uint16_t ssid) {
   slots_.erase(it);
 }
 
-void EbpfReflector::SetTaiUtcOffset(int32_t seconds) {
+void XdpStamp::SetTaiUtcOffset(int32_t seconds) {
   skel_->bss->tai_utc_offset_s = static_cast<uint64_t>(static_cast<int64_t>(seconds));
+}
+
+Status XdpStamp::SetCollector(uint16_t ssid, const IpAddress& source, uint16_t local_port,
+                              uint16_t reflector_port) {
+  if (source.family != AF_INET6) return FieldError("source_address", "the XDP collector speaks IPv6");
+  stamp_collector_session s{};
+  std::memcpy(s.addr, source.bytes.data(), 16);
+  s.ssid = ssid;
+  s.reflector_port = reflector_port;
+  s.active = 1;
+  const uint32_t key = local_port;
+  std::lock_guard lock(mu_);
+  if (collector_ports_.count(local_port)) {
+    return Error{"UDP port " + std::to_string(local_port) + " is already collected", "", EEXIST};
+  }
+  if (bpf_map__update_elem(skel_->maps.stamp_collectors, &key, sizeof key, &s, sizeof s, BPF_ANY)) {
+    return Error{std::string("collector map: ") + std::strerror(errno), "", errno};
+  }
+  collector_ports_.insert(local_port);
+  __atomic_fetch_or(&skel_->bss->stamp_collect_bits[local_port >> 6], 1ULL << (local_port & 63), __ATOMIC_RELAXED);
+  return Status::Ok();
+}
+
+void XdpStamp::RemoveCollector(uint16_t local_port) {
+  std::lock_guard lock(mu_);
+  if (!collector_ports_.erase(local_port)) return;
+  __atomic_fetch_and(&skel_->bss->stamp_collect_bits[local_port >> 6], ~(1ULL << (local_port & 63)), __ATOMIC_RELAXED);
+  const uint32_t key = local_port;
+  const stamp_collector_session none{};
+  bpf_map__update_elem(skel_->maps.stamp_collectors, &key, sizeof key, &none, sizeof none, BPF_ANY);
+}
+
+uint64_t XdpStamp::RingFull(uint16_t local_port) const {
+  const uint32_t key = local_port;
+  stamp_collector_session s{};
+  if (bpf_map__lookup_elem(skel_->maps.stamp_collectors, &key, sizeof key, &s, sizeof s, 0)) return 0;
+  return s.ring_full;
+}
+
+int XdpStamp::RecordsFd() const { return ring_buffer__epoll_fd(records_); }
+
+int XdpStamp::OnRecord(void* self, void* data, size_t len) {
+  auto* x = static_cast<XdpStamp*>(self);
+  if (len >= sizeof(stamp_collect_record) && x->sink_) {
+    stamp_collect_record r;
+    std::memcpy(&r, data, sizeof r);
+    (*x->sink_)(r);
+  }
+  return 0;
+}
+
+size_t XdpStamp::DrainRecords(const std::function<void(const stamp_collect_record&)>& sink) {
+  sink_ = &sink;
+  const int n = ring_buffer__consume(records_);
+  sink_ = nullptr;
+  return n > 0 ? static_cast<size_t>(n) : 0;
 }
 
 // Names of enum stamp_reason, in its order.
 static constexpr const char* kReasonNames[] = {
     "not-listener", "no-session",   "tlvs",         "no-headroom",        "no-route",
-    "malformed",    "abort-adjust", "tx-reflected", "redirect-reflected",
+    "malformed",    "abort-adjust", "tx-reflected", "redirect-reflected", "collected",
+    "collect-passed", "collect-malformed", "collect-ring-full", "collect-checksum-passed",
 };
 static_assert(std::size(kReasonNames) == STAMP_REASON_MAX, "a reason without a name");
 
-std::vector<std::pair<std::string, uint64_t>> EbpfReflector::Reasons() const {
+std::vector<std::pair<std::string, uint64_t>> XdpStamp::Reasons() const {
   std::vector<std::pair<std::string, uint64_t>> out;
   for (uint32_t r = 0; r < STAMP_REASON_MAX; ++r) {
     uint64_t sum = 0;
