@@ -233,6 +233,7 @@ int stamp_xdp(struct xdp_md *ctx)
 	__u8 hop_limit, *payload;
 	__s32 nh;
 	__u64 sum;
+	int rc;
 
 	/* Traffic that is not ours is not counted: it must cost next to nothing. */
 	if (parse_eth(&c, &eth) != ETH_P_IPV6)
@@ -333,8 +334,17 @@ int stamp_xdp(struct xdp_md *ctx)
 		__builtin_memcpy(fib.ipv6_src, &local, 16);
 		__builtin_memcpy(fib.ipv6_dst, reply_dst, 16);
 		/* On success the helper overwrites ipv6_dst with the next hop's address. */
-		if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+		if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
+			/* The helper answers only where the interface forwards. A host that does not
+			 * (a reflector that is no router) sends the reply back to the neighbour the
+			 * test packet came from, which is where its route would point too. */
+			fib.ifindex = ctx->ingress_ifindex;
+			__builtin_memcpy(fib.smac, eth->h_dest, ETH_ALEN);
+			__builtin_memcpy(fib.dmac, eth->h_source, ETH_ALEN);
+		} else if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 			return count(STAMP_PASS_NO_ROUTE, XDP_PASS);
+		}
 		if (fc) {
 			fc->expires_ns = t2 + FIB_CACHE_NS;
 			__builtin_memcpy(fc->dst, reply_dst, 16);

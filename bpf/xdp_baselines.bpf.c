@@ -79,4 +79,14 @@ int xdp_min_reflector(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
+/* Counts and drops every frame: the far end of a benchmark link, counting what comes back. */
+volatile __u64 xdp_counted;
+
+SEC("xdp")
+int xdp_count_drop(struct xdp_md *ctx)
+{
+	__sync_fetch_and_add(&xdp_counted, 1);
+	return XDP_DROP;
+}
+
 char LICENSE[] SEC("license") = "GPL";

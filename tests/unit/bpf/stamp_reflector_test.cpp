@@ -313,6 +313,30 @@ TEST_F(StampReflector, NoRouteForTheReplyLeavesItToTheStack) {
   EXPECT_EQ(Reason(STAMP_TX_REFLECTED) + Reason(STAMP_REDIRECT_REFLECTED), 0u);
 }
 
+// bpf_fib_lookup answers only where the interface forwards; a reflector that is no router
+// replies to the neighbour the test packet came from, still in XDP.
+TEST_F(StampReflector, AHostThatDoesNotForwardRepliesToTheNeighbourItHeardFrom) {
+  auto forwarding = [](const char* v) {
+    FILE* f = std::fopen("/proc/sys/net/ipv6/conf/all/forwarding", "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(v, f);
+    std::fclose(f);
+  };
+  forwarding("0");
+  AddSession(7, 0, {});
+  FrameSpec spec = To(TestPacket(3, 7));
+  spec.src_mac = {2, 0, 0, 0, 0x0a, 0x77};
+  spec.dst_mac = kMacA0;
+  const auto r = Run(BuildFrame(spec));
+  forwarding("1");
+  ASSERT_EQ(r.retval, XDP_TX);
+  EXPECT_TRUE(std::equal(spec.src_mac.begin(), spec.src_mac.end(), r.out.begin())) << "back to the sender's MAC";
+  EXPECT_TRUE(std::equal(kMacA0.begin(), kMacA0.end(), r.out.begin() + 6));
+  EXPECT_TRUE(UdpChecksumOk(r.out));
+  EXPECT_EQ(Reply(r.out).sender_seq, 3u);
+  EXPECT_EQ(Reason(STAMP_PASS_NO_ROUTE), 0u);
+}
+
 TEST_F(StampReflector, LyingUdpLengthIsDropped) {
   AddSession(7, 0, {});
   auto in = BuildFrame(To(TestPacket(1, 7)));

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Reflected STAMP packets per second on a veth pair, for every reflector in the same run:
+# trafgen (sendto per packet, pinned to CPU 0) sends 106-byte test packets (IPv6/UDP, 44-byte
+# unauthenticated STAMP, SSID 1) into refl0; what comes back on gen0 is counted (and dropped)
+# by an XDP program. Threaded NAPI on both ends. Reflectors: SegWAN's XDP program (eBPF
+# engine), a minimal XDP reflector, SegWAN's user-space engine (segwan-stamp reflect), a
+# Python AF_PACKET reflector with prebuilt bytes, and a Scapy reflector (sendp per packet).
+# The fast ones alternate three times (medians); Scapy runs once. JSON lines; targets: the eBPF
+# engine >= 0.9 x the minimal XDP reflector, the user-space engine >= 3 x Python AF_PACKET.
+set -euo pipefail
+BUILD=${SEGWAN_BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+HELPER="$BUILD/bench/bench_stamp_pps_helper"
+skip() { echo "{\"bench\":\"stamp_pps\",\"skipped\":\"$*\"}"; exit 0; }
+[ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"
+command -v trafgen >/dev/null || skip "needs trafgen (netsniff-ng)"
+P=swp-
+REFL=""
+CFG=$(mktemp)
+stop_reflector() {
+  [ -z "$REFL" ] || { kill "$REFL" 2>/dev/null || true; wait "$REFL" 2>/dev/null || true; }
+  REFL=""
+}
+cleanup() {
+  stop_reflector
+  for n in gen refl; do ip netns del "$P$n" 2>/dev/null || true; done
+  rm -f "$CFG" "$CFG.out"
+}
+trap cleanup EXIT
+G() { ip netns exec "${P}gen" "$@"; }
+R() { ip netns exec "${P}refl" "$@"; }
+# Background processes are started with `ip netns exec` itself (which execs the command), never
+# through a function: $! must be the process to stop, not a subshell that leaves it running.
+IN_R="ip netns exec ${P}refl"
+for n in gen refl; do ip netns add "$P$n"; ip -n "$P$n" link set lo up; done
+ip link add gen0 netns "${P}gen" type veth peer name refl0 netns "${P}refl"
+G ip link set gen0 up
+R ip link set refl0 up
+G ip -6 addr add fd5e:b::2/64 dev gen0 nodad
+R ip -6 addr add fd5e:b::1/64 dev refl0 nodad
+GEN_MAC=$(G cat /sys/class/net/gen0/address)
+REFL_MAC=$(R cat /sys/class/net/refl0/address)
+G ip -6 neigh add fd5e:b::1 lladdr "$REFL_MAC" dev gen0
+R ip -6 neigh add fd5e:b::2 lladdr "$GEN_MAC" dev refl0
+G sh -c 'echo 1 > /sys/class/net/gen0/threaded' 2>/dev/null || true
+R sh -c 'echo 1 > /sys/class/net/refl0/threaded' 2>/dev/null || true
+cat >"$CFG" <<CFG
+{ eth(da=$REFL_MAC, sa=$GEN_MAC, type=0x86dd),
+  ipv6(sa=fd5e:b::2, da=fd5e:b::1, hl=64, nh=17, len=52),
+  udp(sp=40000, dp=862, len=52),
+  0x00, 0x00, 0x00, 0x2a, 0xe9, 0x8f, 0x2a, 0x10, 0x00, 0x00, 0x00, 0x00, 0x80, 0x01, 0x00, 0x01,
+  fill(0x00, 28) }
+CFG
+
+# start NAME: the reflector NAME in the reflector's namespace, until stop_reflector
+start() {
+  case $1 in
+    xdp-min) $IN_R "$HELPER" min refl0 >"$CFG.out" 2>&1 & ;;
+    ebpf) $IN_R "$HELPER" stamp refl0 fd5e:b::1 >"$CFG.out" 2>&1 & ;;
+    userspace) $IN_R taskset -c 1 "$BUILD/edge-manager/segwan-stamp" reflect --listen fd5e:b::1 >"$CFG.out" 2>&1 & ;;
+    afpacket) $IN_R taskset -c 1 python3 "$HERE/afpacket_reflector.py" refl0 >"$CFG.out" 2>&1 & ;;
+    scapy) $IN_R taskset -c 1 /usr/bin/python3 "$HERE/scapy_reflector.py" refl0 >"$CFG.out" 2>&1 & ;;
+  esac
+  REFL=$!
+  for _ in $(seq 200); do grep -qE 'ready|reflecting' "$CFG.out" 2>/dev/null && return 0; sleep 0.05; done
+  echo "{\"bench\":\"stamp_pps\",\"case\":\"$1\",\"skipped\":\"did not start: $(tr '\n"' ' ' <"$CFG.out")\"}"
+  stop_reflector
+  return 1
+}
+# measure WINDOW_S: "reflected_pps offered_pps" over the window, after a 1 s warm-up
+measure() {
+  local window=$1 tx0 tx1 out
+  ip netns exec "${P}gen" taskset -c 0 timeout $((window + 3)) trafgen -i "$CFG" -o gen0 -t 0 -q >/dev/null 2>&1 &
+  local gen=$!
+  tx0=$(G cat /sys/class/net/gen0/statistics/tx_packets)
+  out=$(G "$HELPER" count gen0 1 "$window")
+  tx1=$(G cat /sys/class/net/gen0/statistics/tx_packets)
+  kill "$gen" 2>/dev/null || true
+  wait "$gen" 2>/dev/null || true
+  echo "$(echo "$out" | sed -E 's/.*"pps": ([0-9]+).*/\1/') $(((tx1 - tx0) / (window + 1)))"
+}
+declare -A PPS OFFERED
+run() {  # run NAME WINDOW: one measurement of NAME appended to its list
+  start "$1" || return 0
+  read -r p o < <(measure "$2")
+  stop_reflector
+  PPS[$1]="${PPS[$1]:-} $p"
+  OFFERED[$1]="${OFFERED[$1]:-} $o"
+}
+for _ in 1 2 3; do
+  for r in xdp-min ebpf userspace afpacket; do run $r 2; done
+done
+run scapy 3
+median() { printf '%s\n' $1 | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.3f", a/b; else print "null" }'; }
+row() {  # row CASE NAME BASE_NAME BASE_LABEL TARGET
+  local p b o
+  p=$(median "${PPS[$2]:-0}"); b=$(median "${PPS[$3]:-0}"); o=$(median "${OFFERED[$2]:-0}")
+  echo "{\"bench\":\"stamp_pps\",\"case\":\"$1\",\"pps\":$p,\"offered_pps\":$o,\"baseline\":\"$4\",\"baseline_pps\":$b,\"ratio\":$(ratio "$p" "$b"),\"target_ratio\":$5}"
+}
+row "eBPF engine (SegWAN XDP program)" ebpf xdp-min "minimal XDP reflector" 0.9
+row "user-space engine (segwan-stamp reflect)" userspace afpacket "Python AF_PACKET reflector, prebuilt bytes" 3
+row "Scapy reflector (sendp per packet)" scapy xdp-min "minimal XDP reflector" null
+row "Python AF_PACKET reflector, prebuilt bytes" afpacket xdp-min "minimal XDP reflector" null
