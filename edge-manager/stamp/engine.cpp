@@ -103,6 +103,7 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   auto sock = StampSocket::Open(c.source, 0);
   if (!sock) return sock.error();
   auto s = std::make_unique<Sender>(Sender{c, std::move(*sock), Prototype(c)});
+  if (c.mode == Mode::kUnauthenticated) s->wire = BuildSender(s->proto, c.mode);
   const bool kernel = c.ebpf && c.mode == Mode::kUnauthenticated;
   if (ebpf_sender_ && kernel) {
     if (auto st = ebpf_sender_->SetSession(c.ssid, c.format == TimestampFormat::kPtp, c.reflector_port); !st) return st;
@@ -271,10 +272,17 @@ void UserspaceEngine::SendDue(Sender& s, int64_t now) {
       s.running = false;
       return;
     }
-    s.proto.seq = static_cast<uint32_t>(s.sent);
-    s.proto.timestamp = EncodeTimestamp(NowTaiNs(), c.format, tai_offset_);
-    const auto bytes = BuildSender(s.proto, c.mode, key);
-    if (auto st = s.socket.SendTo(bytes, c.peer, c.reflector_port, c.segments, std::nullopt); !st) {
+    const auto seq = static_cast<uint32_t>(s.sent);
+    const uint64_t t1 = EncodeTimestamp(NowTaiNs(), c.format, tai_offset_);
+    if (key) {
+      s.proto.seq = seq;
+      s.proto.timestamp = t1;
+      s.wire = BuildSender(s.proto, c.mode, key);
+    } else {  // the unauthenticated layout: sequence number at 0, timestamp at 4
+      for (int i = 0; i < 4; ++i) s.wire[static_cast<size_t>(i)] = static_cast<uint8_t>(seq >> (24 - 8 * i));
+      for (int i = 0; i < 8; ++i) s.wire[4 + static_cast<size_t>(i)] = static_cast<uint8_t>(t1 >> (56 - 8 * i));
+    }
+    if (auto st = s.socket.SendTo(s.wire, c.peer, c.reflector_port, c.segments, std::nullopt); !st) {
       SEGWAN_LOG(kWarn, "stamp") << "session " << c.ssid << ": " << st.error().message;
     }
     ++s.sent;

@@ -93,7 +93,10 @@ class UserspaceEngine {
   struct Sender {
     SenderSessionConfig config;
     StampSocket socket;
-    SenderPacket proto;  // built once: each interval only the sequence number and T1 change
+    SenderPacket proto;  // the session's test packet
+    // Unauthenticated: its bytes, built once; each interval only the sequence number and T1
+    // are written into them (authenticated packets are rebuilt: the HMAC covers both).
+    std::vector<uint8_t> wire;
     bool running = false;
     uint64_t sent = 0;
     int64_t next_ns = 0, stop_at_ns = 0;
