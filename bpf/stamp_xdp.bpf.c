@@ -225,8 +225,10 @@ int stamp_xdp(struct xdp_md *ctx)
 	struct udphdr *udp;
 	struct bpf_fib_lookup fib;
 	struct in6_addr sender, local;
-	__u8 old[STAMP_BASE_LEN] = {}, new_[STAMP_BASE_LEN] = {};
-	__u32 old_hdr, new_hdr, vtc, seq, n, slot = 0;
+	__u32 old_hdr, new_hdr, vtc, seq, in_seq, n, slot = 0;
+	__u64 in_t1, t2_be, t3_be;
+	__u16 in_err;
+	__u8 ttl_word[2];
 	struct fib_cache *fc;
 	__u32 reply_dst[4];
 	__u16 sport, dport, udp_len, check;
@@ -288,24 +290,35 @@ int stamp_xdp(struct xdp_md *ctx)
 	if (udp_len != sizeof(*udp) + STAMP_BASE_LEN)
 		return count(STAMP_PASS_TLVS, XDP_PASS);
 
-	/* Everything needed from the old headers, before they move. */
-	__builtin_memcpy(old, payload, STAMP_BASE_LEN);
+	/* Everything needed from the old headers, before they move. The payload itself stays
+	 * where it is (only the headers in front of it change), and becomes the reply in place. */
 	sender = ip6->saddr;
 	local = ip6->daddr;
 	hop_limit = ip6->hop_limit;
 	vtc = *(__u32 *)ip6; /* version, traffic class, flow label */
 	sport = udp->source;
 	check = udp->check;
+	__builtin_memcpy(&in_seq, payload, 4);
+	__builtin_memcpy(&in_t1, payload + 4, 8);
+	__builtin_memcpy(&in_err, payload + 12, 2);
+	t2_be = bpf_cpu_to_be64(stamp_timestamp(t2, s->flags));
 
-	/* The reflector's packet (RFC 8762 §4.3.1 with the RFC 8972 SSID). */
-	__builtin_memcpy(&new_[12], &s->error_estimate, 2);
-	new_[14] = old[14];
-	new_[15] = old[15];
-	put_be64(&new_[16], stamp_timestamp(t2, s->flags));
-	__builtin_memcpy(&new_[24], &old[0], 4);  /* Session-Sender Sequence Number */
-	__builtin_memcpy(&new_[28], &old[4], 8);  /* Session-Sender Timestamp */
-	__builtin_memcpy(&new_[36], &old[12], 2); /* Session-Sender Error Estimate */
-	new_[40] = hop_limit;                     /* Ses-Sender TTL */
+	/* The checksum, by RFC 1624, from what changes: the sender's sequence number, timestamp,
+	 * error estimate and the SSID only move (by multiples of 4 bytes), so they cancel out;
+	 * bytes 16..43 of the test packet (MBZ, not trusted to be zero) leave, and the reflector's
+	 * own fields come in. Sums of raw 32-bit and 16-bit words, like the stored checksum:
+	 * one's-complement sums do not care about byte order or position within the word. */
+	sum = (__u16)~check;
+#pragma nounroll
+	for (int i = 4; i < STAMP_BASE_LEN / 4; i++) {
+		__u32 w;
+
+		__builtin_memcpy(&w, payload + i * 4, 4);
+		sum += (__u32)~w;
+	}
+	ttl_word[0] = hop_limit;
+	ttl_word[1] = 0;
+	sum += (t2_be & 0xffffffff) + (t2_be >> 32) + s->error_estimate + *(__u16 *)ttl_word;
 
 	/* Resize the headers for the return path: IPv6 + SRH of n waypoints + the sender. */
 	n = s->nsegs;
@@ -359,10 +372,10 @@ int stamp_xdp(struct xdp_md *ctx)
 		return count(STAMP_PASS_NO_HEADROOM, XDP_PASS);
 
 	/* Committed: only now may a stateful session's counter move. */
-	__builtin_memcpy(&seq, &old[0], 4);
+	seq = in_seq;
 	if (s->flags & STAMP_F_STATEFUL)
 		seq = bpf_htonl(__sync_fetch_and_add(&s->next_seq, 1));
-	__builtin_memcpy(&new_[0], &seq, 4);
+	sum += seq;
 
 	c.pos = (void *)(long)ctx->data;
 	c.end = (void *)(long)ctx->data_end;
@@ -418,22 +431,24 @@ int stamp_xdp(struct xdp_md *ctx)
 	udp->dest = sport;
 	udp->len = bpf_htons(udp_len);
 
-	/* T3 last; the checksum only has to account for the payload: the pseudo-header's
+	/* The reflector's packet (RFC 8762 §4.3.1 with the RFC 8972 SSID, which stays at 14..15). */
+	__builtin_memcpy(payload, &seq, 4);
+	__builtin_memcpy(payload + 12, &s->error_estimate, 2);
+	__builtin_memcpy(payload + 16, &t2_be, 8);
+	__builtin_memcpy(payload + 24, &in_seq, 4); /* Session-Sender Sequence Number */
+	__builtin_memcpy(payload + 28, &in_t1, 8);  /* Session-Sender Timestamp */
+	__builtin_memcpy(payload + 36, &in_err, 2); /* Session-Sender Error Estimate */
+	payload[38] = 0;
+	payload[39] = 0;
+	payload[40] = hop_limit; /* Ses-Sender TTL */
+	payload[41] = 0;
+	payload[42] = 0;
+	payload[43] = 0;
+	/* T3 last. The checksum only has to account for the payload: the pseudo-header's
 	 * addresses (final destination and source) and the ports are the same pair swapped. */
-	put_be64(&new_[4], stamp_timestamp(bpf_ktime_get_tai_ns(), s->flags));
-	__builtin_memcpy(payload, new_, STAMP_BASE_LEN);
-	/* RFC 1624: add the new payload's words and the complement of the old ones. Summed as raw
-	 * 32-bit words, like the stored checksum: one's-complement sums do not care about order. */
-	sum = (__u16)~check;
-#pragma nounroll
-	for (int i = 0; i < STAMP_BASE_LEN / 4; i++) {
-		__u32 o, w;
-
-		__builtin_memcpy(&o, &old[i * 4], 4);
-		__builtin_memcpy(&w, &new_[i * 4], 4);
-		sum += (__u32)~o;
-		sum += w;
-	}
+	t3_be = bpf_cpu_to_be64(stamp_timestamp(bpf_ktime_get_tai_ns(), s->flags));
+	__builtin_memcpy(payload + 4, &t3_be, 8);
+	sum += (t3_be & 0xffffffff) + (t3_be >> 32);
 	check = csum_fold(sum);
 	udp->check = check ? check : 0xffff;
 	if (fib.ifindex == ctx->ingress_ifindex)

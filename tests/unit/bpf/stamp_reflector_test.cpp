@@ -163,6 +163,31 @@ TEST_F(StampReflector, ReflectsWithoutSrh) {
   EXPECT_EQ(Reason(STAMP_TX_REFLECTED), 1u);
 }
 
+// The checksum is updated from what changes only: every reply must still verify, whatever
+// the sender put in its fields and in the bytes that must be zero (not trusted to be).
+TEST_F(StampReflector, EveryReplyHasAValidChecksum) {
+  AddSession(7, 0, {});
+  AddSession(8, STAMP_F_STATEFUL, {kP2});
+  uint64_t x = 0x243f6a8885a308d3ULL;
+  auto next = [&x] { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x; };
+  for (int i = 0; i < 400; ++i) {
+    const uint16_t ssid = i % 2 ? 8 : 7;
+    auto payload = BuildSender({.seq = static_cast<uint32_t>(next()), .timestamp = next(),
+                                .error_estimate = static_cast<uint16_t>(next()), .ssid = ssid},
+                               Mode::kUnauthenticated);
+    for (size_t b = 16; b < payload.size(); ++b) payload[b] = i % 3 ? static_cast<uint8_t>(next()) : 0;
+    FrameSpec spec = To(payload);
+    spec.hop_limit = static_cast<uint8_t>(next() | 1);
+    spec.sport = static_cast<uint16_t>(next() | 1024);
+    const auto r = Run(BuildFrame(spec));
+    ASSERT_EQ(r.retval, ssid == 7 ? XDP_TX : XDP_REDIRECT) << "packet " << i;
+    ASSERT_TRUE(UdpChecksumOk(r.out)) << "packet " << i;
+    const auto p = Reply(r.out);
+    ASSERT_EQ(p.sender_ttl, spec.hop_limit);
+    ASSERT_EQ(p.sender_seq, (static_cast<uint32_t>(payload[0]) << 24) | (payload[1] << 16) | (payload[2] << 8) | payload[3]);
+  }
+}
+
 TEST_F(StampReflector, ReplacesTheSrhWithTheReturnPath) {
   struct Case {
     const char* what;
