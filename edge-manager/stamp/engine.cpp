@@ -73,6 +73,7 @@ Status UserspaceEngine::AttachXdp(const std::vector<std::string>& interfaces) {
 void UserspaceEngine::Reset(bool sender) {
   std::lock_guard lock(mu_);
   if (sender) {
+    DrainXdp();  // nothing of these sessions may stay in the ring for later ones
     for (const auto& [ssid, s] : senders_) ForgetSender(*s);
     senders_.clear();
   } else {
