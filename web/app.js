@@ -225,7 +225,7 @@ async function sessionsView() {
   const [sessions, slices] = await Promise.all([api('GET', '/delay-sessions'), api('GET', '/slices')]);
   const rows = sessions.map((s) => h('tr', { 'data-session': s.id },
     h('td', {}, h('a', { href: `#/sessions/${s.id}` }, s.id)), h('td', {}, s.slice),
-    h('td', {}, `${s.sender} → ${s.reflector}`), h('td', {}, `${s.interval_ms} ms, ${s.timestamp_format}, ${s.reflector_mode}${s.authenticated ? ', HMAC' : ''}`),
+    h('td', {}, `${s.sender} → ${s.reflector}`), h('td', {}, `${s.interval_ms} ms, ${s.timestamp_format}, ${s.reflector_mode}${s.authenticated ? ', HMAC' : ''}${s.engine && s.engine !== 'auto' ? `, ${s.engine}` : ''}`),
     h('td', {}, s.running ? pill(true, 'running', '') : h('span', { class: 'pill muted' }, 'stopped')),
     h('td', {}, s.error ? h('span', { class: 'error' }, s.error) : ''),
     h('td', {}, h('button', { class: 'secondary', onclick: async () => { await api('POST', `/delay-sessions/${s.id}/${s.running ? 'stop' : 'start'}`); route(); } }, s.running ? 'Stop' : 'Start'), ' ',
@@ -256,15 +256,19 @@ function sessionForm(slices) {
   const format = h('select', {}, h('option', { value: 'ntp' }, 'NTP'), h('option', { value: 'ptp' }, 'PTPv2'));
   const mode = h('select', {}, h('option', { value: 'stateful' }, 'stateful'), h('option', { value: 'stateless' }, 'stateless'));
   const auth = h('select', {}, h('option', { value: 'false' }, 'no'), h('option', { value: 'true' }, 'HMAC-SHA-256'));
+  const engine = h('select', {}, h('option', { value: 'auto' }, 'automatic'), h('option', { value: 'ebpf' }, 'eBPF'),
+    h('option', { value: 'userspace' }, 'user space'));
   const form = h('form', { id: 'session-form' }, h('h2', {}, 'New delay session'),
     h('div', { class: 'row' }, field('Slice', 'slice', slice), field('Sender', 'sender', sender), field('Reflector', 'reflector', reflector)),
     h('div', { class: 'row' }, field('Interval (ms)', 'interval_ms', interval), field('Timestamps', 'timestamp_format', format),
-      field('Reflector mode', 'reflector_mode', mode), field('Authentication', 'authenticated', auth)),
+      field('Reflector mode', 'reflector_mode', mode), field('Authentication', 'authenticated', auth),
+      field('Engine', 'engine', engine)),
     h('div', { class: 'form-error' }), h('button', { type: 'submit' }, 'Create and start'));
   submitter(form, async () => {
     const s = await api('POST', '/delay-sessions', {
       slice: slice.value, sender: sender.value, reflector: reflector.value, interval_ms: Number(interval.value),
       timestamp_format: format.value, reflector_mode: mode.value, authenticated: auth.value === 'true',
+      engine: engine.value,
     });
     location.hash = `#/sessions/${s.id}`;
   });

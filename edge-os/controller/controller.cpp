@@ -591,6 +591,9 @@ pb::StampSessionParams Controller::SessionParams(const DelaySession& s, bool sen
   p.set_reflector_mode(s.reflector_mode == "stateful" ? pb::SESSION_REFLECTOR_MODE_STATEFUL
                                                       : pb::SESSION_REFLECTOR_MODE_STATELESS);
   p.set_delay_mode(pb::DELAY_MEASUREMENT_MODE_TWO_WAY);
+  p.set_engine(s.engine == "ebpf"        ? pb::STAMP_ENGINE_EBPF
+               : s.engine == "userspace" ? pb::STAMP_ENGINE_USERSPACE
+                                         : pb::STAMP_ENGINE_UNSPECIFIED);
   if (s.authenticated) {
     p.set_authentication_mode(pb::AUTHENTICATION_MODE_HMAC_SHA_256);
     p.mutable_auth_key()->set_key_id(1);
@@ -639,6 +642,12 @@ Result<SessionView> Controller::CreateSession(const Principal& p, const SessionR
   if (req.reflector_mode != "stateless" && req.reflector_mode != "stateful") {
     return ApiError(kBadRequest, "reflector_mode", "must be \"stateless\" or \"stateful\"");
   }
+  if (req.engine != "auto" && req.engine != "ebpf" && req.engine != "userspace") {
+    return ApiError(kBadRequest, "engine", "must be \"auto\", \"ebpf\" or \"userspace\"");
+  }
+  if (req.engine == "ebpf" && req.authenticated) {
+    return ApiError(kBadRequest, "engine", "the eBPF engine takes unauthenticated sessions only (the HMAC covers the timestamps)");
+  }
   std::lock_guard cfg(config_mu_);
   DelaySession s;
   {
@@ -675,6 +684,7 @@ Result<SessionView> Controller::CreateSession(const Principal& p, const SessionR
   s.interval_ms = req.interval_ms;
   s.timestamp_format = req.timestamp_format;
   s.reflector_mode = req.reflector_mode;
+  s.engine = req.engine;
   s.authenticated = req.authenticated;
   if (s.authenticated) s.auth_key_hex = RandomHex(32);
   s.running = req.start;

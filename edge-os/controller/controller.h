@@ -89,6 +89,7 @@ struct SessionRequest {
   uint32_t interval_ms = 1000;
   std::string timestamp_format = "ntp";
   std::string reflector_mode = "stateless";
+  std::string engine = "auto";
   bool authenticated = false;
   bool start = true;
 };

@@ -77,6 +77,7 @@ struct DelaySession {
   uint32_t interval_ms = 1000;
   std::string timestamp_format = "ntp";   // "ntp" | "ptp"
   std::string reflector_mode = "stateless";  // "stateless" | "stateful"
+  std::string engine = "auto";  // "auto" (eBPF where the edge can) | "ebpf" | "userspace"
   bool authenticated = false;
   std::string auth_key_hex;  // HMAC-SHA-256 key (key id 1), never shown over REST
   bool running = false;
@@ -84,7 +85,7 @@ struct DelaySession {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DelaySession, id, tenant_id, slice_id, sender,
                                                 reflector, ssid, interval_ms, timestamp_format,
-                                                reflector_mode, authenticated, auth_key_hex,
+                                                reflector_mode, engine, authenticated, auth_key_hex,
                                                 running, created_ms)
 
 // Per-session totals since the session was created, updated with every batch of samples.

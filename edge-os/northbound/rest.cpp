@@ -96,7 +96,7 @@ json SessionJson(const SessionView& v) {
   return {{"id", s.id}, {"tenant", s.tenant_id}, {"slice", s.slice_id}, {"sender", s.sender},
           {"reflector", s.reflector}, {"ssid", s.ssid}, {"interval_ms", s.interval_ms},
           {"timestamp_format", s.timestamp_format}, {"reflector_mode", s.reflector_mode},
-          {"authenticated", s.authenticated}, {"running", s.running},
+          {"engine", s.engine}, {"authenticated", s.authenticated}, {"running", s.running},
           {"packets", {{"received", c.received}, {"edge_sent", c.edge_sent}, {"edge_dropped", c.edge_dropped}}},
           {"error", Opt(v.error)}, {"created", IsoTime(s.created_ms)}};
 }
@@ -427,6 +427,7 @@ void RestServer::Routes() {
              sr.interval_ms = static_cast<uint32_t>(interval);
              sr.timestamp_format = b.Str(b.j, "timestamp_format", "timestamp_format", false, "ntp");
              sr.reflector_mode = b.Str(b.j, "reflector_mode", "reflector_mode", false, "stateless");
+             sr.engine = b.Str(b.j, "engine", "engine", false, "auto");
              sr.authenticated = b.Bool(b.j, "authenticated", false);
              sr.start = b.Bool(b.j, "start", true);
            }

@@ -367,6 +367,23 @@ TEST_F(RestTest, UpdatingASliceAddsAndRemovesExactlyItsSites) {
   ExpectError(Call("PUT", "/api/v1/slices/sl1", t, json{{"name", "x"}}), 400, "sites");
 }
 
+// The engine asked for reaches both ends, and is kept with the session.
+TEST_F(RestTest, DelaySessionEngineReachesBothEdges) {
+  const auto t = NewTenant("acme");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  auto r = Call("POST", "/api/v1/delay-sessions", t,
+                json{{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}, {"engine", "userspace"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.body["engine"], "userspace");
+  EXPECT_EQ(edges_.Edge("edge-a")->sessions.at({pb::STAMP_ROLE_SENDER, 1}).engine(), pb::STAMP_ENGINE_USERSPACE);
+  EXPECT_EQ(edges_.Edge("edge-b")->sessions.at({pb::STAMP_ROLE_REFLECTOR, 1}).engine(), pb::STAMP_ENGINE_USERSPACE);
+  r = Call("POST", "/api/v1/delay-sessions", t,
+           json{{"slice", "sl1"}, {"sender", "edge-b"}, {"reflector", "edge-a"}, {"engine", "ebpf"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(edges_.Edge("edge-b")->sessions.at({pb::STAMP_ROLE_SENDER, 2}).engine(), pb::STAMP_ENGINE_EBPF);
+  EXPECT_EQ(Call("GET", "/api/v1/delay-sessions/ds2", t).body["engine"], "ebpf");
+}
+
 TEST_F(RestTest, DelaySessionLifecycle) {
   const auto t = NewTenant("acme");
   const auto t2 = NewTenant("globex");
@@ -393,6 +410,8 @@ TEST_F(RestTest, DelaySessionLifecycle) {
   EXPECT_EQ(rp.segments(0), "fc00:0:2::e");  // the slice's b->a path
   EXPECT_EQ(rp.reflector_mode(), pb::SESSION_REFLECTOR_MODE_STATEFUL);
   EXPECT_EQ(rp.auth_key().key(), sp.auth_key().key());
+  EXPECT_EQ(sp.engine(), pb::STAMP_ENGINE_UNSPECIFIED) << "auto: the edge picks";
+  EXPECT_EQ(r.body["engine"], "auto");
   EXPECT_TRUE(a->running.count({pb::STAMP_ROLE_SENDER, 1}));
   EXPECT_TRUE(b->running.count({pb::STAMP_ROLE_REFLECTOR, 1}));
 
@@ -433,6 +452,8 @@ TEST_F(RestTest, BadSessionsAreRefusedByFieldAndChangeNothing) {
       {[](json& b) { b["timestamp_format"] = "gps"; }, 400, "timestamp_format"},
       {[](json& b) { b["reflector_mode"] = "clever"; }, 400, "reflector_mode"},
       {[](json& b) { b["authenticated"] = "yes"; }, 400, "authenticated"},
+      {[](json& b) { b["engine"] = "fpga"; }, 400, "engine"},
+      {[](json& b) { b["engine"] = "ebpf"; b["authenticated"] = true; }, 400, "engine"},
   };
   for (const auto& c : cases) {
     json body = good;
