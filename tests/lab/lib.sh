@@ -152,6 +152,14 @@ expect_delays() {
     || fail "session $ssid return $r ms, expected $want_r +- 0.5"
 }
 
+# stamp_counter X NAME: a STAMP counter from edge-X's GetState ("xdp:collected", ...); -1 if none
+stamp_counter() {
+  edgectl "$1" state | /usr/bin/python3 -c '
+import json, sys
+print(next((int(c.get("value", 0)) for c in json.load(sys.stdin).get("stamp_counters", [])
+            if c["name"] == sys.argv[1]), -1))' "$2"
+}
+
 # start_stamp_sessions SSID...: starts each session on edge-b (reflector) and edge-a (sender).
 start_stamp_sessions() {
   local s

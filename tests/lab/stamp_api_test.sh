@@ -33,10 +33,7 @@ step "results"
 sleep 1.6
 expect_delays a 1 "out p1, back p2" 10 5
 expect_delays a 2 "out p2, back p1" 3 0
-stamped=$(edgectl a state | /usr/bin/python3 -c '
-import json, sys
-print(next((int(c.get("value", 0)) for c in json.load(sys.stdin).get("stamp_counters", [])
-            if c["name"] == "tc:t1-stamped"), -1))')
+stamped=$(stamp_counter a tc:t1-stamped)
 if [ "$stamped" -eq -1 ]; then
   echo "note: no T1 stamper on edge-a (the kernel refused it); T1 came from user space"
 else

@@ -49,22 +49,16 @@ expect_delays a 2 "out p2, back p1" 0 0
 pass "both sessions measure their own paths"
 
 step "the XDP program answered, by redirect to the other WAN link"
-counter() {  # counter X NAME: a STAMP counter from edge-X's GetState
-  edgectl "$1" state | /usr/bin/python3 -c '
-import json, sys
-print(next((int(c.get("value", 0)) for c in json.load(sys.stdin).get("stamp_counters", [])
-            if c["name"] == sys.argv[1]), -1))' "$2"
-}
-redirects=$(counter b xdp:redirect-reflected)
-fallback=$(counter b xdp:no-route)
+redirects=$(stamp_counter b xdp:redirect-reflected)
+fallback=$(stamp_counter b xdp:no-route)
 echo "edge-b: redirected in XDP $redirects, left to user space for want of a next hop $fallback"
 [ "$redirects" -eq 100 ] || fail "the XDP reflector redirected $redirects replies, expected all 100"
 [ "$fallback" -eq 0 ] || fail "$fallback replies fell back to user space"
 pass "all 100 replies were reflected and redirected in XDP"
 
 step "edge-a took T4 in XDP and handed every reply over through the ring buffer"
-collected=$(counter a xdp:collected)
-echo "edge-a: collected in XDP $collected, ring full $(counter a xdp:collect-ring-full)"
+collected=$(stamp_counter a xdp:collected)
+echo "edge-a: collected in XDP $collected, ring full $(stamp_counter a xdp:collect-ring-full)"
 [ "$collected" -eq 100 ] || fail "the collector recorded $collected replies, expected all 100"
 pass "all 100 replies collected in XDP"
 check_clean_teardown

@@ -55,12 +55,6 @@ reached = max((int(x.get("reflector_seq", 0)) for x in r), default=-1) + 1
 print(len(r), sent, sum(d) / len(d) if d else -1, sum(b) / len(b) if b else -1,
       sent - reached, reached - len(r))'
 }
-counter() {  # counter X NAME: a STAMP counter from edge-X's GetState
-  edgectl "$1" state | /usr/bin/python3 -c '
-import json, sys
-print(next((int(c.get("value", 0)) for c in json.load(sys.stdin).get("stamp_counters", [])
-            if c["name"] == sys.argv[1]), -1))' "$2"
-}
 
 edgectl b stamp init reflector --address "$B" >/dev/null || fail "Init on the reflector"
 edgectl a stamp init sender >/dev/null || fail "Init on the sender"
@@ -89,12 +83,12 @@ for s in 1 2 3 4 5 6 7 8; do
   within "$d" 11.5 12.5 || fail "${NAME[$s]}: mean direct delay $d ms, expected 12 +- 0.5"
   within "$r" 3.5 4.5 || fail "${NAME[$s]}: mean return delay $r ms, expected 4 +- 0.5"
 done
-reflected=$(( $(counter b xdp:tx-reflected) + $(counter b xdp:redirect-reflected) ))
-collected=$(counter a xdp:collected)
-echo "edge-b reflected in XDP $reflected, edge-a collected in XDP $collected, T1 at TC egress $(counter a tc:t1-stamped)"
+reflected=$(( $(stamp_counter b xdp:tx-reflected) + $(stamp_counter b xdp:redirect-reflected) ))
+collected=$(stamp_counter a xdp:collected)
+echo "edge-b reflected in XDP $reflected, edge-a collected in XDP $collected, T1 at TC egress $(stamp_counter a tc:t1-stamped)"
 [ "$reflected" -eq 240 ] || fail "XDP reflected $reflected packets, expected the eBPF sessions' 240 and no more"
 [ "$collected" -eq 240 ] || fail "XDP collected $collected replies, expected the eBPF sessions' 240 and no more"
-[ "$(counter a tc:t1-stamped)" -eq 240 ] || fail "T1 stamped at TC for other than the eBPF sessions' 240"
+[ "$(stamp_counter a tc:t1-stamped)" -eq 240 ] || fail "T1 stamped at TC for other than the eBPF sessions' 240"
 pass "all eight measure the path; the eBPF ones in the kernel, the user-space ones outside it"
 
 step "2% loss on the direct path: the stateful sessions of both engines put it there"

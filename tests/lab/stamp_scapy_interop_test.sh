@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interoperability with an implementation nobody here wrote: a Scapy STAMP session-sender
-# against SegWAN's reflector, and SegWAN's sender against a Scapy reflector, across the lab;
-# captures of both decode as TWAMP-Test in tshark.
+# against SegWAN's reflector, and SegWAN's sender against a Scapy reflector, across the lab,
+# for both engines (user space through segwan-stamp, eBPF through the agents); captures of the
+# user-space legs decode as TWAMP-Test in tshark (XDP's packets never reach a capture tap).
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'from scapy.all import load_contrib; load_contrib("stamp")' 2>/dev/null \
@@ -13,6 +14,7 @@ PEER="$(dirname "$0")/stamp_scapy_peer.py"
 A=fc00:0:a::1
 B=fc00:0:b::1
 TMP=$(mktemp -d)
+AGENT_STATE_ROOT="$TMP/agents"
 trap 'lab_teardown; rm -rf "$TMP"' EXIT
 "$LAB" exec edge-a ping -6 -c 1 -q -I "$A" "$B" >/dev/null
 
@@ -58,5 +60,40 @@ echo "$out" | tail -4
 echo "$out" | grep -q "10 sent, 10 received" || fail "replies from Scapy were lost or refused"
 decodes to-scapy 20
 pass "our sender measured against Scapy's reflector; 20 packets decode in tshark"
+
+step "Scapy sender -> SegWAN's eBPF engine (XDP reflector)"
+start_agent b
+grep -q "XDP STAMP reflector" "$AGENT_STATE_ROOT/edge-b/agent.log" && \
+  skip "this kernel refused the STAMP XDP program: $(grep 'XDP STAMP reflector' "$AGENT_STATE_ROOT/edge-b/agent.log")"
+"$LAB" exec edge-b ping -6 -c 1 -q -I "$B" "$A" >/dev/null  # the reply's next hop, resolved
+edgectl b stamp init reflector --address "$B" >/dev/null || fail "Init on edge-b"
+out=$(echo "{\"ssid\": 77, \"source_address\": \"$B\", \"peer_address\": \"$A\", \"engine\": \"STAMP_ENGINE_EBPF\"}" |
+  edgectl b stamp create reflector -) || fail "reflector session: $out"
+edgectl b stamp start reflector 77 >/dev/null || fail "start reflector"
+out=$("$LAB" exec edge-a /usr/bin/python3 "$PEER" send "$A" "$B" 862 10 77) || fail "Scapy sender against XDP: $out"
+echo "$out"
+echo "$out" | grep -q '"problems": \[\]' || fail "Scapy found problems in XDP's replies: $out"
+reflected=$(( $(stamp_counter b xdp:tx-reflected) + $(stamp_counter b xdp:redirect-reflected) ))
+[ "$reflected" -eq 10 ] || fail "XDP reflected $reflected of Scapy's 10 packets"
+stop_agent b
+pass "Scapy's sender measured against the XDP reflector: all 10 answered in XDP, no problem found"
+
+step "SegWAN's eBPF engine (T1 at TC, XDP collector) -> Scapy reflector"
+"$LAB" exec edge-b /usr/bin/python3 "$PEER" reflect "$B" 862 10 >"$TMP/scapy-reflector2.log" 2>&1 &
+spid=$!
+for _ in $(seq 200); do grep -q reflecting "$TMP/scapy-reflector2.log" && break; sleep 0.05; done
+start_agent a
+out=$(echo "{\"ssid\": 78, \"source_address\": \"$A\", \"peer_address\": \"$B\", \"engine\": \"STAMP_ENGINE_EBPF\",
+  \"interval_ms\": 50, \"packet_count\": 10}" | edgectl a stamp create sender -) || fail "sender session: $out"
+edgectl a stamp start sender 78 >/dev/null || fail "start sender"
+wait "$spid" || fail "the Scapy reflector failed: $(cat "$TMP/scapy-reflector2.log")"
+sleep 0.3
+read -r n d r _ < <(stamp_stats a 78)
+echo "$n records, direct $d ms, return $r ms; collected in XDP $(stamp_counter a xdp:collected), T1 at TC $(stamp_counter a tc:t1-stamped)"
+[ "$n" -eq 10 ] || fail "$n of 10 replies from Scapy recorded"
+[ "$(stamp_counter a xdp:collected)" -eq 10 ] || fail "the XDP collector did not take Scapy's 10 replies"
+[ "$(stamp_counter a tc:t1-stamped)" -eq 10 ] || fail "T1 was not written at TC egress for all 10"
+within "$d" -1 1 && within "$r" -1 1 || fail "implausible delays against Scapy: direct $d, return $r ms"
+pass "our eBPF sender measured against Scapy's reflector: 10 of 10 collected in XDP"
 
 check_clean_teardown
