@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <unordered_set>
 
@@ -109,8 +110,10 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   if (ebpf_sender_ && kernel) {
     if (auto st = ebpf_sender_->SetSession(c.ssid, c.format == TimestampFormat::kPtp, c.reflector_port); !st) return st;
   }
+  // Replies come back to the session's own address: without one (::) XDP has nothing to match.
   const uint16_t port = s->socket.LocalPort();
-  if (ebpf_ && kernel && port != 0) {
+  const bool specified = std::any_of(c.source.bytes.begin(), c.source.bytes.end(), [](uint8_t b) { return b != 0; });
+  if (ebpf_ && kernel && port != 0 && specified) {
     if (auto st = ebpf_->SetCollector(c.ssid, c.source, port, c.reflector_port)) {
       s->collected_port = port;
     } else {
