@@ -55,6 +55,19 @@ while read -r sender reflector want_d want_r; do
 done < <(/usr/bin/python3 "$SEGWAN_SOURCE_DIR/deploy/lab/scenario.py" expected "$SCENARIO")
 pass "all pairs within 0.5 ms of the injected delays, both directions"
 
+step "the sessions ran on the eBPF engine (auto): reflected and collected in XDP, T1 at TC"
+for x in $(echo "$sessions" | /usr/bin/python3 -c 'import json,sys; print(" ".join(sorted({s["sender"][5:] for s in json.load(sys.stdin)})))'); do
+  c=$(stamp_counter "$x" xdp:collected) t=$(stamp_counter "$x" tc:t1-stamped)
+  echo "edge-$x (sender): collected in XDP $c, T1 at TC $t"
+  [ "$c" -ge 180 ] && [ "$t" -ge 180 ] || fail "edge-$x's sessions did not run on the eBPF engine"
+done
+for x in $(echo "$sessions" | /usr/bin/python3 -c 'import json,sys; print(" ".join(sorted({s["reflector"][5:] for s in json.load(sys.stdin)})))'); do
+  r=$(( $(stamp_counter "$x" xdp:tx-reflected) + $(stamp_counter "$x" xdp:redirect-reflected) ))
+  echo "edge-$x (reflector): reflected in XDP $r"
+  [ "$r" -ge 180 ] || fail "edge-$x did not reflect in XDP"
+done
+pass "the eBPF engine carried the demo's sessions"
+
 step "an impairment changed mid-run shows in the next interval"
 AB=$(session_of edge-a edge-b)
 "$LAB" impair edge-a p1 --delay 25
