@@ -91,10 +91,6 @@ int Stamp(const std::string& ifname, const std::string& addr) {
   if (auto st = (*x)->SetSession(c, *a, stamp::kDefaultPort); !st) return Fail(st.error().message);
   if (auto st = (*x)->Attach(ifname); !st) return Fail(st.error().message);
   WaitForSignal();
-  // What the program did, for the record (stderr: the script keeps it with the output).
-  for (const auto& [name, n] : (*x)->Reasons()) {
-    if (n) std::fprintf(stderr, "xdp:%s %llu\n", name.c_str(), static_cast<unsigned long long>(n));
-  }
   return 0;
 }
 

@@ -141,7 +141,6 @@ int main() {
     std::memcpy(c.addr, local.bytes.data(), 16);
     c.ssid = 3;
     c.reflector_port = 862;
-    c.active = 1;
     const uint32_t port = 40001;
     bpf_map__update_elem(refl->maps.stamp_collectors, &port, sizeof port, &c, sizeof c, BPF_ANY);
     refl->bss->stamp_collect_bits[port >> 6] |= 1ULL << (port & 63);

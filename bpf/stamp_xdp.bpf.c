@@ -161,7 +161,7 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 	__u64 sum;
 
 	s = bpf_map_lookup_elem(&stamp_collectors, &dport);
-	if (!s || !s->active || bpf_ntohs(udp->source) != s->reflector_port ||
+	if (!s || bpf_ntohs(udp->source) != s->reflector_port ||
 	    *(__u64 *)&s->addr[0] != *(__u64 *)&ip6->daddr.s6_addr[0] ||
 	    *(__u64 *)&s->addr[8] != *(__u64 *)&ip6->daddr.s6_addr[8])
 		return count(STAMP_COLLECT_PASS, XDP_PASS);

@@ -48,9 +48,9 @@ struct stamp_sender_session {
 struct stamp_collector_session {
 	__u8 addr[16];        /* the sender's source address */
 	__u16 ssid;           /* host order */
-	__u16 reflector_port; /* the reply's source port, host order */
-	__u16 active;         /* 0: left to the socket */
-	__u16 pad;
+	__u16 reflector_port; /* the reply's source port, host order (0: none; the port's bit in
+	                       * stamp_collect_bits says whether the entry is in use) */
+	__u8 pad[4];
 	__u64 ring_full;      /* records lost for want of ring buffer room (atomic) */
 };
 

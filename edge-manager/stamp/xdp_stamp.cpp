@@ -177,24 +177,27 @@ Status XdpStamp::SetCollector(uint16_t ssid, const IpAddress& source, uint16_t l
   std::memcpy(s.addr, source.bytes.data(), 16);
   s.ssid = ssid;
   s.reflector_port = reflector_port;
-  s.active = 1;
   const uint32_t key = local_port;
+  auto& word = skel_->bss->stamp_collect_bits[local_port >> 6];
+  const uint64_t bit = 1ULL << (local_port & 63);
   std::lock_guard lock(mu_);
-  if (collector_ports_.count(local_port)) {
+  if (word & bit) {
     return Error{"UDP port " + std::to_string(local_port) + " is already collected", "", EEXIST};
   }
   if (bpf_map__update_elem(skel_->maps.stamp_collectors, &key, sizeof key, &s, sizeof s, BPF_ANY)) {
     return Error{std::string("collector map: ") + std::strerror(errno), "", errno};
   }
-  collector_ports_.insert(local_port);
-  __atomic_fetch_or(&skel_->bss->stamp_collect_bits[local_port >> 6], 1ULL << (local_port & 63), __ATOMIC_RELAXED);
+  __atomic_fetch_or(&word, bit, __ATOMIC_RELAXED);
   return Status::Ok();
 }
 
 void XdpStamp::RemoveCollector(uint16_t local_port) {
+  auto& word = skel_->bss->stamp_collect_bits[local_port >> 6];
+  const uint64_t bit = 1ULL << (local_port & 63);
   std::lock_guard lock(mu_);
-  if (!collector_ports_.erase(local_port)) return;
-  __atomic_fetch_and(&skel_->bss->stamp_collect_bits[local_port >> 6], ~(1ULL << (local_port & 63)), __ATOMIC_RELAXED);
+  if (!(word & bit)) return;
+  // The bit first: a packet that still finds the entry afterwards meets an empty one.
+  __atomic_fetch_and(&word, ~bit, __ATOMIC_RELAXED);
   const uint32_t key = local_port;
   const stamp_collector_session none{};
   bpf_map__update_elem(skel_->maps.stamp_collectors, &key, sizeof key, &none, sizeof none, BPF_ANY);

@@ -71,7 +71,6 @@ class XdpStamp {
   std::map<int, uint32_t> attach_flags_;
   std::map<uint16_t, uint32_t> slots_;  // ssid -> slot
   std::set<uint32_t> free_slots_;
-  std::set<uint16_t> collector_ports_;
 };
 
 }  // namespace segwan::stamp

@@ -404,7 +404,6 @@ class StampCollector : public StampReflector {
     std::memcpy(c.addr, kLocal.bytes.data(), 16);
     c.ssid = ssid;
     c.reflector_port = kPort;
-    c.active = 1;
     const uint32_t key = port;
     ASSERT_EQ(bpf_map__update_elem(skel_->maps.stamp_collectors, &key, sizeof key, &c, sizeof c, BPF_ANY), 0);
     skel_->bss->stamp_collect_bits[port >> 6] |= 1ULL << (port & 63);
