@@ -122,28 +122,67 @@ kernel_snapshot() {
   "$LAB" exec "$1" sh -c 'ip -6 route show table all; ip -4 route show table all; ip -6 rule; ip -4 rule' | sort
 }
 
+# stamp_lab_up: the lab with agents on edge-a and edge-b (state in $AGENT_STATE_ROOT, removed
+# at exit); A and B are their STAMP addresses.
+stamp_lab_up() {
+  lab_up
+  AGENT_STATE_ROOT=$(mktemp -d)
+  trap 'lab_teardown; rm -rf "$AGENT_STATE_ROOT"' EXIT
+  A=fc00:0:a::1
+  B=fc00:0:b::1
+  start_agent a
+  start_agent b
+}
+
+# require_stamp_xdp X...: skips when the agent on edge-X could not load the STAMP XDP program.
+require_stamp_xdp() {
+  local x
+  for x in "$@"; do
+    if grep -q "XDP STAMP reflector" "$AGENT_STATE_ROOT/edge-$x/agent.log"; then
+      skip "this kernel refused the STAMP XDP program on edge-$x: $(grep 'XDP STAMP reflector' "$AGENT_STATE_ROOT/edge-$x/agent.log")"
+    fi
+  done
+}
+
+# prime_stamp_paths: resolves the neighbours along edge-a -> edge-b and on both of edge-b's WAN
+# links (through p1 and p2). A reply whose next hop is not resolved yet goes to the stack by
+# design (no-route), and first packets would also measure neighbour discovery.
+prime_stamp_paths() {
+  local core
+  "$LAB" exec edge-a ping -6 -c 2 -i 0.1 -q -I "$A" "$B" >/dev/null
+  for core in fc00:0:1::1 fc00:0:2::1; do
+    "$LAB" exec edge-b ping -6 -c 2 -i 0.1 -q -I "$B" "$core" >/dev/null
+  done
+}
+
 # StampSessionParams JSON: stamp_session SSID SEGMENT SRC DST (50 packets, 20 ms apart)
 stamp_session() {
   echo "{\"ssid\": $1, \"segments\": [\"$2\"], \"source_address\": \"$3\", \"peer_address\": \"$4\", \"interval_ms\": 20, \"packet_count\": 50}"
 }
 
-# stamp_stats X SSID -> "records mean_direct_ms mean_return_ms longest_T3-T2_us" from the
-# GetStampSessionResults of edge-X (the records are removed by reading them).
+# stamp_stats X SSID -> "records mean_direct_ms mean_return_ms longest_T3-T2_us sent
+# direct_lost return_lost" from the GetStampSessionResults of edge-X (the records are removed
+# by reading them). The losses come from a stateful reflector's own numbering: it counts what
+# reached it (meaningless for a stateless one).
 stamp_stats() {
   edgectl "$1" stamp results "$2" | /usr/bin/python3 -c '
 import json, sys
-r = json.load(sys.stdin).get("results", [])
+j = json.load(sys.stdin)
+r = j.get("results", [])
+sent = int(j.get("packets_sent", 0))
 d = [(int(x["t2_ns"]) - int(x["t1_ns"])) / 1e6 for x in r]
 b = [(int(x["t4_ns"]) - int(x["t3_ns"])) / 1e6 for x in r]
 t = [(int(x["t3_ns"]) - int(x["t2_ns"])) / 1e3 for x in r]
-print(len(r), sum(d) / len(d) if d else -1, sum(b) / len(b) if b else -1, max(t) if t else -1)'
+reached = max((int(x.get("reflector_seq", 0)) for x in r), default=-1) + 1
+print(len(r), sum(d) / len(d) if d else -1, sum(b) / len(b) if b else -1, max(t) if t else -1,
+      sent, sent - reached, reached - len(r))'
 }
 
 # expect_delays X SSID LABEL DIRECT_MS RETURN_MS: edge-X's session SSID has all 50 records and
 # mean direct and return delays within 0.5 ms of what was injected (the return may be 0).
 expect_delays() {
   local x=$1 ssid=$2 label=$3 want_d=$4 want_r=$5 n d r dwell
-  read -r n d r dwell < <(stamp_stats "$x" "$ssid")
+  read -r n d r dwell _ < <(stamp_stats "$x" "$ssid")
   echo "session $ssid ($label): $n records, direct $d ms, return $r ms, longest T3-T2 $dwell us"
   [ "$n" -eq 50 ] || fail "session $ssid: $n records, expected 50"
   within "$d" "$(awk -v w="$want_d" 'BEGIN{print w-0.5}')" "$(awk -v w="$want_d" 'BEGIN{print w+0.5}')" \

@@ -4,13 +4,7 @@
 # other out through p2 and back through p1. Each measures the impairment of its own path.
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
-lab_up
-AGENT_STATE_ROOT=$(mktemp -d)
-trap 'lab_teardown; rm -rf "$AGENT_STATE_ROOT"' EXIT
-A=fc00:0:a::1
-B=fc00:0:b::1
-start_agent a
-start_agent b
+stamp_lab_up
 "$LAB" exec edge-a ping -6 -c 2 -i 0.1 -q -I "$A" "$B" >/dev/null
 "$LAB" impair edge-a p1 --delay 10
 "$LAB" impair p2 edge-a --delay 5

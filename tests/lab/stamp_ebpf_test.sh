@@ -7,21 +7,9 @@
 # keeps listening as the fallback.
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
-lab_up
-AGENT_STATE_ROOT=$(mktemp -d)
-trap 'lab_teardown; rm -rf "$AGENT_STATE_ROOT"' EXIT
-A=fc00:0:a::1
-B=fc00:0:b::1
-start_agent a
-start_agent b
-grep -q "XDP STAMP reflector" "$AGENT_STATE_ROOT/edge-b/agent.log" && \
-  skip "this kernel refused the XDP reflector: $(grep 'XDP STAMP reflector' "$AGENT_STATE_ROOT/edge-b/agent.log")"
-"$LAB" exec edge-a ping -6 -c 2 -i 0.1 -q -I "$A" "$B" >/dev/null
-# Resolve edge-b's neighbours on both WAN links (through p1 and p2): a reply whose next hop
-# is not resolved yet goes to the stack by design (STAMP_PASS_NO_ROUTE), not through XDP.
-for core in fc00:0:1::1 fc00:0:2::1; do
-  "$LAB" exec edge-b ping -6 -c 2 -i 0.1 -q -I "$B" "$core" >/dev/null
-done
+stamp_lab_up
+require_stamp_xdp a b
+prime_stamp_paths
 "$LAB" impair edge-a p1 --delay 8
 "$LAB" impair p2 edge-a --delay 3
 

@@ -7,23 +7,9 @@
 # sessions are answered and collected in XDP (counted), the user-space ones never touch it.
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
-lab_up
-AGENT_STATE_ROOT=$(mktemp -d)
-trap 'lab_teardown; rm -rf "$AGENT_STATE_ROOT"' EXIT
-A=fc00:0:a::1
-B=fc00:0:b::1
-start_agent a
-start_agent b
-for x in a b; do
-  grep -q "XDP STAMP reflector" "$AGENT_STATE_ROOT/edge-$x/agent.log" && \
-    skip "this kernel refused the STAMP XDP program on edge-$x: $(grep 'XDP STAMP reflector' "$AGENT_STATE_ROOT/edge-$x/agent.log")"
-done
-# Resolve the neighbours on both paths first: a reply whose next hop is not resolved yet goes to
-# the stack by design, and the first packets would also measure neighbour discovery.
-"$LAB" exec edge-a ping -6 -c 2 -i 0.1 -q -I "$A" "$B" >/dev/null
-for core in fc00:0:1::1 fc00:0:2::1; do
-  "$LAB" exec edge-b ping -6 -c 2 -i 0.1 -q -I "$B" "$core" >/dev/null
-done
+stamp_lab_up
+require_stamp_xdp a b
+prime_stamp_paths
 "$LAB" impair edge-a p1 --delay 12
 "$LAB" impair p2 edge-a --delay 4
 
@@ -40,20 +26,6 @@ create() {
   echo "$out" | grep -q "STAMP_ENGINE_$2" || fail "reflector session $1 did not take $2: $out"
   out=$(params "$1" "$SID_P1" "$A" "$B" "${@:2}" | edgectl a stamp create sender -) || fail "sender $1: $out"
   echo "$out" | grep -q "STAMP_ENGINE_$2" || fail "sender session $1 did not take $2: $out"
-}
-# analyse SSID -> "records sent mean_direct_ms mean_return_ms direct_lost return_lost"
-# (losses from the stateful reflector's own numbering: it counts what reached it)
-analyse() {
-  edgectl a stamp results "$1" | /usr/bin/python3 -c '
-import json, sys
-j = json.load(sys.stdin)
-r = j.get("results", [])
-sent = int(j.get("packets_sent", 0))
-d = [(int(x["t2_ns"]) - int(x["t1_ns"])) / 1e6 for x in r]
-b = [(int(x["t4_ns"]) - int(x["t3_ns"])) / 1e6 for x in r]
-reached = max((int(x.get("reflector_seq", 0)) for x in r), default=-1) + 1
-print(len(r), sent, sum(d) / len(d) if d else -1, sum(b) / len(b) if b else -1,
-      sent - reached, reached - len(r))'
 }
 
 edgectl b stamp init reflector --address "$B" >/dev/null || fail "Init on the reflector"
@@ -77,7 +49,7 @@ pass "both ends took the engine each session asked for"
 step "12 ms out, 4 ms back, in every session"
 sleep 1.9
 for s in 1 2 3 4 5 6 7 8; do
-  read -r n sent d r _ _ < <(analyse $s)
+  read -r n d r _ sent _ _ < <(stamp_stats a $s)
   echo "${NAME[$s]}: $n of $sent, direct $d ms, return $r ms"
   [ "$sent" -eq 60 ] && [ "$n" -eq 60 ] || fail "${NAME[$s]}: $n records of $sent sent, expected 60 of 60"
   within "$d" 11.5 12.5 || fail "${NAME[$s]}: mean direct delay $d ms, expected 12 +- 0.5"
@@ -104,7 +76,7 @@ done
 start_stamp_sessions 11 12 13 14
 sleep 3.2
 for s in 11 12 13 14; do
-  read -r n sent _ _ direct ret < <(analyse $s)
+  read -r n _ _ _ sent direct ret < <(stamp_stats a $s)
   echo "${NAME[$s]}: $n of $sent back; lost on the direct path $direct, on the return path $ret (expected ~10 and 0)"
   [ "$sent" -eq 500 ] || fail "${NAME[$s]}: sent $sent"
   [ "$direct" -ge 2 ] && [ "$direct" -le 25 ] || fail "${NAME[$s]}: direct loss $direct is not ~2% of 500"

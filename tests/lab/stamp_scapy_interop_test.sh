@@ -63,8 +63,7 @@ pass "our sender measured against Scapy's reflector; 20 packets decode in tshark
 
 step "Scapy sender -> SegWAN's eBPF engine (XDP reflector)"
 start_agent b
-grep -q "XDP STAMP reflector" "$AGENT_STATE_ROOT/edge-b/agent.log" && \
-  skip "this kernel refused the STAMP XDP program: $(grep 'XDP STAMP reflector' "$AGENT_STATE_ROOT/edge-b/agent.log")"
+require_stamp_xdp b
 "$LAB" exec edge-b ping -6 -c 1 -q -I "$B" "$A" >/dev/null  # the reply's next hop, resolved
 edgectl b stamp init reflector --address "$B" >/dev/null || fail "Init on edge-b"
 out=$(echo "{\"ssid\": 77, \"source_address\": \"$B\", \"peer_address\": \"$A\", \"engine\": \"STAMP_ENGINE_EBPF\"}" |
