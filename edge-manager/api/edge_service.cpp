@@ -232,14 +232,13 @@ grpc::Status EdgeService::CreateStampSession(grpc::ServerContext*, const pb::Cre
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "params.engine: the eBPF sender takes unauthenticated sessions only (the HMAC covers T1)"};
     }
-    c->ebpf = asked != pb::STAMP_ENGINE_USERSPACE;
+    c->ebpf = asked == pb::STAMP_ENGINE_EBPF        ? stamp::EbpfUse::kRequired
+              : asked == pb::STAMP_ENGINE_USERSPACE ? stamp::EbpfUse::kNever
+                                                    : stamp::EbpfUse::kWhereAvailable;
     st = stamp_->AddSenderSession(*c);
-    if (st && stamp_->SenderInXdp(c->ssid)) {
-      engine = pb::STAMP_ENGINE_EBPF;
-    } else if (st && asked == pb::STAMP_ENGINE_EBPF) {
-      (void)stamp_->Destroy(true, c->ssid);
-      return {grpc::StatusCode::FAILED_PRECONDITION,
-              "params.engine: the XDP collector cannot take this session (see the agent's log)"};
+    if (st && stamp_->SenderInXdp(c->ssid)) engine = pb::STAMP_ENGINE_EBPF;
+    if (!st && asked == pb::STAMP_ENGINE_EBPF && st.error().code == EOPNOTSUPP) {
+      return {grpc::StatusCode::FAILED_PRECONDITION, "params.engine: " + st.error().message};
     }
   } else {
     auto c = ReflectorFromProto(req->params());

@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <ctime>
 #include <unordered_set>
 
@@ -106,18 +105,24 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   if (!sock) return sock.error();
   auto s = std::make_unique<Sender>(Sender{c, std::move(*sock), Prototype(c)});
   if (c.mode == Mode::kUnauthenticated) s->wire = BuildSender(s->proto, c.mode);
-  const bool kernel = c.ebpf && c.mode == Mode::kUnauthenticated;
-  if (ebpf_sender_ && kernel) {
-    if (auto st = ebpf_sender_->SetSession(c.ssid, c.format == TimestampFormat::kPtp, c.reflector_port); !st) return st;
-  }
+  const bool kernel = c.ebpf != EbpfUse::kNever && c.mode == Mode::kUnauthenticated;
   // Replies come back to the session's own address: without one (::) XDP has nothing to match.
   const uint16_t port = s->socket.LocalPort();
-  const bool specified = std::any_of(c.source.bytes.begin(), c.source.bytes.end(), [](uint8_t b) { return b != 0; });
-  if (ebpf_ && kernel && port != 0 && specified) {
+  if (ebpf_ && kernel && port != 0 && c.source != IpAddress{AF_INET6, {}}) {
     if (auto st = ebpf_->SetCollector(c.ssid, c.source, port, c.reflector_port)) {
       s->collected_port = port;
     } else {
       SEGWAN_LOG(kWarn, "stamp") << "session " << c.ssid << ": replies read from its socket: " << st.error().message;
+    }
+  }
+  if (c.ebpf == EbpfUse::kRequired && !s->collected_port) {
+    return Error{"the XDP collector cannot take sender session " + std::to_string(c.ssid) +
+                     (ebpf_ ? "" : ": no XDP program on this edge"), "", EOPNOTSUPP};
+  }
+  if (ebpf_sender_ && kernel) {
+    if (auto st = ebpf_sender_->SetSession(c.ssid, c.format == TimestampFormat::kPtp, c.reflector_port); !st) {
+      ForgetSender(*s);
+      return st;
     }
   }
   senders_[c.ssid] = std::move(s);
@@ -283,8 +288,8 @@ void UserspaceEngine::SendDue(Sender& s, int64_t now) {
       s.proto.timestamp = t1;
       s.wire = BuildSender(s.proto, c.mode, key);
     } else {  // the unauthenticated layout: sequence number at 0, timestamp at 4
-      for (int i = 0; i < 4; ++i) s.wire[static_cast<size_t>(i)] = static_cast<uint8_t>(seq >> (24 - 8 * i));
-      for (int i = 0; i < 8; ++i) s.wire[4 + static_cast<size_t>(i)] = static_cast<uint8_t>(t1 >> (56 - 8 * i));
+      PutBe32(&s.wire[0], seq);
+      PutBe64(&s.wire[4], t1);
     }
     if (auto st = s.socket.SendTo(s.wire, c.peer, c.reflector_port, c.segments, std::nullopt); !st) {
       SEGWAN_LOG(kWarn, "stamp") << "session " << c.ssid << ": " << st.error().message;

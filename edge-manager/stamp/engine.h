@@ -17,6 +17,8 @@ namespace segwan::stamp {
 
 inline constexpr size_t kDefaultResultQueue = 65'536;
 
+enum class EbpfUse { kWhereAvailable, kNever, kRequired };
+
 // One measurement, as the sender's collector records it (all times TAI ns).
 struct Record {
   uint16_t ssid = 0;
@@ -39,7 +41,9 @@ struct SenderSessionConfig {
   Key key;
   TimestampFormat format = TimestampFormat::kNtp;
   uint32_t padding = 0;
-  bool ebpf = true;  // T1 at TC egress and T4 in the XDP collector when they can (false: sockets only)
+  // T1 at TC egress and T4 in the XDP collector: where they can, never (sockets only), or
+  // required (AddSenderSession fails, changing nothing, when the collector cannot take it).
+  EbpfUse ebpf = EbpfUse::kWhereAvailable;
 };
 
 // The user-space STAMP engine of an edge: reflector sessions served on one socket per STAMP

@@ -24,7 +24,7 @@ std::optional<uint16_t> PeekSsid(std::span<const uint8_t> p, Mode mode) {
 
 void PatchT3(std::vector<uint8_t>& reply, Mode mode, uint64_t t3_wire, const Key* key) {
   const size_t off = mode == Mode::kAuthenticated ? 16 : 4;
-  for (int i = 7; i >= 0; --i, t3_wire >>= 8) reply[off + static_cast<size_t>(i)] = static_cast<uint8_t>(t3_wire);
+  PutBe64(&reply[off], t3_wire);
   if (mode == Mode::kAuthenticated && key) {
     const auto mac = Hmac(*key, std::span(reply).subspan(0, kAuthenticatedHmacOffset));
     std::memcpy(&reply[kAuthenticatedHmacOffset], mac.data(), kHmacLength);

@@ -8,6 +8,13 @@
 
 namespace segwan::stamp {
 
+void PutBe32(uint8_t* p, uint32_t v) {
+  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+void PutBe64(uint8_t* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+
 namespace {
 
 constexpr uint64_t kNs = 1'000'000'000ULL;
@@ -15,12 +22,6 @@ constexpr uint64_t kNs = 1'000'000'000ULL;
 void Put16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
-}
-void Put32(uint8_t* p, uint32_t v) {
-  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
-}
-void Put64(uint8_t* p, uint64_t v) {
-  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
 }
 uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 uint32_t Get32(const uint8_t* p) {
@@ -142,7 +143,7 @@ Tlv TimestampInfoTlv() { return Tlv{0, kTlvTimestampInfo, std::vector<uint8_t>(4
 
 Tlv DirectMeasurementTlv(uint32_t sender_tx) {
   std::vector<uint8_t> v(12, 0);
-  Put32(v.data(), sender_tx);
+  PutBe32(v.data(), sender_tx);
   return Tlv{0, kTlvDirectMeasurement, v};
 }
 
@@ -169,7 +170,7 @@ Tlv ReturnPathSrv6Tlv(const std::vector<IpAddress>& segments) {
 
 Tlv ReturnPathControlCodeTlv(uint32_t code) {
   uint8_t v[4];
-  Put32(v, code);
+  PutBe32(v, code);
   Tlv t{0, kTlvReturnPath, {}};
   AppendSub(t.value, kSubControlCode, v);
   return t;
@@ -284,8 +285,8 @@ std::vector<uint8_t> BuildSender(const SenderPacket& p, Mode mode, const Key* ke
   const size_t base = BaseLength(mode);
   const SenderLayout& l = mode == Mode::kAuthenticated ? kSenderAuth : kSenderUnauth;
   std::vector<uint8_t> out(base, 0);
-  Put32(&out[l.seq], p.seq);
-  Put64(&out[l.ts], p.timestamp);
+  PutBe32(&out[l.seq], p.seq);
+  PutBe64(&out[l.ts], p.timestamp);
   Put16(&out[l.ee], p.error_estimate);
   Put16(&out[l.ssid], p.ssid);
   Seal(out, base, mode, p.tlvs, key);
@@ -296,13 +297,13 @@ std::vector<uint8_t> BuildReflector(const ReflectorPacket& p, Mode mode, const K
   const size_t base = BaseLength(mode);
   const ReflectorLayout& l = mode == Mode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
   std::vector<uint8_t> out(base, 0);
-  Put32(&out[l.seq], p.seq);
-  Put64(&out[l.ts], p.timestamp);
+  PutBe32(&out[l.seq], p.seq);
+  PutBe64(&out[l.ts], p.timestamp);
   Put16(&out[l.ee], p.error_estimate);
   Put16(&out[l.ssid], p.ssid);
-  Put64(&out[l.rx], p.receive_timestamp);
-  Put32(&out[l.sseq], p.sender_seq);
-  Put64(&out[l.sts], p.sender_timestamp);
+  PutBe64(&out[l.rx], p.receive_timestamp);
+  PutBe32(&out[l.sseq], p.sender_seq);
+  PutBe64(&out[l.sts], p.sender_timestamp);
   Put16(&out[l.see], p.sender_error_estimate);
   out[l.ttl] = p.sender_ttl;
   Seal(out, base, mode, p.tlvs, key);

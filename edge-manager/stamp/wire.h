@@ -38,6 +38,10 @@ enum class TimestampFormat { kNtp, kPtp };
 inline constexpr uint64_t kNtpUnixOffsetSeconds = 2'208'988'800ULL;  // 1900 -> 1970
 
 uint64_t EncodeTimestamp(uint64_t tai_ns, TimestampFormat f, int32_t tai_utc_offset_s);
+
+// Big-endian writes, for patching built packets in place (sequence numbers, timestamps).
+void PutBe32(uint8_t* p, uint32_t v);
+void PutBe64(uint8_t* p, uint64_t v);
 uint64_t DecodeTimestamp(uint64_t wire, TimestampFormat f, int32_t tai_utc_offset_s);
 
 // Error Estimate (RFC 4656 §4.1.2, Z bit per RFC 8186): S = clock synchronised to an external

@@ -1,11 +1,15 @@
 // The STAMP RPCs over real gRPC (in-process channel) with the user-space engine on real UDP
-// sockets on ::1: one agent is both sender and reflector. No root needed.
+// sockets on ::1: one agent is both sender and reflector. No root needed, but for the one case
+// that loads the XDP program (skipped without root).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <thread>
 
 #include "edge-manager/api/edge_service.h"
+#include "edge-manager/stamp/xdp_stamp.h"
 #include "fake_dataplane.h"
 
 namespace segwan::edge {
@@ -192,6 +196,38 @@ TEST_F(StampServiceTest, BadRequestsAreRefusedByField) {
   auto ebpf = Params(12);
   ebpf.set_engine(pb::STAMP_ENGINE_EBPF);
   EXPECT_EQ(Create(pb::STAMP_ROLE_SENDER, ebpf).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// With the XDP program loaded (no interface needed to hold its maps), a sender session that asks
+// for the eBPF engine gets the collector, or is refused by field and leaves nothing behind.
+TEST_F(StampServiceTest, EbpfSenderIsCollectedInXdpOrRefusedWithoutTrace) {
+  if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+  auto x = stamp::XdpStamp::Load();
+  if (!x) GTEST_SKIP() << x.error().message;
+  engine_.UseEbpf(x->get());
+  auto p = Params(15);
+  p.set_engine(pb::STAMP_ENGINE_EBPF);
+  grpc::ClientContext ctx;
+  pb::CreateStampSessionRequest req;
+  req.set_role(pb::STAMP_ROLE_SENDER);
+  *req.mutable_params() = p;
+  pb::CreateStampSessionResponse resp;
+  ASSERT_TRUE(stub_->CreateStampSession(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.engine(), pb::STAMP_ENGINE_EBPF);
+  EXPECT_TRUE(engine_.SenderInXdp(15));
+  // No source address: replies have nothing for XDP to match them by.
+  p.set_ssid(16);
+  p.set_source_address("::");
+  auto st = Create(pb::STAMP_ROLE_SENDER, p);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_EQ(st.error_message().rfind("params.engine", 0), 0u) << st.error_message();
+  EXPECT_FALSE(engine_.Has(true, 16)) << "a refused request created a session";
+  // The same without asking for eBPF: the socket collects.
+  p.clear_engine();
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_SENDER, p).ok());
+  EXPECT_FALSE(engine_.SenderInXdp(16));
+  engine_.Reset(true);
+  engine_.UseEbpf(nullptr);
 }
 
 TEST_F(StampServiceTest, LifecycleErrorsHaveTheirCodes) {
