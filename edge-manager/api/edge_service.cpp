@@ -182,6 +182,9 @@ grpc::Status EdgeService::Init(grpc::ServerContext*, const pb::InitRequest* req,
             "engine: eBPF is not available on this edge (the agent could not load its programs)"};
   }
   if (req->reflector_udp_port() > 65535) return {grpc::StatusCode::INVALID_ARGUMENT, "reflector_udp_port: must be at most 65535"};
+  // The XDP program (reflector and collector in one) goes on the named or the WAN interfaces.
+  const bool xdp = stamp_->HasEbpf() && req->engine() != pb::STAMP_ENGINE_USERSPACE;
+  const std::vector<std::string> ifs = xdp ? WanOr(req->interfaces()) : std::vector<std::string>{};
   if (!*sender) {
     std::optional<IpAddress> addr = ParseIpv6(req->stamp_source_address().empty() ? "::" : req->stamp_source_address());
     if (!addr) {
@@ -189,18 +192,9 @@ grpc::Status EdgeService::Init(grpc::ServerContext*, const pb::InitRequest* req,
               "stamp_source_address: '" + req->stamp_source_address() + "' is not an IPv6 address"};
     }
     const uint16_t port = req->reflector_udp_port() ? static_cast<uint16_t>(req->reflector_udp_port()) : stamp::kDefaultPort;
-    const std::vector<std::string> ifs = WanOr(req->interfaces());
-    const bool xdp = stamp_->HasEbpf() && req->engine() != pb::STAMP_ENGINE_USERSPACE;
-    if (auto st = stamp_->InitReflector(*addr, port, xdp ? ifs : std::vector<std::string>{}); !st) {
-      return ToGrpc(st.error());
-    }
-    out->set_engine(xdp ? pb::STAMP_ENGINE_EBPF : pb::STAMP_ENGINE_USERSPACE);
-    return grpc::Status::OK;
-  }
-  // Sender: the collector lives in the same XDP program, on the same interfaces.
-  const bool xdp = stamp_->HasEbpf() && req->engine() != pb::STAMP_ENGINE_USERSPACE;
-  if (xdp) {
-    if (auto st = stamp_->AttachXdp(WanOr(req->interfaces())); !st) return ToGrpc(st.error());
+    if (auto st = stamp_->InitReflector(*addr, port, ifs); !st) return ToGrpc(st.error());
+  } else if (auto st = stamp_->AttachXdp(ifs); !st) {
+    return ToGrpc(st.error());
   }
   out->set_engine(xdp ? pb::STAMP_ENGINE_EBPF : pb::STAMP_ENGINE_USERSPACE);
   return grpc::Status::OK;
