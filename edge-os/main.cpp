@@ -11,6 +11,8 @@
 #include "edge-os/southbound/edge_client.h"
 #include "edge-os/southbound/registration_service.h"
 #include "edge-os/store/store.h"
+#include "edge-os/trust/ca.h"
+#include "edge-os/trust/device_trust.h"
 #include "segwan/cli.h"
 #include "segwan/log.h"
 #include "segwan/tls.h"
@@ -20,28 +22,59 @@ namespace {
 
 using namespace segwan::controller;
 
+// A registration with 256 interfaces of 64 addresses fits well inside this.
+constexpr int kMaxRegistrationMessage = 1 << 20;
+
 int Run(const ControllerConfig& c) {
   auto op_token = LoadOrCreateToken(c.operator_token_file);
   if (!op_token) {
     SEGWAN_LOG(kError, "main") << op_token.error().ToString();
     return 1;
   }
-  auto dev_token = LoadOrCreateToken(c.device_token_file);
-  if (!dev_token) {
-    SEGWAN_LOG(kError, "main") << dev_token.error().ToString();
-    return 1;
+  std::string dev_token;
+  if (c.insecure) {
+    auto t = LoadOrCreateToken(c.device_token_file);
+    if (!t) {
+      SEGWAN_LOG(kError, "main") << t.error().ToString();
+      return 1;
+    }
+    dev_token = *t;
+    SEGWAN_LOG(kWarn, "main") << "--insecure: the southbound is plaintext and any holder of " << c.device_token_file
+                              << " can register as any device; use it on a closed lab network only";
   }
   auto store = Store::Open(c.db_path);
   if (!store) {
     SEGWAN_LOG(kError, "main") << store.error().ToString();
     return 1;
   }
-  auto connector = GrpcEdgeConnector::Create({.ca_file = c.tls_ca, .cert_file = c.tls_cert, .key_file = c.tls_key});
+  // Mutual TLS (default): the CA and the controller's own certificate in the data folder.
+  std::unique_ptr<CertificateAuthority> ca;
+  std::unique_ptr<DeviceTrust> trust;
+  std::optional<segwan::TlsIdentity> tls;
+  if (!c.insecure) {
+    auto loaded = CertificateAuthority::LoadOrCreate(c.data_dir);
+    if (!loaded) {
+      SEGWAN_LOG(kError, "main") << "CA in " << c.data_dir << ": " << loaded.error().ToString();
+      return 1;
+    }
+    ca = std::move(*loaded);
+    if (auto st = ca->EnsureOwnCertificate(c.data_dir, std::chrono::hours(24 * 365), std::chrono::hours(24 * 30)); !st) {
+      SEGWAN_LOG(kError, "main") << "controller certificate: " << st.error().ToString();
+      return 1;
+    }
+    tls = segwan::TlsIdentity{c.data_dir + "/controller.key", c.data_dir + "/controller.pem", ca->ca_file()};
+    trust = std::make_unique<DeviceTrust>(store->get(), ca.get(),
+                                          TrustOptions{.join_token_lifetime = std::chrono::hours(c.join_token_hours),
+                                                       .device_certificate_lifetime =
+                                                           std::chrono::hours(24 * c.device_cert_days)});
+  }
+  auto connector = GrpcEdgeConnector::Create({.tls = tls});
   if (!connector) {
     SEGWAN_LOG(kError, "main") << connector.error().ToString();
     return 2;
   }
-  auto server_creds = segwan::ServerCredentials({c.tls_cert, c.tls_key, c.tls_ca});
+  auto server_creds = tls ? segwan::MtlsServerCredentials(*tls, segwan::ClientCertificates::kOptional)
+                          : segwan::Result<std::shared_ptr<grpc::ServerCredentials>>(grpc::InsecureServerCredentials());
   if (!server_creds) {
     SEGWAN_LOG(kError, "main") << server_creds.error().ToString();
     return 2;
@@ -51,7 +84,7 @@ int Run(const ControllerConfig& c) {
   const sigset_t stop = segwan::BlockStopSignals();
 
   Controller controller(store->get(), connector->get(),
-                        {.device_token = *dev_token,
+                        {.device_token = dev_token,
                          .auto_enable = c.auto_enable,
                          .heartbeat = std::chrono::milliseconds(c.heartbeat_ms),
                          .aggregate_interval_ms = c.aggregate_interval_s * 1000,
@@ -59,8 +92,9 @@ int Run(const ControllerConfig& c) {
                          .retention_ms = c.retention_days * 86'400'000LL});
   controller.SetOperatorToken(*op_token);
 
-  RegistrationService registration(&controller);
+  RegistrationService registration(&controller, trust.get());
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(kMaxRegistrationMessage);
   int grpc_port = 0;
   builder.AddListeningPort(c.grpc_listen.ToString(), *server_creds, &grpc_port);
   builder.RegisterService(&registration);
@@ -69,7 +103,7 @@ int Run(const ControllerConfig& c) {
     SEGWAN_LOG(kError, "main") << "--grpc-listen: cannot listen on " << c.grpc_listen.ToString();
     return 1;
   }
-  RestServer rest(&controller, c.web_root.empty() ? DefaultWebRoot() : c.web_root);
+  RestServer rest(&controller, c.web_root.empty() ? DefaultWebRoot() : c.web_root, trust.get());
   auto http_port = rest.Start(c.http_listen.host, c.http_listen.port);
   if (!http_port) {
     SEGWAN_LOG(kError, "main") << http_port.error().ToString();
@@ -79,7 +113,7 @@ int Run(const ControllerConfig& c) {
   controller.Start();
   SEGWAN_LOG(kInfo, "main") << "edge-os " << segwan::Version() << ": REST on " << c.http_listen.ToString()
                             << ", Registration on " << c.grpc_listen.ToString()
-                            << (c.tls_cert.empty() ? " (plaintext)" : " (TLS)") << ", data in " << c.db_path;
+                            << (c.insecure ? " (plaintext)" : " (mutual TLS)") << ", data in " << c.db_path;
   int sig = 0;
   sigwait(&stop, &sig);
   SEGWAN_LOG(kInfo, "main") << "signal " << sig << ", stopping";

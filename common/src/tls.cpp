@@ -1,12 +1,15 @@
 #include "segwan/tls.h"
 
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
 #include <fstream>
 #include <sstream>
 
 namespace segwan {
+
+namespace ex = grpc::experimental;
 
 Result<std::string> ReadTextFile(const std::string& path, const std::string& flag) {
   std::ifstream in(path);
@@ -16,41 +19,93 @@ Result<std::string> ReadTextFile(const std::string& path, const std::string& fla
   return ss.str();
 }
 
-Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsConfig& tls) {
-  if (!tls.enabled()) return grpc::InsecureServerCredentials();
-  auto cert = ReadTextFile(tls.cert_file, "--tls-cert");
-  if (!cert) return cert.error();
-  auto key = ReadTextFile(tls.key_file, "--tls-key");
-  if (!key) return key.error();
-  grpc::SslServerCredentialsOptions opts(
-      tls.ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  if (!tls.ca_file.empty()) {
-    auto ca = ReadTextFile(tls.ca_file, "--tls-ca");
-    if (!ca) return ca.error();
-    opts.pem_root_certs = *ca;
+namespace {
+
+// The files must be there and readable now: gRPC's watcher would only log the problem.
+Status CheckReadable(const TlsIdentity& id) {
+  if (auto ca = ReadTextFile(id.ca_file, "ca"); !ca) return ca.error();
+  if (id.has_identity()) {
+    if (auto c = ReadTextFile(id.cert_file, "certificate"); !c) return c.error();
+    if (auto k = ReadTextFile(id.key_file, "key"); !k) return k.error();
   }
-  opts.pem_key_cert_pairs.push_back({*key, *cert});
-  return grpc::SslServerCredentials(opts);
+  return Status::Ok();
 }
 
-Result<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const TlsConfig& tls) {
-  if (!tls.enabled()) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions opts;
-  if (!tls.ca_file.empty()) {
-    auto ca = ReadTextFile(tls.ca_file, "--tls-ca");
-    if (!ca) return ca.error();
-    opts.pem_root_certs = *ca;
+std::shared_ptr<ex::CertificateProviderInterface> Provider(const TlsIdentity& id) {
+  if (id.has_identity()) {
+    return std::make_shared<ex::FileWatcherCertificateProvider>(id.key_file, id.cert_file, id.ca_file,
+                                                                kTlsReloadSeconds);
   }
-  if (!tls.cert_file.empty()) {
-    auto cert = ReadTextFile(tls.cert_file, "--tls-cert");
-    if (!cert) return cert.error();
-    auto key = ReadTextFile(tls.key_file, "--tls-key");
-    if (!key) return key.error();
-    opts.pem_cert_chain = *cert;
-    opts.pem_private_key = *key;
+  return std::make_shared<ex::FileWatcherCertificateProvider>(id.ca_file, kTlsReloadSeconds);
+}
+
+class PeerNames final : public grpc::AuthMetadataProcessor {
+ public:
+  explicit PeerNames(std::vector<std::string> names) : names_(std::move(names)) {}
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata&, grpc::AuthContext* ctx, OutputMetadata*, OutputMetadata*) override {
+    if (ctx) {
+      if (auto cert = PeerCertificate(*ctx)) {
+        for (const auto& n : names_) {
+          if (cert->Names(n)) return grpc::Status::OK;
+        }
+      }
+    }
+    return {grpc::StatusCode::UNAUTHENTICATED, "this service answers the controller only"};
   }
-  return grpc::SslCredentials(opts);
+
+ private:
+  std::vector<std::string> names_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<grpc::ServerCredentials>> MtlsServerCredentials(
+    const TlsIdentity& id, ClientCertificates clients, std::shared_ptr<grpc::AuthMetadataProcessor> authorise) {
+  if (!id.has_identity()) return Error{"a TLS server needs a certificate", "", 0};
+  if (auto st = CheckReadable(id); !st) return st.error();
+  ex::TlsServerCredentialsOptions opts(Provider(id));
+  opts.watch_root_certs();
+  opts.watch_identity_key_cert_pairs();
+  opts.set_cert_request_type(clients == ClientCertificates::kRequire
+                                 ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                 : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  auto creds = grpc::experimental::TlsServerCredentials(opts);
+  if (!creds) return Error{"cannot make TLS server credentials", "", 0};
+  if (authorise) creds->SetAuthMetadataProcessor(authorise);
+  return creds;
+}
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> MtlsChannelCredentials(const TlsIdentity& id) {
+  if (auto st = CheckReadable(id); !st) return st.error();
+  ex::TlsChannelCredentialsOptions opts;
+  opts.set_certificate_provider(Provider(id));
+  opts.watch_root_certs();
+  if (id.has_identity()) opts.watch_identity_key_cert_pairs();
+  opts.set_verify_server_certs(true);
+  auto creds = grpc::experimental::TlsCredentials(opts);
+  if (!creds) return Error{"cannot make TLS channel credentials", "", 0};
+  return creds;
+}
+
+std::shared_ptr<grpc::Channel> MtlsChannel(const std::string& target,
+                                           const std::shared_ptr<grpc::ChannelCredentials>& creds,
+                                           const std::string& peer_name, grpc::ChannelArguments args) {
+  args.SetSslTargetNameOverride(peer_name);
+  return grpc::CreateCustomChannel(target, creds, args);
+}
+
+std::optional<pki::CertInfo> PeerCertificate(const grpc::AuthContext& ctx) {
+  if (!ctx.IsPeerAuthenticated()) return std::nullopt;
+  auto pems = ctx.FindPropertyValues("x509_pem_cert");
+  if (pems.empty()) return std::nullopt;
+  auto info = pki::ReadCertificate(std::string(pems.front().data(), pems.front().size()));
+  if (!info) return std::nullopt;
+  return *info;
+}
+
+std::shared_ptr<grpc::AuthMetadataProcessor> RequirePeerNames(std::vector<std::string> names) {
+  return std::make_shared<PeerNames>(std::move(names));
 }
 
 }  // namespace segwan

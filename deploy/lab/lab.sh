@@ -156,16 +156,29 @@ start_system() {
     [ $SECONDS -lt $deadline ] || die "edge-os did not start: $(tail -5 "$STATE/logs/edge-os.log")"
     sleep 0.05
   done
+  local token; token=$(cat "$ctl/operator.token")
   for s in "${SITES[@]}"; do
-    mkdir -p "$STATE/agents/edge-$s"
+    local dir="$STATE/agents/edge-$s"
+    mkdir -p "$dir"
+    # Mutual TLS as in production: the operator names the device over REST and hands its
+    # join token and the controller's CA to the agent, which enrols at its first start.
+    curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      --data "{\"id\": \"edge-$s\"}" "http://$HTTP/api/v1/devices" >"$dir/join.json" ||
+      die "no join token for edge-$s: $(tail -3 "$STATE/logs/edge-os.log")"
+    /usr/bin/python3 -c 'import json, sys; j = json.load(open(sys.argv[1]))
+open(sys.argv[2], "w").write(j["join_token"] + "\n"); open(sys.argv[3], "w").write(j["ca_certificate"])' \
+      "$dir/join.json" "$dir/join.token" "$dir/controller-ca.pem"
     setsid ip netns exec "${P}edge-$s" "$(agent_bin)" --device-id "edge-$s" --listen "[${MGMT_NET}$s]:50061" \
       --wan wan1,wan2 --lan lan0 --mgmt mgmt0 --locator "$(locator "$s")/48" \
-      --state-dir "$STATE/agents/edge-$s" --controller "[${MGMT_NET}1]:50051" \
-      --token-file "$ctl/device.token" >"$STATE/logs/edge-$s.log" 2>&1 </dev/null &
+      --state-dir "$dir" --controller "[${MGMT_NET}1]:50051" \
+      --ca-file "$dir/controller-ca.pem" --join-token-file "$dir/join.token" \
+      >"$STATE/logs/edge-$s.log" 2>&1 </dev/null &
     echo $! >"$STATE/pids/agent-$s"
   done
-  local token; token=$(cat "$ctl/operator.token")
-  printf 'SEGWAN_URL=http://%s\nSEGWAN_TOKEN=%s\n' "$HTTP" "$token" >"$STATE/controller.env"
+  # segwan-edgectl's credentials for the agents (an operator certificate), for `lab.sh edgectl`.
+  "$(dirname "$(agent_bin)")/segwan-edgectl" --tls-dir "$STATE/operator" credentials --url "http://$HTTP" \
+    --token-file "$ctl/operator.token" >/dev/null || die "no operator credentials"
+  printf 'SEGWAN_URL=http://%s\nSEGWAN_TOKEN=%s\nEDGECTL_TLS_DIR=%s\n' "$HTTP" "$token" "$STATE/operator" >"$STATE/controller.env"
   deadline=$((SECONDS + 15))
   until [ "$(curl -sf -H "Authorization: Bearer $token" "http://$HTTP/api/v1/devices" | grep -o '"connected":true' | wc -l)" -eq ${#SITES[@]} ]; do
     [ $SECONDS -lt $deadline ] || die "the edges did not register: $(tail -3 "$STATE"/logs/edge-*.log)"

@@ -7,7 +7,7 @@ namespace segwan::edge {
 void AddAgentFlags(FlagSet& f) {
   f.AddString("config", "", "read settings from this file (name = value lines)");
   f.AddString("device-id", "", "this router's id, [a-z0-9-]{1,63} (required)");
-  f.AddString("token-file", "", "file holding the registration token");
+  f.AddString("token-file", "", "file holding the shared registration token (--insecure only)");
   f.AddString("controller", "", "controller registration address host:port (empty: standalone)");
   f.AddString("listen", kDefaultListen, "address of the EdgeManager gRPC service");
   f.AddString("advertise", "", "gRPC address reported to the controller (default: --listen)");
@@ -18,9 +18,10 @@ void AddAgentFlags(FlagSet& f) {
   f.AddString("state-dir", kDefaultStateDir, "where the agent keeps its state");
   f.AddString("sid-dev", kDefaultSidDevice, "device SIDs are installed on (created if missing)");
   f.AddString("slice-mode", "auto", "auto (vrf when the kernel has VRF, else table), vrf or table");
-  f.AddString("tls-cert", "", "TLS certificate (PEM); enables TLS with --tls-key");
-  f.AddString("tls-key", "", "TLS private key (PEM)");
-  f.AddString("tls-ca", "", "CA certificate (PEM) to verify the controller and clients");
+  f.AddString("tls-dir", "", "where the agent keeps its key and certificate (default: STATE_DIR/tls)");
+  f.AddString("ca-file", "", "the controller's CA certificate (PEM), to enrol");
+  f.AddString("join-token-file", "", "file holding the one-time join token the operator made for this device");
+  f.AddBool("insecure", false, "plaintext gRPC both ways and the shared --token-file (closed lab networks only)");
   f.AddString("log-level", "info", "debug, info, warn or error");
 }
 
@@ -58,7 +59,9 @@ Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
   if (const auto ctl = f.GetString("controller"); !ctl.empty()) {
     c.controller = ParseHostPort(ctl);
     if (!c.controller) return FieldError("--controller", "'" + ctl + "' is not host:port");
-    if (c.token_file.empty()) return FieldError("--token-file", "is required with --controller");
+    if (f.GetBool("insecure") && c.token_file.empty()) {
+      return FieldError("--token-file", "is required with --controller and --insecure");
+    }
   }
   const auto listen = f.GetString("listen");
   auto hp = ParseHostPort(listen);
@@ -101,13 +104,11 @@ Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
   if (c.slice_mode != "auto" && c.slice_mode != "vrf" && c.slice_mode != "table") {
     return FieldError("--slice-mode", "must be auto, vrf or table");
   }
-  c.tls.cert_file = f.GetString("tls-cert");
-  c.tls.key_file = f.GetString("tls-key");
-  c.tls.ca_file = f.GetString("tls-ca");
-  if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
-    return FieldError(c.tls.cert_file.empty() ? "--tls-cert" : "--tls-key",
-                      "--tls-cert and --tls-key go together");
-  }
+  c.insecure = f.GetBool("insecure");
+  c.tls_dir = f.GetString("tls-dir");
+  if (c.tls_dir.empty()) c.tls_dir = c.state_dir + "/tls";
+  c.ca_file = f.GetString("ca-file");
+  c.join_token_file = f.GetString("join-token-file");
   return c;
 }
 

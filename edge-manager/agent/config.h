@@ -7,7 +7,6 @@
 #include "segwan/flags.h"
 #include "segwan/net.h"
 #include "segwan/result.h"
-#include "segwan/tls.h"
 
 namespace segwan::edge {
 
@@ -15,12 +14,11 @@ inline constexpr const char* kDefaultListen = "[::]:50061";
 inline constexpr const char* kDefaultStateDir = "/var/lib/segwan/edge";
 inline constexpr const char* kDefaultSidDevice = "sr0";
 
-using segwan::TlsConfig;  // segwan/tls.h
 
 // Everything the agent is told at start, from flags or a config file (same names).
 struct AgentConfig {
   std::string device_id;
-  std::string token_file;
+  std::string token_file;  // --insecure: the shared registration token
   std::optional<HostPort> controller;  // none: standalone, no registration
   HostPort listen;                     // EdgeManager gRPC service
   std::string advertise;               // address given to the controller; default: listen
@@ -31,7 +29,12 @@ struct AgentConfig {
   std::string state_dir = kDefaultStateDir;
   std::string sid_device = kDefaultSidDevice;  // device SIDs hang on (created if missing)
   std::string slice_mode = "auto";             // auto, vrf or table
-  TlsConfig tls;
+  // Mutual TLS (default): key.pem, cert.pem and ca.pem in tls_dir, from enrolment with the
+  // join token and the controller's CA. `insecure`: plaintext both ways (lab only).
+  bool insecure = false;
+  std::string tls_dir;
+  std::string ca_file;
+  std::string join_token_file;
 };
 
 void AddAgentFlags(FlagSet& flags);

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <thread>
 
+#include "edge-manager/agent/api_guard.h"
+#include "edge-manager/agent/enrolment.h"
 #include "edge-manager/agent/registration.h"
 #include "edge-manager/api/edge_service.h"
 #include "edge-manager/loss/altmark.h"
@@ -23,6 +25,30 @@ static std::vector<std::string> Capabilities(SliceMode mode, bool xdp, bool loss
   if (xdp) caps.push_back("bpf");
   if (loss) caps.push_back("loss");
   return caps;
+}
+
+// The largest request the API takes: a slice with many remotes fits well inside it.
+constexpr int kMaxApiMessage = 4 << 20;
+
+// Enrols with the controller until it works, with backoff; a stop signal ends the wait.
+static Status EnrolUntilDone(const AgentConfig& c, const sigset_t& stop) {
+  if (Enrolled(c.tls_dir, c.device_id)) return Status::Ok();
+  if (!c.controller) {
+    return FieldError("--controller", "is required to enrol: " + c.tls_dir + " holds no certificate for " + c.device_id +
+                                          " (or run --insecure)");
+  }
+  auto backoff = std::chrono::milliseconds(500);
+  for (;;) {
+    auto st = Enrol({.device_id = c.device_id, .controller = c.controller->ToString(), .ca_file = c.ca_file,
+                     .join_token_file = c.join_token_file, .tls_dir = c.tls_dir});
+    if (st) return st;
+    // A missing file is for the operator to fix: say so at once rather than retry.
+    if (st.error().code == 0 && !st.error().field.empty()) return st;
+    SEGWAN_LOG(kWarn, "enrolment") << st.error().message << "; trying again in " << backoff.count() << " ms";
+    timespec ts{static_cast<time_t>(backoff.count() / 1000), static_cast<long>(backoff.count() % 1000) * 1'000'000};
+    if (sigtimedwait(&stop, nullptr, &ts) > 0) return Error{"stopped before enrolment finished", "", 0};
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(30'000));
+  }
 }
 
 int RunAgent(const AgentConfig& c) {
@@ -50,6 +76,7 @@ int RunAgent(const AgentConfig& c) {
   for (const auto& n : c.wan_interfaces) roles[n] = "wan";
   for (const auto& n : c.lan_interfaces) roles[n] = "lan";
   for (const auto& n : c.mgmt_interfaces) roles[n] = "mgmt";
+  slices.SetInterfaceRoles(roles);
   // The XDP reflector when this kernel takes it; it must outlive the engine that uses it.
   std::unique_ptr<stamp::XdpStamp> xdp;
   if (auto loaded = stamp::XdpStamp::Load()) {
@@ -99,12 +126,36 @@ int RunAgent(const AgentConfig& c) {
     SEGWAN_LOG(kInfo, "main") << "restored " << *n << " slice(s) from " << c.state_dir;
   }
 
-  auto creds = ServerCredentials(c.tls);
+  // Mutual TLS unless --insecure: enrol first when this device holds no certificate yet.
+  const TlsIdentity identity = IdentityIn(c.tls_dir);
+  std::shared_ptr<grpc::ChannelCredentials> channel_creds = grpc::InsecureChannelCredentials();
+  Result<std::shared_ptr<grpc::ServerCredentials>> creds = grpc::InsecureServerCredentials();
+  if (c.insecure) {
+    SEGWAN_LOG(kWarn, "main") << "--insecure: the EdgeManager API is plaintext and answers anyone who reaches "
+                              << c.listen.ToString() << "; use it on a closed lab network only";
+  } else {
+    if (auto st = EnrolUntilDone(c, stop); !st) {
+      SEGWAN_LOG(kError, "main") << st.error().ToString();
+      return 2;
+    }
+    creds = MtlsServerCredentials(identity, ClientCertificates::kRequire,
+                                  RequirePeerNames({pki::kControllerName, pki::kOperatorName}));
+    auto cc = MtlsChannelCredentials(identity);
+    if (!cc) {
+      SEGWAN_LOG(kError, "main") << cc.error().ToString();
+      return 2;
+    }
+    channel_creds = *cc;
+  }
   if (!creds) {
     SEGWAN_LOG(kError, "main") << creds.error().ToString();
     return 2;
   }
+  // Only the management interfaces (and the router itself) may open a connection to the API.
+  ApiGuard guard(c.listen.port, c.mgmt_interfaces);
+  if (auto st = guard.Install(); !st) SEGWAN_LOG(kWarn, "main") << st.error().message;
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(kMaxApiMessage);
   int port = 0;
   builder.AddListeningPort(c.listen.ToString(), *creds, &port);
   builder.RegisterService(&service);
@@ -115,14 +166,10 @@ int RunAgent(const AgentConfig& c) {
   }
   SEGWAN_LOG(kInfo, "main") << "edge-manager " << Version() << " (" << c.device_id
                             << ") serving EdgeManager on " << c.listen.ToString()
-                            << (c.tls.enabled() ? " with TLS" : " (plaintext)");
+                            << (c.insecure ? " (plaintext)" : " with mutual TLS (controller and operators only)");
   std::unique_ptr<Registrar> registrar;
+  std::unique_ptr<CertificateRenewer> renewer;
   if (c.controller) {
-    auto channel_creds = ChannelCredentials(c.tls);
-    if (!channel_creds) {
-      SEGWAN_LOG(kError, "main") << channel_creds.error().ToString();
-      return 2;
-    }
     RegistrationInfo info{
         .device_id = c.device_id,
         .token_file = c.token_file,
@@ -137,9 +184,14 @@ int RunAgent(const AgentConfig& c) {
               return links ? InterfacesToProto(*links, roles) : std::vector<segwan::v1::Interface>{};
             },
     };
-    registrar = std::make_unique<Registrar>(
-        grpc::CreateChannel(c.controller->ToString(), *channel_creds), std::move(info));
+    auto channel = c.insecure ? grpc::CreateChannel(c.controller->ToString(), channel_creds)
+                              : MtlsChannel(c.controller->ToString(), channel_creds, pki::kControllerName);
+    registrar = std::make_unique<Registrar>(channel, std::move(info));
     registrar->Start();
+    if (!c.insecure) {
+      renewer = std::make_unique<CertificateRenewer>(channel, c.tls_dir);
+      renewer->Start();
+    }
     SEGWAN_LOG(kInfo, "main") << "registering with the controller at " << c.controller->ToString();
   }
   std::thread waiter([&] {
@@ -150,6 +202,7 @@ int RunAgent(const AgentConfig& c) {
   });
   server->Wait();
   waiter.join();
+  if (renewer) renewer->Stop();
   if (registrar) registrar->Stop();  // unregisters
   return 0;
 }

@@ -12,8 +12,12 @@
 
 namespace segwan::edge {
 
-using segwan::ChannelCredentials;  // segwan/tls.h
-using segwan::ServerCredentials;
+using segwan::ClientCertificates;  // segwan/tls.h
+using segwan::MtlsChannel;
+using segwan::MtlsChannelCredentials;
+using segwan::MtlsServerCredentials;
+using segwan::RequirePeerNames;
+using segwan::TlsIdentity;
 
 // Runs the agent until SIGINT/SIGTERM: opens the dataplane, picks the slice mode, restores
 // saved slices and serves the EdgeManager API. Returns the process exit code.

@@ -459,6 +459,7 @@ Result<Link> DecodeLink(const nlmsghdr* nlh) {
   Link l;
   l.ifindex = ifi->ifi_index;
   l.up = ifi->ifi_flags & IFF_UP;
+  l.loopback = ifi->ifi_flags & IFF_LOOPBACK;
   if (tb[IFLA_IFNAME]) l.name = nla_get_string(tb[IFLA_IFNAME]);
   if (tb[IFLA_MTU]) l.mtu = nla_get_u32(tb[IFLA_MTU]);
   if (tb[IFLA_MASTER]) l.master = static_cast<int>(nla_get_u32(tb[IFLA_MASTER]));

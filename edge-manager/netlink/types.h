@@ -86,6 +86,7 @@ struct Link {
   std::string name;
   std::string kind;  // "veth", "vrf", ... (empty when the kernel does not say)
   bool up = false;
+  bool loopback = false;  // IFF_LOOPBACK
   uint32_t mtu = 0;
   int master = 0;  // ifindex of the VRF/bridge it is enslaved to, 0 = none
   uint32_t vrf_table = 0;  // for kind "vrf"

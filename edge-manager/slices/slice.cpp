@@ -122,12 +122,66 @@ Result<SlicePlan> SliceManager::Plan(const SliceSpec& s, const std::vector<Link>
   return plan;
 }
 
-Status SliceManager::CheckLocked(const SliceSpec& s, const std::vector<Link>& links) const {
-  for (const auto& name : s.lan_interfaces) {
-    if (!FindLink(links, name)) {
-      return FieldError("slice.lan_interfaces", "no interface " + name + " on this router");
+void SliceManager::SetInterfaceRoles(std::map<std::string, std::string> roles) {
+  std::lock_guard lock(mu_);
+  roles_ = std::move(roles);
+}
+
+Status SliceManager::CheckPlumbing(const SliceSpec& s, const std::vector<Link>& links) const {
+  auto role = [&](const std::string& name) {
+    auto it = roles_.find(name);
+    return it == roles_.end() ? std::string() : it->second;
+  };
+  const bool lans_declared =
+      std::any_of(roles_.begin(), roles_.end(), [](const auto& r) { return r.second == "lan"; });
+  // The router's own interfaces: a slice must neither take them nor capture their addresses.
+  std::vector<const Link*> plumbing;
+  for (const auto& l : links) {
+    const std::string r = role(l.name);
+    if (l.loopback || l.name == sid_device_ || l.kind == "vrf" || r == "wan" || r == "mgmt") {
+      plumbing.push_back(&l);
     }
   }
+  for (size_t k = 0; k < s.lan_interfaces.size(); ++k) {
+    const auto& name = s.lan_interfaces[k];
+    const std::string f = "slice.lan_interfaces[" + std::to_string(k) + "]";
+    const Link* l = FindLink(links, name);
+    if (!l) return FieldError(f, "no interface " + name + " on this router");
+    if (l->loopback) return FieldError(f, name + " is the loopback: a slice would capture what the router sends");
+    if (name == sid_device_) return FieldError(f, name + " is the SID device");
+    if (l->kind == "vrf") return FieldError(f, name + " is a VRF device");
+    const std::string r = role(name);
+    if (r == "wan" || r == "mgmt") return FieldError(f, name + " is a " + r + " interface, not a LAN");
+    if (lans_declared && r != "lan") return FieldError(f, name + " is not one of this router's LAN interfaces");
+  }
+  auto covers_plumbing = [&](const IpPrefix& p, const std::string& f) -> Status {
+    if (p.length == 0) return Status::Ok();  // a default route is explicit; the local table wins
+    for (const Link* l : plumbing) {
+      for (const auto& a : l->addresses) {
+        if (p.Contains(a.address)) {
+          return FieldError(f, p.ToString() + " covers " + a.address.ToString() + " of " + l->name +
+                                   ", an address of the router itself");
+        }
+      }
+    }
+    return Status::Ok();
+  };
+  for (size_t k = 0; k < s.lan_prefixes.size(); ++k) {
+    if (auto st = covers_plumbing(s.lan_prefixes[k], "slice.lan_prefixes[" + std::to_string(k) + "]"); !st) {
+      return st;
+    }
+  }
+  for (size_t r = 0; r < s.remotes.size(); ++r) {
+    for (size_t k = 0; k < s.remotes[r].prefixes.size(); ++k) {
+      const std::string f = "slice.remotes[" + std::to_string(r) + "].prefixes[" + std::to_string(k) + "]";
+      if (auto st = covers_plumbing(s.remotes[r].prefixes[k], f); !st) return st;
+    }
+  }
+  return Status::Ok();
+}
+
+Status SliceManager::CheckLocked(const SliceSpec& s, const std::vector<Link>& links) const {
+  if (auto st = CheckPlumbing(s, links); !st) return st;
   const auto sids = SidsOf(s);
   for (const auto& [id, other] : slices_) {
     if (id == s.id) continue;

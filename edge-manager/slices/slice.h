@@ -69,6 +69,12 @@ class SliceManager {
  public:
   SliceManager(netlink::Dataplane* dp, SliceMode mode, std::string sid_device);
 
+  // The agent's interface roles ("wan", "lan", "mgmt"), as configured. A slice may then only
+  // take an interface configured as "lan" (when any is), and never the loopback, the SID
+  // device, a VRF device, or a WAN or management interface; no prefix of a slice may cover an
+  // address of those (a slice must not capture what the router itself sends or receives).
+  void SetInterfaceRoles(std::map<std::string, std::string> roles);
+
   SliceMode mode() const { return mode_; }
   // Checks that need the router (interfaces exist, table and SIDs not used by another slice).
   Status Check(const SliceSpec& spec);
@@ -88,12 +94,15 @@ class SliceManager {
   Result<Installed> InstalledFor(uint32_t table, const std::vector<IpAddress>& sids,
                                  const std::vector<std::string>& lans);
   Status CheckLocked(const SliceSpec& spec, const std::vector<netlink::Link>& links) const;
+  // Refuses what would touch the router's own plumbing (see SetInterfaceRoles).
+  Status CheckPlumbing(const SliceSpec& spec, const std::vector<netlink::Link>& links) const;
 
   netlink::Dataplane* dp_;
   SliceMode mode_;
   std::string sid_device_;
   mutable std::mutex mu_;  // guards slices_ and serialises changes to the kernel
   std::map<std::string, SliceSpec> slices_;
+  std::map<std::string, std::string> roles_;  // guarded by mu_
 };
 
 }  // namespace segwan::edge

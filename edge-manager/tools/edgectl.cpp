@@ -8,15 +8,29 @@
 //   segwan-edgectl --edge HOST:PORT stamp start|stop|destroy sender|reflector SSID
 //   segwan-edgectl --edge HOST:PORT stamp results SSID [--max N]
 //   segwan-edgectl --edge HOST:PORT stamp reset sender|reflector
+//   segwan-edgectl --tls-dir DIR credentials --url URL --token-file F
+//
+// Agents answer only the controller and operators, over mutual TLS: `credentials` makes a key
+// in --tls-dir and has the controller (REST, operator token) sign a short-lived operator
+// certificate for it; the other commands then use it with --device ID (the agent's device id,
+// which its certificate must name). --insecure talks plaintext to an agent run --insecure.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+
+#include <sys/stat.h>
 
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "edge-manager/agent/enrolment.h"
 #include "edge-manager/agent/server.h"
+#include "segwan/files.h"
 #include "segwan/flags.h"
+#include "segwan/pki.h"
 #include "segwan/v1/edge.grpc.pb.h"
 
 namespace pb = segwan::v1;
@@ -126,6 +140,56 @@ static int Stamp(pb::EdgeManager::Stub& stub, grpc::ClientContext& ctx, const se
   return 2;
 }
 
+// A key in --tls-dir and an operator certificate for it, signed by the controller's CA.
+static int Credentials(const segwan::FlagSet& f) {
+  const std::string dir = f.GetString("tls-dir");
+  if (dir.empty()) {
+    std::cerr << "segwan-edgectl: credentials: --tls-dir is required\n";
+    return 2;
+  }
+  auto token = segwan::ReadFirstLine(f.GetString("token-file"));
+  if (!token || token->empty()) {
+    std::cerr << "segwan-edgectl: credentials: --token-file: cannot read the operator token\n";
+    return 2;
+  }
+  mkdir(dir.c_str(), 0700);
+  const auto id = segwan::edge::IdentityIn(dir);
+  auto key = segwan::ReadTextFile(id.key_file, "key");
+  if (!key) {
+    key = segwan::pki::GenerateKey();
+    if (!key || !segwan::WriteFileAtomic(id.key_file, *key, 0600)) {
+      std::cerr << "segwan-edgectl: cannot write " << id.key_file << "\n";
+      return 1;
+    }
+  }
+  auto csr = segwan::pki::MakeCsr(*key, "operator");
+  if (!csr) {
+    std::cerr << "segwan-edgectl: " << csr.error().message << "\n";
+    return 1;
+  }
+  httplib::Client http(f.GetString("url"));
+  http.set_connection_timeout(5);
+  http.set_read_timeout(10);
+  auto res = http.Post("/api/v1/operator/certificates", {{"Authorization", "Bearer " + *token}},
+                       nlohmann::json{{"csr", *csr}}.dump(), "application/json");
+  if (!res) {
+    std::cerr << "segwan-edgectl: cannot reach " << f.GetString("url") << "\n";
+    return 1;
+  }
+  auto body = nlohmann::json::parse(res->body, nullptr, false);
+  if (res->status != 201 || !body.is_object() || !body.contains("certificate")) {
+    std::cerr << "segwan-edgectl: the controller answered " << res->status << ": " << res->body << "\n";
+    return 1;
+  }
+  if (!segwan::WriteFileAtomic(id.ca_file, body["ca_certificate"].get<std::string>(), 0644) ||
+      !segwan::WriteFileAtomic(id.cert_file, body["certificate"].get<std::string>(), 0644)) {
+    std::cerr << "segwan-edgectl: cannot write into " << dir << "\n";
+    return 1;
+  }
+  std::cout << nlohmann::json{{"tls_dir", dir}, {"expires", body["expires"]}}.dump() << "\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   segwan::FlagSet f("segwan-edgectl",
                     "Talks to an edge-manager's EdgeManager API (JSON in and out).\n"
@@ -134,9 +198,11 @@ int main(int argc, char** argv) {
                     "  stamp start|stop|destroy ROLE SSID | stamp results SSID");
   f.AddString("edge", "[::1]:50061", "edge-manager address host:port");
   f.AddInt("timeout-ms", 5000, "deadline of each call");
-  f.AddString("tls-ca", "", "CA certificate (PEM); enables TLS");
-  f.AddString("tls-cert", "", "client certificate (PEM)");
-  f.AddString("tls-key", "", "client key (PEM)");
+  f.AddString("tls-dir", "", "operator credentials: key.pem, cert.pem, ca.pem (see 'credentials')");
+  f.AddString("device", "", "the agent's device id, which its certificate must name");
+  f.AddBool("insecure", false, "plaintext, for an agent run --insecure");
+  f.AddString("url", "http://127.0.0.1:8080", "credentials: the controller's REST address");
+  f.AddString("token-file", "", "credentials: file holding the operator token");
   f.AddString("address", "", "stamp init reflector: the STAMP address to listen on");
   f.AddInt("port", 0, "stamp init reflector: UDP port (0 = 862)");
   f.AddInt("max", 0, "stamp results: at most this many records (0 = all)");
@@ -148,13 +214,23 @@ int main(int argc, char** argv) {
     (f.HelpRequested() ? std::cout : std::cerr) << f.Usage();
     return f.HelpRequested() ? 0 : 2;
   }
-  segwan::edge::TlsConfig tls{f.GetString("tls-cert"), f.GetString("tls-key"), f.GetString("tls-ca")};
-  auto creds = segwan::edge::ChannelCredentials(tls);
-  if (!creds) {
-    std::cerr << "segwan-edgectl: " << creds.error().ToString() << "\n";
-    return 2;
+  if (f.Positional()[0] == "credentials") return Credentials(f);
+  std::shared_ptr<grpc::Channel> channel;
+  if (f.GetBool("insecure")) {
+    channel = grpc::CreateChannel(f.GetString("edge"), grpc::InsecureChannelCredentials());
+  } else {
+    if (f.GetString("tls-dir").empty() || f.GetString("device").empty()) {
+      std::cerr << "segwan-edgectl: --tls-dir and --device are required (or --insecure)\n";
+      return 2;
+    }
+    auto creds = segwan::MtlsChannelCredentials(segwan::edge::IdentityIn(f.GetString("tls-dir")));
+    if (!creds) {
+      std::cerr << "segwan-edgectl: " << creds.error().ToString() << "\n";
+      return 2;
+    }
+    channel = segwan::MtlsChannel(f.GetString("edge"), *creds, segwan::pki::DeviceName(f.GetString("device")));
   }
-  auto stub = pb::EdgeManager::NewStub(grpc::CreateChannel(f.GetString("edge"), *creds));
+  auto stub = pb::EdgeManager::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(f.GetInt("timeout-ms")));

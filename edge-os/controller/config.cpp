@@ -11,16 +11,16 @@ void AddControllerFlags(FlagSet& f) {
   f.AddString("data-dir", kDefaultDataDir, "where the controller keeps its files");
   f.AddString("db", "", "SQLite database file (default: DATA_DIR/segwan.db)");
   f.AddString("operator-token-file", "", "operator bearer token (default: DATA_DIR/operator.token)");
-  f.AddString("device-token-file", "", "edge registration token (default: DATA_DIR/device.token)");
+  f.AddString("device-token-file", "", "shared edge registration token, --insecure only (default: DATA_DIR/device.token)");
   f.AddString("web-root", "", "serve the dashboard from this folder (development)");
   f.AddBool("auto-enable", false, "enable edges as soon as they register (lab)");
   f.AddInt("poll-interval-ms", 1000, "how often delay results are fetched from the sender edges");
   f.AddInt("interval-s", 30, "length of a statistics interval, seconds");
   f.AddInt("heartbeat-ms", 2000, "heartbeat interval asked of the edges (3 missed: disconnected)");
   f.AddInt("retention-days", 7, "remove samples and aggregates older than this");
-  f.AddString("tls-cert", "", "TLS certificate (PEM) of the Registration server and of the edge client");
-  f.AddString("tls-key", "", "its private key (PEM)");
-  f.AddString("tls-ca", "", "CA (PEM) that signed the edges' certificates");
+  f.AddBool("insecure", false, "plaintext southbound with a shared registration token (closed lab networks only)");
+  f.AddInt("device-cert-days", 30, "lifetime of the certificates given to devices (renewed at two thirds)");
+  f.AddInt("join-token-hours", 24, "how long a join token made for a device stays valid");
   f.AddString("log-level", "info", "debug, info, warn or error");
 }
 
@@ -55,10 +55,9 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
   if (auto e = in_range("interval-s", 1, 3600, &c.aggregate_interval_s)) return *e;
   if (auto e = in_range("heartbeat-ms", 100, 60'000, &c.heartbeat_ms)) return *e;
   if (auto e = in_range("retention-days", 1, 3650, &c.retention_days)) return *e;
-  c.tls_cert = f.GetString("tls-cert");
-  c.tls_key = f.GetString("tls-key");
-  c.tls_ca = f.GetString("tls-ca");
-  if (c.tls_cert.empty() != c.tls_key.empty()) return FieldError("--tls-key", "--tls-cert and --tls-key go together");
+  c.insecure = f.GetBool("insecure");
+  if (auto e = in_range("device-cert-days", 1, 825, &c.device_cert_days)) return *e;
+  if (auto e = in_range("join-token-hours", 1, 24 * 30, &c.join_token_hours)) return *e;
   return c;
 }
 

@@ -26,10 +26,12 @@ struct ControllerConfig {
   int64_t aggregate_interval_s = 30;     // length of a statistics interval
   int64_t heartbeat_ms = 2000;           // heartbeat asked of the edges; 3 missed = disconnected
   int64_t retention_days = 7;            // samples and aggregates older than this are removed
-  // TLS: the Registration server's certificate and key; with a CA, edges must present a
-  // certificate it signed. The same certificate is the client's towards the edges, whose
-  // certificates the CA verifies. All empty: plaintext (closed management networks).
-  std::string tls_cert, tls_key, tls_ca;
+  // Mutual TLS on the southbound (default): the controller's CA in the data folder (ca.key,
+  // ca.pem) signs its own certificate and the devices' at enrolment. `insecure`: plaintext
+  // and the shared registration token instead (closed lab networks only; warned at start).
+  bool insecure = false;
+  int64_t device_cert_days = 30;   // lifetime of a device certificate (renewed at 2/3)
+  int64_t join_token_hours = 24;   // lifetime of a join token
 };
 
 void AddControllerFlags(FlagSet& flags);

@@ -174,8 +174,8 @@ Result<Tenant> Controller::Owner(const Principal& p, const std::string& tenant_f
 
 // ---- devices -----------------------------------------------------------------------------
 Result<pb::RegisterDeviceResponse> Controller::Register(const pb::RegisterDeviceRequest& req,
-                                                        const std::string& peer) {
-  if (o_.device_token.empty() || !SameSecret(req.token(), o_.device_token)) {
+                                                        const std::string& peer, bool authenticated) {
+  if (!authenticated && (o_.device_token.empty() || !SameSecret(req.token(), o_.device_token))) {
     SEGWAN_LOG(kWarn, "registration") << "refused device '" << req.device_id() << "' from " << peer
                                       << ": unknown token";
     return ApiError(kUnauthenticated, "token", "unknown registration token");
@@ -186,6 +186,29 @@ Result<pb::RegisterDeviceResponse> Controller::Register(const pb::RegisterDevice
   if (!ParseHostPort(req.grpc_address())) {
     return ApiError(kBadRequest, "grpc_address", "'" + req.grpc_address() + "' is not host:port");
   }
+  // What one registration may carry: enough for a big router, not enough to hurt the store.
+  if (req.interfaces_size() > kMaxDeviceInterfaces) {
+    return ApiError(kBadRequest, "interfaces", "at most " + std::to_string(kMaxDeviceInterfaces) + " interfaces");
+  }
+  for (int k = 0; k < req.interfaces_size(); ++k) {
+    const auto& i = req.interfaces(k);
+    const std::string f = "interfaces[" + std::to_string(k) + "]";
+    if (i.name().empty() || i.name().size() > 15) return ApiError(kBadRequest, f + ".name", "must be 1 to 15 characters");
+    if (i.addresses_size() > kMaxInterfaceAddresses) {
+      return ApiError(kBadRequest, f + ".addresses", "at most " + std::to_string(kMaxInterfaceAddresses) + " addresses");
+    }
+    for (int a = 0; a < i.addresses_size(); ++a) {
+      if (!ParsePrefix(i.addresses(a), true)) {
+        return ApiError(kBadRequest, f + ".addresses[" + std::to_string(a) + "]", "not addr/len");
+      }
+    }
+    if (i.role().size() > 8) return ApiError(kBadRequest, f + ".role", "must be wan, lan, mgmt or empty");
+  }
+  if (req.capabilities_size() > 32) return ApiError(kBadRequest, "capabilities", "at most 32");
+  for (const auto& c : req.capabilities()) {
+    if (c.size() > 32) return ApiError(kBadRequest, "capabilities", "each at most 32 characters");
+  }
+  if (req.version().size() > 64) return ApiError(kBadRequest, "version", "at most 64 characters");
   if (!req.locator().empty()) {
     auto loc = ParsePrefix(req.locator());
     if (!loc || loc->address.family != AF_INET6) {
@@ -246,6 +269,43 @@ void Controller::Unregister(const std::string& device_id, const std::string& ses
   it->second.connected = false;
   it->second.session_id.clear();
   SEGWAN_LOG(kInfo, "registration") << "device " << device_id << " unregistered";
+}
+
+void Controller::Disconnect(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = runtime_.find(id);
+  if (it == runtime_.end()) return;
+  it->second.connected = false;
+  it->second.session_id.clear();
+}
+
+Status Controller::DeleteDevice(const Principal& p, const std::string& id) {
+  if (!p.is_operator) return ApiError(kForbidden, "", "only the operator deletes devices");
+  std::lock_guard cfg(config_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (!devices_.count(id)) return ApiError(kNotFound, "id", "no device '" + id + "'");
+    for (const auto& [sid, s] : slices_) {
+      for (const auto& site : s.sites) {
+        if (site.device == id) return ApiError(kConflict, "id", "slice " + sid + " uses device '" + id + "'; change it first");
+      }
+    }
+    for (const auto& [sid, r] : sessions_) {
+      if (r.s.sender == id || r.s.reflector == id) {
+        return ApiError(kConflict, "id", "delay session " + sid + " uses device '" + id + "'; delete it first");
+      }
+    }
+    for (const auto& [lid, l] : loss_) {
+      if (l.s.from == id || l.s.to == id) {
+        return ApiError(kConflict, "id", "loss session " + lid + " uses device '" + id + "'; delete it first");
+      }
+    }
+    devices_.erase(id);
+    runtime_.erase(id);
+  }
+  store_->DeleteDevice(id);
+  SEGWAN_LOG(kInfo, "registration") << "device " << id << " deleted";
+  return Status::Ok();
 }
 
 void Controller::CheckHeartbeats() {

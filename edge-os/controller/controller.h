@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "edge-os/controller/errors.h"
 #include "edge-os/controller/model.h"
 #include "edge-os/monitoring/stats.h"
 #include "edge-os/southbound/edge_client.h"
@@ -22,17 +23,9 @@
 
 namespace segwan::controller {
 
-// Error.code of controller errors is the HTTP status the REST API answers with.
-inline constexpr int kBadRequest = 400;
-inline constexpr int kUnauthenticated = 401;
-inline constexpr int kForbidden = 403;
-inline constexpr int kNotFound = 404;
-inline constexpr int kConflict = 409;
-inline constexpr int kUnprocessable = 422;  // an edge refused what the controller asked
-inline constexpr int kUnavailable = 503;    // an edge could not be reached
-inline Error ApiError(int http, std::string field, std::string message) {
-  return Error{std::move(message), std::move(field), http};
-}
+// What one device may report at registration.
+inline constexpr int kMaxDeviceInterfaces = 256;
+inline constexpr int kMaxInterfaceAddresses = 64;
 
 // Who is asking: the operator (sees everything) or one tenant (sees only its own objects;
 // another tenant's objects do not exist for it).
@@ -158,14 +151,21 @@ class Controller {
   Result<std::vector<Tenant>> ListTenants(const Principal& p);
 
   // ---- devices (southbound registration and the operator)
+  // `authenticated`: the caller's certificate proved req.device_id (mutual TLS); otherwise
+  // the shared registration token must match (plaintext mode).
   Result<segwan::v1::RegisterDeviceResponse> Register(const segwan::v1::RegisterDeviceRequest& req,
-                                                      const std::string& peer);
+                                                      const std::string& peer, bool authenticated = false);
   // false: the controller does not know this session (ask the edge to register again)
   bool Heartbeat(const std::string& device_id, const std::string& session_id);
   void Unregister(const std::string& device_id, const std::string& session_id);
   std::vector<DeviceView> Devices();
   Result<DeviceView> GetDevice(const std::string& id);
   Result<DeviceView> SetEnabled(const Principal& p, const std::string& id, bool enabled);
+  // Forgets a device (operator). Refused (409) while a slice or a session uses it.
+  Status DeleteDevice(const Principal& p, const std::string& id);
+  // Marks a device disconnected now (its credentials were revoked): nothing is pushed to it
+  // until it registers again.
+  void Disconnect(const std::string& id);
 
   // ---- slices
   Result<SliceView> CreateSlice(const Principal& p, const SliceRequest& req);

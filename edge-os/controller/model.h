@@ -43,6 +43,25 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Device, id, enabled, grpc_addres
                                                 slice_mode, locator, version, interfaces,
                                                 registered_ms)
 
+// What the controller's CA knows of a device: a pending join token and the certificates it
+// issued (several while a renewed one replaces the one before). Revoking forgets them all.
+struct IssuedCertificate {
+  std::string serial;  // hex
+  int64_t not_after_s = 0;
+  int64_t issued_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(IssuedCertificate, serial, not_after_s, issued_ms)
+
+struct Enrolment {
+  std::string device_id;
+  std::string token_sha256;  // hex; empty once spent
+  int64_t token_expires_ms = 0;
+  int64_t created_ms = 0;
+  std::vector<IssuedCertificate> certificates;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Enrolment, device_id, token_sha256, token_expires_ms,
+                                                created_ms, certificates)
+
 struct SliceSite {
   std::string device;
   std::string interface;

@@ -244,8 +244,8 @@ std::string Bearer(const httplib::Request& req) {
 
 }  // namespace
 
-RestServer::RestServer(Controller* c, std::string web_root)
-    : c_(c), web_root_(std::move(web_root)), http_(std::make_unique<httplib::Server>()) {
+RestServer::RestServer(Controller* c, std::string web_root, DeviceTrust* trust)
+    : c_(c), trust_(trust), web_root_(std::move(web_root)), http_(std::make_unique<httplib::Server>()) {
   Routes();
 }
 
@@ -370,6 +370,77 @@ void RestServer::Routes() {
            auto r = c_->SetEnabled(p, req.matches[1], req.matches[2] == "enable");
            if (!r) return SendError(res, r.error());
            Send(res, 200, DeviceJson(*r));
+         }));
+  // Enrolment (mutual TLS): the operator names a device and gets its one-time join token.
+  auto operator_only = [](const Principal& p, Res res) {
+    if (p.is_operator) return true;
+    SendError(res, ApiError(kForbidden, "", "only the operator manages devices"));
+    return false;
+  };
+  auto trust_on = [this](Res res) {
+    if (trust_) return true;
+    SendError(res, ApiError(kConflict, "", "the controller runs --insecure: edges register with the shared token"));
+    return false;
+  };
+  s.Post("/api/v1/devices", authed([this, operator_only, trust_on](const Principal& p, Req req, Res res) {
+           if (!operator_only(p, res) || !trust_on(res)) return;
+           auto b = Parse(req);
+           std::string id;
+           if (b.ok) id = b.Str(b.j, "id", "id", true);
+           if (!b.ok) return SendError(res, b.error);
+           auto t = trust_->CreateJoinToken(id);
+           if (!t) return SendError(res, t.error());
+           Send(res, 201, {{"id", t->device_id}, {"join_token", t->token}, {"expires", IsoTime(t->expires_ms)},
+                           {"ca_certificate", trust_->ca_pem()}});
+         }));
+  s.Get("/api/v1/enrolments", authed([this, operator_only, trust_on](const Principal& p, Req, Res res) {
+          if (!operator_only(p, res) || !trust_on(res)) return;
+          json a = json::array();
+          for (const auto& e : trust_->Enrolments()) {
+            json certs = json::array();
+            for (const auto& c : e.certificates) {
+              certs.push_back({{"serial", c.serial}, {"expires", IsoTime(c.not_after_s * 1000)},
+                               {"issued", IsoTime(c.issued_ms)}});
+            }
+            const bool pending = !e.token_sha256.empty() && e.token_expires_ms > NowUtcMs();
+            a.push_back({{"id", e.device_id},
+                         {"state", !certs.empty() ? "enrolled" : pending ? "pending" : "expired"},
+                         {"join_token_expires", pending ? json(IsoTime(e.token_expires_ms)) : json(nullptr)},
+                         {"certificates", certs}});
+          }
+          Send(res, 200, a);
+        }));
+  // Revoking takes effect at the device's next call; the device stays listed, disconnected.
+  s.Post(R"(/api/v1/devices/([^/]+)/revoke)", authed([this, operator_only, trust_on](const Principal& p, Req req, Res res) {
+           if (!operator_only(p, res) || !trust_on(res)) return;
+           auto st = trust_->Revoke(req.matches[1]);
+           if (!st) return SendError(res, st.error());
+           c_->Disconnect(req.matches[1]);
+           res.status = 204;
+         }));
+  // Deleting forgets the device and revokes its certificates (refused while it is in use).
+  s.Delete(R"(/api/v1/devices/([^/]+))", authed([this, operator_only](const Principal& p, Req req, Res res) {
+             if (!operator_only(p, res)) return;
+             const std::string id = req.matches[1];
+             const bool known = c_->GetDevice(id).ok();
+             if (known) {
+               if (auto st = c_->DeleteDevice(p, id); !st) return SendError(res, st.error());
+             }
+             const bool enrolled = trust_ && trust_->Revoke(id).ok();
+             if (!known && !enrolled) return SendError(res, ApiError(kNotFound, "id", "no device '" + id + "'"));
+             res.status = 204;
+           }));
+  // A short-lived certificate for an operator's tool (segwan-edgectl) to call the agents.
+  s.Post("/api/v1/operator/certificates", authed([this, operator_only, trust_on](const Principal& p, Req req, Res res) {
+           if (!operator_only(p, res) || !trust_on(res)) return;
+           auto b = Parse(req);
+           std::string csr;
+           if (b.ok) csr = b.Str(b.j, "csr", "csr", true);
+           if (!b.ok) return SendError(res, b.error);
+           auto issued = trust_->IssueOperatorCertificate(csr);
+           if (!issued) return SendError(res, issued.error());
+           Send(res, 201, {{"certificate", issued->pem}, {"ca_certificate", trust_->ca_pem()},
+                           {"expires", IsoTime(issued->not_after_s * 1000)}});
          }));
 
   // ---- slices

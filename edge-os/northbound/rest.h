@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "edge-os/controller/controller.h"
+#include "edge-os/trust/device_trust.h"
 
 namespace httplib {
 class Server;
@@ -17,7 +18,8 @@ namespace segwan::controller {
 // call the Controller, map its Error to a status and {"error": {code, message, field}}.
 class RestServer {
  public:
-  RestServer(Controller* c, std::string web_root);
+  // `trust` null: plaintext mode, no enrolment routes.
+  RestServer(Controller* c, std::string web_root, DeviceTrust* trust = nullptr);
   ~RestServer();
   RestServer(const RestServer&) = delete;
   RestServer& operator=(const RestServer&) = delete;
@@ -29,6 +31,7 @@ class RestServer {
  private:
   void Routes();
   Controller* c_;
+  DeviceTrust* trust_;
   std::string web_root_;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;

@@ -77,8 +77,11 @@ Result<std::map<std::string, pb::Slice>> PlanSlice(const Slice& slice,
     if (!lan) {
       return FieldError(f + ".interface", "device '" + site.device + "' has no interface '" + site.interface + "'");
     }
-    if (lan->role == "wan" || lan->role == "mgmt") {
-      return FieldError(f + ".interface", "'" + site.interface + "' is a " + lan->role + " interface, not a LAN");
+    // Only what the edge itself reports as a LAN can become a site: never its loopback, WAN,
+    // management or SID devices (the edge refuses those too, as a second line of defence).
+    if (lan->role != "lan") {
+      return FieldError(f + ".interface", "'" + site.interface + "' of " + site.device + " is " +
+                                              (lan->role.empty() ? "not a LAN interface" : "a " + lan->role + " interface, not a LAN"));
     }
     auto& e = edges[site.device];
     for (const auto& l : e.lans) {

@@ -123,9 +123,13 @@ class GrpcEdgeClient : public EdgeClient {
 }  // namespace
 
 Result<std::unique_ptr<GrpcEdgeConnector>> GrpcEdgeConnector::Create(EdgeClientOptions o) {
-  auto creds = ChannelCredentials({o.cert_file, o.key_file, o.ca_file});
-  if (!creds) return creds.error();
-  return std::unique_ptr<GrpcEdgeConnector>(new GrpcEdgeConnector(std::move(o), std::move(*creds)));
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (o.tls) {
+    auto tls = MtlsChannelCredentials(*o.tls);
+    if (!tls) return tls.error();
+    creds = std::move(*tls);
+  }
+  return std::unique_ptr<GrpcEdgeConnector>(new GrpcEdgeConnector(std::move(o), std::move(creds)));
 }
 
 std::shared_ptr<EdgeClient> GrpcEdgeConnector::Connect(const std::string& device_id,
@@ -133,7 +137,11 @@ std::shared_ptr<EdgeClient> GrpcEdgeConnector::Connect(const std::string& device
   std::lock_guard lock(mu_);
   auto& slot = clients_[device_id];
   if (slot.second && slot.first == address) return slot.second;
-  slot = {address, std::make_shared<GrpcEdgeClient>(device_id, grpc::CreateChannel(address, creds_), options_)};
+  // Only the device itself holds a certificate naming it: an address that now leads
+  // elsewhere fails the handshake instead of receiving the device's configuration.
+  auto channel = options_.tls ? MtlsChannel(address, creds_, pki::DeviceName(device_id))
+                              : grpc::CreateChannel(address, creds_);
+  slot = {address, std::make_shared<GrpcEdgeClient>(device_id, std::move(channel), options_)};
   return slot.second;
 }
 

@@ -4,12 +4,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <grpcpp/security/credentials.h>
 
 #include "segwan/result.h"
+#include "segwan/tls.h"
 #include "segwan/v1/edge.grpc.pb.h"
 
 namespace segwan::controller {
@@ -55,8 +57,8 @@ struct EdgeClientOptions {
   std::chrono::milliseconds deadline{3000};
   int attempts = 3;  // calls that fail UNAVAILABLE or DEADLINE_EXCEEDED are tried again
   std::chrono::milliseconds retry_backoff{200};
-  // TLS towards the edges; all empty = plaintext (closed management networks only).
-  std::string ca_file, cert_file, key_file;
+  // Mutual TLS towards the edges (the controller's own identity); none = plaintext.
+  std::optional<TlsIdentity> tls;
 };
 
 // The real connector: one channel per device address, kept while the address stays the same.

@@ -41,6 +41,10 @@ const char* const kMigrations[] = {
                                  end_ms INTEGER NOT NULL, doc TEXT NOT NULL,
                                  PRIMARY KEY (session_id, idx));
     )sql",
+    // 3: enrolment of devices with the controller's CA: join tokens and issued certificates
+    R"sql(
+      CREATE TABLE enrolments (device_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+    )sql",
 };
 
 json AggregateToJson(const IntervalAggregate& a) {
@@ -163,6 +167,33 @@ void Store::PutDevice(const Device& d) {
 std::vector<Device> Store::Devices() {
   std::lock_guard lock(mu_);
   return Docs<Device>(*db_, "SELECT doc FROM devices ORDER BY id");
+}
+
+void Store::DeleteDevice(const std::string& id) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "DELETE FROM devices WHERE id = ?");
+  q.bind(1, id);
+  q.exec();
+}
+
+void Store::PutEnrolment(const Enrolment& e) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO enrolments (device_id, doc) VALUES (?, ?)");
+  q.bind(1, e.device_id);
+  q.bind(2, json(e).dump());
+  q.exec();
+}
+
+std::vector<Enrolment> Store::Enrolments() {
+  std::lock_guard lock(mu_);
+  return Docs<Enrolment>(*db_, "SELECT doc FROM enrolments ORDER BY device_id");
+}
+
+void Store::DeleteEnrolment(const std::string& device_id) {
+  std::lock_guard lock(mu_);
+  SQLite::Statement q(*db_, "DELETE FROM enrolments WHERE device_id = ?");
+  q.bind(1, device_id);
+  q.exec();
 }
 
 std::optional<Device> Store::GetDevice(const std::string& id) {

@@ -49,6 +49,11 @@ class Store {
   void PutDevice(const Device& d);
   std::vector<Device> Devices();
   std::optional<Device> GetDevice(const std::string& id);
+  void DeleteDevice(const std::string& id);
+
+  void PutEnrolment(const Enrolment& e);
+  std::vector<Enrolment> Enrolments();
+  void DeleteEnrolment(const std::string& device_id);
 
   void PutSlice(const Slice& s);
   std::vector<Slice> Slices();

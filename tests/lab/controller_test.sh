@@ -16,7 +16,7 @@ trap 'kill_controller "$CTL_DIR" KILL 2>/dev/null; lab_teardown; rm -rf "$WORK"'
 step "edge-os and three agents register"
 start_controller "$CTL_DIR" --auto-enable --poll-interval-ms 250 --interval-s 2 --heartbeat-ms 500
 for x in a b c; do
-  start_agent "$x" --controller "[fd5e:ff::1]:50051" --token-file "$CTL_DIR/device.token"
+  start_agent "$x" --controller "[fd5e:ff::1]:50051"
 done
 connected() { [ "$(api GET /api/v1/devices "$OP_TOKEN" | jget "$1.connected")" = True ]; }
 wait_for 10 connected 2 || fail "edges did not register: $(api GET /api/v1/devices "$OP_TOKEN")"
@@ -108,7 +108,7 @@ table=$(echo "$slice" | jget table)
 ! "$LAB" exec site-a ping -6 -c 1 -W 1 "$SITE_B_V6" >/dev/null 2>&1 || fail "the slice still works with edge-b wiped"
 before=$(api GET "/api/v1/delay-sessions/$DS/results?limit=10000" "$TENANT" | tr -cd '{' | wc -c)
 t0=$SECONDS
-start_agent b --controller "[fd5e:ff::1]:50051" --token-file "$CTL_DIR/device.token"
+start_agent b --controller "[fd5e:ff::1]:50051"
 reaches_b() { "$LAB" exec site-a ping -6 -c 1 -W 0.3 "$SITE_B_V6"; }
 wait_for 10 reaches_b || fail "edge-b was not reconciled within 10 s: $(tail -5 "$CTL_DIR/edge-os.log")"
 echo "slice back on edge-b after $((SECONDS - t0)) s (whole seconds)"

@@ -78,14 +78,32 @@ within() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= h
 
 # Starts edge-manager on edge-X (a, b, c) listening on its management address; waits for it.
 # Extra arguments go to edge-manager. The lab's teardown ends it (it runs in a lab namespace).
+# With --controller it runs as in production, over mutual TLS: the first start enrols with a
+# join token made over REST (start_controller first); the test's edgectl then uses an
+# operator certificate. Without a controller it runs --insecure, the mode for closed labs.
 EDGECTL="$SEGWAN_BUILD_DIR/edge-manager/segwan-edgectl"
 start_agent() {
   local x=$1; shift
   local dir="${AGENT_STATE_ROOT:?}/edge-$x"
   mkdir -p "$dir"
+  local auth=(--insecure)
+  if [[ " $* " == *" --controller "* ]]; then
+    if [ ! -e "$dir/tls/cert.pem" ]; then
+      local r; r=$(api POST /api/v1/devices "$OP_TOKEN" "{\"id\": \"edge-$x\"}")
+      echo "$r" | jget join_token >"$dir/join.token"
+      echo "$r" | jget ca_certificate >"$dir/controller-ca.pem"
+    fi
+    auth=(--ca-file "$dir/controller-ca.pem" --join-token-file "$dir/join.token" --tls-dir "$dir/tls")
+    [ -e "${AGENT_STATE_ROOT}/operator/cert.pem" ] ||
+      "$EDGECTL" --tls-dir "$AGENT_STATE_ROOT/operator" credentials --url "$CTL_URL" \
+        --token-file <(echo "$OP_TOKEN") >/dev/null || fail "no operator credentials for edgectl"
+    echo tls >"$dir/mode"
+  else
+    echo insecure >"$dir/mode"
+  fi
   "$LAB" exec "edge-$x" "$SEGWAN_BUILD_DIR/edge-manager/edge-manager" --device-id "edge-$x" \
     --listen "[fd5e:ff::$x]:50061" --wan wan1,wan2 --lan lan0 --mgmt mgmt0 \
-    --locator "fc00:0:$x::/48" --state-dir "$dir" "$@" >>"$dir/agent.log" 2>&1 &
+    --locator "fc00:0:$x::/48" --state-dir "$dir" "${auth[@]}" "$@" >>"$dir/agent.log" 2>&1 &
   echo $! >"$dir/pid"
   for _ in $(seq 100); do
     edgectl "$x" interfaces >/dev/null 2>&1 && return 0
@@ -100,7 +118,14 @@ stop_agent() {
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
   kill -9 "$pid" 2>/dev/null || true
 }
-edgectl() { local x=$1; shift; "$EDGECTL" --edge "[fd5e:ff::$x]:50061" "$@"; }
+edgectl() {
+  local x=$1; shift
+  if [ "$(cat "${AGENT_STATE_ROOT:?}/edge-$x/mode" 2>/dev/null)" = tls ]; then
+    "$EDGECTL" --edge "[fd5e:ff::$x]:50061" --tls-dir "$AGENT_STATE_ROOT/operator" --device "edge-$x" "$@"
+  else
+    "$EDGECTL" --edge "[fd5e:ff::$x]:50061" --insecure "$@"
+  fi
+}
 
 # Counts SRH packets seen on core router pN's link to edge-X while CMD runs.
 srh_count_during() {

@@ -1,28 +1,61 @@
 #pragma once
 
+#include <grpcpp/channel.h>
+#include <grpcpp/security/auth_context.h>
+#include <grpcpp/security/auth_metadata_processor.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "segwan/pki.h"
 #include "segwan/result.h"
 
 namespace segwan {
 
-// TLS for a gRPC server and its clients, the same for the agent and the controller. All empty
-// = plaintext, meant for closed management networks such as the lab's.
-struct TlsConfig {
-  std::string cert_file;  // this side's certificate (PEM)
-  std::string key_file;   // its private key (PEM)
-  std::string ca_file;    // CA that signed the peers' certificates
-  bool enabled() const { return !cert_file.empty() || !ca_file.empty(); }
+// A program's TLS identity as three PEM files: its private key, its certificate and the CA
+// that signs its peers' certificates (the controller's CA on both sides). The files are
+// watched: a renewed certificate written in place (WriteFileAtomic) is used for new
+// connections within kTlsReloadSeconds, with nothing restarted.
+struct TlsIdentity {
+  std::string key_file;   // empty with cert_file: no identity of its own (enrolment)
+  std::string cert_file;
+  std::string ca_file;
+  bool has_identity() const { return !cert_file.empty(); }
+};
+inline constexpr unsigned kTlsReloadSeconds = 2;
+
+enum class ClientCertificates {
+  kRequire,   // every client presents a certificate from the CA (the agent)
+  kOptional,  // verified when presented; the service decides per call (the controller:
+              // enrolment is the only call without one)
 };
 
-// Server and channel credentials: plaintext when nothing is set; with a CA, peers must present
-// a certificate it signed (mutual TLS). Errors name the flag of the file that cannot be read.
-Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsConfig& tls);
-Result<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const TlsConfig& tls);
+// Server credentials for mutual TLS. `authorise`, when given, sees every call before its
+// handler (see RequirePeerNames).
+Result<std::shared_ptr<grpc::ServerCredentials>> MtlsServerCredentials(
+    const TlsIdentity& id, ClientCertificates clients,
+    std::shared_ptr<grpc::AuthMetadataProcessor> authorise = nullptr);
+
+// Channel credentials for mutual TLS: they present `id`'s certificate when it has one and
+// verify the server's against the CA.
+Result<std::shared_ptr<grpc::ChannelCredentials>> MtlsChannelCredentials(const TlsIdentity& id);
+// A channel to `target` that accepts only a server whose certificate names `peer_name`
+// (pki::kControllerName, pki::DeviceName(id)).
+std::shared_ptr<grpc::Channel> MtlsChannel(const std::string& target,
+                                           const std::shared_ptr<grpc::ChannelCredentials>& creds,
+                                           const std::string& peer_name, grpc::ChannelArguments args = {});
+
+// The certificate the peer of a call presented and the handshake verified; nothing on a
+// plaintext connection or when the client sent none.
+std::optional<pki::CertInfo> PeerCertificate(const grpc::AuthContext& ctx);
+
+// Refuses (UNAUTHENTICATED) every call whose peer certificate names none of `names`.
+std::shared_ptr<grpc::AuthMetadataProcessor> RequirePeerNames(std::vector<std::string> names);
 
 // A whole file; the error names `flag`.
 Result<std::string> ReadTextFile(const std::string& path, const std::string& flag);

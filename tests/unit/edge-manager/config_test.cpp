@@ -22,7 +22,9 @@ TEST(AgentConfig, ShippedExampleParses) {
   EXPECT_EQ(c->device_id, "branch-17");
   EXPECT_EQ(c->wan_interfaces, (std::vector<std::string>{"wan1", "wan2"}));
   EXPECT_EQ(c->locator->ToString(), "2001:db8:17::/48");
-  EXPECT_TRUE(c->tls.enabled());
+  EXPECT_FALSE(c->insecure);
+  EXPECT_EQ(c->tls_dir, "/var/lib/segwan/edge/tls");
+  EXPECT_EQ(c->join_token_file, "/etc/segwan/join.token");
 }
 
 TEST(AgentConfig, FullConfiguration) {
@@ -36,7 +38,8 @@ TEST(AgentConfig, FullConfiguration) {
   EXPECT_EQ(c->locator->length, 48);
   EXPECT_EQ(c->listen.port, 50061);
   EXPECT_EQ(c->advertise, "[fd5e:ff::a]:50061");
-  EXPECT_FALSE(c->tls.enabled());
+  EXPECT_FALSE(c->insecure);
+  EXPECT_EQ(c->tls_dir, std::string(kDefaultStateDir) + "/tls");
 }
 
 TEST(AgentConfig, ErrorsNameTheFlag) {
@@ -47,14 +50,13 @@ TEST(AgentConfig, ErrorsNameTheFlag) {
       {{}, "--device-id"},
       {{"--device-id", "Edge_A"}, "--device-id"},
       {{"--device-id", "e", "--controller", "nowhere"}, "--controller"},
-      {{"--device-id", "e", "--controller", "h:1"}, "--token-file"},
+      {{"--device-id", "e", "--controller", "h:1", "--insecure"}, "--token-file"},
       {{"--device-id", "e", "--listen", "::1:80"}, "--listen"},
       {{"--device-id", "e", "--locator", "10.0.0.0/8"}, "--locator"},
       {{"--device-id", "e", "--locator", "fc00::1/48"}, "--locator"},
       {{"--device-id", "e", "--locator", "fc00::/120"}, "--locator"},
       {{"--device-id", "e", "--wan", "a/b"}, "--wan"},
       {{"--device-id", "e", "--lan", "averyveryverylongname"}, "--lan"},
-      {{"--device-id", "e", "--tls-cert", "c.pem"}, "--tls-key"},
       {{"--device-id", "e", "--controller", "h:1", "--token-file", "t"}, "--advertise"},
       {{"--device-id", "e", "--slice-mode", "vrrf"}, "--slice-mode"},
       {{"--device-id", "e", "--sid-dev", "a b"}, "--sid-dev"},

@@ -13,7 +13,8 @@ namespace segwan::netlink {
 class FakeDataplane : public Dataplane {
  public:
   FakeDataplane() {
-    links_.push_back(Link{.ifindex = 1, .name = "lo", .up = true});
+    links_.push_back(Link{.ifindex = 1, .name = "lo", .up = true, .loopback = true,
+                          .addresses = {IpPrefix{*ParseIp("::1"), 128}, IpPrefix{*ParseIp("127.0.0.1"), 8}}});
     AddLink("wan1", {"fd5e:0:a1::1/64"});
     AddLink("lan0", {"10.10.1.1/24", "fd10:a::1/64"});
     AddLink("lan1", {"10.20.1.1/24"});

@@ -192,43 +192,5 @@ TEST_F(RegistrationTest, ReRegistersAfterTheControllerRestarts) {
   ASSERT_TRUE(WaitFor([&] { return r->state().registrations == 2; }));
 }
 
-// Mutual TLS: certificates made here with the openssl command line (a CA, a server certificate
-// for 127.0.0.1, a client certificate). A client with a CA-signed certificate registers; one
-// without a certificate is refused at the handshake.
-TEST_F(RegistrationTest, RegistersOverMutualTls) {
-  const std::string dir = ::testing::TempDir() + "/tls-" + std::to_string(getpid());
-  const std::string make = std::string(SEGWAN_TEST_SOURCE_DIR) + "/unit/edge-manager/make_test_certs.sh";
-  if (std::system((make + " " + dir).c_str()) != 0) GTEST_SKIP() << "openssl could not make test certificates";
-  TlsConfig server_tls{dir + "/server.pem", dir + "/server.key", dir + "/ca.pem"};
-  auto creds = ServerCredentials(server_tls);
-  ASSERT_TRUE(creds) << creds.error().ToString();
-  grpc::ServerBuilder b;
-  b.AddListeningPort("127.0.0.1:" + std::to_string(port_), *creds);
-  b.RegisterService(&controller_);
-  server_ = b.BuildAndStart();
-  ASSERT_TRUE(server_);
-
-  auto client = ChannelCredentials(TlsConfig{dir + "/client.pem", dir + "/client.key", dir + "/ca.pem"});
-  ASSERT_TRUE(client) << client.error().ToString();
-  Registrar good(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), *client), info_,
-                 RegistrationTiming{.first_backoff = 10ms, .max_backoff = 80ms, .call_deadline = 2000ms});
-  good.Start();
-  EXPECT_TRUE(WaitFor([&] { return good.state().registered; })) << good.state().last_error;
-  good.Stop();
-
-  auto anonymous = ChannelCredentials(TlsConfig{"", "", dir + "/ca.pem"});
-  ASSERT_TRUE(anonymous);
-  info_.device_id = "intruder";
-  Registrar bad(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), *anonymous), info_,
-                RegistrationTiming{.first_backoff = 10ms, .max_backoff = 80ms, .call_deadline = 500ms});
-  bad.Start();
-  std::this_thread::sleep_for(400ms);
-  EXPECT_FALSE(bad.state().registered);
-  bad.Stop();
-  std::lock_guard lock(controller_.mu);
-  EXPECT_NE(controller_.last.device_id(), "intruder");
-  std::filesystem::remove_all(dir);
-}
-
 }  // namespace
 }  // namespace segwan::edge

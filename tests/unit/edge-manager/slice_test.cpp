@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "fake_dataplane.h"
 
 namespace segwan::edge {
@@ -225,8 +227,70 @@ TEST(SliceManager, ConflictsNameTheField) {
   no_such_lan.lan_interfaces = {"eth9"};
   r = sm.Apply(no_such_lan);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().field, "slice.lan_interfaces");
+  EXPECT_EQ(r.error().field, "slice.lan_interfaces[0]");
   EXPECT_EQ(sm.Slices().size(), 1u);
+}
+
+// The second line of defence behind the controller: nothing a slice asks for may take the
+// router's own plumbing, and a refusal leaves the kernel as it was.
+TEST(SliceManager, RefusesTheRoutersOwnPlumbing) {
+  FakeDataplane dp;
+  dp.AddLink("mgmt0", {"fd00:ff::a/64"});
+  dp.AddLink("lan9", {"10.99.0.1/24"});
+  SliceManager sm(&dp, SliceMode::kTable, "sr0");
+  sm.SetInterfaceRoles({{"wan1", "wan"}, {"mgmt0", "mgmt"}, {"lan0", "lan"}, {"lan1", "lan"}});
+  ASSERT_TRUE(sm.Apply(SiteA()));  // sr0 now exists
+  const auto routes = dp.routes();
+  const auto rules = dp.rules();
+  struct Case {
+    const char* what;
+    std::function<void(SliceSpec&)> change;
+    const char* field;
+  };
+  const Case cases[] = {
+      {"loopback", [](SliceSpec& s) { s.lan_interfaces = {"lo"}; }, "slice.lan_interfaces[0]"},
+      {"wan", [](SliceSpec& s) { s.lan_interfaces = {"lan1", "wan1"}; }, "slice.lan_interfaces[1]"},
+      {"mgmt", [](SliceSpec& s) { s.lan_interfaces = {"mgmt0"}; }, "slice.lan_interfaces[0]"},
+      {"SID device", [](SliceSpec& s) { s.lan_interfaces = {"sr0"}; }, "slice.lan_interfaces[0]"},
+      {"not a declared LAN", [](SliceSpec& s) { s.lan_interfaces = {"lan9"}; }, "slice.lan_interfaces[0]"},
+      {"remote prefix over the WAN address",
+       [](SliceSpec& s) { s.remotes[0].prefixes.push_back(P("fd5e::/32")); }, "slice.remotes[0].prefixes[2]"},
+      {"local prefix over the management address",
+       [](SliceSpec& s) { s.lan_prefixes.push_back(P("fd00:ff::a/128")); }, "slice.lan_prefixes[2]"},
+      {"remote prefix over the loopback",
+       [](SliceSpec& s) { s.remotes[0].prefixes.push_back(P("127.0.0.0/8")); }, "slice.remotes[0].prefixes[2]"},
+  };
+  for (const auto& c : cases) {
+    SliceSpec s = SiteA();
+    s.id = "red";
+    s.table = 101;
+    s.sid6 = A("fc00:0:a::e6");
+    s.sid4.reset();
+    s.lan_interfaces = {"lan1"};
+    c.change(s);
+    auto r = sm.Apply(s);
+    ASSERT_FALSE(r) << c.what;
+    EXPECT_EQ(r.error().field, c.field) << c.what << ": " << r.error().message;
+    EXPECT_EQ(dp.routes(), routes) << c.what;
+    EXPECT_EQ(dp.rules(), rules) << c.what;
+  }
+  // A default route through a remote site stays possible: the local table still wins for
+  // the router's own addresses.
+  SliceSpec hub = SiteA();
+  hub.id = "red";
+  hub.table = 101;
+  hub.sid6 = A("fc00:0:a::e6");
+  hub.sid4.reset();
+  hub.lan_interfaces = {"lan1"};
+  hub.lan_prefixes = {P("10.20.1.0/24")};
+  hub.remotes[0].prefixes = {P("::/0")};
+  auto r = sm.Apply(hub);
+  EXPECT_TRUE(r) << r.error().ToString();
+  // Without declared roles the loopback is still refused.
+  SliceManager bare(&dp, SliceMode::kTable, "sr0");
+  SliceSpec lo = SiteA();
+  lo.lan_interfaces = {"lo"};
+  EXPECT_FALSE(bare.Apply(lo));
 }
 
 TEST(SliceManager, VrfModeUsesAVrfAndVrftableSids) {

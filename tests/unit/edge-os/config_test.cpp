@@ -26,7 +26,8 @@ TEST(ControllerConfig, ShippedExampleParses) {
   ASSERT_TRUE(c) << c.error().ToString();
   EXPECT_EQ(c->db_path, "/var/lib/segwan/controller/segwan.db");
   EXPECT_EQ(c->retention_days, 30);
-  EXPECT_EQ(c->tls_ca, "/etc/segwan/tls/ca.pem");
+  EXPECT_FALSE(c->insecure);
+  EXPECT_EQ(c->device_cert_days, 30);
 }
 
 TEST(ControllerConfig, OutOfRangeNumbersNameTheFlag) {
@@ -36,8 +37,8 @@ TEST(ControllerConfig, OutOfRangeNumbersNameTheFlag) {
   EXPECT_EQ(ControllerConfigFromFlags(f).error().field, "--poll-interval-ms");
   FlagSet g("edge-os", "");
   AddControllerFlags(g);
-  ASSERT_FALSE(g.Parse({"--tls-cert", "/c.pem"}));
-  EXPECT_EQ(ControllerConfigFromFlags(g).error().field, "--tls-key");
+  ASSERT_FALSE(g.Parse({"--device-cert-days", "0"}));
+  EXPECT_EQ(ControllerConfigFromFlags(g).error().field, "--device-cert-days");
 }
 
 TEST(ControllerConfig, BadListenAddressNamesTheFlag) {

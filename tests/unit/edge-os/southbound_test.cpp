@@ -1,8 +1,9 @@
 // The controller and the agent's own parts over real gRPC on loopback, no root: two agents
 // (their Registrar and EdgeService, on fake dataplanes) register with the controller's
 // Registration service, and a slice the controller plans is accepted by the agents'
-// validation and lands in their dataplanes. Once in plaintext, once with mutual TLS
-// (certificates made by the openssl CLI), where an agent without a certificate is refused.
+// validation and lands in their dataplanes. Once in plaintext (the shared token), once with
+// mutual TLS as it runs by default: the controller's own CA, agents enrolled with one-time
+// join tokens, identities read from certificates on both sides.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "../edge-manager/fake_dataplane.h"
+#include "edge-manager/agent/enrolment.h"
 #include "edge-manager/agent/registration.h"
 #include "edge-manager/agent/server.h"
 #include "edge-manager/api/convert.h"
@@ -19,6 +21,8 @@
 #include "edge-os/controller/controller.h"
 #include "edge-os/controller/tokens.h"
 #include "edge-os/southbound/registration_service.h"
+#include "edge-os/trust/ca.h"
+#include "edge-os/trust/device_trust.h"
 
 namespace segwan::controller {
 namespace {
@@ -58,33 +62,48 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
     std::filesystem::create_directories(dir_);
     token_file_ = (dir_ / "token").string();
     std::ofstream(token_file_) << kToken << "\n";
-    if (tls()) {
-      const std::string make = std::string(SEGWAN_TEST_SOURCE_DIR) + "/unit/edge-manager/make_test_certs.sh";
-      if (std::system((make + " " + dir_.string() + " >/dev/null").c_str()) != 0) {
-        GTEST_SKIP() << "openssl could not make test certificates";
-      }
-    }
     store_ = std::move(*Store::Open((dir_ / "segwan.db").string()));
     EdgeClientOptions eo{.deadline = 2000ms, .attempts = 2, .retry_backoff = 50ms};
-    if (tls()) eo = {.deadline = 2000ms, .attempts = 2, .retry_backoff = 50ms, .ca_file = pem("ca"),
-                     .cert_file = pem("client"), .key_file = key("client")};
+    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+    if (tls()) {
+      ca_ = std::move(*CertificateAuthority::LoadOrCreate(dir_.string()));
+      ASSERT_TRUE(ca_->EnsureOwnCertificate(dir_.string(), 24h, 1h));
+      // Two-minute device certificates: with the five minutes they are backdated for slow
+      // clocks, a renewal is due at once (less than a third of the lifetime is left).
+      trust_ = std::make_unique<DeviceTrust>(store_.get(), ca_.get(), TrustOptions{.device_certificate_lifetime = 120s});
+      eo.tls = ControllerIdentity();
+      auto sc = segwan::MtlsServerCredentials(*eo.tls, segwan::ClientCertificates::kOptional);
+      ASSERT_TRUE(sc) << sc.error().ToString();
+      creds = *sc;
+    }
     connector_ = std::move(*GrpcEdgeConnector::Create(eo));
     ControllerOptions o;
-    o.device_token = kToken;
+    o.device_token = tls() ? "" : kToken;
     o.auto_enable = true;
     o.start_threads = false;
     o.heartbeat = 100ms;
     ctl_ = std::make_unique<Controller>(store_.get(), connector_.get(), o);
     ctl_->SetOperatorToken("op");
-    registration_ = std::make_unique<RegistrationService>(ctl_.get());
-    auto creds = tls() ? segwan::ServerCredentials({pem("server"), key("server"), pem("ca")})
-                       : segwan::ServerCredentials({});
-    ASSERT_TRUE(creds) << creds.error().ToString();
+    registration_ = std::make_unique<RegistrationService>(ctl_.get(), trust_.get());
     grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", *creds, &ctl_port_);
+    b.AddListeningPort("127.0.0.1:0", creds, &ctl_port_);
     b.RegisterService(registration_.get());
     ctl_server_ = b.BuildAndStart();
     ASSERT_TRUE(ctl_server_);
+  }
+  segwan::TlsIdentity ControllerIdentity() const {
+    return {(dir_ / "controller.key").string(), (dir_ / "controller.pem").string(), (dir_ / "ca.pem").string()};
+  }
+  std::string CtlAddress() const { return "127.0.0.1:" + std::to_string(ctl_port_); }
+  std::string TlsDir(const std::string& id) const { return (dir_ / ("tls-" + id)).string(); }
+  // Enrols `id` the way an agent does at its first start, with a join token made for it.
+  Status EnrolAgent(const std::string& id) {
+    auto t = trust_->CreateJoinToken(id);
+    if (!t) return t.error();
+    const std::string file = (dir_ / ("join-" + id)).string();
+    std::ofstream(file) << t->token << "\n";
+    return edge::Enrol({.device_id = id, .controller = CtlAddress(), .ca_file = (dir_ / "ca.pem").string(),
+                        .join_token_file = file, .tls_dir = TlsDir(id)});
   }
   void TearDown() override {
     for (auto& a : agents_) {
@@ -98,13 +117,6 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
   }
 
   bool tls() const { return GetParam(); }
-  std::string pem(const std::string& n) const { return (dir_ / (n + ".pem")).string(); }
-  std::string key(const std::string& n) const { return (dir_ / (n + ".key")).string(); }
-  edge::TlsConfig AgentTls(bool with_cert) const {
-    if (!tls()) return {};
-    return with_cert ? edge::TlsConfig{pem("server"), key("server"), pem("ca")} : edge::TlsConfig{"", "", pem("ca")};
-  }
-
   Agent& StartAgent(const std::string& id, const std::string& locator, bool with_cert = true) {
     auto a = std::make_unique<Agent>();
     a->id = id;
@@ -112,19 +124,30 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
     if (id == "edge-b") a->dp.AddLink("lan2", {"10.30.1.1/24", "fd10:b::1/64"});
     a->slices = std::make_unique<edge::SliceManager>(&a->dp, edge::SliceMode::kTable, "sr0");
     a->service = std::make_unique<edge::EdgeService>(&a->dp, a->slices.get(), a->roles, "");
-    // The agent's server: TLS with its certificate, requiring the controller's client one.
-    auto sc = edge::ServerCredentials(AgentTls(true));
-    EXPECT_TRUE(sc);
+    // The agent's server: its certificate, answering the controller (and operators) only.
+    std::shared_ptr<grpc::ServerCredentials> sc = grpc::InsecureServerCredentials();
+    std::shared_ptr<grpc::ChannelCredentials> cc = grpc::InsecureChannelCredentials();
+    if (tls()) {
+      EXPECT_TRUE(EnrolAgent(id));
+      auto s = edge::MtlsServerCredentials(edge::IdentityIn(TlsDir(id)), edge::ClientCertificates::kRequire,
+                                           edge::RequirePeerNames({pki::kControllerName, pki::kOperatorName}));
+      EXPECT_TRUE(s) << s.error().ToString();
+      sc = *s;
+      auto identity = edge::IdentityIn(TlsDir(id));
+      if (!with_cert) identity = {.ca_file = identity.ca_file};
+      auto c = edge::MtlsChannelCredentials(identity);
+      EXPECT_TRUE(c);
+      cc = *c;
+    }
     grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", *sc, &a->port);
+    b.AddListeningPort("127.0.0.1:0", sc, &a->port);
     b.RegisterService(a->service.get());
     a->server = b.BuildAndStart();
-    auto cc = edge::ChannelCredentials(AgentTls(with_cert));
-    EXPECT_TRUE(cc);
+    auto channel = tls() ? edge::MtlsChannel(CtlAddress(), cc, pki::kControllerName) : grpc::CreateChannel(CtlAddress(), cc);
     auto* dp = &a->dp;
     auto roles = a->roles;
     a->registrar = std::make_unique<edge::Registrar>(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(ctl_port_), *cc),
+        channel,
         edge::RegistrationInfo{.device_id = id,
                                .token_file = token_file_,
                                .grpc_address = "127.0.0.1:" + std::to_string(a->port),
@@ -148,6 +171,8 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
   std::filesystem::path dir_;
   std::string token_file_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<CertificateAuthority> ca_;
+  std::unique_ptr<DeviceTrust> trust_;
   std::unique_ptr<GrpcEdgeConnector> connector_;
   std::unique_ptr<Controller> ctl_;
   std::unique_ptr<RegistrationService> registration_;
@@ -199,7 +224,9 @@ TEST_P(SouthboundTest, AgentsRegisterAndTakeTheSlicesThePlannerMakes) {
   EXPECT_FALSE(Connected("edge-a"));  // Stop() unregisters
 }
 
-TEST_P(SouthboundTest, AWrongTokenIsRefused) {
+// The shared token of plaintext mode: instantiated for it alone.
+class SouthboundPlaintextTest : public SouthboundTest {};
+TEST_P(SouthboundPlaintextTest, AWrongTokenIsRefused) {
   std::ofstream(token_file_) << "guess\n";
   auto& a = StartAgent("edge-a", "fc00:0:a::/48");
   std::this_thread::sleep_for(300ms);
@@ -212,16 +239,142 @@ TEST_P(SouthboundTest, AWrongTokenIsRefused) {
 }
 
 // Only meaningful with TLS: instantiated for it alone.
-class SouthboundTlsTest : public SouthboundTest {};
+class SouthboundTlsTest : public SouthboundTest {
+ protected:
+  // A call to an agent's API with the given client identity.
+  grpc::Status ListInterfaces(const Agent& a, const segwan::TlsIdentity& as) {
+    auto cc = segwan::MtlsChannelCredentials(as);
+    EXPECT_TRUE(cc);
+    auto stub = pb::EdgeManager::NewStub(
+        segwan::MtlsChannel("127.0.0.1:" + std::to_string(a.port), *cc, pki::DeviceName(a.id)));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    pb::ListInterfacesResponse out;
+    return stub->ListInterfaces(&ctx, pb::ListInterfacesRequest(), &out);
+  }
+};
+
 TEST_P(SouthboundTlsTest, AnAgentWithoutACertificateIsRefused) {
   auto& a = StartAgent("edge-a", "fc00:0:a::/48", /*with_cert=*/false);
   std::this_thread::sleep_for(400ms);
   EXPECT_FALSE(a.registrar->state().registered);
+  EXPECT_NE(a.registrar->state().last_error.find("certificate"), std::string::npos) << a.registrar->state().last_error;
   EXPECT_FALSE(ctl_->GetDevice("edge-a"));
+}
+
+TEST_P(SouthboundTlsTest, TheAgentAnswersOnlyTheControllerAndOperators) {
+  auto& a = StartAgent("edge-a", "fc00:0:a::/48");
+  auto& b = StartAgent("edge-b", "fc00:0:b::/48");
+  ASSERT_TRUE(WaitFor([&] { return Connected("edge-a") && Connected("edge-b"); }));
+  EXPECT_TRUE(ListInterfaces(a, ControllerIdentity()).ok());
+  // Another edge's certificate, from the same CA, is refused by the agent itself.
+  auto as_b = ListInterfaces(a, edge::IdentityIn(TlsDir("edge-b")));
+  EXPECT_EQ(as_b.error_code(), grpc::StatusCode::UNAUTHENTICATED) << as_b.error_message();
+  // No certificate at all: the handshake fails.
+  EXPECT_FALSE(ListInterfaces(a, {.ca_file = ControllerIdentity().ca_file}).ok());
+  // An operator's certificate (REST hands these out) is accepted.
+  auto key = pki::GenerateKey();
+  auto op = trust_->IssueOperatorCertificate(*pki::MakeCsr(*key, "ops"));
+  ASSERT_TRUE(op);
+  const auto opdir = dir_ / "operator";
+  std::filesystem::create_directories(opdir);
+  std::ofstream(opdir / "key.pem") << *key;
+  std::ofstream(opdir / "cert.pem") << op->pem;
+  std::ofstream(opdir / "ca.pem") << trust_->ca_pem();
+  EXPECT_TRUE(ListInterfaces(a, edge::IdentityIn(opdir.string())).ok());
+  // The controller checks whom it reaches: b's name at a's address fails the handshake.
+  auto stub = pb::EdgeManager::NewStub(segwan::MtlsChannel("127.0.0.1:" + std::to_string(a.port),
+                                                           *segwan::MtlsChannelCredentials(ControllerIdentity()),
+                                                           pki::DeviceName(b.id)));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+  pb::ListInterfacesResponse out;
+  EXPECT_FALSE(stub->ListInterfaces(&ctx, pb::ListInterfacesRequest(), &out).ok());
+}
+
+TEST_P(SouthboundTlsTest, AnEnrolledIdCannotBeClaimedAgain) {
+  auto& a = StartAgent("edge-a", "fc00:0:a::/48");
+  ASSERT_TRUE(WaitFor([&] { return Connected("edge-a"); }));
+  const auto address = ctl_->GetDevice("edge-a")->device.grpc_address;
+  // No new join token while edge-a holds a valid certificate.
+  auto again = trust_->CreateJoinToken("edge-a");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, kConflict);
+  // A join token is good once.
+  auto t = trust_->CreateJoinToken("edge-c");
+  ASSERT_TRUE(t);
+  const std::string file = (dir_ / "join-c").string();
+  std::ofstream(file) << t->token << "\n";
+  edge::EnrolRequest r{.device_id = "edge-c", .controller = CtlAddress(), .ca_file = (dir_ / "ca.pem").string(),
+                       .join_token_file = file, .tls_dir = TlsDir("edge-c")};
+  ASSERT_TRUE(edge::Enrol(r));
+  auto twice = edge::Enrol(r);
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, static_cast<int>(grpc::StatusCode::UNAUTHENTICATED)) << twice.error().message;
+  // edge-c, enrolled, claims to be edge-a: refused, and the real edge-a is untouched.
+  auto cc = segwan::MtlsChannelCredentials(edge::IdentityIn(TlsDir("edge-c")));
+  auto stub = pb::Registration::NewStub(segwan::MtlsChannel(CtlAddress(), *cc, pki::kControllerName));
+  pb::RegisterDeviceRequest req;
+  req.set_device_id("edge-a");
+  req.set_grpc_address("127.0.0.1:1");
+  grpc::ClientContext ctx;
+  pb::RegisterDeviceResponse out;
+  auto st = stub->RegisterDevice(&ctx, req, &out);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_TRUE(Connected("edge-a"));
+  EXPECT_EQ(ctl_->GetDevice("edge-a")->device.grpc_address, address);
+  EXPECT_TRUE(a.registrar->state().registered);
+}
+
+TEST_P(SouthboundTlsTest, ARevokedEdgeCannotRegister) {
+  auto& a = StartAgent("edge-a", "fc00:0:a::/48");
+  ASSERT_TRUE(WaitFor([&] { return Connected("edge-a"); }));
+  const auto before = a.registrar->state().registrations;
+  ASSERT_TRUE(trust_->Revoke("edge-a"));
+  ctl_->Disconnect("edge-a");
+  // Its next heartbeat is refused, it tries to register again, and that is refused too.
+  ASSERT_TRUE(WaitFor([&] { return !a.registrar->state().registered; }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(Connected("edge-a"));
+  EXPECT_EQ(a.registrar->state().registrations, before);
+  EXPECT_NE(a.registrar->state().last_error.find("revoked"), std::string::npos) << a.registrar->state().last_error;
+  // The operator may let it back in: a new join token (and a new enrolment at its restart).
+  EXPECT_TRUE(trust_->CreateJoinToken("edge-a"));
+}
+
+TEST_P(SouthboundTlsTest, ACertificateIsRenewedWithoutARestart) {
+  auto& a = StartAgent("edge-a", "fc00:0:a::/48");
+  ASSERT_TRUE(WaitFor([&] { return Connected("edge-a"); }));
+  const auto old = *pki::ReadCertificate(*segwan::ReadTextFile(edge::IdentityIn(TlsDir("edge-a")).cert_file, ""));
+  auto channel = segwan::MtlsChannel(CtlAddress(), *segwan::MtlsChannelCredentials(edge::IdentityIn(TlsDir("edge-a"))),
+                                     pki::kControllerName);
+  edge::CertificateRenewer renewer(channel, TlsDir("edge-a"));
+  auto r = renewer.RenewIfDue();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(*r);
+  auto latest = *pki::ReadCertificate(*segwan::ReadTextFile(edge::IdentityIn(TlsDir("edge-a")).cert_file, ""));
+  EXPECT_NE(latest.serial, old.serial);
+  EXPECT_EQ(latest.dns_names, old.dns_names);
+  EXPECT_TRUE(trust_->Authorise(latest));
+  EXPECT_TRUE(trust_->Authorise(old));  // still valid until it expires: connections made with it go on
+  // The agent's own TLS picks the new certificate up from the file, with nothing restarted:
+  // the controller's next call sees it.
+  std::this_thread::sleep_for(std::chrono::seconds(segwan::kTlsReloadSeconds + 1));
+  auto stub = pb::EdgeManager::NewStub(segwan::MtlsChannel("127.0.0.1:" + std::to_string(a.port),
+                                                           *segwan::MtlsChannelCredentials(ControllerIdentity()),
+                                                           pki::DeviceName("edge-a")));
+  grpc::ClientContext ctx;
+  pb::ListInterfacesResponse out;
+  EXPECT_TRUE(stub->ListInterfaces(&ctx, pb::ListInterfacesRequest(), &out).ok());
+  auto peer = ctx.auth_context() ? segwan::PeerCertificate(*ctx.auth_context()) : std::nullopt;
+  ASSERT_TRUE(peer);
+  EXPECT_EQ(peer->serial, latest.serial);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transport, SouthboundTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "MutualTls" : "Plaintext"; });
+INSTANTIATE_TEST_SUITE_P(Transport, SouthboundPlaintextTest, ::testing::Values(false),
+                         [](const auto&) { return "Plaintext"; });
 INSTANTIATE_TEST_SUITE_P(Transport, SouthboundTlsTest, ::testing::Values(true),
                          [](const auto&) { return "MutualTls"; });
 
