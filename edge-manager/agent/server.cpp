@@ -56,6 +56,13 @@ int RunAgent(const AgentConfig& c) {
   // thread inherits the mask and only the waiter below takes them: a SIGTERM then always
   // shuts down in order and the XDP programs are detached.
   const sigset_t stop = segwan::BlockStopSignals();
+  // Enrol before touching the router: an agent the controller refuses changes nothing here.
+  if (!c.insecure) {
+    if (auto st = EnrolUntilDone(c, stop); !st) {
+      SEGWAN_LOG(kError, "main") << st.error().ToString();
+      return 2;
+    }
+  }
   auto dp = netlink::OpenNetlinkDataplane();
   if (!dp) {
     SEGWAN_LOG(kError, "main") << dp.error().ToString();
@@ -134,10 +141,6 @@ int RunAgent(const AgentConfig& c) {
     SEGWAN_LOG(kWarn, "main") << "--insecure: the EdgeManager API is plaintext and answers anyone who reaches "
                               << c.listen.ToString() << "; use it on a closed lab network only";
   } else {
-    if (auto st = EnrolUntilDone(c, stop); !st) {
-      SEGWAN_LOG(kError, "main") << st.error().ToString();
-      return 2;
-    }
     creds = MtlsServerCredentials(identity, ClientCertificates::kRequire,
                                   RequirePeerNames({pki::kControllerName, pki::kOperatorName}));
     auto cc = MtlsChannelCredentials(identity);

@@ -32,6 +32,9 @@ Result<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
 
 namespace {
 
+// Workers of the REST server: a handful of slow clients must not take them all.
+constexpr size_t kRestWorkers = 64;
+
 const char* CodeName(int http) {
   switch (http) {
     case 400: return "invalid_argument";
@@ -296,6 +299,24 @@ void RestServer::Routes() {
   // cpp-httplib writes headers and body separately: without TCP_NODELAY, Nagle's algorithm
   // and the client's delayed ACK hold every keep-alive response for ~40 ms.
   s.set_tcp_nodelay(true);
+  // Slow or idle clients cannot hold a worker for long, and there are enough workers that a
+  // few of them do not stop /health (an event loop is the full answer; see docs/operations.md).
+  s.set_read_timeout(std::chrono::seconds(5));
+  s.set_write_timeout(std::chrono::seconds(5));
+  s.set_keep_alive_timeout(5);
+  s.set_keep_alive_max_count(100);
+  s.new_task_queue = [] { return new httplib::ThreadPool(kRestWorkers); };
+  // Headers on every response: no framing, no sniffing, no referrer, scripts from this origin
+  // only (the dashboard has no inline script), and nothing of the API kept in caches.
+  s.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Content-Security-Policy",
+                   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("X-Frame-Options", "DENY");
+    res.set_header("Referrer-Policy", "no-referrer");
+    if (req.path.rfind("/api/", 0) == 0 || req.path == "/metrics") res.set_header("Cache-Control", "no-store");
+  });
 
   using Req = const httplib::Request&;
   using Res = httplib::Response&;

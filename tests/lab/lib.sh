@@ -118,10 +118,13 @@ stop_agent() {
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
   kill -9 "$pid" 2>/dev/null || true
 }
+# The agents of start_agent, or those `lab.sh up` started (its env names their credentials).
 edgectl() {
   local x=$1; shift
-  if [ "$(cat "${AGENT_STATE_ROOT:?}/edge-$x/mode" 2>/dev/null)" = tls ]; then
+  if [ -n "${AGENT_STATE_ROOT:-}" ] && [ "$(cat "$AGENT_STATE_ROOT/edge-$x/mode" 2>/dev/null)" = tls ]; then
     "$EDGECTL" --edge "[fd5e:ff::$x]:50061" --tls-dir "$AGENT_STATE_ROOT/operator" --device "edge-$x" "$@"
+  elif [ -z "${AGENT_STATE_ROOT:-}" ] && [ -n "${EDGECTL_TLS_DIR:-}" ]; then
+    "$EDGECTL" --edge "[fd5e:ff::$x]:50061" --tls-dir "$EDGECTL_TLS_DIR" --device "edge-$x" "$@"
   else
     "$EDGECTL" --edge "[fd5e:ff::$x]:50061" --insecure "$@"
   fi

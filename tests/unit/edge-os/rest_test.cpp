@@ -9,6 +9,9 @@
 
 #include "edge-os/controller/controller.h"
 #include "edge-os/northbound/rest.h"
+#include "edge-os/trust/ca.h"
+#include "edge-os/trust/device_trust.h"
+#include "segwan/pki.h"
 #include "edge-os/store/store.h"
 #include "fake_edges.h"
 #include "segwan/clock.h"
@@ -136,6 +139,57 @@ class RestTest : public ::testing::Test {
   std::unique_ptr<RestServer> rest_;
   std::unique_ptr<httplib::Client> client_;
 };
+
+TEST_F(RestTest, EveryResponseCarriesTheSecurityHeaders) {
+  for (const std::string path : {"/api/v1/health", "/api/v1/slices", "/api/v1/no-such", "/metrics"}) {
+    auto r = client_->Get(path.c_str(), {{"Authorization", std::string("Bearer ") + kOperator}});
+    ASSERT_TRUE(r) << path;
+    EXPECT_NE(r->get_header_value("Content-Security-Policy").find("script-src 'self'"), std::string::npos) << path;
+    EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff") << path;
+    EXPECT_EQ(r->get_header_value("X-Frame-Options"), "DENY") << path;
+    EXPECT_EQ(r->get_header_value("Referrer-Policy"), "no-referrer") << path;
+    EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store") << path;
+  }
+}
+
+// Enrolment over REST: join tokens for named devices, one per enrolled id, revocation and
+// deletion, all for the operator only.
+TEST_F(RestTest, DevicesAreNamedRevokedAndDeletedByTheOperator) {
+  auto ca = CertificateAuthority::LoadOrCreate(dir_.string());
+  ASSERT_TRUE(ca) << ca.error().ToString();
+  DeviceTrust trust(store_.get(), ca->get());
+  RestServer rest(ctl_.get(), "", &trust);
+  auto port = rest.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port);
+  client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
+  const auto tenant = NewTenant("acme");
+  ExpectError(Call("POST", "/api/v1/devices", tenant, json{{"id", "edge-z"}}), 403, "");
+  ExpectError(Call("POST", "/api/v1/devices", kOperator, json{{"id", "Edge Z"}}), 400, "id");
+  auto r = Call("POST", "/api/v1/devices", kOperator, json{{"id", "edge-z"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.body["join_token"].get<std::string>().size(), 48u);
+  EXPECT_NE(r.body["ca_certificate"].get<std::string>().find("BEGIN CERTIFICATE"), std::string::npos);
+  // Enrolled with that token, the id cannot get another until it is revoked.
+  auto key = pki::GenerateKey();
+  ASSERT_TRUE(trust.Enroll("edge-z", r.body["join_token"], *pki::MakeCsr(*key, "z")));
+  ExpectError(Call("POST", "/api/v1/devices", kOperator, json{{"id", "edge-z"}}), 409, "id");
+  auto list = Call("GET", "/api/v1/enrolments", kOperator);
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body.size(), 1u);
+  EXPECT_EQ(list.body[0]["state"], "enrolled");
+  ExpectError(Call("GET", "/api/v1/enrolments", tenant), 403, "");
+  EXPECT_EQ(Call("POST", "/api/v1/devices/edge-z/revoke", kOperator).status, 204);
+  EXPECT_EQ(Call("POST", "/api/v1/devices", kOperator, json{{"id", "edge-z"}}).status, 201);
+  // A device a slice uses cannot be deleted; one nobody uses can, and is gone.
+  ASSERT_EQ(Call("POST", "/api/v1/slices", tenant, SliceBody()).status, 201);
+  ExpectError(Call("DELETE", "/api/v1/devices/edge-a", kOperator), 409, "id");
+  EXPECT_TRUE(ctl_->GetDevice("edge-a"));
+  EXPECT_EQ(Call("DELETE", "/api/v1/devices/edge-c", kOperator).status, 204);
+  EXPECT_FALSE(ctl_->GetDevice("edge-c"));
+  ExpectError(Call("DELETE", "/api/v1/devices/edge-c", kOperator), 404, "id");
+  client_.reset();
+  rest.Stop();
+}
 
 TEST_F(RestTest, TokensAreRequiredAndChecked) {
   EXPECT_EQ(Call("GET", "/api/v1/health", "").status, 200);
