@@ -103,7 +103,16 @@ int Run(const ControllerConfig& c) {
     SEGWAN_LOG(kError, "main") << "--grpc-listen: cannot listen on " << c.grpc_listen.ToString();
     return 1;
   }
-  RestServer rest(&controller, c.web_root.empty() ? DefaultWebRoot() : c.web_root, trust.get());
+  RestOptions rest_options;
+  if (!c.metrics_token_file.empty()) {
+    auto t = LoadOrCreateToken(c.metrics_token_file);
+    if (!t) {
+      SEGWAN_LOG(kError, "main") << t.error().ToString();
+      return 1;
+    }
+    rest_options.metrics_token = *t;
+  }
+  RestServer rest(&controller, c.web_root.empty() ? DefaultWebRoot() : c.web_root, trust.get(), rest_options);
   auto http_port = rest.Start(c.http_listen.host, c.http_listen.port);
   if (!http_port) {
     SEGWAN_LOG(kError, "main") << http_port.error().ToString();
@@ -131,6 +140,10 @@ int main(int argc, char** argv) {
                         "delay sessions into per-edge configuration, and keeps their results.");
   AddControllerFlags(flags);
   if (auto code = segwan::StartCommandLine(flags, argc, argv)) return *code;
+  if (flags.GetBool("print-routes")) {  // the route table, for the OpenAPI check
+    for (const auto& [method, pattern] : RestServer(nullptr, "").RouteList()) std::printf("%s %s\n", method.c_str(), pattern.c_str());
+    return 0;
+  }
   auto config = ControllerConfigFromFlags(flags);
   if (!config) {
     std::fprintf(stderr, "edge-os: %s\n", config.error().ToString().c_str());

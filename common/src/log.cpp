@@ -1,6 +1,7 @@
 #include "segwan/log.h"
 
 #include "segwan/clock.h"
+#include "segwan/text.h"
 
 #include <atomic>
 #include <chrono>
@@ -38,7 +39,8 @@ void LogLine(LogLevel level, std::string_view component, std::string_view messag
   line += ' ';
   line += component;
   line += ": ";
-  line += message;
+  // Whatever a message quotes from outside (names, paths, peers) cannot forge a log line.
+  line += HasControl(message) ? EscapeForLog(message) : std::string(message);
   line += '\n';
   // One fwrite per line: POSIX stdio locks the stream, so lines never interleave.
   std::fwrite(line.data(), 1, line.size(), stderr);

@@ -2,12 +2,17 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <functional>
+#include <regex>
 #include <sstream>
 
+#include "edge-os/controller/tokens.h"
 #include "segwan/clock.h"
 #include "segwan/log.h"
+#include "segwan/text.h"
 
 namespace segwan::controller {
 
@@ -15,25 +20,24 @@ using nlohmann::json;
 
 Result<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
   if (text.empty()) return int64_t{0};
-  size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(text, &used);
-  } catch (...) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const auto v = ParseWholeInt(std::string_view(text).substr(0, digits));
+  if (!v) {
     return FieldError("since", "'" + text + "' is neither milliseconds since the epoch nor a span like 5m");
   }
-  const std::string unit = text.substr(used);
-  if (v < 0) return FieldError("since", "must not be negative");
-  if (unit.empty()) return static_cast<int64_t>(v);
+  const std::string unit = text.substr(digits);
+  if (unit.empty()) return *v;
   const int64_t mul = unit == "s" ? 1000 : unit == "m" ? 60'000 : unit == "h" ? 3'600'000 : unit == "d" ? 86'400'000 : 0;
   if (!mul) return FieldError("since", "unit '" + unit + "' is not s, m, h or d");
-  return now_ms - v * mul;
+  if (*v > now_ms / mul) return FieldError("since", "reaches back before 1970");
+  return now_ms - *v * mul;
 }
 
 namespace {
 
 // Workers of the REST server: a handful of slow clients must not take them all.
-constexpr size_t kRestWorkers = 64;
+constexpr size_t kRestWorkers = 128;
 
 const char* CodeName(int http) {
   switch (http) {
@@ -245,14 +249,139 @@ std::string Bearer(const httplib::Request& req) {
   return "";
 }
 
+// What the request line and the query may hold: percent-encoding that decodes, and decoded
+// text that is UTF-8 without control characters. The error names the part.
+std::optional<Error> CheckTarget(const httplib::Request& req) {
+  if (!IsValidPercentEncoding(req.target)) return ApiError(kBadRequest, "path", "invalid percent-encoding");
+  if (!IsValidUtf8(req.path) || HasControl(req.path)) {
+    return ApiError(kBadRequest, "path", "must be UTF-8 without control characters");
+  }
+  for (const auto& [k, v] : req.params) {
+    if (!IsValidUtf8(k) || !IsValidUtf8(v) || HasControl(k) || HasControl(v)) {
+      return ApiError(kBadRequest, IsValidUtf8(k) && !HasControl(k) ? k : "query",
+                      "must be UTF-8 without control characters");
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-RestServer::RestServer(Controller* c, std::string web_root, DeviceTrust* trust)
-    : c_(c), trust_(trust), web_root_(std::move(web_root)), http_(std::make_unique<httplib::Server>()) {
+// The routes as data: method, pattern, handler. cpp-httplib only carries bytes: every request
+// reaches Dispatch through catch-all handlers, so its body is read here, counted as it
+// arrives (chunked or not), and a path that exists answers 405 with Allow for other methods.
+class RestServer::Router {
+ public:
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  void Get(const std::string& p, Handler h) { Add("GET", p, std::move(h)); }
+  void Post(const std::string& p, Handler h) { Add("POST", p, std::move(h)); }
+  void Put(const std::string& p, Handler h) { Add("PUT", p, std::move(h)); }
+  void Delete(const std::string& p, Handler h) { Add("DELETE", p, std::move(h)); }
+
+  std::vector<std::pair<std::string, std::string>> List() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
+    return out;
+  }
+
+  void Install(httplib::Server& s) {
+    static const std::string kAny = R"([\s\S]*)";
+    auto plain = [this](const httplib::Request& req, httplib::Response& res) { Dispatch(req, res, nullptr); };
+    auto with_body = [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& rd) {
+      Dispatch(req, res, &rd);
+    };
+    s.Get(kAny, plain);
+    s.Options(kAny, plain);
+    s.Post(kAny, plain);
+    s.Put(kAny, plain);
+    s.Patch(kAny, plain);
+    s.Delete(kAny, plain);
+    s.Post(kAny, with_body);
+    s.Put(kAny, with_body);
+    s.Patch(kAny, with_body);
+    s.Delete(kAny, with_body);
+  }
+
+ private:
+  struct Route {
+    std::string method, pattern;
+    std::regex re;
+    Handler fn;
+  };
+  void Add(std::string method, const std::string& pattern, Handler h) {
+    routes_.push_back({std::move(method), pattern, std::regex(pattern), std::move(h)});
+  }
+
+  void Dispatch(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader* reader) {
+    if (auto e = CheckTarget(req)) return SendError(res, *e);
+    const std::string method = req.method == "HEAD" ? "GET" : req.method;
+    const Route* route = nullptr;
+    std::vector<std::string> allowed;
+    for (const auto& r : routes_) {
+      if (!std::regex_match(req.path, r.re)) continue;
+      if (r.method == method) {
+        route = &r;
+        break;
+      }
+      if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end()) allowed.push_back(r.method);
+    }
+    if (!route && allowed.empty()) {
+      return SendError(res, ApiError(kNotFound, "", "no such resource: " + req.method + " " + req.path));
+    }
+    if (!route) {
+      std::string allow;
+      for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+      res.set_header("Allow", allow);
+      return SendError(res, ApiError(405, "", req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")"));
+    }
+    httplib::Request r = req;
+    if (reader) {
+      // A declared length over the limit is refused before a byte is read; a chunked body
+      // when its running count passes the limit.
+      const auto declared = ParseWholeInt(req.get_header_value("Content-Length"));
+      bool too_large = declared && *declared > static_cast<int64_t>(kMaxBody);
+      const bool read = !too_large && (*reader)([&](const char* data, size_t n) {
+        if (r.body.size() + n > kMaxBody) {
+          too_large = true;
+          return false;
+        }
+        r.body.append(data, n);
+        return true;
+      });
+      // An honest client that declared a little too much gets the answer rather than a reset:
+      // up to 8 MiB are read and thrown away (nothing is kept).
+      if (too_large && declared && *declared <= static_cast<int64_t>(kDrainLimit)) {
+        (*reader)([](const char*, size_t) { return true; });
+      }
+      if (too_large) {
+        res.set_header("Connection", "close");  // the rest of the body is never read
+        return SendError(res, ApiError(413, "", "the body is larger than 1 MiB"));
+      }
+      if (!read) return SendError(res, ApiError(kBadRequest, "", "the body could not be read"));
+    }
+    std::regex_match(r.path, r.matches, route->re);
+    route->fn(r, res);
+  }
+
+  static constexpr size_t kMaxBody = 1 << 20;
+  static constexpr size_t kDrainLimit = 8 << 20;
+  std::vector<Route> routes_;
+};
+
+RestServer::RestServer(Controller* c, std::string web_root, DeviceTrust* trust, RestOptions options)
+    : c_(c),
+      trust_(trust),
+      web_root_(std::move(web_root)),
+      options_(std::move(options)),
+      http_(std::make_unique<httplib::Server>()),
+      router_(std::make_unique<Router>()) {
   Routes();
+  router_->Install(*http_);
 }
 
 RestServer::~RestServer() { Stop(); }
+
+std::vector<std::pair<std::string, std::string>> RestServer::RouteList() const { return router_->List(); }
 
 Result<int> RestServer::Start(const std::string& host, int port) {
   int bound = port;
@@ -272,11 +401,12 @@ void RestServer::Stop() {
 }
 
 void RestServer::Routes() {
-  auto& s = *http_;
-  if (!web_root_.empty() && !s.set_mount_point("/", web_root_)) {
+  auto& h = *http_;
+  auto& s = *router_;
+  if (!web_root_.empty() && !h.set_mount_point("/", web_root_)) {
     SEGWAN_LOG(kWarn, "rest") << "web root " << web_root_ << " is not a folder; the dashboard is not served";
   }
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+  h.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "internal error";
     try {
       std::rethrow_exception(ep);
@@ -288,27 +418,27 @@ void RestServer::Routes() {
     SendError(res, ApiError(500, "", what));
   });
   // Errors cpp-httplib answers by itself (no route, body too large, ...) in the same JSON form.
-  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     const std::string what = res.status == 404   ? "no such resource: " + req.method + " " + req.path
                              : res.status == 413 ? "the body is larger than 1 MiB"
                                                  : "HTTP " + std::to_string(res.status);
     SendError(res, ApiError(res.status, "", what));
   });
-  s.set_payload_max_length(1 << 20);
+  h.set_payload_max_length(1 << 20);
   // cpp-httplib writes headers and body separately: without TCP_NODELAY, Nagle's algorithm
   // and the client's delayed ACK hold every keep-alive response for ~40 ms.
-  s.set_tcp_nodelay(true);
+  h.set_tcp_nodelay(true);
   // Slow or idle clients cannot hold a worker for long, and there are enough workers that a
   // few of them do not stop /health (an event loop is the full answer; see docs/operations.md).
-  s.set_read_timeout(std::chrono::seconds(5));
-  s.set_write_timeout(std::chrono::seconds(5));
-  s.set_keep_alive_timeout(5);
-  s.set_keep_alive_max_count(100);
-  s.new_task_queue = [] { return new httplib::ThreadPool(kRestWorkers); };
+  h.set_read_timeout(std::chrono::seconds(5));
+  h.set_write_timeout(std::chrono::seconds(5));
+  h.set_keep_alive_timeout(5);
+  h.set_keep_alive_max_count(100);
+  h.new_task_queue = [] { return new httplib::ThreadPool(kRestWorkers); };
   // Headers on every response: no framing, no sniffing, no referrer, scripts from this origin
   // only (the dashboard has no inline script), and nothing of the API kept in caches.
-  s.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  h.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     res.set_header("Content-Security-Policy",
                    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
@@ -340,15 +470,13 @@ void RestServer::Routes() {
   auto limit_of = [](Req req, Res res, size_t def, size_t* out) {
     *out = def;
     if (!req.has_param("limit")) return true;
-    try {
-      const auto v = std::stoll(req.get_param_value("limit"));
-      if (v < 1 || v > 10000) throw std::out_of_range("");
-      *out = static_cast<size_t>(v);
-      return true;
-    } catch (...) {
+    const auto v = ParseWholeInt(req.get_param_value("limit"));
+    if (!v || *v < 1 || *v > 10000) {
       SendError(res, ApiError(kBadRequest, "limit", "must be an integer from 1 to 10000"));
       return false;
     }
+    *out = static_cast<size_t>(*v);
+    return true;
   };
 
   s.Get("/api/v1/health", [](Req, Res res) { Send(res, 200, {{"status", "ok"}}); });
@@ -648,7 +776,14 @@ void RestServer::Routes() {
         }));
 
   // ---- Prometheus
-  s.Get("/metrics", [this](Req, Res res) {
+  s.Get("/metrics", [this](Req req, Res res) {
+    if (!options_.metrics_token.empty()) {
+      const std::string t = Bearer(req);
+      const auto p = c_->Authenticate(t);
+      if (!SameSecret(t, options_.metrics_token) && !(p && p->is_operator)) {
+        return SendError(res, ApiError(kUnauthenticated, "Authorization", "/metrics needs the metrics token"));
+      }
+    }
     const auto m = c_->GetMetrics();
     std::ostringstream o;
     o << "# HELP segwan_devices_connected Edge routers connected now.\n# TYPE segwan_devices_connected gauge\n"

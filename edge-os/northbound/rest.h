@@ -3,6 +3,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "edge-os/controller/controller.h"
 #include "edge-os/trust/device_trust.h"
@@ -13,13 +15,17 @@ class Server;
 
 namespace segwan::controller {
 
+struct RestOptions {
+  std::string metrics_token;  // non-empty: /metrics wants it (or the operator's) as a bearer token
+};
+
 // The REST API under /api/v1 (JSON, bearer tokens; see docs/openapi.yaml), /metrics in the
 // Prometheus text format, and the dashboard's static files at /. Handlers are thin: parse,
 // call the Controller, map its Error to a status and {"error": {code, message, field}}.
 class RestServer {
  public:
   // `trust` null: plaintext mode, no enrolment routes.
-  RestServer(Controller* c, std::string web_root, DeviceTrust* trust = nullptr);
+  RestServer(Controller* c, std::string web_root, DeviceTrust* trust = nullptr, RestOptions options = {});
   ~RestServer();
   RestServer(const RestServer&) = delete;
   RestServer& operator=(const RestServer&) = delete;
@@ -28,12 +34,18 @@ class RestServer {
   Result<int> Start(const std::string& host, int port);
   void Stop();
 
+  // Every (method, path pattern) served, as declared (docs/openapi.yaml is checked against it).
+  std::vector<std::pair<std::string, std::string>> RouteList() const;
+
  private:
+  class Router;
   void Routes();
   Controller* c_;
   DeviceTrust* trust_;
   std::string web_root_;
+  RestOptions options_;
   std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<Router> router_;
   std::thread thread_;
 };
 

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""docs/openapi.yaml and the routes edge-os registers (edge-os/northbound/rest.cpp) name the
+"""docs/openapi.yaml and the routes edge-os serves (its route table) name the
 same methods on the same paths: the reference cannot drift from the server."""
 import itertools
 import re
+import subprocess
 import sys
 
 import yaml
@@ -13,9 +14,10 @@ documented = {(m.upper(), "/api/v1" + p) for p, ops in spec["paths"].items()
               for m in ops if m in ("get", "post", "put", "delete")}
 
 served = set()
-source = open(f"{root}/edge-os/northbound/rest.cpp").read()
-for method, raw, plain in re.findall(r'\bs\.(Get|Post|Put|Delete)\(\s*(?:R"\((.*?)\)"|"(.*?)")', source):
-    pattern = raw or plain
+# The server's own route table (edge-os --print-routes), not its source text.
+table = subprocess.run([sys.argv[2], "--print-routes"], check=True, capture_output=True, text=True).stdout
+for line in table.splitlines():
+    method, pattern = line.split(" ", 1)
     if not pattern.startswith("/api/"):
         continue
     # ([^/]+) is an id; (a|b) is one route per alternative
