@@ -1,6 +1,7 @@
 // edge-os: the SegWAN controller. This file only wires the parts together.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -26,6 +27,8 @@ using namespace segwan::controller;
 constexpr int kMaxRegistrationMessage = 1 << 20;
 
 int Run(const ControllerConfig& c) {
+  // A data folder in use has its operator token: an empty store file there lost its content.
+  const bool new_data_dir = access(c.operator_token_file.c_str(), F_OK) != 0;
   auto op_token = LoadOrCreateToken(c.operator_token_file);
   if (!op_token) {
     SEGWAN_LOG(kError, "main") << op_token.error().ToString();
@@ -42,7 +45,7 @@ int Run(const ControllerConfig& c) {
     SEGWAN_LOG(kWarn, "main") << "--insecure: the southbound is plaintext and any holder of " << c.device_token_file
                               << " can register as any device; use it on a closed lab network only";
   }
-  auto store = Store::Open(c.db_path);
+  auto store = Store::Open(c.db_path, new_data_dir);
   if (!store) {
     SEGWAN_LOG(kError, "main") << store.error().ToString();
     return 1;
@@ -91,6 +94,12 @@ int Run(const ControllerConfig& c) {
                          .poll_interval = std::chrono::milliseconds(c.poll_interval_ms),
                          .retention_ms = c.retention_days * 86'400'000LL});
   controller.SetOperatorToken(*op_token);
+  for (const auto* e : {&controller.load_error(), trust ? &trust->load_error() : nullptr}) {
+    if (e && *e) {
+      SEGWAN_LOG(kError, "main") << "cannot read what " << c.db_path << " holds: " << (*e)->message;
+      return 1;
+    }
+  }
 
   RegistrationService registration(&controller, trust.get());
   grpc::ServerBuilder builder;

@@ -43,30 +43,53 @@ void PromHistogram::Add(double seconds) {
 
 Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions options)
     : store_(store), edges_(edges), o_(std::move(options)), tai_offset_s_(TaiUtcOffset()) {
-  for (auto& d : store_->Devices()) devices_.emplace(d.id, d);
-  for (const auto& t : store_->Tenants()) tenant_by_token_.emplace(t.token_sha256, t.id);
-  for (auto& s : store_->Slices()) {
+  if (auto st = Load(); !st) load_error_ = st.error();
+}
+
+Status Controller::Load() {
+  auto devices = store_->Devices();
+  if (!devices) return devices.error();
+  for (auto& d : *devices) devices_.emplace(d.id, d);
+  auto tenants = store_->Tenants();
+  if (!tenants) return tenants.error();
+  for (const auto& t : *tenants) tenant_by_token_.emplace(t.token_sha256, t.id);
+  auto slices = store_->Slices();
+  if (!slices) return slices.error();
+  for (auto& s : *slices) {
     for (const auto& site : s.sites) slice_edges_[s.id][site.device] = {"pending", ""};
     slices_.emplace(s.id, s);
   }
-  for (auto& s : store_->Sessions()) {
+  auto sessions = store_->Sessions();
+  if (!sessions) return sessions.error();
+  for (auto& s : *sessions) {
     SessionRuntime r;
-    r.counters = store_->Counters(s.id);
+    auto counters = store_->Counters(s.id);
+    auto last_end = store_->LastAggregateEnd(s.id);
+    if (!counters || !last_end) return counters ? last_end.error() : counters.error();
+    r.counters = *counters;
     r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == "stateful");
     // The open interval: what was stored after the last closed one, fed back in order.
-    const int64_t open_from_ms = store_->LastAggregateEnd(s.id).value_or(0);
+    const int64_t open_from_ms = last_end->value_or(0);
     const auto from_t1 = static_cast<uint64_t>(std::max<int64_t>(0, open_from_ms + tai_offset_s_ * 1000LL)) * 1'000'000ULL;
-    for (const auto& sample : store_->Samples(s.id, from_t1, 10'000'000)) r.builder->Add(sample, SampleUtcMs(sample));
+    auto samples = store_->Samples(s.id, from_t1, 10'000'000);
+    if (!samples) return samples.error();
+    for (const auto& sample : *samples) r.builder->Add(sample, SampleUtcMs(sample));
     r.s = s;
     sessions_.emplace(s.id, std::move(r));
   }
-  for (auto& s : store_->LossSessions()) {
+  auto losses = store_->LossSessions();
+  if (!losses) return losses.error();
+  for (auto& s : *losses) {
     LossRuntime r;
-    r.cursor = store_->GetLossCursor(s.id);
-    r.last = store_->LastLossPeriod(s.id);
+    auto cursor = store_->GetLossCursor(s.id);
+    auto last = store_->LastLossPeriod(s.id);
+    if (!cursor || !last) return cursor ? last.error() : cursor.error();
+    r.cursor = *cursor;
+    r.last = *last;
     r.s = s;
     loss_.emplace(s.id, std::move(r));
   }
+  return Status::Ok();
 }
 
 Controller::~Controller() { Stop(); }
@@ -112,8 +135,9 @@ void Controller::Loop() {
       const int64_t cut_ms = NowUtcMs() - o_.retention_ms;
       const auto n = store_->Prune(static_cast<uint64_t>(std::max<int64_t>(0, cut_ms + tai_offset_s_ * 1000LL)) * 1'000'000ULL,
                                    cut_ms);
-      if (n) SEGWAN_LOG(kInfo, "store") << "retention: removed " << n << " rows";
-      next_prune = now + std::chrono::hours(1);
+      if (n && *n) SEGWAN_LOG(kInfo, "store") << "retention: removed " << *n << " rows";
+      // A failed prune (logged by the store) is tried again in a minute, not an hour.
+      next_prune = now + (n ? std::chrono::minutes(60) : std::chrono::minutes(1));
     }
   }
 }
@@ -132,16 +156,20 @@ Result<std::pair<Tenant, std::string>> Controller::CreateTenant(const Principal&
   if (!p.is_operator) return ApiError(kForbidden, "", "only the operator creates tenants");
   if (name.empty() || name.size() > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
   std::lock_guard cfg(config_mu_);
-  for (const auto& t : store_->Tenants()) {
+  auto tenants = store_->Tenants();
+  if (!tenants) return tenants.error();
+  for (const auto& t : *tenants) {
     if (t.name == name) return ApiError(kConflict, "name", "a tenant named '" + name + "' exists");
   }
+  auto number = store_->NextId("tenant");
+  if (!number) return number.error();
   Tenant t;
-  t.id = "t" + std::to_string(store_->NextId("tenant"));
+  t.id = "t" + std::to_string(*number);
   t.name = name;
   const std::string token = RandomHex(24);
   t.token_sha256 = Sha256Hex(token);
   t.created_ms = NowUtcMs();
-  store_->PutTenant(t);
+  if (auto st = store_->PutTenant(t); !st) return st.error();
   {
     std::lock_guard lock(mu_);
     tenant_by_token_.emplace(t.token_sha256, t.id);
@@ -151,8 +179,10 @@ Result<std::pair<Tenant, std::string>> Controller::CreateTenant(const Principal&
 }
 
 Result<std::vector<Tenant>> Controller::ListTenants(const Principal& p) {
+  auto tenants = store_->Tenants();
+  if (!tenants) return tenants.error();
   std::vector<Tenant> out;
-  for (auto& t : store_->Tenants()) {
+  for (auto& t : *tenants) {
     if (Visible(p, t.id)) out.push_back(std::move(t));
   }
   return out;
@@ -166,7 +196,9 @@ Result<Tenant> Controller::Owner(const Principal& p, const std::string& tenant_f
     return Tenant{p.tenant_id, "", "", 0};
   }
   if (tenant_field.empty()) return ApiError(kBadRequest, "tenant", "the operator must say on whose behalf");
-  for (auto& t : store_->Tenants()) {
+  auto tenants = store_->Tenants();
+  if (!tenants) return tenants.error();
+  for (auto& t : *tenants) {
     if (t.id == tenant_field) return t;
   }
   return ApiError(kBadRequest, "tenant", "no tenant '" + tenant_field + "'");
@@ -232,7 +264,13 @@ Result<pb::RegisterDeviceResponse> Controller::Register(const pb::RegisterDevice
     std::lock_guard lock(mu_);
     auto it = devices_.find(d.id);
     d.enabled = it != devices_.end() ? it->second.enabled : o_.auto_enable;
-    enabled = d.enabled;
+  }
+  enabled = d.enabled;
+  // Stored first: a registration the store cannot keep is refused (UNAVAILABLE) and retried
+  // by the edge, rather than half taken.
+  if (auto st = store_->PutDevice(d); !st) return st.error();
+  {
+    std::lock_guard lock(mu_);
     devices_[d.id] = d;
     auto& rt = runtime_[d.id];
     rt.connected = true;
@@ -241,7 +279,6 @@ Result<pb::RegisterDeviceResponse> Controller::Register(const pb::RegisterDevice
     rt.last_seen_ms = NowUtcMs();
     out.set_session_id(rt.session_id);
   }
-  store_->PutDevice(d);
   out.set_enabled(enabled);
   out.set_heartbeat_interval_ms(static_cast<uint32_t>(o_.heartbeat.count()));
   SEGWAN_LOG(kInfo, "registration") << "device " << d.id << " registered from " << peer << " ("
@@ -300,10 +337,10 @@ Status Controller::DeleteDevice(const Principal& p, const std::string& id) {
         return ApiError(kConflict, "id", "loss session " + lid + " uses device '" + id + "'; delete it first");
       }
     }
+    if (auto st = store_->DeleteDevice(id); !st) return st.error();
     devices_.erase(id);
     runtime_.erase(id);
   }
-  store_->DeleteDevice(id);
   SEGWAN_LOG(kInfo, "registration") << "device " << id << " deleted";
   return Status::Ok();
 }
@@ -345,10 +382,14 @@ Result<DeviceView> Controller::SetEnabled(const Principal& p, const std::string&
     std::lock_guard lock(mu_);
     auto it = devices_.find(id);
     if (it == devices_.end()) return ApiError(kNotFound, "id", "no device '" + id + "'");
-    it->second.enabled = enabled;
     d = it->second;
   }
-  store_->PutDevice(d);
+  d.enabled = enabled;
+  if (auto st = store_->PutDevice(d); !st) return st.error();
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = devices_.find(id); it != devices_.end()) it->second.enabled = enabled;
+  }
   SEGWAN_LOG(kInfo, "devices") << "device " << id << (enabled ? " enabled" : " disabled");
   if (enabled) Enqueue(id);
   return GetDevice(id);
@@ -494,7 +535,9 @@ Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest
   // Plan with a provisional number to validate everything before anything is allocated.
   s.number = 1;
   if (auto plan = PlanSlice(s, *devices); !plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
-  const uint64_t number = store_->NextId("slice-number");
+  const auto next = store_->NextId("slice-number");
+  if (!next) return next.error();
+  const uint64_t number = *next;
   if (number > kMaxSliceNumber) return ApiError(kConflict, "", "no slice numbers left");
   s.number = static_cast<uint32_t>(number);
   s.id = "sl" + std::to_string(number);
@@ -503,7 +546,13 @@ Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest
   if (!plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
   auto states = PushSlice(s, *plan, nullptr, *devices);
   if (!states) return states.error();
-  store_->PutSlice(s);
+  if (auto st = store_->PutSlice(s); !st) {
+    // Not kept: the edges that took it lose it again, and the request changed nothing.
+    for (const auto& [d, e] : *states) {
+      if (e.state == "applied") ClientFor(d)->RemoveSlice(s.id);
+    }
+    return st.error();
+  }
   std::lock_guard lock(mu_);
   slices_[s.id] = s;
   slice_edges_[s.id] = *states;
@@ -561,7 +610,11 @@ Result<SliceView> Controller::UpdateSlice(const Principal& p, const std::string&
   }
   auto states = PushSlice(s, *plan, &prev, *devices);
   if (!states) return states.error();
-  store_->PutSlice(s);
+  if (auto st = store_->PutSlice(s); !st) {
+    // Not kept: the edges go back to the stored version.
+    if (auto old = PlanSlice(prev, *devices)) PushSlice(prev, *old, &s, *devices);
+    return st.error();
+  }
   std::lock_guard lock(mu_);
   slices_[s.id] = s;
   slice_edges_[s.id] = *states;
@@ -605,6 +658,8 @@ Status Controller::DeleteSlice(const Principal& p, const std::string& id) {
     }
     s = it->second;
   }
+  // Forgotten first: a store that cannot forget it leaves everything as it was.
+  if (auto st = store_->DeleteSlice(id); !st) return st.error();
   std::set<std::string> devices;
   for (const auto& site : s.sites) devices.insert(site.device);
   for (const auto& d : devices) {
@@ -615,7 +670,6 @@ Status Controller::DeleteSlice(const Principal& p, const std::string& id) {
       SEGWAN_LOG(kWarn, "slices") << "removing " << s.id << ": " << st.error().message << " (left to reconciliation)";
     }
   }
-  store_->DeleteSlice(id);
   std::lock_guard lock(mu_);
   slices_.erase(id);
   slice_edges_.erase(id);
@@ -733,7 +787,9 @@ Result<SessionView> Controller::CreateSession(const Principal& p, const SessionR
     const auto& id = std::string(f) == "sender" ? req.sender : req.reflector;
     if (!Reachable(id)) return ApiError(kConflict, f, "device '" + id + "' is not connected or not enabled");
   }
-  const uint64_t ssid = store_->NextId("ssid");
+  const auto next_ssid = store_->NextId("ssid");
+  if (!next_ssid) return next_ssid.error();
+  const uint64_t ssid = *next_ssid;
   if (ssid > 65535) return ApiError(kConflict, "", "no STAMP session ids left");
   s.id = "ds" + std::to_string(ssid);
   s.tenant_id = owner->id;
@@ -759,7 +815,11 @@ Result<SessionView> Controller::CreateSession(const Principal& p, const SessionR
     ClientFor(s.sender)->DestroyStampSession(pb::STAMP_ROLE_SENDER, s.ssid);
     return EdgeError("sender", st.error());
   }
-  store_->PutSession(s);
+  if (auto st = store_->PutSession(s); !st) {
+    ClientFor(s.reflector)->DestroyStampSession(pb::STAMP_ROLE_REFLECTOR, s.ssid);
+    ClientFor(s.sender)->DestroyStampSession(pb::STAMP_ROLE_SENDER, s.ssid);
+    return st.error();
+  }
   SessionRuntime r;
   r.s = s;
   r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == "stateful");
@@ -793,11 +853,14 @@ Result<SessionView> Controller::SetRunning(const Principal& p, const std::string
   DelaySession s;
   {
     std::lock_guard lock(mu_);
-    auto& r = sessions_.at(id);
-    r.s.running = running;
-    s = r.s;
+    s = sessions_.at(id).s;
   }
-  store_->PutSession(s);
+  s.running = running;
+  if (auto st = store_->PutSession(s); !st) return st.error();
+  {
+    std::lock_guard lock(mu_);
+    sessions_.at(id).s.running = running;
+  }
   return GetSession(p, id);
 }
 
@@ -832,6 +895,13 @@ Status Controller::DeleteSession(const Principal& p, const std::string& id) {
   std::lock_guard cfg(config_mu_);
   auto v = GetSession(p, id);
   if (!v) return v.error();
+  {
+    std::lock_guard poll(poll_mu_);
+    // Forgotten first: a store that cannot forget it leaves the session as it was.
+    if (auto st = store_->DeleteSession(id); !st) return st.error();
+    std::lock_guard lock(mu_);
+    sessions_.erase(id);
+  }
   for (bool sender : {true, false}) {
     const auto& d = sender ? v->session.sender : v->session.reflector;
     if (!Reachable(d)) continue;  // an edge that is away forgets its sessions when it restarts
@@ -841,10 +911,6 @@ Status Controller::DeleteSession(const Principal& p, const std::string& id) {
       SEGWAN_LOG(kWarn, "sessions") << "destroying " << id << ": " << st.error().message;
     }
   }
-  std::lock_guard poll(poll_mu_);
-  store_->DeleteSession(id);
-  std::lock_guard lock(mu_);
-  sessions_.erase(id);
   SEGWAN_LOG(kInfo, "sessions") << "delay session " << id << " deleted";
   return Status::Ok();
 }
@@ -865,7 +931,9 @@ Result<std::vector<std::pair<IntervalAggregate, bool>>> Controller::Intervals(co
                                                                               int64_t since_ms, size_t limit) {
   if (auto v = GetSession(p, id); !v) return v.error();
   std::vector<std::pair<IntervalAggregate, bool>> out;
-  for (auto& a : store_->Aggregates(id, since_ms, limit)) out.emplace_back(std::move(a), false);
+  auto closed = store_->Aggregates(id, since_ms, limit);
+  if (!closed) return closed.error();
+  for (auto& a : *closed) out.emplace_back(std::move(a), false);
   std::lock_guard lock(mu_);
   auto it = sessions_.find(id);
   if (it != sessions_.end() && out.size() < limit) {
@@ -956,8 +1024,38 @@ void Controller::PollOnce() {
     b.counters = rt.counters;
     batches.push_back(std::move(b));
   }
-  if (!batches.empty()) store_->WriteBatches(batches);
+  WriteOrKeep(std::move(batches));
   PollLoss();
+}
+
+// Writes this poll's batches after the ones a failing store left behind. When the store
+// refuses again they all wait for the next poll; past kMaxPendingSamples the oldest go, and
+// are counted (segwan_store_dropped_samples_total): bounded memory, never a silent loss.
+void Controller::WriteOrKeep(std::vector<SessionBatch> batches) {
+  for (auto& b : batches) pending_.push_back(std::move(b));
+  if (pending_.empty()) return;
+  {
+    // Sessions deleted meanwhile have nothing left to write to.
+    std::lock_guard lock(mu_);
+    std::erase_if(pending_, [&](const SessionBatch& b) { return !sessions_.count(b.session_id); });
+  }
+  std::vector<SessionBatch> all(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.end()));
+  pending_.clear();
+  if (all.empty()) return;
+  if (auto st = store_->WriteBatches(all); st) {
+    if (pending_samples_) SEGWAN_LOG(kInfo, "store") << "the store is back: " << pending_samples_ << " held samples written";
+    pending_samples_ = 0;
+    return;
+  }
+  size_t held = 0;
+  for (const auto& b : all) held += b.samples.size();
+  while (held > kMaxPendingSamples && !all.empty()) {
+    held -= all.front().samples.size();
+    store_dropped_samples_ += all.front().samples.size();
+    all.erase(all.begin());
+  }
+  pending_samples_ = held;
+  for (auto& b : all) pending_.push_back(std::move(b));
 }
 
 // ---- reconciliation ----------------------------------------------------------------------
@@ -1088,8 +1186,9 @@ Result<LossView> Controller::CreateLossSession(const Principal& p, const LossReq
     const auto& d = std::string(f) == "from" ? req.from : req.to;
     if (!Reachable(d)) return ApiError(kConflict, f, "device '" + d + "' is not connected or not enabled");
   }
-  const uint64_t n = store_->NextId("loss");
-  s.id = "ls" + std::to_string(n);
+  const auto n = store_->NextId("loss");
+  if (!n) return n.error();
+  s.id = "ls" + std::to_string(*n);
   s.tenant_id = owner->id;
   s.slice_id = req.slice;
   s.from = req.from;
@@ -1104,7 +1203,11 @@ Result<LossView> Controller::CreateLossSession(const Principal& p, const LossReq
     ClientFor(s.from)->StopLossMonitoring(s.segments, pb::LOSS_DIRECTION_INGRESS);
     return EdgeError("to", st.error());
   }
-  store_->PutLossSession(s);
+  if (auto st = store_->PutLossSession(s); !st) {
+    ClientFor(s.from)->StopLossMonitoring(s.segments, pb::LOSS_DIRECTION_INGRESS);
+    ClientFor(s.to)->StopLossMonitoring(s.segments, pb::LOSS_DIRECTION_EGRESS);
+    return st.error();
+  }
   std::lock_guard lock(mu_);
   auto& r = loss_[s.id];
   r.s = s;
@@ -1134,16 +1237,19 @@ Status Controller::DeleteLossSession(const Principal& p, const std::string& id) 
   auto v = GetLossSession(p, id);
   if (!v) return v.error();
   const auto& s = v->session;
+  {
+    std::lock_guard poll(poll_mu_);
+    // Forgotten first: a store that cannot forget it leaves the session as it was.
+    if (auto st = store_->DeleteLossSession(id); !st) return st.error();
+    std::lock_guard lock(mu_);
+    loss_.erase(id);
+  }
   for (const auto& [d, dir] : {std::pair{s.from, pb::LOSS_DIRECTION_INGRESS}, std::pair{s.to, pb::LOSS_DIRECTION_EGRESS}}) {
     if (!Reachable(d)) continue;  // an edge that is away loses unpinned counters at restart anyway
     if (auto st = ClientFor(d)->StopLossMonitoring(s.segments, dir); !st && st.error().code != kGrpcNotFound) {
       SEGWAN_LOG(kWarn, "loss") << "stopping " << id << " on " << d << ": " << st.error().message;
     }
   }
-  std::lock_guard poll(poll_mu_);
-  store_->DeleteLossSession(id);
-  std::lock_guard lock(mu_);
-  loss_.erase(id);
   SEGWAN_LOG(kInfo, "loss") << "loss session " << id << " deleted";
   return Status::Ok();
 }
@@ -1207,7 +1313,11 @@ void Controller::PollLoss() {
     } else {
       continue;  // nothing closed yet
     }
-    if (err.empty()) store_->WriteLossPeriod(s.id, period, cursor);
+    // A period the store cannot keep is not taken: the cursor stays, and the next poll
+    // computes the same period again (the counters only grow).
+    if (err.empty()) {
+      if (auto st = store_->WriteLossPeriod(s.id, period, cursor); !st) err = st.error().message;
+    }
     std::lock_guard lock(mu_);
     auto it = loss_.find(s.id);
     if (it == loss_.end()) continue;  // deleted meanwhile (DeleteLossSession waits for the poll)
@@ -1226,6 +1336,9 @@ void Controller::PollLoss() {
 Metrics Controller::GetMetrics() {
   Metrics m;
   m.samples_stored = store_->SamplesStored();
+  m.store_errors = store_->Errors();
+  m.store_pending_samples = pending_samples_;
+  m.store_dropped_samples = store_dropped_samples_;
   std::lock_guard lock(mu_);
   m.devices_known = devices_.size();
   for (const auto& [id, rt] : runtime_) m.devices_connected += rt.connected ? 1 : 0;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -127,6 +128,9 @@ struct Metrics {
   uint64_t poll_errors = 0;
   uint64_t samples_stored = 0;
   uint64_t edge_records_dropped = 0;
+  uint64_t store_errors = 0;            // failed store reads and writes
+  uint64_t store_pending_samples = 0;   // held while the store fails
+  uint64_t store_dropped_samples = 0;   // dropped because the store failed too long
   std::vector<SessionMetrics> sessions;
 };
 
@@ -139,6 +143,9 @@ class Controller {
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
+
+  // What went wrong reading the store at construction (the controller is then unusable).
+  const std::optional<Error>& load_error() const { return load_error_; }
 
   void Start();  // background threads (poller, heartbeat watch, reconcile queue)
   void Stop();
@@ -224,6 +231,7 @@ class Controller {
     std::string poll_error;  // last failure to fetch its results
   };
 
+  Status Load();
   Result<Tenant> Owner(const Principal& p, const std::string& tenant_field);
   bool Visible(const Principal& p, const std::string& tenant_id) const {
     return p.is_operator || p.tenant_id == tenant_id;
@@ -249,6 +257,7 @@ class Controller {
                                                 const std::string& family);
   segwan::v1::StampSessionParams SessionParams(const DelaySession& s, bool sender_side);
   void Enqueue(const std::string& device_id);
+  void WriteOrKeep(std::vector<SessionBatch> batches);  // under poll_mu_
   int64_t SampleUtcMs(const Sample& s) const;
   void Loop();
 
@@ -257,6 +266,7 @@ class Controller {
   ControllerOptions o_;
   std::string operator_token_;
   int32_t tai_offset_s_ = 0;
+  std::optional<Error> load_error_;
 
   std::mutex config_mu_;  // serialises changes (REST writes, reconciles): held across edge calls
   std::mutex poll_mu_;    // one poll at a time; deleting a session waits for it
@@ -277,6 +287,11 @@ class Controller {
   std::map<std::string, LossRuntime> loss_;
   std::deque<std::string> queue_;
   uint64_t poll_errors_ = 0;
+  // Batches a failing store has not taken yet (guarded by poll_mu_), and what was dropped.
+  static constexpr size_t kMaxPendingSamples = 500'000;
+  std::deque<SessionBatch> pending_;
+  std::atomic<size_t> pending_samples_{0};
+  std::atomic<uint64_t> store_dropped_samples_{0};
   uint64_t edge_dropped_ = 0;
 
   std::mutex thread_mu_;  // guards stop_

@@ -797,6 +797,13 @@ void RestServer::Routes() {
       << "# HELP segwan_edge_records_dropped_total Records edges dropped for lack of queue room.\n"
       << "# TYPE segwan_edge_records_dropped_total counter\nsegwan_edge_records_dropped_total "
       << m.edge_records_dropped << "\n"
+      << "# HELP segwan_store_errors_total Store reads and writes that failed (disk full, I/O error).\n"
+      << "# TYPE segwan_store_errors_total counter\nsegwan_store_errors_total " << m.store_errors << "\n"
+      << "# HELP segwan_store_pending_samples Samples held in memory while the store fails.\n"
+      << "# TYPE segwan_store_pending_samples gauge\nsegwan_store_pending_samples " << m.store_pending_samples << "\n"
+      << "# HELP segwan_store_dropped_samples_total Samples dropped because the store failed for too long.\n"
+      << "# TYPE segwan_store_dropped_samples_total counter\nsegwan_store_dropped_samples_total "
+      << m.store_dropped_samples << "\n"
       << "# HELP segwan_delay_seconds One-way delay of delay sessions, since the controller started.\n"
       << "# TYPE segwan_delay_seconds histogram\n";
     for (const auto& sm : m.sessions) {

@@ -83,18 +83,42 @@ std::vector<T> Docs(SQLite::Database& db, const char* sql) {
 
 int Store::LatestSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool allow_empty) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec && !allow_empty) {
+    return Error{path + " is empty (0 bytes) in a data folder that was in use: restore the store from a backup, "
+                 "or remove the file to start with an empty one",
+                 "--db", 0};
+  }
   try {
     const auto dir = std::filesystem::path(path).parent_path();
     if (!dir.empty()) std::filesystem::create_directories(dir);
     auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
                                                  5000);
+    // Damage shows here rather than in the middle of a request.
+    std::string verdict;
+    {  // the statement must be gone before the connection closes
+      SQLite::Statement check(*db, "PRAGMA quick_check");
+      while (check.executeStep()) {
+        if (!verdict.empty()) verdict += "; ";
+        verdict += check.getColumn(0).getString();
+        if (verdict.size() > 300) break;
+      }
+    }
+    if (verdict != "ok") {
+      return Error{path + " is damaged (quick_check: " + verdict + "): restore it from a backup", "--db", 0};
+    }
+    // A file another application made: its tables are not ours to migrate.
+    if (db->execAndGet("PRAGMA user_version").getInt() == 0 &&
+        db->execAndGet("SELECT count(*) FROM sqlite_master WHERE type = 'table'").getInt() > 0) {
+      return Error{path + " holds another application's tables, not a SegWAN store", "--db", 0};
+    }
     db->exec("PRAGMA journal_mode = WAL");
     // WAL + NORMAL: a committed transaction survives the process being killed; only a power
     // cut can take the last ones.
     db->exec("PRAGMA synchronous = NORMAL");
     db->exec("PRAGMA foreign_keys = ON");
-    std::unique_ptr<Store> s(new Store(std::move(db)));
+    std::unique_ptr<Store> s(new Store(std::move(db), path));
     s->Migrate();
     return s;
   } catch (const std::exception& e) {
@@ -102,7 +126,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   }
 }
 
-Store::Store(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
+Store::Store(std::unique_ptr<SQLite::Database> db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+
+Error Store::Failed(const char* what, const std::exception& e) {
+  ++errors_;
+  SEGWAN_LOG(kError, "store") << what << " on " << path_ << ": " << e.what();
+  return Error{std::string("the store (") + path_ + ") failed: " + e.what(), "", kStoreUnavailable};
+}
 Store::~Store() = default;
 
 int Store::SchemaVersion() {
@@ -128,327 +158,357 @@ void Store::Migrate() {
   }
 }
 
-uint64_t Store::NextId(const std::string& sequence) {
-  std::lock_guard lock(mu_);
-  SQLite::Transaction tx(*db_);
-  SQLite::Statement up(*db_,
-                       "INSERT INTO sequences (name, next) VALUES (?, 2) "
-                       "ON CONFLICT (name) DO UPDATE SET next = next + 1 RETURNING next - 1");
-  up.bind(1, sequence);
-  up.executeStep();
-  const auto v = static_cast<uint64_t>(up.getColumn(0).getInt64());
-  up.reset();
-  tx.commit();
-  return v;
+Result<uint64_t> Store::NextId(const std::string& sequence) {
+  return Read<uint64_t>("NextId", [&]() -> uint64_t {
+    SQLite::Transaction tx(*db_);
+    SQLite::Statement up(*db_,
+                         "INSERT INTO sequences (name, next) VALUES (?, 2) "
+                         "ON CONFLICT (name) DO UPDATE SET next = next + 1 RETURNING next - 1");
+    up.bind(1, sequence);
+    up.executeStep();
+    const auto v = static_cast<uint64_t>(up.getColumn(0).getInt64());
+    up.reset();
+    tx.commit();
+    return v;
+  });
 }
 
-void Store::PutTenant(const Tenant& t) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO tenants (id, token_sha256, doc) VALUES (?, ?, ?)");
-  q.bind(1, t.id);
-  q.bind(2, t.token_sha256);
-  q.bind(3, json(t).dump());
-  q.exec();
+Status Store::PutTenant(const Tenant& t) {
+  return Write("PutTenant", [&] {
+    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO tenants (id, token_sha256, doc) VALUES (?, ?, ?)");
+    q.bind(1, t.id);
+    q.bind(2, t.token_sha256);
+    q.bind(3, json(t).dump());
+    q.exec();
+  });
 }
 
-std::vector<Tenant> Store::Tenants() {
-  std::lock_guard lock(mu_);
-  return Docs<Tenant>(*db_, "SELECT doc FROM tenants ORDER BY rowid");
+Result<std::vector<Tenant>> Store::Tenants() {
+  return Read<std::vector<Tenant>>("Tenants", [&]() -> std::vector<Tenant> {
+    return Docs<Tenant>(*db_, "SELECT doc FROM tenants ORDER BY rowid");
+  });
 }
 
-void Store::PutDevice(const Device& d) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO devices (id, doc) VALUES (?, ?)");
-  q.bind(1, d.id);
-  q.bind(2, json(d).dump());
-  q.exec();
+Status Store::PutDevice(const Device& d) {
+  return Write("PutDevice", [&] {
+    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO devices (id, doc) VALUES (?, ?)");
+    q.bind(1, d.id);
+    q.bind(2, json(d).dump());
+    q.exec();
+  });
 }
 
-std::vector<Device> Store::Devices() {
-  std::lock_guard lock(mu_);
-  return Docs<Device>(*db_, "SELECT doc FROM devices ORDER BY id");
+Result<std::vector<Device>> Store::Devices() {
+  return Read<std::vector<Device>>("Devices", [&]() -> std::vector<Device> {
+    return Docs<Device>(*db_, "SELECT doc FROM devices ORDER BY id");
+  });
 }
 
-void Store::DeleteDevice(const std::string& id) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "DELETE FROM devices WHERE id = ?");
-  q.bind(1, id);
-  q.exec();
-}
-
-void Store::PutEnrolment(const Enrolment& e) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO enrolments (device_id, doc) VALUES (?, ?)");
-  q.bind(1, e.device_id);
-  q.bind(2, json(e).dump());
-  q.exec();
-}
-
-std::vector<Enrolment> Store::Enrolments() {
-  std::lock_guard lock(mu_);
-  return Docs<Enrolment>(*db_, "SELECT doc FROM enrolments ORDER BY device_id");
-}
-
-void Store::DeleteEnrolment(const std::string& device_id) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "DELETE FROM enrolments WHERE device_id = ?");
-  q.bind(1, device_id);
-  q.exec();
-}
-
-std::optional<Device> Store::GetDevice(const std::string& id) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "SELECT doc FROM devices WHERE id = ?");
-  q.bind(1, id);
-  if (!q.executeStep()) return std::nullopt;
-  return json::parse(q.getColumn(0).getString()).get<Device>();
-}
-
-void Store::PutSlice(const Slice& s) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO slices (id, tenant_id, doc) VALUES (?, ?, ?)");
-  q.bind(1, s.id);
-  q.bind(2, s.tenant_id);
-  q.bind(3, json(s).dump());
-  q.exec();
-}
-
-std::vector<Slice> Store::Slices() {
-  std::lock_guard lock(mu_);
-  return Docs<Slice>(*db_, "SELECT doc FROM slices ORDER BY rowid");
-}
-
-void Store::DeleteSlice(const std::string& id) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "DELETE FROM slices WHERE id = ?");
-  q.bind(1, id);
-  q.exec();
-}
-
-void Store::PutSession(const DelaySession& s) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_,
-                      "INSERT INTO delay_sessions (id, tenant_id, doc) VALUES (?, ?, ?) "
-                      "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
-  q.bind(1, s.id);
-  q.bind(2, s.tenant_id);
-  q.bind(3, json(s).dump());
-  q.exec();
-}
-
-std::vector<DelaySession> Store::Sessions() {
-  std::lock_guard lock(mu_);
-  return Docs<DelaySession>(*db_, "SELECT doc FROM delay_sessions ORDER BY rowid");
-}
-
-void Store::DeleteSession(const std::string& id) {
-  std::lock_guard lock(mu_);
-  SQLite::Transaction tx(*db_);
-  for (const char* sql : {"DELETE FROM samples WHERE session_id = ?",
-                          "DELETE FROM aggregates WHERE session_id = ?",
-                          "DELETE FROM delay_sessions WHERE id = ?"}) {
-    SQLite::Statement q(*db_, sql);
+Status Store::DeleteDevice(const std::string& id) {
+  return Write("DeleteDevice", [&] {
+    SQLite::Statement q(*db_, "DELETE FROM devices WHERE id = ?");
     q.bind(1, id);
     q.exec();
-  }
-  tx.commit();
+  });
 }
 
-SessionCounters Store::Counters(const std::string& session_id) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "SELECT counters FROM delay_sessions WHERE id = ?");
-  q.bind(1, session_id);
-  if (!q.executeStep()) return {};
-  return json::parse(q.getColumn(0).getString()).get<SessionCounters>();
+Status Store::PutEnrolment(const Enrolment& e) {
+  return Write("PutEnrolment", [&] {
+    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO enrolments (device_id, doc) VALUES (?, ?)");
+    q.bind(1, e.device_id);
+    q.bind(2, json(e).dump());
+    q.exec();
+  });
 }
 
-void Store::WriteBatches(const std::vector<SessionBatch>& batches) {
-  std::lock_guard lock(mu_);
-  SQLite::Transaction tx(*db_);
-  SQLite::Statement ins(*db_,
-                        "INSERT INTO samples (session_id, seq, reflector_seq, t1, t2, t3, t4, ttl) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  SQLite::Statement agg(*db_,
-                        "INSERT OR REPLACE INTO aggregates (session_id, start_ms, length_ms, doc) "
-                        "VALUES (?, ?, ?, ?)");
-  SQLite::Statement cnt(*db_, "UPDATE delay_sessions SET counters = ? WHERE id = ?");
-  uint64_t n = 0;
-  for (const auto& b : batches) {
-    for (const auto& s : b.samples) {
-      ins.bind(1, b.session_id);
-      ins.bind(2, static_cast<int64_t>(s.seq));
-      ins.bind(3, static_cast<int64_t>(s.reflector_seq));
-      ins.bind(4, static_cast<int64_t>(s.t1));
-      ins.bind(5, static_cast<int64_t>(s.t2));
-      ins.bind(6, static_cast<int64_t>(s.t3));
-      ins.bind(7, static_cast<int64_t>(s.t4));
-      ins.bind(8, static_cast<int64_t>(s.ttl));
-      ins.exec();
-      ins.reset();
-      ++n;
+Result<std::vector<Enrolment>> Store::Enrolments() {
+  return Read<std::vector<Enrolment>>("Enrolments", [&]() -> std::vector<Enrolment> {
+    return Docs<Enrolment>(*db_, "SELECT doc FROM enrolments ORDER BY device_id");
+  });
+}
+
+Status Store::DeleteEnrolment(const std::string& device_id) {
+  return Write("DeleteEnrolment", [&] {
+    SQLite::Statement q(*db_, "DELETE FROM enrolments WHERE device_id = ?");
+    q.bind(1, device_id);
+    q.exec();
+  });
+}
+
+Result<std::optional<Device>> Store::GetDevice(const std::string& id) {
+  return Read<std::optional<Device>>("GetDevice", [&]() -> std::optional<Device> {
+    SQLite::Statement q(*db_, "SELECT doc FROM devices WHERE id = ?");
+    q.bind(1, id);
+    if (!q.executeStep()) return std::nullopt;
+    return json::parse(q.getColumn(0).getString()).get<Device>();
+  });
+}
+
+Status Store::PutSlice(const Slice& s) {
+  return Write("PutSlice", [&] {
+    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO slices (id, tenant_id, doc) VALUES (?, ?, ?)");
+    q.bind(1, s.id);
+    q.bind(2, s.tenant_id);
+    q.bind(3, json(s).dump());
+    q.exec();
+  });
+}
+
+Result<std::vector<Slice>> Store::Slices() {
+  return Read<std::vector<Slice>>("Slices", [&]() -> std::vector<Slice> {
+    return Docs<Slice>(*db_, "SELECT doc FROM slices ORDER BY rowid");
+  });
+}
+
+Status Store::DeleteSlice(const std::string& id) {
+  return Write("DeleteSlice", [&] {
+    SQLite::Statement q(*db_, "DELETE FROM slices WHERE id = ?");
+    q.bind(1, id);
+    q.exec();
+  });
+}
+
+Status Store::PutSession(const DelaySession& s) {
+  return Write("PutSession", [&] {
+    SQLite::Statement q(*db_,
+                        "INSERT INTO delay_sessions (id, tenant_id, doc) VALUES (?, ?, ?) "
+                        "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
+    q.bind(1, s.id);
+    q.bind(2, s.tenant_id);
+    q.bind(3, json(s).dump());
+    q.exec();
+  });
+}
+
+Result<std::vector<DelaySession>> Store::Sessions() {
+  return Read<std::vector<DelaySession>>("Sessions", [&]() -> std::vector<DelaySession> {
+    return Docs<DelaySession>(*db_, "SELECT doc FROM delay_sessions ORDER BY rowid");
+  });
+}
+
+Status Store::DeleteSession(const std::string& id) {
+  return Write("DeleteSession", [&] {
+    SQLite::Transaction tx(*db_);
+    for (const char* sql : {"DELETE FROM samples WHERE session_id = ?",
+                            "DELETE FROM aggregates WHERE session_id = ?",
+                            "DELETE FROM delay_sessions WHERE id = ?"}) {
+      SQLite::Statement q(*db_, sql);
+      q.bind(1, id);
+      q.exec();
     }
-    for (const auto& a : b.closed) {
-      agg.bind(1, b.session_id);
-      agg.bind(2, a.start_ms);
-      agg.bind(3, a.length_ms);
-      agg.bind(4, AggregateToJson(a).dump());
-      agg.exec();
-      agg.reset();
+    tx.commit();
+  });
+}
+
+Result<SessionCounters> Store::Counters(const std::string& session_id) {
+  return Read<SessionCounters>("Counters", [&]() -> SessionCounters {
+    SQLite::Statement q(*db_, "SELECT counters FROM delay_sessions WHERE id = ?");
+    q.bind(1, session_id);
+    if (!q.executeStep()) return {};
+    return json::parse(q.getColumn(0).getString()).get<SessionCounters>();
+  });
+}
+
+Status Store::WriteBatches(const std::vector<SessionBatch>& batches) {
+  return Write("WriteBatches", [&] {
+    SQLite::Transaction tx(*db_);
+    SQLite::Statement ins(*db_,
+                          "INSERT INTO samples (session_id, seq, reflector_seq, t1, t2, t3, t4, ttl) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    SQLite::Statement agg(*db_,
+                          "INSERT OR REPLACE INTO aggregates (session_id, start_ms, length_ms, doc) "
+                          "VALUES (?, ?, ?, ?)");
+    SQLite::Statement cnt(*db_, "UPDATE delay_sessions SET counters = ? WHERE id = ?");
+    uint64_t n = 0;
+    for (const auto& b : batches) {
+      for (const auto& s : b.samples) {
+        ins.bind(1, b.session_id);
+        ins.bind(2, static_cast<int64_t>(s.seq));
+        ins.bind(3, static_cast<int64_t>(s.reflector_seq));
+        ins.bind(4, static_cast<int64_t>(s.t1));
+        ins.bind(5, static_cast<int64_t>(s.t2));
+        ins.bind(6, static_cast<int64_t>(s.t3));
+        ins.bind(7, static_cast<int64_t>(s.t4));
+        ins.bind(8, static_cast<int64_t>(s.ttl));
+        ins.exec();
+        ins.reset();
+        ++n;
+      }
+      for (const auto& a : b.closed) {
+        agg.bind(1, b.session_id);
+        agg.bind(2, a.start_ms);
+        agg.bind(3, a.length_ms);
+        agg.bind(4, AggregateToJson(a).dump());
+        agg.exec();
+        agg.reset();
+      }
+      cnt.bind(1, json(b.counters).dump());
+      cnt.bind(2, b.session_id);
+      cnt.exec();
+      cnt.reset();
     }
-    cnt.bind(1, json(b.counters).dump());
-    cnt.bind(2, b.session_id);
-    cnt.exec();
-    cnt.reset();
-  }
-  tx.commit();
-  samples_stored_ += n;
-  ++batches_written_;
+    tx.commit();
+    samples_stored_ += n;
+    ++batches_written_;
+  });
 }
 
-std::vector<Sample> Store::Samples(const std::string& session_id, uint64_t since_t1, size_t limit) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_,
-                      "SELECT seq, reflector_seq, t1, t2, t3, t4, ttl FROM samples "
-                      "WHERE session_id = ? AND t1 >= ? ORDER BY t1, seq LIMIT ?");
-  q.bind(1, session_id);
-  q.bind(2, static_cast<int64_t>(since_t1));
-  q.bind(3, static_cast<int64_t>(limit));
-  std::vector<Sample> out;
-  while (q.executeStep()) {
-    Sample s;
-    s.seq = static_cast<uint32_t>(q.getColumn(0).getInt64());
-    s.reflector_seq = static_cast<uint32_t>(q.getColumn(1).getInt64());
-    s.t1 = static_cast<uint64_t>(q.getColumn(2).getInt64());
-    s.t2 = static_cast<uint64_t>(q.getColumn(3).getInt64());
-    s.t3 = static_cast<uint64_t>(q.getColumn(4).getInt64());
-    s.t4 = static_cast<uint64_t>(q.getColumn(5).getInt64());
-    s.ttl = static_cast<uint32_t>(q.getColumn(6).getInt64());
-    out.push_back(s);
-  }
-  return out;
+Result<std::vector<Sample>> Store::Samples(const std::string& session_id, uint64_t since_t1, size_t limit) {
+  return Read<std::vector<Sample>>("Samples", [&]() -> std::vector<Sample> {
+    SQLite::Statement q(*db_,
+                        "SELECT seq, reflector_seq, t1, t2, t3, t4, ttl FROM samples "
+                        "WHERE session_id = ? AND t1 >= ? ORDER BY t1, seq LIMIT ?");
+    q.bind(1, session_id);
+    q.bind(2, static_cast<int64_t>(since_t1));
+    q.bind(3, static_cast<int64_t>(limit));
+    std::vector<Sample> out;
+    while (q.executeStep()) {
+      Sample s;
+      s.seq = static_cast<uint32_t>(q.getColumn(0).getInt64());
+      s.reflector_seq = static_cast<uint32_t>(q.getColumn(1).getInt64());
+      s.t1 = static_cast<uint64_t>(q.getColumn(2).getInt64());
+      s.t2 = static_cast<uint64_t>(q.getColumn(3).getInt64());
+      s.t3 = static_cast<uint64_t>(q.getColumn(4).getInt64());
+      s.t4 = static_cast<uint64_t>(q.getColumn(5).getInt64());
+      s.ttl = static_cast<uint32_t>(q.getColumn(6).getInt64());
+      out.push_back(s);
+    }
+    return out;
+  });
 }
 
-uint64_t Store::SampleCount(const std::string& session_id) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "SELECT count(*) FROM samples WHERE session_id = ?");
-  q.bind(1, session_id);
-  q.executeStep();
-  return static_cast<uint64_t>(q.getColumn(0).getInt64());
+Result<uint64_t> Store::SampleCount(const std::string& session_id) {
+  return Read<uint64_t>("SampleCount", [&]() -> uint64_t {
+    SQLite::Statement q(*db_, "SELECT count(*) FROM samples WHERE session_id = ?");
+    q.bind(1, session_id);
+    q.executeStep();
+    return static_cast<uint64_t>(q.getColumn(0).getInt64());
+  });
 }
 
-std::optional<int64_t> Store::LastAggregateEnd(const std::string& session_id) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_,
-                      "SELECT start_ms + length_ms FROM aggregates WHERE session_id = ? "
-                      "ORDER BY start_ms DESC LIMIT 1");
-  q.bind(1, session_id);
-  if (!q.executeStep()) return std::nullopt;
-  return q.getColumn(0).getInt64();
+Result<std::optional<int64_t>> Store::LastAggregateEnd(const std::string& session_id) {
+  return Read<std::optional<int64_t>>("LastAggregateEnd", [&]() -> std::optional<int64_t> {
+    SQLite::Statement q(*db_,
+                        "SELECT start_ms + length_ms FROM aggregates WHERE session_id = ? "
+                        "ORDER BY start_ms DESC LIMIT 1");
+    q.bind(1, session_id);
+    if (!q.executeStep()) return std::nullopt;
+    return q.getColumn(0).getInt64();
+  });
 }
 
-std::vector<IntervalAggregate> Store::Aggregates(const std::string& session_id, int64_t since_ms,
+Result<std::vector<IntervalAggregate>> Store::Aggregates(const std::string& session_id, int64_t since_ms,
                                                  size_t limit) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_,
-                      "SELECT start_ms, length_ms, doc FROM aggregates "
-                      "WHERE session_id = ? AND start_ms + length_ms > ? ORDER BY start_ms LIMIT ?");
-  q.bind(1, session_id);
-  q.bind(2, since_ms);
-  q.bind(3, static_cast<int64_t>(limit));
-  std::vector<IntervalAggregate> out;
-  while (q.executeStep()) {
-    out.push_back(AggregateFromJson(q.getColumn(0).getInt64(), q.getColumn(1).getInt64(),
-                                    json::parse(q.getColumn(2).getString())));
-  }
-  return out;
+  return Read<std::vector<IntervalAggregate>>("Aggregates", [&]() -> std::vector<IntervalAggregate> {
+    SQLite::Statement q(*db_,
+                        "SELECT start_ms, length_ms, doc FROM aggregates "
+                        "WHERE session_id = ? AND start_ms + length_ms > ? ORDER BY start_ms LIMIT ?");
+    q.bind(1, session_id);
+    q.bind(2, since_ms);
+    q.bind(3, static_cast<int64_t>(limit));
+    std::vector<IntervalAggregate> out;
+    while (q.executeStep()) {
+      out.push_back(AggregateFromJson(q.getColumn(0).getInt64(), q.getColumn(1).getInt64(),
+                                      json::parse(q.getColumn(2).getString())));
+    }
+    return out;
+  });
 }
 
-void Store::PutLossSession(const LossSession& s) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_,
-                      "INSERT INTO loss_sessions (id, tenant_id, doc) VALUES (?, ?, ?) "
-                      "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
-  q.bind(1, s.id);
-  q.bind(2, s.tenant_id);
-  q.bind(3, json(s).dump());
-  q.exec();
-}
-
-std::vector<LossSession> Store::LossSessions() {
-  std::lock_guard lock(mu_);
-  return Docs<LossSession>(*db_, "SELECT doc FROM loss_sessions ORDER BY rowid");
-}
-
-void Store::DeleteLossSession(const std::string& id) {
-  std::lock_guard lock(mu_);
-  SQLite::Transaction tx(*db_);
-  for (const char* sql : {"DELETE FROM loss_periods WHERE session_id = ?", "DELETE FROM loss_sessions WHERE id = ?"}) {
-    SQLite::Statement q(*db_, sql);
-    q.bind(1, id);
+Status Store::PutLossSession(const LossSession& s) {
+  return Write("PutLossSession", [&] {
+    SQLite::Statement q(*db_,
+                        "INSERT INTO loss_sessions (id, tenant_id, doc) VALUES (?, ?, ?) "
+                        "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
+    q.bind(1, s.id);
+    q.bind(2, s.tenant_id);
+    q.bind(3, json(s).dump());
     q.exec();
-  }
-  tx.commit();
+  });
 }
 
-LossCursor Store::GetLossCursor(const std::string& id) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "SELECT cursor FROM loss_sessions WHERE id = ?");
-  q.bind(1, id);
-  if (!q.executeStep()) return {};
-  return json::parse(q.getColumn(0).getString()).get<LossCursor>();
+Result<std::vector<LossSession>> Store::LossSessions() {
+  return Read<std::vector<LossSession>>("LossSessions", [&]() -> std::vector<LossSession> {
+    return Docs<LossSession>(*db_, "SELECT doc FROM loss_sessions ORDER BY rowid");
+  });
 }
 
-void Store::WriteLossPeriod(const std::string& id, const std::optional<LossPeriod>& period, const LossCursor& cursor) {
-  std::lock_guard lock(mu_);
-  SQLite::Transaction tx(*db_);
-  if (period) {
-    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO loss_periods (session_id, idx, end_ms, doc) VALUES (?, ?, ?, ?)");
+Status Store::DeleteLossSession(const std::string& id) {
+  return Write("DeleteLossSession", [&] {
+    SQLite::Transaction tx(*db_);
+    for (const char* sql : {"DELETE FROM loss_periods WHERE session_id = ?", "DELETE FROM loss_sessions WHERE id = ?"}) {
+      SQLite::Statement q(*db_, sql);
+      q.bind(1, id);
+      q.exec();
+    }
+    tx.commit();
+  });
+}
+
+Result<LossCursor> Store::GetLossCursor(const std::string& id) {
+  return Read<LossCursor>("GetLossCursor", [&]() -> LossCursor {
+    SQLite::Statement q(*db_, "SELECT cursor FROM loss_sessions WHERE id = ?");
     q.bind(1, id);
-    q.bind(2, static_cast<int64_t>(period->index));
-    q.bind(3, period->end_ms);
-    q.bind(4, json(*period).dump());
-    q.exec();
-  }
-  SQLite::Statement c(*db_, "UPDATE loss_sessions SET cursor = ? WHERE id = ?");
-  c.bind(1, json(cursor).dump());
-  c.bind(2, id);
-  c.exec();
-  tx.commit();
+    if (!q.executeStep()) return {};
+    return json::parse(q.getColumn(0).getString()).get<LossCursor>();
+  });
 }
 
-std::optional<LossPeriod> Store::LastLossPeriod(const std::string& id) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "SELECT doc FROM loss_periods WHERE session_id = ? ORDER BY idx DESC LIMIT 1");
-  q.bind(1, id);
-  if (!q.executeStep()) return std::nullopt;
-  return json::parse(q.getColumn(0).getString()).get<LossPeriod>();
+Status Store::WriteLossPeriod(const std::string& id, const std::optional<LossPeriod>& period, const LossCursor& cursor) {
+  return Write("WriteLossPeriod", [&] {
+    SQLite::Transaction tx(*db_);
+    if (period) {
+      SQLite::Statement q(*db_, "INSERT OR REPLACE INTO loss_periods (session_id, idx, end_ms, doc) VALUES (?, ?, ?, ?)");
+      q.bind(1, id);
+      q.bind(2, static_cast<int64_t>(period->index));
+      q.bind(3, period->end_ms);
+      q.bind(4, json(*period).dump());
+      q.exec();
+    }
+    SQLite::Statement c(*db_, "UPDATE loss_sessions SET cursor = ? WHERE id = ?");
+    c.bind(1, json(cursor).dump());
+    c.bind(2, id);
+    c.exec();
+    tx.commit();
+  });
 }
 
-std::vector<LossPeriod> Store::LossPeriods(const std::string& id, int64_t since_ms, size_t limit) {
-  std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_,
-                      "SELECT doc FROM loss_periods WHERE session_id = ? AND end_ms > ? ORDER BY idx LIMIT ?");
-  q.bind(1, id);
-  q.bind(2, since_ms);
-  q.bind(3, static_cast<int64_t>(limit));
-  std::vector<LossPeriod> out;
-  while (q.executeStep()) out.push_back(json::parse(q.getColumn(0).getString()).get<LossPeriod>());
-  return out;
+Result<std::optional<LossPeriod>> Store::LastLossPeriod(const std::string& id) {
+  return Read<std::optional<LossPeriod>>("LastLossPeriod", [&]() -> std::optional<LossPeriod> {
+    SQLite::Statement q(*db_, "SELECT doc FROM loss_periods WHERE session_id = ? ORDER BY idx DESC LIMIT 1");
+    q.bind(1, id);
+    if (!q.executeStep()) return std::nullopt;
+    return json::parse(q.getColumn(0).getString()).get<LossPeriod>();
+  });
 }
 
-uint64_t Store::Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms) {
-  std::lock_guard lock(mu_);
-  SQLite::Transaction tx(*db_);
-  SQLite::Statement a(*db_, "DELETE FROM samples WHERE t1 < ?");
-  a.bind(1, static_cast<int64_t>(samples_before_t1));
-  uint64_t n = static_cast<uint64_t>(a.exec());
-  for (const char* sql : {"DELETE FROM aggregates WHERE start_ms < ?", "DELETE FROM loss_periods WHERE end_ms < ?"}) {
-    SQLite::Statement b(*db_, sql);
-    b.bind(1, aggregates_before_ms);
-    n += static_cast<uint64_t>(b.exec());
-  }
-  tx.commit();
-  return n;
+Result<std::vector<LossPeriod>> Store::LossPeriods(const std::string& id, int64_t since_ms, size_t limit) {
+  return Read<std::vector<LossPeriod>>("LossPeriods", [&]() -> std::vector<LossPeriod> {
+    SQLite::Statement q(*db_,
+                        "SELECT doc FROM loss_periods WHERE session_id = ? AND end_ms > ? ORDER BY idx LIMIT ?");
+    q.bind(1, id);
+    q.bind(2, since_ms);
+    q.bind(3, static_cast<int64_t>(limit));
+    std::vector<LossPeriod> out;
+    while (q.executeStep()) out.push_back(json::parse(q.getColumn(0).getString()).get<LossPeriod>());
+    return out;
+  });
+}
+
+Result<uint64_t> Store::Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms) {
+  return Read<uint64_t>("Prune", [&]() -> uint64_t {
+    SQLite::Transaction tx(*db_);
+    SQLite::Statement a(*db_, "DELETE FROM samples WHERE t1 < ?");
+    a.bind(1, static_cast<int64_t>(samples_before_t1));
+    uint64_t n = static_cast<uint64_t>(a.exec());
+    for (const char* sql : {"DELETE FROM aggregates WHERE start_ms < ?", "DELETE FROM loss_periods WHERE end_ms < ?"}) {
+      SQLite::Statement b(*db_, sql);
+      b.bind(1, aggregates_before_ms);
+      n += static_cast<uint64_t>(b.exec());
+    }
+    tx.commit();
+    return n;
+  });
 }
 
 }  // namespace segwan::controller

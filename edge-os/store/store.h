@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -17,6 +18,8 @@ class Database;
 
 namespace segwan::controller {
 
+inline constexpr int kStoreUnavailable = 503;  // Error.code of a failed store call
+
 // What one poll brought for one session: written together, in one transaction per poll.
 struct SessionBatch {
   std::string session_id;
@@ -26,13 +29,19 @@ struct SessionBatch {
 };
 
 // The controller's SQLite file (SQLiteCpp): WAL mode, schema migrations numbered in code and
-// applied in order at open, writes in transactions. One connection, guarded by a mutex:
+// applied in order at open, writes in transactions. Nothing here throws: a failed read or
+// write (disk full, I/O error, a corrupted page) is an Error with code kStoreUnavailable
+// (503), logged and counted, and the transaction it was in is rolled back. One connection, guarded by a mutex:
 // every call is a short transaction, so callers from several threads simply take turns.
 // Domain objects are rows with their fields as a JSON column (the shapes live in model.h);
 // samples and aggregates are indexed by session and time.
 class Store {
  public:
-  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  // Refuses, naming the file, what is not a sound SegWAN store: a file SQLite cannot read,
+  // one PRAGMA quick_check finds damaged, one with other applications' tables, and a
+  // zero-length file unless `allow_empty` (a new data folder: an empty file elsewhere is
+  // a store that lost its content, not a new one).
+  static Result<std::unique_ptr<Store>> Open(const std::string& path, bool allow_empty = true);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -41,60 +50,83 @@ class Store {
   static int LatestSchemaVersion();
 
   // Next value of a named sequence ("tenant", "slice", "session", "slice-number", "ssid").
-  uint64_t NextId(const std::string& sequence);
+  Result<uint64_t> NextId(const std::string& sequence);
 
-  void PutTenant(const Tenant& t);
-  std::vector<Tenant> Tenants();
+  Status PutTenant(const Tenant& t);
+  Result<std::vector<Tenant>> Tenants();
 
-  void PutDevice(const Device& d);
-  std::vector<Device> Devices();
-  std::optional<Device> GetDevice(const std::string& id);
-  void DeleteDevice(const std::string& id);
+  Status PutDevice(const Device& d);
+  Result<std::vector<Device>> Devices();
+  Result<std::optional<Device>> GetDevice(const std::string& id);
+  Status DeleteDevice(const std::string& id);
 
-  void PutEnrolment(const Enrolment& e);
-  std::vector<Enrolment> Enrolments();
-  void DeleteEnrolment(const std::string& device_id);
+  Status PutEnrolment(const Enrolment& e);
+  Result<std::vector<Enrolment>> Enrolments();
+  Status DeleteEnrolment(const std::string& device_id);
 
-  void PutSlice(const Slice& s);
-  std::vector<Slice> Slices();
-  void DeleteSlice(const std::string& id);
+  Status PutSlice(const Slice& s);
+  Result<std::vector<Slice>> Slices();
+  Status DeleteSlice(const std::string& id);
 
-  void PutSession(const DelaySession& s);
-  std::vector<DelaySession> Sessions();
+  Status PutSession(const DelaySession& s);
+  Result<std::vector<DelaySession>> Sessions();
   // Removes the session with its samples and aggregates.
-  void DeleteSession(const std::string& id);
-  SessionCounters Counters(const std::string& session_id);
+  Status DeleteSession(const std::string& id);
+  Result<SessionCounters> Counters(const std::string& session_id);
 
   // Samples, closed aggregates and counters of many sessions in one transaction.
-  void WriteBatches(const std::vector<SessionBatch>& batches);
+  Status WriteBatches(const std::vector<SessionBatch>& batches);
   // Samples with T1 >= since_t1 (TAI ns), oldest first.
-  std::vector<Sample> Samples(const std::string& session_id, uint64_t since_t1, size_t limit);
-  uint64_t SampleCount(const std::string& session_id);
+  Result<std::vector<Sample>> Samples(const std::string& session_id, uint64_t since_t1, size_t limit);
+  Result<uint64_t> SampleCount(const std::string& session_id);
   // Where the last closed interval of a session ends (UTC ms), if it has one.
-  std::optional<int64_t> LastAggregateEnd(const std::string& session_id);
+  Result<std::optional<int64_t>> LastAggregateEnd(const std::string& session_id);
   // Aggregates that end after since_ms (so the one holding since_ms is in), oldest first.
-  std::vector<IntervalAggregate> Aggregates(const std::string& session_id, int64_t since_ms,
+  Result<std::vector<IntervalAggregate>> Aggregates(const std::string& session_id, int64_t since_ms,
                                             size_t limit);
-  void PutLossSession(const LossSession& s);
-  std::vector<LossSession> LossSessions();
-  void DeleteLossSession(const std::string& id);  // with its periods
-  LossCursor GetLossCursor(const std::string& id);
+  Status PutLossSession(const LossSession& s);
+  Result<std::vector<LossSession>> LossSessions();
+  Status DeleteLossSession(const std::string& id);  // with its periods
+  Result<LossCursor> GetLossCursor(const std::string& id);
   // A closed period (if any) and the cursor after it, in one transaction.
-  void WriteLossPeriod(const std::string& id, const std::optional<LossPeriod>& period, const LossCursor& cursor);
-  std::optional<LossPeriod> LastLossPeriod(const std::string& id);
+  Status WriteLossPeriod(const std::string& id, const std::optional<LossPeriod>& period, const LossCursor& cursor);
+  Result<std::optional<LossPeriod>> LastLossPeriod(const std::string& id);
   // Periods that end after since_ms, oldest first.
-  std::vector<LossPeriod> LossPeriods(const std::string& id, int64_t since_ms, size_t limit);
+  Result<std::vector<LossPeriod>> LossPeriods(const std::string& id, int64_t since_ms, size_t limit);
 
   // Deletes samples, aggregates and loss periods older than the cut-off; returns how many rows went.
-  uint64_t Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms);
+  Result<uint64_t> Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms);
   uint64_t SamplesStored() { return samples_stored_; }
+  uint64_t Errors() { return errors_; }  // failed reads and writes since open
   uint64_t BatchesWritten() { return batches_written_; }  // WriteBatches transactions since open
 
  private:
-  explicit Store(std::unique_ptr<SQLite::Database> db);
+  Store(std::unique_ptr<SQLite::Database> db, std::string path);
   void Migrate();
+  Error Failed(const char* what, const std::exception& e);
+  template <typename F>
+  Status Write(const char* what, F&& f) {
+    std::lock_guard lock(mu_);
+    try {
+      f();
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      return Failed(what, e);
+    }
+  }
+  template <typename T, typename F>
+  Result<T> Read(const char* what, F&& f) {
+    std::lock_guard lock(mu_);
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      return Failed(what, e);
+    }
+  }
   std::mutex mu_;  // guards db_
   std::unique_ptr<SQLite::Database> db_;
+  std::string path_;
+  std::atomic<uint64_t> errors_{0};
   uint64_t samples_stored_ = 0;  // since open
   uint64_t batches_written_ = 0;
 };

@@ -31,7 +31,12 @@ constexpr size_t kMaxCsrBytes = 16 * 1024;
 
 DeviceTrust::DeviceTrust(Store* store, CertificateAuthority* ca, TrustOptions options)
     : store_(store), ca_(ca), o_(options) {
-  for (auto& e : store_->Enrolments()) enrolments_[e.device_id] = std::move(e);
+  auto stored = store_->Enrolments();
+  if (!stored) {
+    load_error_ = stored.error();
+    return;
+  }
+  for (auto& e : *stored) enrolments_[e.device_id] = std::move(e);
 }
 
 Result<JoinToken> DeviceTrust::CreateJoinToken(const std::string& device_id) {
@@ -50,7 +55,7 @@ Result<JoinToken> DeviceTrust::CreateJoinToken(const std::string& device_id) {
   e.token_expires_ms = t.expires_ms;
   e.created_ms = NowUtcMs();
   e.certificates.clear();
-  store_->PutEnrolment(e);
+  if (auto st = store_->PutEnrolment(e); !st) return st.error();
   enrolments_[device_id] = e;
   SEGWAN_LOG(kInfo, "trust") << "join token for device " << device_id << " (valid until " << IsoTime(t.expires_ms) << ")";
   return t;
@@ -60,7 +65,7 @@ Status DeviceTrust::Revoke(const std::string& device_id) {
   std::lock_guard lock(mu_);
   auto it = enrolments_.find(device_id);
   if (it == enrolments_.end()) return ApiError(kNotFound, "id", "no enrolment for device '" + device_id + "'");
-  store_->DeleteEnrolment(device_id);
+  if (auto st = store_->DeleteEnrolment(device_id); !st) return st.error();
   enrolments_.erase(it);
   SEGWAN_LOG(kInfo, "trust") << "device " << device_id << " revoked: its certificates are refused from now on";
   return Status::Ok();
@@ -91,21 +96,22 @@ Result<CertificateAuthority::Issued> DeviceTrust::Enroll(const std::string& devi
   if (it == enrolments_.end() || it->second.token_sha256.empty()) return refused;
   Enrolment& e = it->second;
   if (!SameSecret(Sha256Hex(token), e.token_sha256)) return refused;
-  // Spent now, used or not: a token is good for one attempt with the right secret.
-  e.token_sha256.clear();
-  const bool expired = e.token_expires_ms < NowUtcMs();
-  if (expired) {
-    store_->PutEnrolment(e);
-    return ApiError(kUnauthenticated, "join_token", "the join token for device '" + device_id + "' has expired");
+  // Spent now, used or not: a token is good for one attempt with the right secret. The
+  // change is worked on a copy and kept only once the store has it.
+  Enrolment next = e;
+  next.token_sha256.clear();
+  const bool expired = next.token_expires_ms < NowUtcMs();
+  Result<CertificateAuthority::Issued> issued =
+      expired ? Result<CertificateAuthority::Issued>(ApiError(kUnauthenticated, "join_token",
+                                                              "the join token for device '" + device_id + "' has expired"))
+              : ca_->Sign(csr_pem, pki::DeviceName(device_id), o_.device_certificate_lifetime);
+  if (issued) {
+    DropExpired(next, NowS());
+    next.certificates.push_back({issued->serial, issued->not_after_s, NowUtcMs()});
   }
-  auto issued = ca_->Sign(csr_pem, pki::DeviceName(device_id), o_.device_certificate_lifetime);
-  if (!issued) {
-    store_->PutEnrolment(e);
-    return ApiError(kBadRequest, "csr", issued.error().message);
-  }
-  DropExpired(e, NowS());
-  e.certificates.push_back({issued->serial, issued->not_after_s, NowUtcMs()});
-  store_->PutEnrolment(e);
+  if (auto st = store_->PutEnrolment(next); !st) return st.error();
+  e = next;
+  if (!issued) return issued.error().code ? issued.error() : ApiError(kBadRequest, "csr", issued.error().message);
   SEGWAN_LOG(kInfo, "trust") << "device " << device_id << " enrolled (certificate " << issued->serial << ")";
   return issued;
 }
@@ -119,9 +125,11 @@ Result<CertificateAuthority::Issued> DeviceTrust::Renew(const pki::CertInfo& pee
   std::lock_guard lock(mu_);
   auto it = enrolments_.find(*id);
   if (it == enrolments_.end()) return ApiError(kUnauthenticated, "", "device '" + *id + "' was revoked meanwhile");
-  DropExpired(it->second, NowS());
-  it->second.certificates.push_back({issued->serial, issued->not_after_s, NowUtcMs()});
-  store_->PutEnrolment(it->second);
+  Enrolment next = it->second;
+  DropExpired(next, NowS());
+  next.certificates.push_back({issued->serial, issued->not_after_s, NowUtcMs()});
+  if (auto st = store_->PutEnrolment(next); !st) return st.error();
+  it->second = std::move(next);
   SEGWAN_LOG(kInfo, "trust") << "device " << *id << " renewed its certificate (" << issued->serial << ")";
   return issued;
 }

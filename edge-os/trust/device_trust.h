@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,8 @@ class DeviceTrust {
   Result<std::string> Authorise(const pki::CertInfo& peer) const;
 
   const std::string& ca_pem() const { return ca_->ca_pem(); }
+  // What went wrong reading the store at construction (nothing is trusted then).
+  const std::optional<Error>& load_error() const { return load_error_; }
 
  private:
   Store* store_;
@@ -64,6 +67,7 @@ class DeviceTrust {
   TrustOptions o_;
   mutable std::mutex mu_;  // guards enrolments_; never held across a network call
   std::map<std::string, Enrolment> enrolments_;
+  std::optional<Error> load_error_;
 };
 
 }  // namespace segwan::controller

@@ -54,9 +54,9 @@ TEST_F(StoreTest, AFileFromANewerVersionIsRefused) {
 TEST_F(StoreTest, EverythingSurvivesAReopen) {
   {
     auto s = Open();
-    EXPECT_EQ(s->NextId("slice-number"), 1u);
-    EXPECT_EQ(s->NextId("slice-number"), 2u);
-    EXPECT_EQ(s->NextId("ssid"), 1u);
+    EXPECT_EQ((*s->NextId("slice-number")), 1u);
+    EXPECT_EQ((*s->NextId("slice-number")), 2u);
+    EXPECT_EQ((*s->NextId("ssid")), 1u);
     s->PutTenant({"t1", "acme", "abc123", 1000});
     Device d;
     d.id = "edge-a";
@@ -94,28 +94,28 @@ TEST_F(StoreTest, EverythingSurvivesAReopen) {
     EXPECT_EQ(s->BatchesWritten(), 1u);
   }
   auto s = Open();
-  EXPECT_EQ(s->NextId("slice-number"), 3u);
-  ASSERT_EQ(s->Tenants().size(), 1u);
-  EXPECT_EQ(s->Tenants()[0].token_sha256, "abc123");
-  EXPECT_EQ(s->LastAggregateEnd("ds1"), 130'000);
-  EXPECT_FALSE(s->LastAggregateEnd("ds9"));
-  EXPECT_EQ(s->GetDevice("edge-a")->interfaces.at(0).addresses.at(0), "10.10.1.1/24");
-  EXPECT_TRUE(s->GetDevice("edge-a")->enabled);
-  EXPECT_EQ(s->Slices().at(0).sites.size(), 2u);
-  EXPECT_TRUE(s->Sessions().at(0).running);
-  EXPECT_EQ(s->Counters("ds1").max_seq, 99);
-  EXPECT_EQ(s->SampleCount("ds1"), 100u);
-  auto samples = s->Samples("ds1", 1'000'000'000ULL * 100 + 50 * 10'000'000ULL, 10);
+  EXPECT_EQ((*s->NextId("slice-number")), 3u);
+  ASSERT_EQ((*s->Tenants()).size(), 1u);
+  EXPECT_EQ((*s->Tenants())[0].token_sha256, "abc123");
+  EXPECT_EQ((*s->LastAggregateEnd("ds1")), 130'000);
+  EXPECT_FALSE(*s->LastAggregateEnd("ds9"));
+  EXPECT_EQ((*s->GetDevice("edge-a"))->interfaces.at(0).addresses.at(0), "10.10.1.1/24");
+  EXPECT_TRUE((*s->GetDevice("edge-a"))->enabled);
+  EXPECT_EQ((*s->Slices()).at(0).sites.size(), 2u);
+  EXPECT_TRUE((*s->Sessions()).at(0).running);
+  EXPECT_EQ((*s->Counters("ds1")).max_seq, 99);
+  EXPECT_EQ((*s->SampleCount("ds1")), 100u);
+  auto samples = (*s->Samples("ds1", 1'000'000'000ULL * 100 + 50 * 10'000'000ULL, 10));
   ASSERT_EQ(samples.size(), 10u);
   EXPECT_EQ(samples[0].seq, 50u);
   EXPECT_EQ(samples[0].t4 - samples[0].t1, 9'000'000u);
-  auto aggs = s->Aggregates("ds1", 0, 10);
+  auto aggs = (*s->Aggregates("ds1", 0, 10));
   ASSERT_EQ(aggs.size(), 1u);
   EXPECT_EQ(aggs[0].delays.direct.count(), 100u);
   EXPECT_NEAR(aggs[0].delays.direct.mean(), 5.0, 1e-9);
   EXPECT_EQ(aggs[0].p[0][0], 5.0);
-  EXPECT_EQ(s->Aggregates("ds1", 129'999, 10).size(), 1u);  // holds since
-  EXPECT_EQ(s->Aggregates("ds1", 130'000, 10).size(), 0u);
+  EXPECT_EQ((*s->Aggregates("ds1", 129'999, 10)).size(), 1u);  // holds since
+  EXPECT_EQ((*s->Aggregates("ds1", 130'000, 10)).size(), 0u);
 }
 
 TEST_F(StoreTest, DeletingASessionTakesItsSamplesAndAggregates) {
@@ -129,9 +129,9 @@ TEST_F(StoreTest, DeletingASessionTakesItsSamplesAndAggregates) {
   b.closed.push_back(IntervalAggregate{.start_ms = 0, .length_ms = 1000});
   s->WriteBatches({b});
   s->DeleteSession("ds1");
-  EXPECT_EQ(s->SampleCount("ds1"), 0u);
-  EXPECT_TRUE(s->Aggregates("ds1", 0, 10).empty());
-  EXPECT_TRUE(s->Sessions().empty());
+  EXPECT_EQ((*s->SampleCount("ds1")), 0u);
+  EXPECT_TRUE((*s->Aggregates("ds1", 0, 10)).empty());
+  EXPECT_TRUE((*s->Sessions()).empty());
 }
 
 TEST_F(StoreTest, PruneRemovesOnlyWhatIsOlder) {
@@ -144,9 +144,9 @@ TEST_F(StoreTest, PruneRemovesOnlyWhatIsOlder) {
   b.samples = {S(0, 1000), S(1, 2000), S(2, 3000)};
   b.closed = {IntervalAggregate{.start_ms = 0, .length_ms = 1}, IntervalAggregate{.start_ms = 5, .length_ms = 1}};
   s->WriteBatches({b});
-  EXPECT_EQ(s->Prune(2000, 5), 2u);  // one sample, one aggregate
-  EXPECT_EQ(s->SampleCount("ds1"), 2u);
-  EXPECT_EQ(s->Aggregates("ds1", 0, 10).size(), 1u);
+  EXPECT_EQ((*s->Prune(2000, 5)), 2u);  // one sample, one aggregate
+  EXPECT_EQ((*s->SampleCount("ds1")), 2u);
+  EXPECT_EQ((*s->Aggregates("ds1", 0, 10)).size(), 1u);
 }
 
 }  // namespace
