@@ -92,7 +92,10 @@ int Run(const ControllerConfig& c) {
                          .heartbeat = std::chrono::milliseconds(c.heartbeat_ms),
                          .aggregate_interval_ms = c.aggregate_interval_s * 1000,
                          .poll_interval = std::chrono::milliseconds(c.poll_interval_ms),
-                         .retention_ms = c.retention_days * 86'400'000LL});
+                         .retention_ms = c.retention_days * 86'400'000LL,
+                         .max_slices_per_tenant = static_cast<size_t>(c.max_slices_per_tenant),
+                         .max_sessions_per_tenant = static_cast<size_t>(c.max_sessions_per_tenant),
+                         .max_sessions_per_device = static_cast<size_t>(c.max_sessions_per_device)});
   controller.SetOperatorToken(*op_token);
   for (const auto* e : {&controller.load_error(), trust ? &trust->load_error() : nullptr}) {
     if (e && *e) {

@@ -168,7 +168,8 @@ start_system() {
     /usr/bin/python3 -c 'import json, sys; j = json.load(open(sys.argv[1]))
 open(sys.argv[2], "w").write(j["join_token"] + "\n"); open(sys.argv[3], "w").write(j["ca_certificate"])' \
       "$dir/join.json" "$dir/join.token" "$dir/controller-ca.pem"
-    setsid ip netns exec "${P}edge-$s" "$(agent_bin)" --device-id "edge-$s" --listen "[${MGMT_NET}$s]:50061" \
+    # No --listen: the API takes mgmt0's address, as on a real router.
+    setsid ip netns exec "${P}edge-$s" "$(agent_bin)" --device-id "edge-$s" \
       --wan wan1,wan2 --lan lan0 --mgmt mgmt0 --locator "$(locator "$s")/48" \
       --state-dir "$dir" --controller "[${MGMT_NET}1]:50051" \
       --ca-file "$dir/controller-ca.pem" --join-token-file "$dir/join.token" \

@@ -9,7 +9,7 @@ void AddAgentFlags(FlagSet& f) {
   f.AddString("device-id", "", "this router's id, [a-z0-9-]{1,63} (required)");
   f.AddString("token-file", "", "file holding the shared registration token (--insecure only)");
   f.AddString("controller", "", "controller registration address host:port (empty: standalone)");
-  f.AddString("listen", kDefaultListen, "address of the EdgeManager gRPC service");
+  f.AddString("listen", "", "address of the EdgeManager gRPC service (default: the first --mgmt interface's address, port 50061)");
   f.AddString("advertise", "", "gRPC address reported to the controller (default: --listen)");
   f.AddString("wan", "", "WAN interfaces, comma separated");
   f.AddString("lan", "", "LAN interfaces, comma separated");
@@ -63,22 +63,6 @@ Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
       return FieldError("--token-file", "is required with --controller and --insecure");
     }
   }
-  const auto listen = f.GetString("listen");
-  auto hp = ParseHostPort(listen);
-  if (!hp) return FieldError("--listen", "'" + listen + "' is not host:port");
-  c.listen = *hp;
-  c.advertise = f.GetString("advertise");
-  if (!c.advertise.empty() && !ParseHostPort(c.advertise)) {
-    return FieldError("--advertise", "'" + c.advertise + "' is not host:port");
-  }
-  if (c.advertise.empty()) {
-    const bool wildcard = c.listen.host == "::" || c.listen.host == "0.0.0.0";
-    if (wildcard && c.controller) {
-      return FieldError("--advertise", "is required when --listen is a wildcard address: the "
-                                       "controller needs an address it can reach");
-    }
-    c.advertise = c.listen.ToString();
-  }
   c.wan_interfaces = SplitList(f.GetString("wan"));
   c.lan_interfaces = SplitList(f.GetString("lan"));
   c.mgmt_interfaces = SplitList(f.GetString("mgmt"));
@@ -109,6 +93,31 @@ Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
   if (c.tls_dir.empty()) c.tls_dir = c.state_dir + "/tls";
   c.ca_file = f.GetString("ca-file");
   c.join_token_file = f.GetString("join-token-file");
+  // Where the API listens: given, or the management interface's address (resolved at start).
+  const auto listen = f.GetString("listen");
+  if (listen.empty()) {
+    if (c.mgmt_interfaces.empty()) {
+      return FieldError("--listen", "is required without a --mgmt interface (the API listens on the management address)");
+    }
+    c.listen_on_mgmt = true;
+    c.listen = HostPort{"", kDefaultApiPort};
+  } else {
+    auto hp = ParseHostPort(listen);
+    if (!hp) return FieldError("--listen", "'" + listen + "' is not host:port");
+    c.listen = *hp;
+  }
+  c.advertise = f.GetString("advertise");
+  if (!c.advertise.empty() && !ParseHostPort(c.advertise)) {
+    return FieldError("--advertise", "'" + c.advertise + "' is not host:port");
+  }
+  if (c.advertise.empty() && !c.listen_on_mgmt) {
+    const bool wildcard = c.listen.host == "::" || c.listen.host == "0.0.0.0";
+    if (wildcard && c.controller) {
+      return FieldError("--advertise", "is required when --listen is a wildcard address: the "
+                                       "controller needs an address it can reach");
+    }
+    c.advertise = c.listen.ToString();
+  }
   return c;
 }
 

@@ -10,7 +10,7 @@
 
 namespace segwan::edge {
 
-inline constexpr const char* kDefaultListen = "[::]:50061";
+inline constexpr int kDefaultApiPort = 50061;
 inline constexpr const char* kDefaultStateDir = "/var/lib/segwan/edge";
 inline constexpr const char* kDefaultSidDevice = "sr0";
 
@@ -21,6 +21,7 @@ struct AgentConfig {
   std::string token_file;  // --insecure: the shared registration token
   std::optional<HostPort> controller;  // none: standalone, no registration
   HostPort listen;                     // EdgeManager gRPC service
+  bool listen_on_mgmt = false;         // no --listen: the management address, found at start
   std::string advertise;               // address given to the controller; default: listen
   std::vector<std::string> wan_interfaces;
   std::vector<std::string> lan_interfaces;

@@ -51,7 +51,27 @@ static Status EnrolUntilDone(const AgentConfig& c, const sigset_t& stop) {
   }
 }
 
-int RunAgent(const AgentConfig& c) {
+// The address of the first management interface that has one (global IPv6 first, then IPv4).
+static Result<std::string> ManagementAddress(netlink::Dataplane& dp, const std::vector<std::string>& mgmt) {
+  auto links = dp.Links();
+  if (!links) return links.error();
+  for (const auto& name : mgmt) {
+    for (int family : {AF_INET6, AF_INET}) {
+      for (const auto& l : *links) {
+        if (l.name != name) continue;
+        for (const auto& a : l.addresses) {
+          const bool link_local = a.address.family == AF_INET6 && a.address.bytes[0] == 0xfe &&
+                                  (a.address.bytes[1] & 0xc0) == 0x80;
+          if (a.address.family == family && !link_local) return a.address.ToString();
+        }
+      }
+    }
+  }
+  return FieldError("--mgmt", "no address on the management interface(s) to listen on (or give --listen)");
+}
+
+int RunAgent(const AgentConfig& given) {
+  AgentConfig c = given;
   // Block the stop signals before any thread exists (the STAMP engine starts some), so every
   // thread inherits the mask and only the waiter below takes them: a SIGTERM then always
   // shuts down in order and the XDP programs are detached.
@@ -67,6 +87,15 @@ int RunAgent(const AgentConfig& c) {
   if (!dp) {
     SEGWAN_LOG(kError, "main") << dp.error().ToString();
     return 1;
+  }
+  if (c.listen_on_mgmt) {
+    auto addr = ManagementAddress(**dp, c.mgmt_interfaces);
+    if (!addr) {
+      SEGWAN_LOG(kError, "main") << addr.error().ToString();
+      return 2;
+    }
+    c.listen.host = *addr;
+    if (c.advertise.empty()) c.advertise = c.listen.ToString();
   }
   SliceMode mode;
   if (c.slice_mode == "vrf") {

@@ -28,6 +28,8 @@ grpc::Status ToGrpc(const Error& e) {
     case EPERM:
     case EACCES:
       return {grpc::StatusCode::PERMISSION_DENIED, e.message};
+    case ENOSPC:
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED, e.message};
     default:
       return {grpc::StatusCode::INTERNAL, e.message};
   }

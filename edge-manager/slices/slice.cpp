@@ -181,6 +181,9 @@ Status SliceManager::CheckPlumbing(const SliceSpec& s, const std::vector<Link>& 
 }
 
 Status SliceManager::CheckLocked(const SliceSpec& s, const std::vector<Link>& links) const {
+  if (!slices_.count(s.id) && slices_.size() >= kMaxSlices) {
+    return Error{"this edge holds " + std::to_string(kMaxSlices) + " slices already", "", ENOSPC};
+  }
   if (auto st = CheckPlumbing(s, links); !st) return st;
   const auto sids = SidsOf(s);
   for (const auto& [id, other] : slices_) {

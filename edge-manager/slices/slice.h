@@ -48,6 +48,8 @@ struct SlicePlan {
 };
 
 inline constexpr uint32_t kSliceRulePriority = 1000;
+// The most slices one edge holds (each costs a table, rules and routes).
+inline constexpr size_t kMaxSlices = 1024;
 // The kernel looks up a freshly encapsulated packet's outer header with the LAN as input
 // interface, so the slice rule would send it to the slice table. One rule per first SID, just
 // before the slice rule, sends exactly those outer destinations to the main table.

@@ -92,6 +92,9 @@ Status UserspaceEngine::AddReflectorSession(const ReflectorSessionConfig& c) {
   if (reflector_sessions_.count(c.ssid)) {
     return Error{"reflector session " + std::to_string(c.ssid) + " exists", "", EEXIST};
   }
+  if (reflector_sessions_.size() >= kMaxReflectorSessions) {
+    return Error{"this edge reflects " + std::to_string(kMaxReflectorSessions) + " sessions already", "", ENOSPC};
+  }
   reflector_sessions_[c.ssid] = ReflectorEntry{c, false};
   return Status::Ok();
 }
@@ -100,6 +103,9 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   std::lock_guard lock(mu_);
   if (senders_.count(c.ssid)) {
     return Error{"sender session " + std::to_string(c.ssid) + " exists", "", EEXIST};
+  }
+  if (senders_.size() >= kMaxSenderSessions) {
+    return Error{"this edge sends " + std::to_string(kMaxSenderSessions) + " sessions already", "", ENOSPC};
   }
   auto sock = StampSocket::Open(c.source, 0);
   if (!sock) return sock.error();

@@ -46,6 +46,11 @@ struct SenderSessionConfig {
   EbpfUse ebpf = EbpfUse::kWhereAvailable;
 };
 
+// The most sessions one edge runs: reflector sessions as the XDP reflector's table holds,
+// sender sessions as sockets and the worker reasonably serve.
+inline constexpr size_t kMaxReflectorSessions = STAMP_MAX_SESSIONS;
+inline constexpr size_t kMaxSenderSessions = 1024;
+
 // The user-space STAMP engine of an edge: reflector sessions served on one socket per STAMP
 // address, sender sessions each with a socket of their own, one worker thread. Thread-safe.
 class UserspaceEngine {

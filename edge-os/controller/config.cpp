@@ -20,6 +20,9 @@ void AddControllerFlags(FlagSet& f) {
   f.AddInt("retention-days", 7, "remove samples and aggregates older than this");
   f.AddString("metrics-token-file", "", "when set, /metrics asks for this bearer token (created if missing)");
   f.AddBool("print-routes", false, "print the REST routes (method and path pattern) and exit");
+  f.AddInt("max-slices-per-tenant", 100, "slices one tenant may have");
+  f.AddInt("max-sessions-per-tenant", 500, "delay and loss sessions one tenant may have");
+  f.AddInt("max-sessions-per-device", 1000, "delay and loss sessions one device may be an end of");
   f.AddBool("insecure", false, "plaintext southbound with a shared registration token (closed lab networks only)");
   f.AddInt("device-cert-days", 30, "lifetime of the certificates given to devices (renewed at two thirds)");
   f.AddInt("join-token-hours", 24, "how long a join token made for a device stays valid");
@@ -58,6 +61,9 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
   if (auto e = in_range("heartbeat-ms", 100, 60'000, &c.heartbeat_ms)) return *e;
   if (auto e = in_range("retention-days", 1, 3650, &c.retention_days)) return *e;
   c.insecure = f.GetBool("insecure");
+  if (auto e = in_range("max-slices-per-tenant", 1, 100'000, &c.max_slices_per_tenant)) return *e;
+  if (auto e = in_range("max-sessions-per-tenant", 1, 100'000, &c.max_sessions_per_tenant)) return *e;
+  if (auto e = in_range("max-sessions-per-device", 1, 100'000, &c.max_sessions_per_device)) return *e;
   c.metrics_token_file = f.GetString("metrics-token-file");
   if (auto e = in_range("device-cert-days", 1, 825, &c.device_cert_days)) return *e;
   if (auto e = in_range("join-token-hours", 1, 24 * 30, &c.join_token_hours)) return *e;

@@ -30,6 +30,9 @@ struct ControllerConfig {
   // ca.pem) signs its own certificate and the devices' at enrolment. `insecure`: plaintext
   // and the shared registration token instead (closed lab networks only; warned at start).
   bool insecure = false;
+  int64_t max_slices_per_tenant = 100;
+  int64_t max_sessions_per_tenant = 500;    // delay and loss sessions
+  int64_t max_sessions_per_device = 1000;   // sessions it is either end of
   std::string metrics_token_file;  // set: /metrics asks for this token (or the operator's)
   int64_t device_cert_days = 30;   // lifetime of a device certificate (renewed at 2/3)
   int64_t join_token_hours = 24;   // lifetime of a join token

@@ -7,6 +7,7 @@
 #include "edge-os/slices/planner.h"
 #include "segwan/clock.h"
 #include "segwan/log.h"
+#include "segwan/text.h"
 
 namespace segwan::controller {
 
@@ -154,7 +155,7 @@ std::optional<Principal> Controller::Authenticate(const std::string& token) {
 
 Result<std::pair<Tenant, std::string>> Controller::CreateTenant(const Principal& p, const std::string& name) {
   if (!p.is_operator) return ApiError(kForbidden, "", "only the operator creates tenants");
-  if (name.empty() || name.size() > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
+  if (name.empty() || Utf8Length(name) > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
   std::lock_guard cfg(config_mu_);
   auto tenants = store_->Tenants();
   if (!tenants) return tenants.error();
@@ -202,6 +203,41 @@ Result<Tenant> Controller::Owner(const Principal& p, const std::string& tenant_f
     if (t.id == tenant_field) return t;
   }
   return ApiError(kBadRequest, "tenant", "no tenant '" + tenant_field + "'");
+}
+
+// Tenants' and devices' shares of the controller (locked: mu_). 429 names the limit.
+std::optional<Error> Controller::OverQuota(const std::string& tenant, const std::vector<std::string>& devices,
+                                           bool slice) const {
+  if (slice) {
+    const auto n = std::count_if(slices_.begin(), slices_.end(), [&](const auto& x) { return x.second.tenant_id == tenant; });
+    if (static_cast<size_t>(n) >= o_.max_slices_per_tenant) {
+      return ApiError(kTooMany, "", "tenant " + tenant + " has " + std::to_string(n) + " slices, the most it may have (--max-slices-per-tenant)");
+    }
+    return std::nullopt;
+  }
+  size_t mine = 0;
+  std::map<std::string, size_t> per_device;
+  for (const auto& [id, r] : sessions_) {
+    mine += r.s.tenant_id == tenant;
+    ++per_device[r.s.sender];
+    ++per_device[r.s.reflector];
+  }
+  for (const auto& [id, r] : loss_) {
+    mine += r.s.tenant_id == tenant;
+    ++per_device[r.s.from];
+    ++per_device[r.s.to];
+  }
+  if (mine >= o_.max_sessions_per_tenant) {
+    return ApiError(kTooMany, "", "tenant " + tenant + " has " + std::to_string(mine) +
+                                      " delay and loss sessions, the most it may have (--max-sessions-per-tenant)");
+  }
+  for (const auto& d : devices) {
+    if (per_device[d] >= o_.max_sessions_per_device) {
+      return ApiError(kTooMany, "", "device " + d + " takes part in " + std::to_string(per_device[d]) +
+                                        " sessions, the most it may (--max-sessions-per-device)");
+    }
+  }
+  return std::nullopt;
 }
 
 // ---- devices -----------------------------------------------------------------------------
@@ -522,9 +558,13 @@ Result<std::map<std::string, EdgeState>> Controller::PushSlice(
 Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest& req) {
   auto owner = Owner(p, req.tenant);
   if (!owner) return owner.error();
-  if (req.name.empty() || req.name.size() > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
+  if (req.name.empty() || Utf8Length(req.name) > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
   if (req.sites.size() < 2) return ApiError(kBadRequest, "sites", "a slice joins at least two sites");
   std::lock_guard cfg(config_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (auto e = OverQuota(owner->id, {}, true)) return *e;
+  }
   Slice s;
   s.tenant_id = owner->id;
   s.name = req.name;
@@ -562,7 +602,7 @@ Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest
 }
 
 Result<SliceView> Controller::UpdateSlice(const Principal& p, const std::string& id, const SliceRequest& req) {
-  if (req.name.empty() || req.name.size() > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
+  if (req.name.empty() || Utf8Length(req.name) > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
   if (req.sites.size() < 2) return ApiError(kBadRequest, "sites", "a slice joins at least two sites");
   std::lock_guard cfg(config_mu_);
   Slice prev;
@@ -766,6 +806,7 @@ Result<SessionView> Controller::CreateSession(const Principal& p, const SessionR
   DelaySession s;
   {
     std::lock_guard lock(mu_);
+    if (auto e = OverQuota(owner->id, {req.sender, req.reflector}, false)) return *e;
     auto sl = slices_.find(req.slice);
     if (sl == slices_.end() || sl->second.tenant_id != owner->id) {
       return ApiError(kNotFound, "slice", "no slice '" + req.slice + "'");
@@ -1165,6 +1206,7 @@ Result<LossView> Controller::CreateLossSession(const Principal& p, const LossReq
   LossSession s;
   {
     std::lock_guard lock(mu_);
+    if (auto e = OverQuota(owner->id, {req.from, req.to}, false)) return *e;
     auto sl = slices_.find(req.slice);
     if (sl == slices_.end() || sl->second.tenant_id != owner->id) return ApiError(kNotFound, "slice", "no slice '" + req.slice + "'");
     auto segs = FlowSegments(sl->second, req.from, req.to, req.family);

@@ -44,6 +44,10 @@ struct ControllerOptions {
   std::chrono::milliseconds poll_interval{1000};
   int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // samples and aggregates older than this go
   bool start_threads = true;  // tests drive PollOnce/CheckHeartbeats/RunQueued by hand
+  // Shares: a tenant's slices and sessions (delay and loss), a device's sessions (as either end).
+  size_t max_slices_per_tenant = 100;
+  size_t max_sessions_per_tenant = 500;
+  size_t max_sessions_per_device = 1000;
 };
 
 // A device as the API shows it: what the store keeps plus whether it is connected now.
@@ -232,6 +236,7 @@ class Controller {
   };
 
   Status Load();
+  std::optional<Error> OverQuota(const std::string& tenant, const std::vector<std::string>& devices, bool slice) const;
   Result<Tenant> Owner(const Principal& p, const std::string& tenant_field);
   bool Visible(const Principal& p, const std::string& tenant_id) const {
     return p.is_operator || p.tenant_id == tenant_id;

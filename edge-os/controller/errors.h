@@ -12,6 +12,7 @@ inline constexpr int kUnauthenticated = 401;
 inline constexpr int kForbidden = 403;
 inline constexpr int kNotFound = 404;
 inline constexpr int kConflict = 409;
+inline constexpr int kTooMany = 429;       // a quota is used up (RESOURCE_EXHAUSTED)
 inline constexpr int kUnprocessable = 422;  // an edge refused what the controller asked
 inline constexpr int kUnavailable = 503;    // an edge could not be reached
 inline Error ApiError(int http, std::string field, std::string message) {

@@ -49,6 +49,7 @@ const char* CodeName(int http) {
     case 405: return "method_not_allowed";
     case 413: return "too_large";
     case 422: return "edge_refused";
+    case 429: return "resource_exhausted";
     case 503: return "unavailable";
     default: return "internal";
   }

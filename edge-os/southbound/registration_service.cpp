@@ -17,7 +17,7 @@ grpc::Status ToGrpcStatus(const Error& e) {
     case kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
     case kConflict: code = grpc::StatusCode::ALREADY_EXISTS; break;
     case kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
-    case 429: code = grpc::StatusCode::RESOURCE_EXHAUSTED; break;
+    case kTooMany: code = grpc::StatusCode::RESOURCE_EXHAUSTED; break;
     default: code = grpc::StatusCode::INVALID_ARGUMENT; break;
   }
   return {code, e.ToString()};

@@ -29,7 +29,7 @@ TEST(AgentConfig, ShippedExampleParses) {
 
 TEST(AgentConfig, FullConfiguration) {
   auto c = Load({"--device-id", "edge-a", "--controller", "[fd5e:ff::1]:50051", "--token-file",
-                 "/t", "--wan", "wan1,wan2", "--lan", "lan0", "--locator", "fc00:0:a::/48",
+                 "/t", "--wan", "wan1,wan2", "--lan", "lan0", "--mgmt", "mgmt0", "--locator", "fc00:0:a::/48",
                  "--advertise", "[fd5e:ff::a]:50061"});
   ASSERT_TRUE(c) << c.error().ToString();
   EXPECT_EQ(c->device_id, "edge-a");
@@ -37,6 +37,7 @@ TEST(AgentConfig, FullConfiguration) {
   EXPECT_EQ(c->wan_interfaces, (std::vector<std::string>{"wan1", "wan2"}));
   EXPECT_EQ(c->locator->length, 48);
   EXPECT_EQ(c->listen.port, 50061);
+  EXPECT_TRUE(c->listen_on_mgmt);  // no --listen: the management address, found at start
   EXPECT_EQ(c->advertise, "[fd5e:ff::a]:50061");
   EXPECT_FALSE(c->insecure);
   EXPECT_EQ(c->tls_dir, std::string(kDefaultStateDir) + "/tls");
@@ -48,6 +49,7 @@ TEST(AgentConfig, ErrorsNameTheFlag) {
     std::string field;
   } cases[] = {
       {{}, "--device-id"},
+      {{"--device-id", "e"}, "--listen"},  // neither --listen nor --mgmt
       {{"--device-id", "Edge_A"}, "--device-id"},
       {{"--device-id", "e", "--controller", "nowhere"}, "--controller"},
       {{"--device-id", "e", "--controller", "h:1", "--insecure"}, "--token-file"},
@@ -57,7 +59,7 @@ TEST(AgentConfig, ErrorsNameTheFlag) {
       {{"--device-id", "e", "--locator", "fc00::/120"}, "--locator"},
       {{"--device-id", "e", "--wan", "a/b"}, "--wan"},
       {{"--device-id", "e", "--lan", "averyveryverylongname"}, "--lan"},
-      {{"--device-id", "e", "--controller", "h:1", "--token-file", "t"}, "--advertise"},
+      {{"--device-id", "e", "--controller", "h:1", "--token-file", "t", "--listen", "[::]:50061"}, "--advertise"},
       {{"--device-id", "e", "--slice-mode", "vrrf"}, "--slice-mode"},
       {{"--device-id", "e", "--sid-dev", "a b"}, "--sid-dev"},
   };

@@ -65,6 +65,8 @@ class RestTest : public ::testing::Test {
     o.start_threads = false;
     o.aggregate_interval_ms = 1000;
     o.poll_interval = std::chrono::milliseconds(100);
+    o.max_slices_per_tenant = max_slices_;
+    o.max_sessions_per_tenant = max_sessions_;
     ctl_ = std::make_unique<Controller>(store_.get(), &edges_, o);
     ctl_->SetOperatorToken(kOperator);
     rest_ = std::make_unique<RestServer>(ctl_.get(), "");
@@ -133,12 +135,41 @@ class RestTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  size_t max_slices_ = 100, max_sessions_ = 500;
   FakeConnector edges_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Controller> ctl_;
   std::unique_ptr<RestServer> rest_;
   std::unique_ptr<httplib::Client> client_;
 };
+
+// A tenant's share: past it, 429 resource_exhausted, and nothing created; other tenants are
+// not affected.
+TEST_F(RestTest, QuotasAreEnforcedPerTenant) {
+  Shutdown();
+  max_slices_ = 1;
+  max_sessions_ = 1;
+  Boot();
+  for (const char* x : {"a", "b", "c"}) ASSERT_TRUE(ctl_->Register(LabRegistration(x, kDeviceToken), "test"));
+  const auto t = NewTenant("acme");
+  const auto u = NewTenant("globex");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", t, SliceBody()).status, 201);
+  json second = SliceBody();
+  second["sites"] = {{{"device", "edge-c"}, {"interface", "lan0"}}, {{"device", "edge-a"}, {"interface", "lan0"}}};
+  const auto before = Snapshot();
+  auto r = Call("POST", "/api/v1/slices", t, second);
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.body["error"]["code"], "resource_exhausted");
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("--max-slices-per-tenant"), std::string::npos);
+  EXPECT_EQ(Snapshot(), before);
+  const json ds = {{"slice", "sl1"}, {"sender", "edge-a"}, {"reflector", "edge-b"}};
+  ASSERT_EQ(Call("POST", "/api/v1/delay-sessions", t, ds).status, 201);
+  EXPECT_EQ(Call("POST", "/api/v1/delay-sessions", t, ds).status, 429);
+  // Another tenant has its own share.
+  second["sites"] = {{{"device", "edge-c"}, {"interface", "lan0"}}, {{"device", "edge-b"}, {"interface", "lan0"}}};
+  // (edge-b's lan0 is taken by acme's slice; globex gets a slice on edge-c only with another LAN)
+  EXPECT_NE(Call("POST", "/api/v1/slices", u, second).status, 429);
+}
 
 TEST_F(RestTest, EveryResponseCarriesTheSecurityHeaders) {
   for (const std::string path : {"/api/v1/health", "/api/v1/slices", "/api/v1/no-such", "/metrics"}) {
@@ -189,6 +220,13 @@ TEST_F(RestTest, DevicesAreNamedRevokedAndDeletedByTheOperator) {
   ExpectError(Call("DELETE", "/api/v1/devices/edge-c", kOperator), 404, "id");
   client_.reset();
   rest.Stop();
+}
+
+TEST_F(RestTest, NamesAreCountedInCharacters) {
+  std::string name;
+  for (int i = 0; i < 64; ++i) name += "\xc3\xa9";  // 64 characters, 128 bytes
+  EXPECT_EQ(Call("POST", "/api/v1/tenants", kOperator, json{{"name", name}}).status, 201);
+  ExpectError(Call("POST", "/api/v1/tenants", kOperator, json{{"name", name + "e"}}), 400, "name");
 }
 
 TEST_F(RestTest, TokensAreRequiredAndChecked) {

@@ -328,7 +328,8 @@ TEST_P(SouthboundTlsTest, AnEnrolledIdCannotBeClaimedAgain) {
 
 TEST_P(SouthboundTlsTest, ARevokedEdgeCannotRegister) {
   auto& a = StartAgent("edge-a", "fc00:0:a::/48");
-  ASSERT_TRUE(WaitFor([&] { return Connected("edge-a"); }));
+  // Both sides agree it is registered (the agent learns it when the answer arrives).
+  ASSERT_TRUE(WaitFor([&] { return Connected("edge-a") && a.registrar->state().registered; }));
   const auto before = a.registrar->state().registrations;
   ASSERT_TRUE(trust_->Revoke("edge-a"));
   ctl_->Disconnect("edge-a");
