@@ -106,6 +106,10 @@ int Run(const ControllerConfig& c) {
 
   RegistrationService registration(&controller, trust.get());
   grpc::ServerBuilder builder;
+  // Peers ping every 10 s to notice a dead connection: allowed, without strikes.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(kMaxRegistrationMessage);
   int grpc_port = 0;
   builder.AddListeningPort(c.grpc_listen.ToString(), *server_creds, &grpc_port);

@@ -187,6 +187,10 @@ int RunAgent(const AgentConfig& given) {
   ApiGuard guard(c.listen.port, c.mgmt_interfaces);
   if (auto st = guard.Install(); !st) SEGWAN_LOG(kWarn, "main") << st.error().message;
   grpc::ServerBuilder builder;
+  // Peers ping every 10 s to notice a dead connection: allowed, without strikes.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(kMaxApiMessage);
   int port = 0;
   builder.AddListeningPort(c.listen.ToString(), *creds, &port);
@@ -216,8 +220,14 @@ int RunAgent(const AgentConfig& given) {
               return links ? InterfacesToProto(*links, roles) : std::vector<segwan::v1::Interface>{};
             },
     };
-    auto channel = c.insecure ? grpc::CreateChannel(c.controller->ToString(), channel_creds)
-                              : MtlsChannel(c.controller->ToString(), channel_creds, pki::kControllerName);
+    grpc::ChannelArguments args;  // a dead controller noticed in seconds, a returning one reached at once
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
+    auto channel = c.insecure ? grpc::CreateCustomChannel(c.controller->ToString(), channel_creds, args)
+                              : MtlsChannel(c.controller->ToString(), channel_creds, pki::kControllerName, args);
     registrar = std::make_unique<Registrar>(channel, std::move(info));
     registrar->Start();
     if (!c.insecure) {

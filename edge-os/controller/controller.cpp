@@ -110,26 +110,27 @@ void Controller::Stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  workers_.Stop();  // waits for the calls in flight (each has a deadline)
 }
 
-// One thread: reconciles as soon as they are queued, polls and watches heartbeats on time.
+// One thread keeps time and makes no edge call itself: it watches heartbeats, hands due
+// reconciles and polls to the edges' own workers, and prunes the store. Whatever an edge
+// does, the heartbeats are checked on time and the other edges are served.
 void Controller::Loop() {
   auto next_poll = std::chrono::steady_clock::now();
   auto next_prune = std::chrono::steady_clock::now();
   while (true) {
     {
       std::unique_lock lock(thread_mu_);
-      cv_.wait_until(lock, next_poll, [this] {
-        std::lock_guard l(mu_);
-        return stop_ || !queue_.empty();
-      });
+      cv_.wait_until(lock, std::min(next_poll, NextReconcile()), [this] { return stop_ || reconcile_kick_; });
       if (stop_) return;
+      reconcile_kick_ = false;
     }
-    RunQueued();
+    ScheduleReconciles();
     const auto now = std::chrono::steady_clock::now();
     if (now >= next_poll) {
       CheckHeartbeats();
-      PollOnce();
+      SchedulePolls();
       next_poll = now + o_.poll_interval;
     }
     if (now >= next_prune) {
@@ -140,6 +141,78 @@ void Controller::Loop() {
       // A failed prune (logged by the store) is tried again in a minute, not an hour.
       next_prune = now + (n ? std::chrono::minutes(60) : std::chrono::minutes(1));
     }
+  }
+}
+
+// Each polled edge gets one poll in flight at most: a slow edge's polls do not pile up.
+void Controller::SchedulePolls() {
+  for (const auto& edge : PolledEdges()) {
+    {
+      std::lock_guard lock(mu_);
+      if (!polling_.insert(edge).second) continue;  // the previous one is still running
+    }
+    const bool posted = workers_.Post(edge, [this, edge] {
+      PollEdge(edge);
+      std::lock_guard lock(mu_);
+      polling_.erase(edge);
+    });
+    if (!posted) {
+      std::lock_guard lock(mu_);
+      polling_.erase(edge);
+    }
+  }
+}
+
+std::chrono::steady_clock::time_point Controller::NextReconcile() {
+  std::lock_guard lock(mu_);
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (const auto& [id, r] : reconcile_) {
+    if (!r.running) next = std::min(next, r.next_at);
+  }
+  return next;
+}
+
+std::vector<std::string> Controller::DueReconciles() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> due;
+  std::lock_guard lock(mu_);
+  for (auto& [id, r] : reconcile_) {
+    if (!r.running && r.next_at <= now) {
+      r.running = true;
+      due.push_back(id);
+    }
+  }
+  return due;
+}
+
+// A reconcile that could not finish (the edge went away, a call timed out) is tried again
+// with backoff, 0.5 s doubling to 30 s, until it does; one that finished is forgotten.
+void Controller::FinishReconcile(const std::string& device_id, bool done) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = reconcile_.find(device_id);
+    if (it == reconcile_.end()) return;
+    it->second.running = false;
+    if (done && !it->second.again) {
+      reconcile_.erase(it);
+      return;
+    }
+    if (it->second.again) {  // asked for again while it ran: at once
+      it->second.again = false;
+      it->second.next_at = std::chrono::steady_clock::now();
+    } else {
+      it->second.next_at = std::chrono::steady_clock::now() + it->second.backoff;
+      it->second.backoff = std::min(it->second.backoff * 2, std::chrono::milliseconds(30'000));
+    }
+  }
+  std::lock_guard lock(thread_mu_);
+  reconcile_kick_ = true;
+  cv_.notify_all();
+}
+
+void Controller::ScheduleReconciles() {
+  for (const auto& id : DueReconciles()) {
+    if (!workers_.Post(id, [this, id] { FinishReconcile(id, Reconcile(id)); })) FinishReconcile(id, false);
   }
 }
 
@@ -305,6 +378,7 @@ Result<pb::RegisterDeviceResponse> Controller::Register(const pb::RegisterDevice
   // Stored first: a registration the store cannot keep is refused (UNAVAILABLE) and retried
   // by the edge, rather than half taken.
   if (auto st = store_->PutDevice(d); !st) return st.error();
+  edges_->Reset(d.id);  // a fresh channel for the edge's new life
   {
     std::lock_guard lock(mu_);
     devices_[d.id] = d;
@@ -461,22 +535,18 @@ std::map<std::string, Device> Controller::DevicesOf(const Slice& s) {
 void Controller::Enqueue(const std::string& device_id) {
   {
     std::lock_guard lock(mu_);
-    if (std::find(queue_.begin(), queue_.end(), device_id) == queue_.end()) queue_.push_back(device_id);
+    auto& r = reconcile_[device_id];
+    if (r.running) r.again = true;
+    r.next_at = std::chrono::steady_clock::now();
+    r.backoff = std::chrono::milliseconds(500);
   }
+  std::lock_guard lock(thread_mu_);
+  reconcile_kick_ = true;
   cv_.notify_all();
 }
 
 void Controller::RunQueued() {
-  while (true) {
-    std::string id;
-    {
-      std::lock_guard lock(mu_);
-      if (queue_.empty()) return;
-      id = queue_.front();
-      queue_.pop_front();
-    }
-    Reconcile(id);
-  }
+  for (const auto& id : DueReconciles()) FinishReconcile(id, Reconcile(id));
 }
 
 // ---- slices ------------------------------------------------------------------------------
@@ -527,7 +597,10 @@ Result<std::map<std::string, EdgeState>> Controller::PushSlice(
       states[device] = {"pending", "not connected; applied when it registers"};
       continue;
     }
-    auto r = ClientFor(device)->ApplySlice(msg);
+    auto r = [&] {
+      auto edge_lock = LockEdge(device);
+      return ClientFor(device)->ApplySlice(msg);
+    }();
     if (r) {
       states[device] = {"applied", ""};
       applied.push_back(device);
@@ -538,6 +611,7 @@ Result<std::map<std::string, EdgeState>> Controller::PushSlice(
       continue;
     }
     for (const auto& a : applied) {
+      auto edge_lock = LockEdge(a);
       auto old = old_plan.find(a);
       if (old != old_plan.end()) ClientFor(a)->ApplySlice(old->second);
       else ClientFor(a)->RemoveSlice(next.id);
@@ -548,6 +622,7 @@ Result<std::map<std::string, EdgeState>> Controller::PushSlice(
   }
   for (const auto& [device, msg] : old_plan) {
     if (plan.count(device) || !Reachable(device)) continue;  // an absent edge is cleaned up by Reconcile
+    auto edge_lock = LockEdge(device);
     if (auto st = ClientFor(device)->RemoveSlice(next.id); !st) {
       SEGWAN_LOG(kWarn, "slices") << "removing " << next.id << ": " << st.error().message << " (left to reconciliation)";
     }
@@ -584,6 +659,7 @@ Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest
   s.created_ms = NowUtcMs();
   auto plan = PlanSlice(s, *devices);
   if (!plan) return ApiError(kBadRequest, plan.error().field, plan.error().message);
+  InflightSlice inflight(this, s.id);  // reconciles leave it to this call meanwhile
   auto states = PushSlice(s, *plan, nullptr, *devices);
   if (!states) return states.error();
   if (auto st = store_->PutSlice(s); !st) {
@@ -648,6 +724,7 @@ Result<SliceView> Controller::UpdateSlice(const Principal& p, const std::string&
       }
     }
   }
+  InflightSlice inflight(this, s.id);  // reconciles leave it to this call meanwhile
   auto states = PushSlice(s, *plan, &prev, *devices);
   if (!states) return states.error();
   if (auto st = store_->PutSlice(s); !st) {
@@ -698,21 +775,25 @@ Status Controller::DeleteSlice(const Principal& p, const std::string& id) {
     }
     s = it->second;
   }
-  // Forgotten first: a store that cannot forget it leaves everything as it was.
+  // Forgotten first: a store that cannot forget it leaves everything as it was, and a
+  // reconcile that starts now no longer puts it back.
   if (auto st = store_->DeleteSlice(id); !st) return st.error();
+  {
+    std::lock_guard lock(mu_);
+    slices_.erase(id);
+    slice_edges_.erase(id);
+  }
   std::set<std::string> devices;
   for (const auto& site : s.sites) devices.insert(site.device);
   for (const auto& d : devices) {
     // An edge that is away is cleaned up when it registers again (Reconcile removes slices
     // the controller no longer has).
     if (!Reachable(d)) continue;
+    auto edge_lock = LockEdge(d);
     if (auto st = ClientFor(d)->RemoveSlice(s.id); !st) {
       SEGWAN_LOG(kWarn, "slices") << "removing " << s.id << ": " << st.error().message << " (left to reconciliation)";
     }
   }
-  std::lock_guard lock(mu_);
-  slices_.erase(id);
-  slice_edges_.erase(id);
   SEGWAN_LOG(kInfo, "slices") << "slice " << id << " deleted";
   return Status::Ok();
 }
@@ -946,6 +1027,7 @@ Status Controller::DeleteSession(const Principal& p, const std::string& id) {
   for (bool sender : {true, false}) {
     const auto& d = sender ? v->session.sender : v->session.reflector;
     if (!Reachable(d)) continue;  // an edge that is away forgets its sessions when it restarts
+    auto edge_lock = LockEdge(d);
     auto st = ClientFor(d)->DestroyStampSession(sender ? pb::STAMP_ROLE_SENDER : pb::STAMP_ROLE_REFLECTOR,
                                                 v->session.ssid);
     if (!st && st.error().code != kGrpcNotFound) {
@@ -1009,7 +1091,20 @@ Result<SessionStats> Controller::Stats(const Principal& p, const std::string& id
 
 // ---- polling -----------------------------------------------------------------------------
 void Controller::PollOnce() {
-  std::lock_guard poll(poll_mu_);
+  for (const auto& edge : PolledEdges()) PollEdge(edge);
+}
+
+// The edges that send delay probes or colour a monitored flow: the ones polled.
+std::set<std::string> Controller::PolledEdges() {
+  std::set<std::string> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, r] : sessions_) out.insert(r.s.sender);
+  for (const auto& [id, r] : loss_) out.insert(r.s.from);
+  return out;
+}
+
+// One edge's results, fetched with no lock held: a slow edge delays only its own sessions.
+void Controller::PollEdge(const std::string& edge) {
   struct Job {
     std::string id, sender;
     uint32_t ssid;
@@ -1017,7 +1112,9 @@ void Controller::PollOnce() {
   std::vector<Job> jobs;
   {
     std::lock_guard lock(mu_);
-    for (const auto& [id, r] : sessions_) jobs.push_back({id, r.s.sender, r.s.ssid});
+    for (const auto& [id, r] : sessions_) {
+      if (r.s.sender == edge) jobs.push_back({id, r.s.sender, r.s.ssid});
+    }
   }
   std::vector<SessionBatch> batches;
   const int64_t now_ms = NowUtcMs();
@@ -1065,8 +1162,11 @@ void Controller::PollOnce() {
     b.counters = rt.counters;
     batches.push_back(std::move(b));
   }
-  WriteOrKeep(std::move(batches));
-  PollLoss();
+  {
+    std::lock_guard poll(poll_mu_);
+    WriteOrKeep(std::move(batches));
+  }
+  PollLoss(edge);
 }
 
 // Writes this poll's batches after the ones a failing store left behind. When the store
@@ -1100,20 +1200,24 @@ void Controller::WriteOrKeep(std::vector<SessionBatch> batches) {
 }
 
 // ---- reconciliation ----------------------------------------------------------------------
-void Controller::Reconcile(const std::string& device_id) {
-  std::lock_guard cfg(config_mu_);
-  if (!Reachable(device_id)) return;
+bool Controller::Reconcile(const std::string& device_id) {
+  // No controller-wide lock: only this edge's, which REST changes to this edge take too.
+  auto edge_lock = LockEdge(device_id);
+  if (!Reachable(device_id)) return true;  // a disconnected edge is reconciled when it registers
   auto client = ClientFor(device_id);
   auto state = client->GetState();
   if (!state) {
-    SEGWAN_LOG(kWarn, "reconcile") << device_id << ": " << state.error().message;
-    return;
+    SEGWAN_LOG(kWarn, "reconcile") << device_id << ": " << state.error().message << " (will retry)";
+    return false;
   }
+  bool done = true;
   std::vector<Slice> wanted;
   std::vector<DelaySession> sessions;
   std::map<std::string, Device> devices;
+  std::set<std::string> inflight;
   {
     std::lock_guard lock(mu_);
+    inflight = inflight_slices_;
     for (const auto& [id, s] : slices_) {
       if (std::any_of(s.sites.begin(), s.sites.end(), [&](const auto& x) { return x.device == device_id; })) {
         wanted.push_back(s);
@@ -1128,17 +1232,21 @@ void Controller::Reconcile(const std::string& device_id) {
   static const std::regex kOurs("^sl[0-9]+$");
   for (const auto& have : state->slices()) {
     const bool keep = std::any_of(wanted.begin(), wanted.end(), [&](const auto& s) { return s.id == have.id(); });
-    if (!keep && std::regex_match(have.id(), kOurs)) {
+    // A slice a REST call is putting in place right now is that call's to finish.
+    if (!keep && !inflight.count(have.id()) && std::regex_match(have.id(), kOurs)) {
       if (client->RemoveSlice(have.id())) ++removed;
+      else done = false;
     }
   }
   for (const auto& s : wanted) {
+    if (inflight.count(s.id)) continue;
     auto plan = PlanSlice(s, devices);
     EdgeState es{"applied", ""};
     if (!plan) {
       es = {"error", plan.error().ToString()};
     } else if (auto r = client->ApplySlice(plan->at(device_id)); !r) {
       es = {Refused(r.error()) ? "error" : "pending", r.error().message};
+      if (!Refused(r.error())) done = false;
     } else {
       ++applied;
     }
@@ -1154,6 +1262,7 @@ void Controller::Reconcile(const std::string& device_id) {
       if (auto st = PushSession(s, true, true); !st) err = st.error().message;
     }
     if (err.empty()) ++pushed;
+    else done = false;
     std::lock_guard lock(mu_);
     if (auto it = sessions_.find(s.id); it != sessions_.end()) it->second.error = err;
   }
@@ -1166,11 +1275,26 @@ void Controller::Reconcile(const std::string& device_id) {
   }
   for (const auto& l : losses) {
     const auto st = PushLoss(l);
+    if (!st) done = false;
     std::lock_guard lock(mu_);
     if (auto it = loss_.find(l.id); it != loss_.end()) it->second.error = st ? "" : st.error().message;
   }
   SEGWAN_LOG(kInfo, "reconcile") << device_id << ": " << applied << " slice(s) applied, " << removed
-                                 << " stale removed, " << pushed << " delay session side(s) in place";
+                                 << " stale removed, " << pushed << " delay session side(s) in place"
+                                 << (done ? "" : "; not complete, will retry");
+  return done;
+}
+
+std::unique_lock<std::mutex> Controller::LockEdge(const std::string& device_id) {
+  std::shared_ptr<std::mutex> m;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = edge_mu_[device_id];
+    if (!slot) slot = std::make_shared<std::mutex>();
+    m = slot;
+  }
+  // Entries are never removed, so the mutex lives as long as the controller.
+  return std::unique_lock<std::mutex>(*m);
 }
 
 // ---- loss monitoring ---------------------------------------------------------------------
@@ -1288,6 +1412,7 @@ Status Controller::DeleteLossSession(const Principal& p, const std::string& id) 
   }
   for (const auto& [d, dir] : {std::pair{s.from, pb::LOSS_DIRECTION_INGRESS}, std::pair{s.to, pb::LOSS_DIRECTION_EGRESS}}) {
     if (!Reachable(d)) continue;  // an edge that is away loses unpinned counters at restart anyway
+    auto edge_lock = LockEdge(d);
     if (auto st = ClientFor(d)->StopLossMonitoring(s.segments, dir); !st && st.error().code != kGrpcNotFound) {
       SEGWAN_LOG(kWarn, "loss") << "stopping " << id << " on " << d << ": " << st.error().message;
     }
@@ -1305,11 +1430,13 @@ Result<std::vector<LossPeriod>> Controller::LossPeriods(const Principal& p, cons
 // Half a period after the ingress switched colour, the colour it stopped painting is final at
 // both ends: its cumulative counters, less those at that colour's previous close, are the
 // period's sent and received packets. Runs inside PollOnce (poll_mu_ held).
-void Controller::PollLoss() {
+void Controller::PollLoss(const std::string& from) {
   std::vector<LossRuntime> jobs;
   {
     std::lock_guard lock(mu_);
-    for (const auto& [id, r] : loss_) jobs.push_back(r);
+    for (const auto& [id, r] : loss_) {
+      if (r.s.from == from) jobs.push_back(r);
+    }
   }
   for (auto& r : jobs) {
     const auto& s = r.s;

@@ -17,6 +17,7 @@
 #include "edge-os/controller/model.h"
 #include "edge-os/monitoring/stats.h"
 #include "edge-os/southbound/edge_client.h"
+#include "edge-os/southbound/edge_workers.h"
 #include "edge-os/store/store.h"
 #include "segwan/result.h"
 #include "segwan/v1/edge.pb.h"
@@ -214,10 +215,11 @@ class Controller {
   int32_t tai_offset_s() const { return tai_offset_s_; }
 
   // ---- the background work, callable directly by tests
-  void PollOnce();  // delay results and loss counters
+  void PollOnce();  // delay results and loss counters of every edge, one after the other
   void CheckHeartbeats();
   void RunQueued();  // reconciles queued by registrations and enables
-  void Reconcile(const std::string& device_id);
+  // Converges one edge to the intent; false when it could not finish (retried with backoff).
+  bool Reconcile(const std::string& device_id);
 
  private:
   struct DeviceRuntime {
@@ -256,7 +258,35 @@ class Controller {
   Status PushSession(const DelaySession& s, bool sender_side, bool reconciling);
   Result<SessionView> SetRunning(const Principal& p, const std::string& id, bool running);
   Status PushLoss(const LossSession& s);  // both ends; idempotent on the edges
-  void PollLoss();
+  void PollLoss(const std::string& from);  // loss sessions whose flow starts at `from`
+  std::set<std::string> PolledEdges();
+  void PollEdge(const std::string& edge);
+  void SchedulePolls();
+  std::chrono::steady_clock::time_point NextReconcile();
+  std::vector<std::string> DueReconciles();  // marks them running
+  void FinishReconcile(const std::string& device_id, bool done);
+  void ScheduleReconciles();
+  // Serialises the configuration of one edge (REST changes, reconciles); never held with
+  // another edge's and never taken under mu_.
+  std::unique_lock<std::mutex> LockEdge(const std::string& device_id);
+  // Marks a slice as being put in place by a REST call; reconciles leave it alone meanwhile.
+  class InflightSlice {
+   public:
+    InflightSlice(Controller* c, std::string id) : c_(c), id_(std::move(id)) {
+      std::lock_guard lock(c_->mu_);
+      c_->inflight_slices_.insert(id_);
+    }
+    ~InflightSlice() {
+      std::lock_guard lock(c_->mu_);
+      c_->inflight_slices_.erase(id_);
+    }
+    InflightSlice(const InflightSlice&) = delete;
+    InflightSlice& operator=(const InflightSlice&) = delete;
+
+   private:
+    Controller* c_;
+    std::string id_;
+  };
   // The SID list of a slice's flow from one device's site to another's (locked: mu_).
   Result<std::vector<std::string>> FlowSegments(const Slice& s, const std::string& from, const std::string& to,
                                                 const std::string& family);
@@ -290,7 +320,16 @@ class Controller {
     std::optional<LossPeriod> last;
   };
   std::map<std::string, LossRuntime> loss_;
-  std::deque<std::string> queue_;
+  struct ReconcileState {
+    std::chrono::steady_clock::time_point next_at;
+    std::chrono::milliseconds backoff{500};
+    bool running = false;
+    bool again = false;  // asked for while running
+  };
+  std::map<std::string, ReconcileState> reconcile_;
+  std::set<std::string> polling_;          // edges with a poll in flight
+  std::set<std::string> inflight_slices_;  // slices a REST call is pushing
+  std::map<std::string, std::shared_ptr<std::mutex>> edge_mu_;
   uint64_t poll_errors_ = 0;
   // Batches a failing store has not taken yet (guarded by poll_mu_), and what was dropped.
   static constexpr size_t kMaxPendingSamples = 500'000;
@@ -299,9 +338,11 @@ class Controller {
   std::atomic<uint64_t> store_dropped_samples_{0};
   uint64_t edge_dropped_ = 0;
 
-  std::mutex thread_mu_;  // guards stop_
+  EdgeWorkers workers_;   // one thread per edge for its polls and reconciles
+  std::mutex thread_mu_;  // guards stop_ and reconcile_kick_
   std::condition_variable cv_;
   bool stop_ = false;
+  bool reconcile_kick_ = false;
   std::vector<std::thread> threads_;
 };
 

@@ -132,15 +132,30 @@ Result<std::unique_ptr<GrpcEdgeConnector>> GrpcEdgeConnector::Create(EdgeClientO
   return std::unique_ptr<GrpcEdgeConnector>(new GrpcEdgeConnector(std::move(o), std::move(creds)));
 }
 
+void GrpcEdgeConnector::Reset(const std::string& device_id) {
+  std::lock_guard lock(mu_);
+  clients_.erase(device_id);
+}
+
 std::shared_ptr<EdgeClient> GrpcEdgeConnector::Connect(const std::string& device_id,
                                                        const std::string& address) {
   std::lock_guard lock(mu_);
   auto& slot = clients_[device_id];
   if (slot.second && slot.first == address) return slot.second;
+  // Keepalive finds a dead peer in seconds rather than at the next call's deadline, and
+  // reconnecting is tried every 2 s at most, so an edge that is back is reached at once.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
   // Only the device itself holds a certificate naming it: an address that now leads
   // elsewhere fails the handshake instead of receiving the device's configuration.
-  auto channel = options_.tls ? MtlsChannel(address, creds_, pki::DeviceName(device_id))
-                              : grpc::CreateChannel(address, creds_);
+  auto channel = options_.tls ? MtlsChannel(address, creds_, pki::DeviceName(device_id), args)
+                              : grpc::CreateCustomChannel(address, creds_, args);
   slot = {address, std::make_shared<GrpcEdgeClient>(device_id, std::move(channel), options_)};
   return slot.second;
 }

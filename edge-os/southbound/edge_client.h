@@ -45,6 +45,9 @@ class EdgeConnector {
   virtual ~EdgeConnector() = default;
   virtual std::shared_ptr<EdgeClient> Connect(const std::string& device_id,
                                               const std::string& grpc_address) = 0;
+  // The edge (re)registered: the next Connect makes a new channel instead of reusing one
+  // that may be half-open towards the edge's previous life.
+  virtual void Reset(const std::string& /*device_id*/) {}
 };
 
 // gRPC codes worth telling apart.
@@ -67,6 +70,7 @@ class GrpcEdgeConnector : public EdgeConnector {
   static Result<std::unique_ptr<GrpcEdgeConnector>> Create(EdgeClientOptions options);
   std::shared_ptr<EdgeClient> Connect(const std::string& device_id,
                                       const std::string& grpc_address) override;
+  void Reset(const std::string& device_id) override;
 
  private:
   GrpcEdgeConnector(EdgeClientOptions o, std::shared_ptr<grpc::ChannelCredentials> c)

@@ -10,6 +10,9 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -91,6 +94,13 @@ struct Direction {
 
 void Forward(Direction* d, uint64_t seed) {
   prctl(PR_SET_TIMERSLACK, 1UL);  // wake up on time, not up to 50 us late
+  // Real-time priority: on a busy machine an ordinary thread wakes up milliseconds late and
+  // the link adds that to every delay it emulates. (Root only; without it, ordinary priority.)
+  sched_param rt{};
+  rt.sched_priority = 10;
+  if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt) != 0) {
+    std::fprintf(stderr, "delayline %s: no real-time priority; delays may run late on a busy machine\n", d->name);
+  }
   DelayQueue queue(seed, kMaxQueuedPackets);
   std::vector<uint8_t> buf(kMaxFrame);
   // Sleeping until a release time wakes up late by tens to hundreds of microseconds on a busy
@@ -266,6 +276,8 @@ int Run(const segwan::FlagSet& f) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
+  // No page faults in the forwarding path either.
+  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) std::perror("delayline: mlockall (continuing)");
   Direction ab{"ab", fa, fb, {}, {}};
   Direction ba{"ba", fb, fa, {}, {}};
   std::random_device rd;
