@@ -151,6 +151,27 @@ static __always_inline __u32 get_be32(const __u8 *p)
 }
 
 /* A packet to a port a sender session sends from: its reply is recorded and consumed. */
+/* The UDP checksum of a base (44-byte, TLV-free) STAMP packet adds up: the pseudo-header (at
+ * Segments Left 0 the destination is final), the UDP header and the payload, as 32-bit words
+ * summed in 64 bits (a carry must not be lost), fold to zero. */
+static __always_inline int base_csum_ok(struct ipv6hdr *ip6, struct udphdr *udp, __u8 *p)
+{
+	__u64 sum = (__u64)bpf_htonl((__u32)bpf_ntohs(udp->len)) + bpf_htonl(IPPROTO_UDP);
+
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		sum += (__u64)ip6->saddr.s6_addr32[i] + ip6->daddr.s6_addr32[i];
+	sum += (__u64) * (__u32 *)udp + *((__u32 *)udp + 1);
+#pragma unroll
+	for (int i = 0; i < STAMP_BASE_LEN / 4; i++) {
+		__u32 w;
+
+		__builtin_memcpy(&w, p + i * 4, 4);
+		sum += w;
+	}
+	return csum_fold(sum) == 0;
+}
+
 static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void *end, __u32 dport)
 {
 	__u64 t4 = bpf_ktime_get_tai_ns();
@@ -158,7 +179,6 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 	struct stamp_collect_record *r;
 	__u8 *p = (void *)(udp + 1);
 	__u16 udp_len = bpf_ntohs(udp->len);
-	__u64 sum;
 
 	s = bpf_map_lookup_elem(&stamp_collectors, &dport);
 	if (!s || bpf_ntohs(udp->source) != s->reflector_port ||
@@ -179,19 +199,7 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 	 * stack decides: a reply sent from a local socket over a veth or virtio link may still
 	 * carry a partial checksum (offloaded, never finished) that the stack knows to trust, and
 	 * XDP cannot tell that from corruption. The session's socket then reads it. */
-	sum = (__u64)bpf_htonl((__u32)udp_len) + bpf_htonl(IPPROTO_UDP);
-#pragma unroll
-	for (int i = 0; i < 4; i++)
-		sum += (__u64)ip6->saddr.s6_addr32[i] + ip6->daddr.s6_addr32[i];
-	sum += (__u64) * (__u32 *)udp + *((__u32 *)udp + 1); /* 64-bit: a carry must not be lost */
-#pragma unroll
-	for (int i = 0; i < STAMP_BASE_LEN / 4; i++) {
-		__u32 w;
-
-		__builtin_memcpy(&w, p + i * 4, 4);
-		sum += w;
-	}
-	if (udp->check == 0 || csum_fold(sum) != 0)
+	if (udp->check == 0 || !base_csum_ok(ip6, udp, p))
 		return count(STAMP_COLLECT_CSUM_PASS, XDP_PASS);
 
 	r = bpf_ringbuf_reserve(&stamp_records, sizeof(*r), 0);
@@ -289,6 +297,14 @@ int stamp_xdp(struct xdp_md *ctx)
 	}
 	if (udp_len != sizeof(*udp) + STAMP_BASE_LEN)
 		return count(STAMP_PASS_TLVS, XDP_PASS);
+	/* Nothing corrupted is reflected. IPv6 forbids a zero UDP checksum (RFC 8200 8.1): dropped.
+	 * A checksum that does not add up may be corruption or a partial checksum that a veth or
+	 * virtio sender left for offload, which XDP cannot tell apart: the stack decides (it drops
+	 * corruption, counted in Udp6InCsumErrors) and the user-space engine answers the rest. */
+	if (udp->check == 0)
+		return count(STAMP_DROP_ZERO_CSUM, XDP_DROP);
+	if (!base_csum_ok(ip6, udp, payload))
+		return count(STAMP_PASS_CSUM, XDP_PASS);
 
 	/* Everything needed from the old headers, before they move. The payload itself stays
 	 * where it is (only the headers in front of it change), and becomes the reply in place. */

@@ -85,6 +85,8 @@ enum stamp_reason {
 	STAMP_COLLECT_MALFORMED,    /* the session's reply, but short or with the wrong SSID */
 	STAMP_COLLECT_RING_FULL,    /* the session's reply, but no ring buffer room: dropped, counted */
 	STAMP_COLLECT_CSUM_PASS,    /* the UDP checksum does not add up: the stack decides (see below) */
+	STAMP_DROP_ZERO_CSUM,       /* a test packet with UDP checksum 0, which IPv6 forbids */
+	STAMP_PASS_CSUM,            /* a test packet whose checksum does not add up: the stack decides */
 	STAMP_REASON_MAX,
 };
 

@@ -234,6 +234,7 @@ static constexpr const char* kReasonNames[] = {
     "not-listener", "no-session",   "tlvs",         "no-headroom",        "no-route",
     "malformed",    "abort-adjust", "tx-reflected", "redirect-reflected", "collected",
     "collect-passed", "collect-malformed", "collect-ring-full", "collect-checksum-passed",
+    "zero-checksum", "checksum-passed",
 };
 static_assert(std::size(kReasonNames) == STAMP_REASON_MAX, "a reason without a name");
 

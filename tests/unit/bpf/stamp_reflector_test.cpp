@@ -328,6 +328,43 @@ TEST_F(StampReflector, EverythingElsePassesOrIsDroppedByReason) {
   EXPECT_EQ(Reason(STAMP_TX_REFLECTED), 0u);
 }
 
+// Nothing corrupted is reflected: a zero checksum (forbidden in IPv6) is dropped, a wrong one
+// goes to the stack, which drops corruption and hands a partially offloaded one to the
+// user-space engine. A correct one, the same packet otherwise, is reflected.
+TEST_F(StampReflector, TestPacketsWithABadChecksumAreNotReflected) {
+  AddSession(7, 0, {});
+  const auto good = BuildFrame(To(TestPacket(1, 7)));
+  const size_t check_at = UdpOffset(good) + 6;
+  ASSERT_GT(check_at, 6u);
+  auto zero = good;
+  zero[check_at] = zero[check_at + 1] = 0;
+  auto wrong = good;
+  wrong[check_at] ^= 0x01;
+  auto flipped = good;  // a payload bit flipped on the way, checksum as sent
+  flipped[UdpOffset(good) + 8 + 20] ^= 0x40;
+  struct Case {
+    const char* what;
+    const std::vector<uint8_t>& in;
+    int verdict;
+    stamp_reason reason;
+  } cases[] = {
+      {"zero checksum", zero, XDP_DROP, STAMP_DROP_ZERO_CSUM},
+      {"wrong checksum", wrong, XDP_PASS, STAMP_PASS_CSUM},
+      {"payload corrupted", flipped, XDP_PASS, STAMP_PASS_CSUM},
+  };
+  for (const auto& c : cases) {
+    const uint64_t before = Reason(c.reason);
+    const auto r = Run(c.in);
+    EXPECT_EQ(r.retval, c.verdict) << c.what;
+    EXPECT_EQ(r.out, c.in) << c.what << ": not touched";
+    EXPECT_EQ(Reason(c.reason), before + 1) << c.what;
+  }
+  EXPECT_EQ(Reason(STAMP_TX_REFLECTED) + Reason(STAMP_REDIRECT_REFLECTED), 0u);
+  const auto r = Run(good);
+  EXPECT_TRUE(r.retval == XDP_TX || r.retval == XDP_REDIRECT) << r.retval;
+  EXPECT_TRUE(UdpChecksumOk(r.out));
+}
+
 TEST_F(StampReflector, NoRouteForTheReplyLeavesItToTheStack) {
   AddSession(13, STAMP_F_STATEFUL, {*ParseIp("fc00:0:9::e")});  // nothing routes to fc00:0:9::
   const auto in = BuildFrame(To(TestPacket(1, 13)));
