@@ -215,7 +215,8 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 	r->sender_seq = get_be32(p + 24);
 	r->t1 = get_be64(p + 28);
 	r->sender_ttl = p[40];
-	r->pad[0] = r->pad[1] = r->pad[2] = 0;
+	r->pad = 0;
+	r->reflector_error_estimate = ((__u16)p[12] << 8) | p[13];
 	r->t4 = t4;
 	bpf_ringbuf_submit(r, 0);
 	return count(STAMP_COLLECTED, XDP_DROP);

@@ -55,7 +55,8 @@ struct stamp_collector_session {
 };
 
 /* One collected measurement, pushed to the ring buffer: timestamps as on the wire (NTP or PTP,
- * host order) except T4, TAI ns taken in XDP. */
+ * host order) except T4, TAI ns taken in XDP. The reflector's Error Estimate comes along: its
+ * Z bit says which format T2 and T3 are in, whatever the sender uses. */
 struct stamp_collect_record {
 	__u64 t1, t2, t3;
 	__u64 t4;
@@ -63,7 +64,8 @@ struct stamp_collect_record {
 	__u16 ssid;
 	__u16 local_port;
 	__u8 sender_ttl;
-	__u8 pad[3];
+	__u8 pad;
+	__u16 reflector_error_estimate; /* host order */
 };
 
 #define STAMP_RING_BYTES (256 * 1024)

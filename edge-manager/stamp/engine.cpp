@@ -314,11 +314,13 @@ void UserspaceEngine::Collect(Sender& s) {
     auto parsed = ParseReflector((*d)->payload, c.mode, key);
     auto* r = std::get_if<ReflectorPacket>(&parsed);
     if (!r || r->ssid != c.ssid) continue;
+    // T1 is ours, in the session's format (whatever a reflector echoes); T2 and T3 in the
+    // format the reflector's Z bit says.
+    const uint16_t ours = ErrorEstimate{.format = c.format}.Encode();
+    const auto t = DecodeReplyTimes(r->sender_timestamp, ours, r->receive_timestamp, r->timestamp,
+                                    r->error_estimate, tai_offset_);
     Record rec{.ssid = c.ssid, .sender_seq = r->sender_seq, .reflector_seq = r->seq,
-               .t1 = DecodeTimestamp(r->sender_timestamp, c.format, tai_offset_),
-               .t2 = DecodeTimestamp(r->receive_timestamp, c.format, tai_offset_),
-               .t3 = DecodeTimestamp(r->timestamp, c.format, tai_offset_),
-               .t4 = (*d)->rx_tai_ns, .sender_ttl = r->sender_ttl};
+               .t1 = t.t1, .t2 = t.t2, .t3 = t.t3, .t4 = (*d)->rx_tai_ns, .sender_ttl = r->sender_ttl};
     if (key) rec.flags |= 1;
     for (const auto& t : r->tlvs) {
       if (t.flags & kTlvFlagUnrecognized) rec.flags |= 2;
@@ -341,10 +343,11 @@ void UserspaceEngine::DrainXdp() {
     auto it = senders_.find(x.ssid);
     if (it == senders_.end() || it->second->collected_port != x.local_port) return;  // gone since
     Sender& s = *it->second;
-    const TimestampFormat f = s.config.format;
+    // T1 is ours, in the session's format; T2 and T3 in the one the reflector's Z bit says.
+    const uint16_t ours = ErrorEstimate{.format = s.config.format}.Encode();
+    const auto t = DecodeReplyTimes(x.t1, ours, x.t2, x.t3, x.reflector_error_estimate, tai_offset_);
     Enqueue(s, Record{.ssid = x.ssid, .sender_seq = x.sender_seq, .reflector_seq = x.reflector_seq,
-                      .t1 = DecodeTimestamp(x.t1, f, tai_offset_), .t2 = DecodeTimestamp(x.t2, f, tai_offset_),
-                      .t3 = DecodeTimestamp(x.t3, f, tai_offset_), .t4 = x.t4, .sender_ttl = x.sender_ttl});
+                      .t1 = t.t1, .t2 = t.t2, .t3 = t.t3, .t4 = x.t4, .sender_ttl = x.sender_ttl});
   };
   ebpf_->DrainRecords(to_queue);
 }

@@ -103,6 +103,14 @@ uint64_t DecodeTimestamp(uint64_t wire, TimestampFormat f, int32_t tai_utc_offse
   return unix_sec * kNs + ns + static_cast<uint64_t>(static_cast<int64_t>(tai_utc_offset_s)) * kNs;
 }
 
+ReplyTimes DecodeReplyTimes(uint64_t t1, uint16_t sender_error_estimate, uint64_t t2, uint64_t t3,
+                            uint16_t reflector_error_estimate, int32_t tai_utc_offset_s) {
+  const auto sender = ErrorEstimate::Decode(sender_error_estimate).format;
+  const auto reflector = ErrorEstimate::Decode(reflector_error_estimate).format;
+  return {DecodeTimestamp(t1, sender, tai_utc_offset_s), DecodeTimestamp(t2, reflector, tai_utc_offset_s),
+          DecodeTimestamp(t3, reflector, tai_utc_offset_s)};
+}
+
 uint16_t ErrorEstimate::Encode() const {
   return static_cast<uint16_t>((synchronized ? 0x8000 : 0) |
                                (format == TimestampFormat::kPtp ? 0x4000 : 0) |

@@ -43,6 +43,14 @@ uint64_t EncodeTimestamp(uint64_t tai_ns, TimestampFormat f, int32_t tai_utc_off
 void PutBe32(uint8_t* p, uint32_t v);
 void PutBe64(uint8_t* p, uint64_t v);
 uint64_t DecodeTimestamp(uint64_t wire, TimestampFormat f, int32_t tai_utc_offset_s);
+// A reply's three timestamps in TAI ns, each read in the format its Error Estimate's Z bit
+// says (RFC 8762 §4.2.1): T2 and T3 in the reflector's; T1 in the sender's (the engines pass
+// their own, rather than trust the echo). A sender and a reflector may use different formats.
+struct ReplyTimes {
+  uint64_t t1 = 0, t2 = 0, t3 = 0;
+};
+ReplyTimes DecodeReplyTimes(uint64_t t1, uint16_t sender_error_estimate, uint64_t t2, uint64_t t3,
+                            uint16_t reflector_error_estimate, int32_t tai_utc_offset_s);
 
 // Error Estimate (RFC 4656 §4.1.2, Z bit per RFC 8186): S = clock synchronised to an external
 // source, Z = 0 NTP / 1 PTP format, error = multiplier * 2^(scale - 32) seconds.

@@ -186,9 +186,11 @@ int Send(const FlagSet& f, const std::string& peer_text) {
         continue;
       }
       const auto& r = std::get<ReflectorPacket>(parsed);
-      const double t1 = static_cast<double>(DecodeTimestamp(r.sender_timestamp, fmt, offset));
-      const double t2 = static_cast<double>(DecodeTimestamp(r.receive_timestamp, fmt, offset));
-      const double t3 = static_cast<double>(DecodeTimestamp(r.timestamp, fmt, offset));
+      const auto times = DecodeReplyTimes(r.sender_timestamp, ErrorEstimate{.format = fmt}.Encode(),
+                                          r.receive_timestamp, r.timestamp, r.error_estimate, offset);
+      const double t1 = static_cast<double>(times.t1);
+      const double t2 = static_cast<double>(times.t2);
+      const double t3 = static_cast<double>(times.t3);
       const double t4 = static_cast<double>((*d)->rx_tai_ns);
       const double dd = (t2 - t1) / 1e6, rd = (t4 - t3) / 1e6, rt = ((t4 - t1) - (t3 - t2)) / 1e6;
       direct.Add(dd);

@@ -502,10 +502,34 @@ TEST_F(StampCollector, RecordsTheReplyWithT4AndConsumesIt) {
     EXPECT_EQ(x.t2, 0x1111111122222222ULL);
     EXPECT_EQ(x.t3, 0x3333333344444444ULL);
     EXPECT_EQ(x.sender_ttl, 60);
+    EXPECT_EQ(x.reflector_error_estimate, 0x8001) << "the reflector's Z bit comes along";
     EXPECT_GE(x.t4, before);
     EXPECT_LE(x.t4, after);
   }
   EXPECT_EQ(Reason(STAMP_COLLECTED), 2u);
+}
+
+// A reflector timestamping in PTP for an NTP sender: the record says so (Z set), and the agent
+// reads T2 and T3 in PTP. Read in the sender's format, the delays were off by 2.2e12 ms.
+TEST_F(StampCollector, AReflectorInAnotherFormatIsReadInItsOwn) {
+  Collect(22);
+  const uint64_t t1_tai = 1'700'000'000'123'456'789ULL;
+  const uint64_t t2_tai = t1_tai + 12'000'000, t3_tai = t2_tai + 30'000;
+  auto ptp = [](uint64_t ns) { return (ns / 1'000'000'000ULL) << 32 | (ns % 1'000'000'000ULL); };
+  const uint16_t ntp_ee = stamp::ErrorEstimate{.format = stamp::TimestampFormat::kNtp}.Encode();
+  const uint16_t ptp_ee = stamp::ErrorEstimate{.format = stamp::TimestampFormat::kPtp}.Encode();
+  auto payload = stamp::BuildReflector(
+      {.seq = 1, .timestamp = ptp(t3_tai), .error_estimate = ptp_ee, .ssid = 22, .receive_timestamp = ptp(t2_tai),
+       .sender_seq = 1, .sender_timestamp = stamp::EncodeTimestamp(t1_tai, stamp::TimestampFormat::kNtp, 0),
+       .sender_error_estimate = ntp_ee, .sender_ttl = 64},
+      Mode::kUnauthenticated);
+  ASSERT_EQ(Run(BuildFrame(Back(payload))).retval, XDP_DROP);
+  const auto recs = Drain();
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].reflector_error_estimate, ptp_ee);
+  const auto t = stamp::DecodeReplyTimes(recs[0].t1, ntp_ee, recs[0].t2, recs[0].t3, recs[0].reflector_error_estimate, 0);
+  EXPECT_NEAR(static_cast<double>(static_cast<int64_t>(t.t2 - t.t1)), 12e6, 2);  // NTP's fraction rounds to 1 ns
+  EXPECT_EQ(t.t3 - t.t2, 30'000u);
 }
 
 // Every valid reply is collected, whatever its words add up to: a lost carry in the checksum

@@ -234,5 +234,27 @@ TEST(StampWire, MalformedPacketsAreErrors) {
   EXPECT_TRUE(std::holds_alternative<ParseError>(ParseSender(b, Mode::kAuthenticated, &kKey)));
 }
 
+
+// RFC 8762 §4.2.1: each timestamp is read in the format of the Error Estimate that covers it.
+TEST(StampWire, MixedFormatsAreReadByTheirOwnZBit) {
+  const uint64_t t1 = 1'700'000'000'000'000'000ULL, t2 = t1 + 12'000'000, t3 = t2 + 40'000;
+  const uint16_t ntp = ErrorEstimate{.format = TimestampFormat::kNtp}.Encode();
+  const uint16_t ptp = ErrorEstimate{.format = TimestampFormat::kPtp}.Encode();
+  for (int offset : {0, 37}) {
+    // an NTP sender, a PTP reflector
+    auto a = DecodeReplyTimes(EncodeTimestamp(t1, TimestampFormat::kNtp, offset), ntp,
+                              EncodeTimestamp(t2, TimestampFormat::kPtp, offset),
+                              EncodeTimestamp(t3, TimestampFormat::kPtp, offset), ptp, offset);
+    EXPECT_NEAR(static_cast<double>(static_cast<int64_t>(a.t2 - a.t1)), 12e6, 2) << offset;
+    EXPECT_EQ(a.t3 - a.t2, 40'000u);
+    // a PTP sender, an NTP reflector
+    auto b = DecodeReplyTimes(EncodeTimestamp(t1, TimestampFormat::kPtp, offset), ptp,
+                              EncodeTimestamp(t2, TimestampFormat::kNtp, offset),
+                              EncodeTimestamp(t3, TimestampFormat::kNtp, offset), ntp, offset);
+    EXPECT_NEAR(static_cast<double>(static_cast<int64_t>(b.t2 - b.t1)), 12e6, 2) << offset;
+    EXPECT_NEAR(static_cast<double>(static_cast<int64_t>(b.t3 - b.t2)), 40e3, 2);
+  }
+}
+
 }  // namespace
 }  // namespace segwan::stamp
