@@ -191,8 +191,13 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 		return count(STAMP_COLLECT_MALFORMED, XDP_DROP);
 	if (udp_len != sizeof(*udp) + STAMP_BASE_LEN)
 		return count(STAMP_COLLECT_PASS, XDP_PASS); /* TLVs: the socket parses them */
-	if ((((__u16)p[14] << 8) | p[15]) != s->ssid)
+	if ((((__u16)p[14] << 8) | p[15]) != s->ssid) {
+		/* SSID 0: a reflector that knows no SSID (RFC 8762 only); the session's socket
+		 * decides whether it takes such replies. Any other SSID is not this session's. */
+		if (p[14] == 0 && p[15] == 0)
+			return count(STAMP_COLLECT_PASS, XDP_PASS);
 		return count(STAMP_COLLECT_MALFORMED, XDP_DROP);
+	}
 
 	/* The checksum over the pseudo-header (at Segments Left 0 the destination is final), the
 	 * UDP header and the payload, as 32-bit words: it must fold to zero. When it does not, the

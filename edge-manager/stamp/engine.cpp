@@ -313,7 +313,7 @@ void UserspaceEngine::Collect(Sender& s) {
     if (!d || !*d) return;
     auto parsed = ParseReflector((*d)->payload, c.mode, key);
     auto* r = std::get_if<ReflectorPacket>(&parsed);
-    if (!r || r->ssid != c.ssid) continue;
+    if (!r || (r->ssid != c.ssid && !(r->ssid == 0 && c.accept_zero_ssid))) continue;
     // T1 is ours, in the session's format (whatever a reflector echoes); T2 and T3 in the
     // format the reflector's Z bit says.
     const uint16_t ours = ErrorEstimate{.format = c.format}.Encode();

@@ -41,6 +41,9 @@ struct SenderSessionConfig {
   Key key;
   TimestampFormat format = TimestampFormat::kNtp;
   uint32_t padding = 0;
+  // Replies with SSID 0 come from reflectors that know no SSID (RFC 8762 only): taken unless
+  // refused. They arrive on the session's own socket, so they cannot belong to another one.
+  bool accept_zero_ssid = true;
   // T1 at TC egress and T4 in the XDP collector: where they can, never (sockets only), or
   // required (AddSenderSession fails, changing nothing, when the collector cannot take it).
   EbpfUse ebpf = EbpfUse::kWhereAvailable;

@@ -568,6 +568,7 @@ TEST_F(StampCollector, AnythingElseToThePortPassesOrIsDroppedByReason) {
       {"to another address", [] { auto s = Back(ReplyPacket(21)); s.dst = kP1; return s; }(), XDP_PASS, STAMP_COLLECT_PASS},
       {"with TLVs: the socket parses them", Back(ReplyPacket(21, {stamp::ExtraPaddingTlv(8)})), XDP_PASS, STAMP_COLLECT_PASS},
       {"another SSID", Back(ReplyPacket(22)), XDP_DROP, STAMP_COLLECT_MALFORMED},
+      {"SSID 0 (an RFC 8762-only reflector): the socket decides", Back(ReplyPacket(0)), XDP_PASS, STAMP_COLLECT_PASS},
       {"truncated", Back(std::vector<uint8_t>(30, 0)), XDP_DROP, STAMP_COLLECT_MALFORMED},
   };
   for (const auto& c : cases) {

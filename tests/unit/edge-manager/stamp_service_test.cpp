@@ -6,7 +6,11 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "edge-manager/api/edge_service.h"
 #include "edge-manager/stamp/xdp_stamp.h"
@@ -118,6 +122,57 @@ TEST_F(StampServiceTest, SessionMeasuresAndResultsDrainOldestFirst) {
   EXPECT_EQ(last.results_size(), 0) << "returned records are removed";
   EXPECT_EQ(last.packets_sent(), 20u);
   EXPECT_FALSE(last.running()) << "the session stops after packet_count";
+}
+
+// An RFC 8762-only reflector (a few lines here: it knows no SSID and answers with 0). Its
+// replies are taken by default and refused with reject_zero_ssid.
+TEST_F(StampServiceTest, RepliesWithSsidZeroAreTakenUnlessRefused) {
+  const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  a.sin6_port = htons(static_cast<uint16_t>(port_));
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  timeval tv{0, 100'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::atomic<bool> stop{false};
+  std::thread peer([&] {
+    uint8_t buf[256];
+    while (!stop) {
+      sockaddr_in6 from{};
+      socklen_t flen = sizeof from;
+      const ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+      if (n < 44) continue;
+      auto in = stamp::ParseSender(std::span<const uint8_t>(buf, static_cast<size_t>(n)), stamp::Mode::kUnauthenticated);
+      auto* s = std::get_if<stamp::ParsedSender>(&in);
+      if (!s) continue;
+      const uint64_t now = stamp::EncodeTimestamp(NowTaiNs(), stamp::TimestampFormat::kNtp, 0);
+      const auto reply = stamp::BuildReflector({.seq = s->packet.seq, .timestamp = now, .error_estimate = s->packet.error_estimate,
+                                                .ssid = 0, .receive_timestamp = now, .sender_seq = s->packet.seq,
+                                                .sender_timestamp = s->packet.timestamp,
+                                                .sender_error_estimate = s->packet.error_estimate, .sender_ttl = 64},
+                                               stamp::Mode::kUnauthenticated);
+      sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+    }
+  });
+  auto run = [&](uint32_t ssid, bool reject) {
+    auto p = Params(ssid);
+    p.set_packet_count(10);
+    p.set_engine(pb::STAMP_ENGINE_USERSPACE);
+    p.set_reject_zero_ssid(reject);
+    EXPECT_TRUE(Create(pb::STAMP_ROLE_SENDER, p).ok());
+    EXPECT_TRUE(Start(pb::STAMP_ROLE_SENDER, ssid).ok());
+    std::this_thread::sleep_for(300ms);
+    size_t got = 0;
+    for (int i = 0; i < 5; ++i) got += static_cast<size_t>(Results(ssid).results_size());
+    return got;
+  };
+  EXPECT_EQ(run(31, false), 10u) << "an RFC 8762 reflector's replies are measured";
+  EXPECT_EQ(run(32, true), 0u) << "refused when the session says so";
+  stop = true;
+  peer.join();
+  close(fd);
 }
 
 TEST_F(StampServiceTest, AuthenticatedStatefulPtpSession) {
