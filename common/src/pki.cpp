@@ -13,38 +13,19 @@
 #include <memory>
 
 #include "segwan/net.h"
+#include "segwan/ossl.h"
 
 namespace segwan::pki {
 
 namespace {
 
-template <typename T, void (*F)(T*)>
-struct Free {
-  void operator()(T* p) const { F(p); }
-};
-using Bio = std::unique_ptr<BIO, Free<BIO, BIO_free_all>>;
-using Key = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY, EVP_PKEY_free>>;
-using Req = std::unique_ptr<X509_REQ, Free<X509_REQ, X509_REQ_free>>;
-using Cert = std::unique_ptr<X509, Free<X509, X509_free>>;
-using Names = std::unique_ptr<GENERAL_NAMES, Free<GENERAL_NAMES, GENERAL_NAMES_free>>;
-
-Error OpensslError(const std::string& what) {
-  const unsigned long e = ERR_get_error();
-  char buf[256] = "unknown error";
-  if (e) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return Error{what + ": " + buf, "", 0};
-}
-
-Bio ReadBio(const std::string& pem) {
-  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
-
-std::string BioText(BIO* b) {
-  BUF_MEM* mem = nullptr;
-  BIO_get_mem_ptr(b, &mem);
-  return mem ? std::string(mem->data, mem->length) : std::string();
-}
+using ossl::Bio;
+using ossl::BioText;
+using ossl::Cert;
+using ossl::Key;
+using ossl::ReadBio;
+using ossl::Req;
+using Names = std::unique_ptr<GENERAL_NAMES, ossl::Free<GENERAL_NAMES, GENERAL_NAMES_free>>;
 
 int64_t AsnTime(const ASN1_TIME* t) {
   struct tm tm {};
@@ -75,10 +56,10 @@ std::optional<std::string> DeviceIdOf(const std::string& dns_name) {
 
 Result<std::string> GenerateKey() {
   Key key(EVP_EC_gen("P-256"));
-  if (!key) return OpensslError("cannot generate a key");
+  if (!key) return ossl::LastError("cannot generate a key");
   Bio out(BIO_new(BIO_s_mem()));
   if (!out || PEM_write_bio_PrivateKey(out.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return OpensslError("cannot write the key");
+    return ossl::LastError("cannot write the key");
   }
   return BioText(out.get());
 }
@@ -86,29 +67,29 @@ Result<std::string> GenerateKey() {
 Result<std::string> MakeCsr(const std::string& key_pem, const std::string& common_name) {
   auto in = ReadBio(key_pem);
   Key key(PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr));
-  if (!key) return OpensslError("cannot read the private key");
+  if (!key) return ossl::LastError("cannot read the private key");
   Req req(X509_REQ_new());
-  if (!req || X509_REQ_set_version(req.get(), 0) != 1) return OpensslError("cannot make a request");
+  if (!req || X509_REQ_set_version(req.get(), 0) != 1) return ossl::LastError("cannot make a request");
   X509_NAME* name = X509_REQ_get_subject_name(req.get());
   if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0) != 1) {
-    return OpensslError("cannot name the request");
+    return ossl::LastError("cannot name the request");
   }
   if (X509_REQ_set_pubkey(req.get(), key.get()) != 1 || X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) {
-    return OpensslError("cannot sign the request");
+    return ossl::LastError("cannot sign the request");
   }
   Bio out(BIO_new(BIO_s_mem()));
-  if (!out || PEM_write_bio_X509_REQ(out.get(), req.get()) != 1) return OpensslError("cannot write the request");
+  if (!out || PEM_write_bio_X509_REQ(out.get(), req.get()) != 1) return ossl::LastError("cannot write the request");
   return BioText(out.get());
 }
 
 Result<std::string> CsrPublicKey(const std::string& csr_pem) {
   auto in = ReadBio(csr_pem);
   Req req(PEM_read_bio_X509_REQ(in.get(), nullptr, nullptr, nullptr));
-  if (!req) return OpensslError("not a PEM certificate request");
+  if (!req) return ossl::LastError("not a PEM certificate request");
   EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
-  if (!key) return OpensslError("the request has no public key");
-  if (X509_REQ_verify(req.get(), key) != 1) return OpensslError("the request's signature does not hold");
+  if (!key) return ossl::LastError("the request has no public key");
+  if (X509_REQ_verify(req.get(), key) != 1) return ossl::LastError("the request's signature does not hold");
   // Only keys worth trusting: EC P-256/P-384 or RSA of 2048 bits and more.
   const int type = EVP_PKEY_get_base_id(key);
   const int bits = EVP_PKEY_get_bits(key);
@@ -116,7 +97,7 @@ Result<std::string> CsrPublicKey(const std::string& csr_pem) {
     return Error{"the key must be EC (P-256 or larger) or RSA (2048 bits or more)", "", 0};
   }
   auto pem = PublicKeyPem(key);
-  if (pem.empty()) return OpensslError("cannot write the public key");
+  if (pem.empty()) return ossl::LastError("cannot write the public key");
   return pem;
 }
 
@@ -130,7 +111,7 @@ bool CertInfo::Names(const std::string& dns) const {
 Result<CertInfo> ReadCertificate(const std::string& pem) {
   auto in = ReadBio(pem);
   Cert cert(PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr));
-  if (!cert) return OpensslError("not a PEM certificate");
+  if (!cert) return ossl::LastError("not a PEM certificate");
   CertInfo info;
   char cn[256] = "";
   if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, cn, sizeof cn) > 0) {
@@ -146,7 +127,7 @@ Result<CertInfo> ReadCertificate(const std::string& pem) {
                                   static_cast<size_t>(ASN1_STRING_length(s)));
     }
   }
-  std::unique_ptr<BIGNUM, Free<BIGNUM, BN_free>> serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr));
+  std::unique_ptr<BIGNUM, ossl::Free<BIGNUM, BN_free>> serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr));
   if (serial) {
     char* hex = BN_bn2hex(serial.get());
     info.serial = hex ? hex : "";

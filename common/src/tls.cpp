@@ -4,6 +4,7 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -44,10 +45,12 @@ class PeerNames final : public grpc::AuthMetadataProcessor {
   explicit PeerNames(std::vector<std::string> names) : names_(std::move(names)) {}
   bool IsBlocking() const override { return false; }
   grpc::Status Process(const InputMetadata&, grpc::AuthContext* ctx, OutputMetadata*, OutputMetadata*) override {
-    if (ctx) {
-      if (auto cert = PeerCertificate(*ctx)) {
+    // Per call: the names the handshake already read from the verified certificate, not the
+    // certificate parsed again.
+    if (ctx && ctx->IsPeerAuthenticated()) {
+      for (const auto& san : ctx->FindPropertyValues("x509_subject_alternative_name")) {
         for (const auto& n : names_) {
-          if (cert->Names(n)) return grpc::Status::OK;
+          if (san.size() == n.size() && std::equal(n.begin(), n.end(), san.data())) return grpc::Status::OK;
         }
       }
     }

@@ -19,13 +19,12 @@ class ApiGuard {
   ApiGuard(const ApiGuard&) = delete;
   ApiGuard& operator=(const ApiGuard&) = delete;
 
-  // The nft script Install feeds to `nft -f -` (pure, for tests).
-  std::string Script() const;
   // Error when there is no management interface to allow or nft refuses: the API then stays
   // reachable from every interface (mutual TLS still refuses strangers).
   Status Install();
 
  private:
+  std::string Script() const;  // what Install feeds to `nft -f -`
   std::string Table() const;
   int port_;
   std::vector<std::string> mgmt_;

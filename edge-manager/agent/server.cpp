@@ -60,9 +60,7 @@ static Result<std::string> ManagementAddress(netlink::Dataplane& dp, const std::
       for (const auto& l : *links) {
         if (l.name != name) continue;
         for (const auto& a : l.addresses) {
-          const bool link_local = a.address.family == AF_INET6 && a.address.bytes[0] == 0xfe &&
-                                  (a.address.bytes[1] & 0xc0) == 0x80;
-          if (a.address.family == family && !link_local) return a.address.ToString();
+          if (a.address.family == family && !a.address.IsLinkLocal()) return a.address.ToString();
         }
       }
     }

@@ -451,6 +451,7 @@ Status Controller::DeleteDevice(const Principal& p, const std::string& id) {
     devices_.erase(id);
     runtime_.erase(id);
   }
+  workers_.Forget(id);  // its thread ends after what it is doing
   SEGWAN_LOG(kInfo, "registration") << "device " << id << " deleted";
   return Status::Ok();
 }
@@ -1286,14 +1287,11 @@ bool Controller::Reconcile(const std::string& device_id) {
 }
 
 std::unique_lock<std::mutex> Controller::LockEdge(const std::string& device_id) {
-  std::shared_ptr<std::mutex> m;
+  std::mutex* m;
   {
     std::lock_guard lock(mu_);
-    auto& slot = edge_mu_[device_id];
-    if (!slot) slot = std::make_shared<std::mutex>();
-    m = slot;
+    m = &edge_mu_[device_id];  // made in place on first use; entries (map nodes) never move or go
   }
-  // Entries are never removed, so the mutex lives as long as the controller.
   return std::unique_lock<std::mutex>(*m);
 }
 

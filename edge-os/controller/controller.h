@@ -329,7 +329,7 @@ class Controller {
   std::map<std::string, ReconcileState> reconcile_;
   std::set<std::string> polling_;          // edges with a poll in flight
   std::set<std::string> inflight_slices_;  // slices a REST call is pushing
-  std::map<std::string, std::shared_ptr<std::mutex>> edge_mu_;
+  std::map<std::string, std::mutex> edge_mu_;
   uint64_t poll_errors_ = 0;
   // Batches a failing store has not taken yet (guarded by poll_mu_), and what was dropped.
   static constexpr size_t kMaxPendingSamples = 500'000;

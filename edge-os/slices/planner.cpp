@@ -54,10 +54,6 @@ struct EdgeSites {
   bool vrf = false;
 };
 
-bool IsLinkLocal(const IpPrefix& p) {
-  return p.address.family == AF_INET6 && p.address.bytes[0] == 0xfe && (p.address.bytes[1] & 0xc0) == 0x80;
-}
-
 }  // namespace
 
 Result<std::map<std::string, pb::Slice>> PlanSlice(const Slice& slice,
@@ -90,7 +86,7 @@ Result<std::map<std::string, pb::Slice>> PlanSlice(const Slice& slice,
     e.lans.push_back(site.interface);
     for (const auto& a : lan->addresses) {
       auto p = ParsePrefix(a, true);
-      if (p && !IsLinkLocal(*p)) e.prefixes.push_back(*p);
+      if (p && !p->address.IsLinkLocal()) e.prefixes.push_back(*p);
     }
     e.vrf = d->second.slice_mode == "vrf";
     auto sid6 = SliceSid(*loc, slice.number, kFunctionDt6);

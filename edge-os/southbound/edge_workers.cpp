@@ -72,9 +72,4 @@ void EdgeWorkers::Stop() {
   }
 }
 
-size_t EdgeWorkers::size() {
-  std::lock_guard lock(mu_);
-  return workers_.size();
-}
-
 }  // namespace segwan::controller

@@ -30,7 +30,6 @@ class EdgeWorkers {
   void Forget(const std::string& edge);
   // Waits for the running tasks to finish, drops the queued ones, ends every thread.
   void Stop();
-  size_t size();
 
  private:
   struct Worker {

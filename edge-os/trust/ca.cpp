@@ -13,6 +13,7 @@
 #include <ctime>
 
 #include "segwan/files.h"
+#include "segwan/ossl.h"
 #include "segwan/pki.h"
 #include "segwan/tls.h"
 
@@ -20,31 +21,15 @@ namespace segwan::controller {
 
 namespace {
 
-template <typename T, void (*F)(T*)>
-struct Free {
-  void operator()(T* p) const { F(p); }
-};
-using Bio = std::unique_ptr<BIO, Free<BIO, BIO_free_all>>;
-using Key = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY, EVP_PKEY_free>>;
-using Cert = std::unique_ptr<X509, Free<X509, X509_free>>;
-using Req = std::unique_ptr<X509_REQ, Free<X509_REQ, X509_REQ_free>>;
-
-Error SslError(const std::string& what) {
-  const unsigned long e = ERR_get_error();
-  char buf[256] = "unknown error";
-  if (e) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return Error{what + ": " + buf, "", 0};
-}
-
-Bio MemIn(const std::string& s) { return Bio(BIO_new_mem_buf(s.data(), static_cast<int>(s.size()))); }
+using ossl::Bio;
+using ossl::Cert;
+using ossl::Key;
+using ossl::Req;
 
 std::string Pem(X509* cert) {
   Bio out(BIO_new(BIO_s_mem()));
   if (!out || PEM_write_bio_X509(out.get(), cert) != 1) return {};
-  BUF_MEM* mem = nullptr;
-  BIO_get_mem_ptr(out.get(), &mem);
-  return std::string(mem->data, mem->length);
+  return ossl::BioText(out.get());
 }
 
 bool AddExt(X509* cert, X509* issuer, int nid, const char* value) {
@@ -66,7 +51,7 @@ Cert NewCert(EVP_PKEY* subject_key, const std::string& cn, X509* issuer, std::ch
   if (RAND_bytes(serial, sizeof serial) != 1) return nullptr;
   serial[0] &= 0x7f;  // positive
   serial[0] |= 0x40;  // and always 16 bytes long
-  std::unique_ptr<BIGNUM, Free<BIGNUM, BN_free>> bn(BN_bin2bn(serial, sizeof serial, nullptr));
+  std::unique_ptr<BIGNUM, ossl::Free<BIGNUM, BN_free>> bn(BN_bin2bn(serial, sizeof serial, nullptr));
   if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get()))) return nullptr;
   X509_set_version(cert.get(), 2);
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -300);
@@ -98,23 +83,21 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::LoadOrCreate
   auto keys = std::make_unique<Keys>();
   if (!have_key && !have_cert) {
     keys->key.reset(EVP_EC_gen("P-256"));
-    if (!keys->key) return SslError("cannot make the CA key");
+    if (!keys->key) return ossl::LastError("cannot make the CA key");
     keys->cert = NewCert(keys->key.get(), "SegWAN controller CA", nullptr, std::chrono::hours(24 * 3650));
-    if (!keys->cert) return SslError("cannot make the CA certificate");
+    if (!keys->cert) return ossl::LastError("cannot make the CA certificate");
     X509* c = keys->cert.get();
     if (!AddExt(c, c, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
         !AddExt(c, c, NID_key_usage, "critical,keyCertSign,cRLSign") ||
         !AddExt(c, c, NID_subject_key_identifier, "hash") ||
         X509_sign(c, keys->key.get(), EVP_sha256()) <= 0) {
-      return SslError("cannot sign the CA certificate");
+      return ossl::LastError("cannot sign the CA certificate");
     }
     Bio out(BIO_new(BIO_s_mem()));
     if (!out || PEM_write_bio_PrivateKey(out.get(), keys->key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-      return SslError("cannot write the CA key");
+      return ossl::LastError("cannot write the CA key");
     }
-    BUF_MEM* mem = nullptr;
-    BIO_get_mem_ptr(out.get(), &mem);
-    if (auto w = WriteFileAtomic(key_file, std::string(mem->data, mem->length), 0600); !w) return w.error();
+    if (auto w = WriteFileAtomic(key_file, ossl::BioText(out.get()), 0600); !w) return w.error();
     const std::string pem = Pem(c);
     if (auto w = WriteFileAtomic(cert_file, pem, 0644); !w) return w.error();
     return std::unique_ptr<CertificateAuthority>(new CertificateAuthority(std::move(keys), pem, cert_file));
@@ -128,12 +111,12 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::LoadOrCreate
   if (!key_pem) return key_pem.error();
   auto cert_pem = ReadTextFile(cert_file, cert_file);
   if (!cert_pem) return cert_pem.error();
-  auto kin = MemIn(*key_pem);
+  auto kin = ossl::ReadBio(*key_pem);
   keys->key.reset(PEM_read_bio_PrivateKey(kin.get(), nullptr, nullptr, nullptr));
-  if (!keys->key) return SslError(key_file + " is not a PEM private key");
-  auto cin = MemIn(*cert_pem);
+  if (!keys->key) return ossl::LastError(key_file + " is not a PEM private key");
+  auto cin = ossl::ReadBio(*cert_pem);
   keys->cert.reset(PEM_read_bio_X509(cin.get(), nullptr, nullptr, nullptr));
-  if (!keys->cert) return SslError(cert_file + " is not a PEM certificate");
+  if (!keys->cert) return ossl::LastError(cert_file + " is not a PEM certificate");
   if (X509_check_private_key(keys->cert.get(), keys->key.get()) != 1) {
     ERR_clear_error();
     return Error{cert_file + " does not belong to " + key_file, "", 0};
@@ -144,11 +127,11 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::LoadOrCreate
 Result<CertificateAuthority::Issued> CertificateAuthority::Sign(const std::string& csr_pem, const std::string& dns_name,
                                                                 std::chrono::seconds lifetime) const {
   if (auto pub = pki::CsrPublicKey(csr_pem); !pub) return FieldError("csr", pub.error().message);
-  auto in = MemIn(csr_pem);
+  auto in = ossl::ReadBio(csr_pem);
   Req req(PEM_read_bio_X509_REQ(in.get(), nullptr, nullptr, nullptr));
-  if (!req) return SslError("csr");
+  if (!req) return ossl::LastError("csr");
   Cert cert = NewCert(X509_REQ_get0_pubkey(req.get()), dns_name, keys_->cert.get(), lifetime);
-  if (!cert) return SslError("cannot make the certificate");
+  if (!cert) return ossl::LastError("cannot make the certificate");
   X509* c = cert.get();
   const std::string san = "DNS:" + dns_name;
   if (!AddExt(c, keys_->cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
@@ -158,7 +141,7 @@ Result<CertificateAuthority::Issued> CertificateAuthority::Sign(const std::strin
       !AddExt(c, keys_->cert.get(), NID_subject_key_identifier, "hash") ||
       !AddExt(c, keys_->cert.get(), NID_authority_key_identifier, "keyid:always") ||
       X509_sign(c, keys_->key.get(), EVP_sha256()) <= 0) {
-    return SslError("cannot sign the certificate");
+    return ossl::LastError("cannot sign the certificate");
   }
   Issued out;
   out.pem = Pem(c);
@@ -179,7 +162,7 @@ Status CertificateAuthority::EnsureOwnCertificate(const std::string& dir, std::c
     if (info && info->Names(pki::kControllerName) &&
         info->not_after_s - static_cast<int64_t>(std::time(nullptr)) > renew_before.count()) {
       // And signed by this CA: a CA made anew makes the controller's certificate anew too.
-      auto in = MemIn(*cert);
+      auto in = ossl::ReadBio(*cert);
       Cert c(PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr));
       if (c && X509_verify(c.get(), keys_->key.get()) == 1) return Status::Ok();
       ERR_clear_error();

@@ -16,6 +16,7 @@ struct IpAddress {
   std::array<uint8_t, 16> bytes{};
 
   size_t size() const { return family == AF_INET ? 4 : 16; }
+  bool IsLinkLocal() const { return family == AF_INET6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80; }
   std::string ToString() const;
   bool operator==(const IpAddress&) const = default;
 };

@@ -260,13 +260,17 @@ TEST(SliceManager, RefusesTheRoutersOwnPlumbing) {
       {"remote prefix over the loopback",
        [](SliceSpec& s) { s.remotes[0].prefixes.push_back(P("127.0.0.0/8")); }, "slice.remotes[0].prefixes[2]"},
   };
-  for (const auto& c : cases) {
+  auto red = [] {  // a second slice on lan1 that would be fine as it is
     SliceSpec s = SiteA();
     s.id = "red";
     s.table = 101;
     s.sid6 = A("fc00:0:a::e6");
     s.sid4.reset();
     s.lan_interfaces = {"lan1"};
+    return s;
+  };
+  for (const auto& c : cases) {
+    SliceSpec s = red();
     c.change(s);
     auto r = sm.Apply(s);
     ASSERT_FALSE(r) << c.what;
@@ -276,12 +280,7 @@ TEST(SliceManager, RefusesTheRoutersOwnPlumbing) {
   }
   // A default route through a remote site stays possible: the local table still wins for
   // the router's own addresses.
-  SliceSpec hub = SiteA();
-  hub.id = "red";
-  hub.table = 101;
-  hub.sid6 = A("fc00:0:a::e6");
-  hub.sid4.reset();
-  hub.lan_interfaces = {"lan1"};
+  SliceSpec hub = red();
   hub.lan_prefixes = {P("10.20.1.0/24")};
   hub.remotes[0].prefixes = {P("::/0")};
   auto r = sm.Apply(hub);
