@@ -92,6 +92,7 @@ int Run(const ControllerConfig& c) {
                          .heartbeat = std::chrono::milliseconds(c.heartbeat_ms),
                          .aggregate_interval_ms = c.aggregate_interval_s * 1000,
                          .poll_interval = std::chrono::milliseconds(c.poll_interval_ms),
+                         .results = c.results == "poll" ? ResultMode::kPoll : ResultMode::kStream,
                          .retention_ms = c.retention_days * 86'400'000LL,
                          .max_slices_per_tenant = static_cast<size_t>(c.max_slices_per_tenant),
                          .max_sessions_per_tenant = static_cast<size_t>(c.max_sessions_per_tenant),

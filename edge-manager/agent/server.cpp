@@ -238,6 +238,7 @@ int RunAgent(const AgentConfig& given) {
     int sig = 0;
     sigwait(&stop, &sig);
     SEGWAN_LOG(kInfo, "main") << "signal " << sig << ", stopping";
+    service.StopStreams();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   });
   server->Wait();

@@ -4,8 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
+#include <set>
+#include <thread>
 
 #include "edge-manager/api/convert.h"
 #include "segwan/log.h"
@@ -268,6 +272,20 @@ SEGWAN_SESSION_RPC(StopStampSession, Stop)
 SEGWAN_SESSION_RPC(DestroyStampSession, Destroy)
 #undef SEGWAN_SESSION_RPC
 
+namespace {
+void ToProto(const stamp::Record& rec, pb::StampResult* o) {
+  o->set_ssid(rec.ssid);
+  o->set_sender_seq(rec.sender_seq);
+  o->set_reflector_seq(rec.reflector_seq);
+  o->set_t1_ns(rec.t1);
+  o->set_t2_ns(rec.t2);
+  o->set_t3_ns(rec.t3);
+  o->set_t4_ns(rec.t4);
+  o->set_sender_ttl(rec.sender_ttl);
+  o->set_flags(rec.flags);
+}
+}  // namespace
+
 grpc::Status EdgeService::GetStampSessionResults(grpc::ServerContext*,
                                                  const pb::GetStampSessionResultsRequest* req,
                                                  pb::GetStampSessionResultsResponse* out) {
@@ -275,22 +293,106 @@ grpc::Status EdgeService::GetStampSessionResults(grpc::ServerContext*,
   if (req->ssid() < 1 || req->ssid() > 65535) return {grpc::StatusCode::INVALID_ARGUMENT, "ssid: must be 1 to 65535"};
   auto r = stamp_->TakeResults(static_cast<uint16_t>(req->ssid()), req->max_results());
   if (!r) return ToGrpc(r.error());
-  for (const auto& rec : r->records) {
-    auto* o = out->add_results();
-    o->set_ssid(rec.ssid);
-    o->set_sender_seq(rec.sender_seq);
-    o->set_reflector_seq(rec.reflector_seq);
-    o->set_t1_ns(rec.t1);
-    o->set_t2_ns(rec.t2);
-    o->set_t3_ns(rec.t3);
-    o->set_t4_ns(rec.t4);
-    o->set_sender_ttl(rec.sender_ttl);
-    o->set_flags(rec.flags);
-  }
+  for (const auto& rec : r->records) ToProto(rec, out->add_results());
   out->set_dropped(r->dropped);
   out->set_packets_sent(r->sent);
   out->set_running(r->running);
   return grpc::Status::OK;
+}
+
+// Notification mode. The stream's thread moves the engine's records into the log every tick
+// and sends what waits once a batch is full or its oldest record has waited max_delay; a
+// second thread reads the acknowledgements. A newer stream (the controller reconnected, maybe
+// over a half-open connection) replaces this one.
+grpc::Status EdgeService::WatchStampResults(
+    grpc::ServerContext* ctx, grpc::ServerReaderWriter<pb::StampResultBatch, pb::WatchStampResultsRequest>* stream) {
+  using Clock = std::chrono::steady_clock;
+  if (!stamp_) return kNoEngine;
+  pb::WatchStampResultsRequest first;
+  if (!stream->Read(&first)) return {grpc::StatusCode::CANCELLED, "the stream ended before its first message"};
+  if (first.max_batch() > 4096) return {grpc::StatusCode::INVALID_ARGUMENT, "max_batch: must be 1 to 4096 (0 = 256)"};
+  if (first.max_delay_ms() > 1000) return {grpc::StatusCode::INVALID_ARGUMENT, "max_delay_ms: must be 1 to 1000 (0 = 50)"};
+  const size_t max_batch = first.max_batch() ? first.max_batch() : 256;
+  const auto max_delay = std::chrono::milliseconds(first.max_delay_ms() ? first.max_delay_ms() : 50);
+  const uint64_t me = ++stream_generation_;
+  uint64_t sent = 0;  // the last cursor this stream sent
+  if (first.log_id() == log_.id()) {
+    log_.Ack(first.ack());
+    sent = first.ack();
+  }
+  std::atomic<bool> reader_done{false};
+  std::thread reader([&] {
+    pb::WatchStampResultsRequest ack;
+    while (stream->Read(&ack)) {
+      if (ack.log_id() == 0 || ack.log_id() == log_.id()) log_.Ack(ack.ack());
+    }
+    reader_done = true;
+  });
+  constexpr auto kTick = std::chrono::milliseconds(10);
+  constexpr auto kStatusEvery = std::chrono::seconds(1);
+  auto last_status = Clock::now() - kStatusEvery;
+  std::optional<Clock::time_point> waiting_since;  // when the oldest unsent entry was seen
+  std::map<uint16_t, pb::StampSenderStatus> status;
+  grpc::Status result = grpc::Status::OK;
+  std::vector<stamp::ResultLog::Entry> entries;
+  while (true) {
+    if (streams_stopping_) {
+      result = {grpc::StatusCode::UNAVAILABLE, "the agent is stopping"};
+      break;
+    }
+    if (stream_generation_ != me) {
+      result = {grpc::StatusCode::ABORTED, "replaced by a newer stream"};
+      break;
+    }
+    if (ctx->IsCancelled() || reader_done) break;
+    for (auto& [ssid, r] : stamp_->TakeAllResults()) {
+      if (!r.records.empty() || r.dropped) log_.Append(ssid, r.records, r.dropped);
+      auto& st = status[ssid];
+      st.set_ssid(ssid);
+      st.set_packets_sent(r.sent);
+      st.set_running(r.running);
+    }
+    const auto now = Clock::now();
+    const size_t waiting = log_.Waiting(sent);
+    if (waiting && !waiting_since) waiting_since = now;
+    const bool full = waiting >= max_batch, late = waiting && now - *waiting_since >= max_delay;
+    const bool status_due = now - last_status >= kStatusEvery;
+    if (full || late || status_due) {
+      pb::StampResultBatch batch;
+      batch.set_log_id(log_.id());
+      entries.clear();
+      log_.Read(sent, max_batch, &entries);
+      std::set<uint16_t> in_batch;
+      for (const auto& e : entries) {
+        in_batch.insert(e.ssid);
+        if (e.is_drop) {
+          auto* d = batch.add_drops();
+          d->set_cursor(e.cursor);
+          d->set_ssid(e.ssid);
+          d->set_count(e.dropped);
+        } else {
+          auto* o = batch.add_results();
+          ToProto(e.record, o);
+          o->set_cursor(e.cursor);
+        }
+        sent = e.cursor;
+      }
+      for (const auto& [ssid, st] : status) {
+        if (status_due || in_batch.count(ssid)) *batch.add_senders() = st;
+      }
+      if (status_due) {
+        last_status = now;
+        status.clear();  // sessions destroyed meanwhile leave the list
+      }
+      if (!stream->Write(batch)) break;
+      if (log_.Waiting(sent)) continue;  // more than one batch waits: no pause
+      waiting_since.reset();
+    }
+    std::this_thread::sleep_for(kTick);
+  }
+  ctx->TryCancel();  // ends the reader's Read
+  reader.join();
+  return result;
 }
 
 // ---- loss monitoring (alternate marking) ---------------------------------------------------

@@ -1,11 +1,14 @@
 #pragma once
 
+#include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "edge-manager/api/convert.h"
 #include "edge-manager/loss/altmark.h"
 #include "edge-manager/slices/slice.h"
+#include "edge-manager/stamp/result_log.h"
 #include "segwan/v1/edge.grpc.pb.h"
 
 namespace segwan::edge {
@@ -50,6 +53,13 @@ class EdgeService final : public segwan::v1::EdgeManager::Service {
                                       const segwan::v1::GetStampSessionResultsRequest*,
                                       segwan::v1::GetStampSessionResultsResponse*) override;
 
+  grpc::Status WatchStampResults(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<segwan::v1::StampResultBatch, segwan::v1::WatchStampResultsRequest>*) override;
+  // Ends the result streams (before the server shuts down: a stream never ends by itself).
+  void StopStreams() { streams_stopping_ = true; }
+  const stamp::ResultLog& result_log() const { return log_; }
+
   grpc::Status StartLossMonitoring(grpc::ServerContext*, const segwan::v1::StartLossMonitoringRequest*,
                                    segwan::v1::StartLossMonitoringResponse*) override;
   grpc::Status StopLossMonitoring(grpc::ServerContext*, const segwan::v1::StopLossMonitoringRequest*,
@@ -67,6 +77,9 @@ class EdgeService final : public segwan::v1::EdgeManager::Service {
   std::string state_dir_;
   stamp::UserspaceEngine* stamp_;
   loss::AltmarkEngine* loss_ = nullptr;
+  stamp::ResultLog log_;
+  std::atomic<uint64_t> stream_generation_{0};  // the newest stream wins
+  std::atomic<bool> streams_stopping_{false};
 };
 
 // Maps a domain error to a gRPC status: bad input (an Error with a field) is INVALID_ARGUMENT,

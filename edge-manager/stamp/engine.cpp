@@ -236,8 +236,20 @@ Result<UserspaceEngine::Results> UserspaceEngine::TakeResults(uint16_t ssid, siz
   std::lock_guard lock(mu_);
   auto it = senders_.find(ssid);
   if (it == senders_.end()) return Error{"no sender session " + std::to_string(ssid), "", ENOENT};
-  Sender& s = *it->second;
   DrainXdp();
+  return Take(*it->second, max);
+}
+
+std::vector<std::pair<uint16_t, UserspaceEngine::Results>> UserspaceEngine::TakeAllResults() {
+  std::lock_guard lock(mu_);
+  DrainXdp();
+  std::vector<std::pair<uint16_t, Results>> out;
+  out.reserve(senders_.size());
+  for (auto& [ssid, s] : senders_) out.emplace_back(ssid, Take(*s, 0));
+  return out;
+}
+
+UserspaceEngine::Results UserspaceEngine::Take(Sender& s, size_t max) {
   if (ebpf_ && s.collected_port) {
     const uint64_t full = ebpf_->RingFull(s.collected_port);
     s.dropped += full - s.ring_full_seen;

@@ -100,6 +100,8 @@ class UserspaceEngine {
 
   // Returns and removes up to `max` buffered records (0 = all), oldest first.
   Result<Results> TakeResults(uint16_t ssid, size_t max);
+  // The same for every sender session at once (one lock, one drain of the XDP ring).
+  std::vector<std::pair<uint16_t, Results>> TakeAllResults();
 
  private:
   struct Sender {
@@ -129,6 +131,7 @@ class UserspaceEngine {
   void Collect(Sender& s);
   void Enqueue(Sender& s, const Record& r);
   void DrainXdp();  // records the XDP collector has waiting, into their sessions' queues
+  Results Take(Sender& s, size_t max);  // under mu_, after DrainXdp
   void ForgetSender(const Sender& s);  // out of the eBPF programs' maps
 
   XdpStamp* ebpf_ = nullptr;

@@ -14,7 +14,8 @@ void AddControllerFlags(FlagSet& f) {
   f.AddString("device-token-file", "", "shared edge registration token, --insecure only (default: DATA_DIR/device.token)");
   f.AddString("web-root", "", "serve the dashboard from this folder (development)");
   f.AddBool("auto-enable", false, "enable edges as soon as they register (lab)");
-  f.AddInt("poll-interval-ms", 1000, "how often delay results are fetched from the sender edges");
+  f.AddString("results", "stream", "how delay results arrive: stream (each edge pushes them) or poll");
+  f.AddInt("poll-interval-ms", 1000, "how often delay results are fetched (poll) and intervals closed");
   f.AddInt("interval-s", 30, "length of a statistics interval, seconds");
   f.AddInt("heartbeat-ms", 2000, "heartbeat interval asked of the edges (3 missed: disconnected)");
   f.AddInt("retention-days", 7, "remove samples and aggregates older than this");
@@ -56,6 +57,8 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
     *out = v;
     return std::nullopt;
   };
+  c.results = f.GetString("results");
+  if (c.results != "stream" && c.results != "poll") return FieldError("--results", "must be stream or poll");
   if (auto e = in_range("poll-interval-ms", 50, 60'000, &c.poll_interval_ms)) return *e;
   if (auto e = in_range("interval-s", 1, 3600, &c.aggregate_interval_s)) return *e;
   if (auto e = in_range("heartbeat-ms", 100, 60'000, &c.heartbeat_ms)) return *e;

@@ -34,16 +34,14 @@ Error EdgeError(const std::string& field, const Error& e) {
 
 }  // namespace
 
-void PromHistogram::Add(double seconds) {
-  for (size_t i = 0; i < std::size(kMetricBuckets); ++i) {
-    if (seconds <= kMetricBuckets[i]) ++buckets[i];
-  }
-  ++count;
-  sum += seconds;
-}
-
 Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions options)
-    : store_(store), edges_(edges), o_(std::move(options)), tai_offset_s_(TaiUtcOffset()) {
+    : store_(store),
+      edges_(edges),
+      o_(std::move(options)),
+      tai_offset_s_(TaiUtcOffset()),
+      ingest_(store, IngestOptions{.aggregate_interval_ms = o_.aggregate_interval_ms,
+                                   .tai_offset_s = tai_offset_s_,
+                                   .flush_interval = o_.flush_interval}) {
   if (auto st = Load(); !st) load_error_ = st.error();
 }
 
@@ -63,21 +61,10 @@ Status Controller::Load() {
   auto sessions = store_->Sessions();
   if (!sessions) return sessions.error();
   for (auto& s : *sessions) {
-    SessionRuntime r;
-    auto counters = store_->Counters(s.id);
-    auto last_end = store_->LastAggregateEnd(s.id);
-    if (!counters || !last_end) return counters ? last_end.error() : counters.error();
-    r.counters = *counters;
-    r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == "stateful");
-    // The open interval: what was stored after the last closed one, fed back in order.
-    const int64_t open_from_ms = last_end->value_or(0);
-    const auto from_t1 = static_cast<uint64_t>(std::max<int64_t>(0, open_from_ms + tai_offset_s_ * 1000LL)) * 1'000'000ULL;
-    auto samples = store_->Samples(s.id, from_t1, 10'000'000);
-    if (!samples) return samples.error();
-    for (const auto& sample : *samples) r.builder->Add(sample, SampleUtcMs(sample));
-    r.s = s;
-    sessions_.emplace(s.id, std::move(r));
+    if (auto st = ingest_.Restore(s); !st) return st;
+    sessions_.emplace(s.id, SessionRuntime{s, ""});
   }
+  if (auto st = ingest_.RestoreCursors(); !st) return st;
   auto losses = store_->LossSessions();
   if (!losses) return losses.error();
   for (auto& s : *losses) {
@@ -97,6 +84,16 @@ Controller::~Controller() { Stop(); }
 
 void Controller::Start() {
   if (!o_.start_threads) return;
+  ingest_.Start();
+  if (o_.results == ResultMode::kStream) {
+    ResultStreams::Hooks hooks{
+        .client = [this](const std::string& edge) { return Reachable(edge) ? ClientFor(edge) : nullptr; },
+        .stored = [this](const std::string& edge) { return ingest_.Stored(edge); },
+        .batch = [this](const std::string& edge, const pb::StampResultBatch& b) { ingest_.Streamed(edge, b); },
+        .failed = [this](const std::string& edge, const std::string& e) { ingest_.StreamFailed(edge, e); },
+    };
+    streams_ = std::make_unique<ResultStreams>(std::move(hooks), ResultStreams::Options{});
+  }
   threads_.emplace_back([this] { Loop(); });
 }
 
@@ -110,7 +107,9 @@ void Controller::Stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  if (streams_) streams_->Stop();
   workers_.Stop();  // waits for the calls in flight (each has a deadline)
+  ingest_.Stop();   // writes what waits
 }
 
 // One thread keeps time and makes no edge call itself: it watches heartbeats, hands due
@@ -146,6 +145,7 @@ void Controller::Loop() {
 
 // Each polled edge gets one poll in flight at most: a slow edge's polls do not pile up.
 void Controller::SchedulePolls() {
+  if (streams_) streams_->Want(StreamedEdges());
   for (const auto& edge : PolledEdges()) {
     {
       std::lock_guard lock(mu_);
@@ -389,6 +389,7 @@ Result<pb::RegisterDeviceResponse> Controller::Register(const pb::RegisterDevice
     rt.last_seen_ms = NowUtcMs();
     out.set_session_id(rt.session_id);
   }
+  if (streams_) streams_->Kick(d.id);  // and a fresh result stream
   out.set_enabled(enabled);
   out.set_heartbeat_interval_ms(static_cast<uint32_t>(o_.heartbeat.count()));
   SEGWAN_LOG(kInfo, "registration") << "device " << d.id << " registered from " << peer << " ("
@@ -801,7 +802,9 @@ Status Controller::DeleteSlice(const Principal& p, const std::string& id) {
 
 // ---- delay sessions ----------------------------------------------------------------------
 SessionView Controller::ViewOf(const SessionRuntime& r) const {
-  return {r.s, r.counters, !r.error.empty() ? r.error : r.poll_error};
+  auto v = ingest_.Get(r.s.id);
+  if (!v) return {r.s, {}, r.error};
+  return {r.s, v->counters, !r.error.empty() ? r.error : v->error};
 }
 
 pb::StampSessionParams Controller::SessionParams(const DelaySession& s, bool sender_side) {
@@ -852,16 +855,7 @@ Status Controller::PushSession(const DelaySession& s, bool sender_side, bool rec
   if (auto st = client->Init(role, params.source_address()); !st) return st;
   auto st = client->CreateStampSession(role, params);
   if (!st && !(reconciling && st.error().code == kGrpcAlreadyExists)) return st;
-  if (st && reconciling) {
-    std::lock_guard lock(mu_);
-    auto it = sessions_.find(s.id);
-    if (it != sessions_.end()) {
-      // the edge starts counting again from 0
-      auto& c = it->second.counters;
-      if (sender_side) c.seq_offset = c.max_seq + 1;
-      else c.rseq_offset = c.max_reflector_seq + 1;
-    }
-  }
+  if (st && reconciling) ingest_.Restarted(s.id, sender_side);  // the edge counts from 0 again
   if (s.running) {
     if (auto r = client->StartStampSession(role, s.ssid); !r) return r;
   }
@@ -943,11 +937,9 @@ Result<SessionView> Controller::CreateSession(const Principal& p, const SessionR
     ClientFor(s.sender)->DestroyStampSession(pb::STAMP_ROLE_SENDER, s.ssid);
     return st.error();
   }
-  SessionRuntime r;
-  r.s = s;
-  r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == "stateful");
+  ingest_.Add(s);
   std::lock_guard lock(mu_);
-  auto& slot = sessions_[s.id] = std::move(r);
+  auto& slot = sessions_[s.id] = SessionRuntime{s, ""};
   SEGWAN_LOG(kInfo, "sessions") << "delay session " << s.id << " " << s.sender << " -> " << s.reflector
                                 << " on " << s.slice_id << (s.running ? " started" : " created");
   return ViewOf(slot);
@@ -1018,10 +1010,10 @@ Status Controller::DeleteSession(const Principal& p, const std::string& id) {
   std::lock_guard cfg(config_mu_);
   auto v = GetSession(p, id);
   if (!v) return v.error();
+  // Forgotten first (with no write of its results in flight): a store that cannot forget it
+  // leaves the session as it was.
+  if (auto st = ingest_.Remove(id, [&] { return store_->DeleteSession(id); }); !st) return st.error();
   {
-    std::lock_guard poll(poll_mu_);
-    // Forgotten first: a store that cannot forget it leaves the session as it was.
-    if (auto st = store_->DeleteSession(id); !st) return st.error();
     std::lock_guard lock(mu_);
     sessions_.erase(id);
   }
@@ -1039,10 +1031,6 @@ Status Controller::DeleteSession(const Principal& p, const std::string& id) {
   return Status::Ok();
 }
 
-int64_t Controller::SampleUtcMs(const Sample& s) const {
-  return static_cast<int64_t>(s.t1 / 1'000'000ULL) - tai_offset_s_ * 1000LL;
-}
-
 Result<std::vector<Sample>> Controller::Results(const Principal& p, const std::string& id, int64_t since_ms,
                                                 size_t limit) {
   if (auto v = GetSession(p, id); !v) return v.error();
@@ -1058,10 +1046,8 @@ Result<std::vector<std::pair<IntervalAggregate, bool>>> Controller::Intervals(co
   auto closed = store_->Aggregates(id, since_ms, limit);
   if (!closed) return closed.error();
   for (auto& a : *closed) out.emplace_back(std::move(a), false);
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(id);
-  if (it != sessions_.end() && out.size() < limit) {
-    if (auto open = it->second.builder->Peek(); open && open->start_ms + open->length_ms > since_ms) {
+  if (out.size() < limit) {
+    if (auto open = ingest_.OpenInterval(id); open && open->start_ms + open->length_ms > since_ms) {
       out.emplace_back(*open, true);
     }
   }
@@ -1090,114 +1076,52 @@ Result<SessionStats> Controller::Stats(const Principal& p, const std::string& id
   return st;
 }
 
-// ---- polling -----------------------------------------------------------------------------
+// ---- polling ----------------------------------------------------------------------------
 void Controller::PollOnce() {
   for (const auto& edge : PolledEdges()) PollEdge(edge);
+  (void)ingest_.Flush();  // tests read the store right after
 }
 
 // The edges that send delay probes or colour a monitored flow: the ones polled.
 std::set<std::string> Controller::PolledEdges() {
-  std::set<std::string> out;
+  std::set<std::string> out = StreamedEdges();
   std::lock_guard lock(mu_);
-  for (const auto& [id, r] : sessions_) out.insert(r.s.sender);
   for (const auto& [id, r] : loss_) out.insert(r.s.from);
   return out;
 }
 
+std::set<std::string> Controller::StreamedEdges() {
+  std::set<std::string> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, r] : sessions_) out.insert(r.s.sender);
+  return out;
+}
+
 // One edge's results, fetched with no lock held: a slow edge delays only its own sessions.
+// In notification mode the edge's stream brings them; the poll then only closes intervals
+// (and reads loss counters), unless the edge's agent has no stream.
 void Controller::PollEdge(const std::string& edge) {
-  struct Job {
-    std::string id, sender;
-    uint32_t ssid;
-  };
-  std::vector<Job> jobs;
+  std::vector<std::pair<std::string, uint32_t>> jobs;  // session id, ssid
   {
     std::lock_guard lock(mu_);
     for (const auto& [id, r] : sessions_) {
-      if (r.s.sender == edge) jobs.push_back({id, r.s.sender, r.s.ssid});
+      if (r.s.sender == edge) jobs.emplace_back(id, r.s.ssid);
     }
   }
-  std::vector<SessionBatch> batches;
-  const int64_t now_ms = NowUtcMs();
-  for (const auto& j : jobs) {
-    std::optional<pb::GetStampSessionResultsResponse> resp;
-    std::string err;
-    if (Reachable(j.sender)) {
-      auto r = ClientFor(j.sender)->GetStampSessionResults(j.ssid);
-      if (r) resp = std::move(*r);
-      else err = r.error().message;
+  const bool fetch = !streams_ || streams_->Unsupported(edge);
+  std::vector<std::string> ids;
+  for (const auto& [id, ssid] : jobs) {
+    ids.push_back(id);
+    if (!fetch) continue;
+    if (!Reachable(edge)) {
+      ingest_.Polled(id, Error{edge + ": not connected", "", kGrpcUnavailable});
+      continue;
     }
-    std::lock_guard lock(mu_);
-    auto it = sessions_.find(j.id);
-    if (it == sessions_.end()) continue;
-    auto& rt = it->second;
-    const SessionCounters before = rt.counters;
-    SessionBatch b;
-    b.session_id = j.id;
-    if (!err.empty()) {
-      ++poll_errors_;
-      if (rt.poll_error != err) SEGWAN_LOG(kWarn, "poller") << j.id << ": " << err;
-      rt.poll_error = err;
-    } else if (resp) {
-      rt.poll_error.clear();
-      rt.counters.edge_sent = resp->packets_sent();
-      rt.counters.edge_dropped += resp->dropped();
-      edge_dropped_ += resp->dropped();
-      for (const auto& rec : resp->results()) {
-        Sample s{static_cast<uint32_t>(rec.sender_seq() + rt.counters.seq_offset),
-                 static_cast<uint32_t>(rec.reflector_seq() + rt.counters.rseq_offset),
-                 rec.t1_ns(), rec.t2_ns(), rec.t3_ns(), rec.t4_ns(), rec.sender_ttl()};
-        ++rt.counters.received;
-        rt.counters.max_seq = std::max<int64_t>(rt.counters.max_seq, s.seq);
-        rt.counters.max_reflector_seq = std::max<int64_t>(rt.counters.max_reflector_seq, s.reflector_seq);
-        rt.direct.Add(s.direct_ms() / 1000.0);
-        rt.back.Add(s.return_ms() / 1000.0);
-        if (auto closed = rt.builder->Add(s, SampleUtcMs(s))) b.closed.push_back(std::move(*closed));
-        b.samples.push_back(s);
-      }
-    }
-    // An interval is closed once its end is two polls behind: its samples have arrived.
-    const int64_t grace = 2 * o_.poll_interval.count() + 500;
-    if (auto closed = rt.builder->CloseIfDue(now_ms, grace)) b.closed.push_back(std::move(*closed));
-    if (b.samples.empty() && b.closed.empty() && rt.counters == before) continue;  // nothing to write
-    b.counters = rt.counters;
-    batches.push_back(std::move(b));
+    ingest_.Polled(id, ClientFor(edge)->GetStampSessionResults(ssid));
   }
-  {
-    std::lock_guard poll(poll_mu_);
-    WriteOrKeep(std::move(batches));
-  }
+  // An interval is closed once its end is two polls behind: its samples have arrived.
+  ingest_.CloseDue(ids, NowUtcMs(), 2 * o_.poll_interval.count() + 500);
   PollLoss(edge);
-}
-
-// Writes this poll's batches after the ones a failing store left behind. When the store
-// refuses again they all wait for the next poll; past kMaxPendingSamples the oldest go, and
-// are counted (segwan_store_dropped_samples_total): bounded memory, never a silent loss.
-void Controller::WriteOrKeep(std::vector<SessionBatch> batches) {
-  for (auto& b : batches) pending_.push_back(std::move(b));
-  if (pending_.empty()) return;
-  {
-    // Sessions deleted meanwhile have nothing left to write to.
-    std::lock_guard lock(mu_);
-    std::erase_if(pending_, [&](const SessionBatch& b) { return !sessions_.count(b.session_id); });
-  }
-  std::vector<SessionBatch> all(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.end()));
-  pending_.clear();
-  if (all.empty()) return;
-  if (auto st = store_->WriteBatches(all); st) {
-    if (pending_samples_) SEGWAN_LOG(kInfo, "store") << "the store is back: " << pending_samples_ << " held samples written";
-    pending_samples_ = 0;
-    return;
-  }
-  size_t held = 0;
-  for (const auto& b : all) held += b.samples.size();
-  while (held > kMaxPendingSamples && !all.empty()) {
-    held -= all.front().samples.size();
-    store_dropped_samples_ += all.front().samples.size();
-    all.erase(all.begin());
-  }
-  pending_samples_ = held;
-  for (auto& b : all) pending_.push_back(std::move(b));
 }
 
 // ---- reconciliation ----------------------------------------------------------------------
@@ -1402,7 +1326,7 @@ Status Controller::DeleteLossSession(const Principal& p, const std::string& id) 
   if (!v) return v.error();
   const auto& s = v->session;
   {
-    std::lock_guard poll(poll_mu_);
+    std::lock_guard write(loss_write_mu_);  // no period of it is being written
     // Forgotten first: a store that cannot forget it leaves the session as it was.
     if (auto st = store_->DeleteLossSession(id); !st) return st.error();
     std::lock_guard lock(mu_);
@@ -1427,7 +1351,7 @@ Result<std::vector<LossPeriod>> Controller::LossPeriods(const Principal& p, cons
 
 // Half a period after the ingress switched colour, the colour it stopped painting is final at
 // both ends: its cumulative counters, less those at that colour's previous close, are the
-// period's sent and received packets. Runs inside PollOnce (poll_mu_ held).
+// period's sent and received packets.
 void Controller::PollLoss(const std::string& from) {
   std::vector<LossRuntime> jobs;
   {
@@ -1482,14 +1406,18 @@ void Controller::PollLoss(const std::string& from) {
     }
     // A period the store cannot keep is not taken: the cursor stays, and the next poll
     // computes the same period again (the counters only grow).
+    std::lock_guard write(loss_write_mu_);
+    {
+      std::lock_guard lock(mu_);
+      if (!loss_.count(s.id)) continue;  // deleted meanwhile
+    }
     if (err.empty()) {
       if (auto st = store_->WriteLossPeriod(s.id, period, cursor); !st) err = st.error().message;
     }
     std::lock_guard lock(mu_);
     auto it = loss_.find(s.id);
-    if (it == loss_.end()) continue;  // deleted meanwhile (DeleteLossSession waits for the poll)
     if (!err.empty()) {
-      ++poll_errors_;
+      ++loss_errors_;
       if (it->second.error != err) SEGWAN_LOG(kWarn, "loss") << s.id << ": " << err;
       it->second.error = err;
       continue;
@@ -1502,16 +1430,16 @@ void Controller::PollLoss(const std::string& from) {
 
 Metrics Controller::GetMetrics() {
   Metrics m;
+  static_cast<IngestMetrics&>(m) = ingest_.Metrics();
+  m.poll_errors += loss_errors_;
   m.samples_stored = store_->SamplesStored();
   m.store_errors = store_->Errors();
-  m.store_pending_samples = pending_samples_;
-  m.store_dropped_samples = store_dropped_samples_;
+  if (streams_) {
+    for (const auto& e : StreamedEdges()) m.streams_up += streams_->Up(e) ? 1 : 0;
+  }
   std::lock_guard lock(mu_);
   m.devices_known = devices_.size();
   for (const auto& [id, rt] : runtime_) m.devices_connected += rt.connected ? 1 : 0;
-  m.poll_errors = poll_errors_;
-  m.edge_records_dropped = edge_dropped_;
-  for (const auto& [id, r] : sessions_) m.sessions.push_back({id, r.s.tenant_id, r.direct, r.back});
   return m;
 }
 

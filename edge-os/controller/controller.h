@@ -15,9 +15,11 @@
 
 #include "edge-os/controller/errors.h"
 #include "edge-os/controller/model.h"
+#include "edge-os/monitoring/ingest.h"
 #include "edge-os/monitoring/stats.h"
 #include "edge-os/southbound/edge_client.h"
 #include "edge-os/southbound/edge_workers.h"
+#include "edge-os/southbound/result_streams.h"
 #include "edge-os/store/store.h"
 #include "segwan/result.h"
 #include "segwan/v1/edge.pb.h"
@@ -36,6 +38,10 @@ struct Principal {
   std::string tenant_id;
 };
 
+// How delay results reach the controller: fetched session by session (polling), or pushed
+// by each edge on one stream (notification).
+enum class ResultMode { kPoll, kStream };
+
 struct ControllerOptions {
   std::string device_token;  // edges present it to register; empty refuses every edge
   bool auto_enable = false;  // enable devices at first registration (lab)
@@ -43,6 +49,8 @@ struct ControllerOptions {
   int missed_heartbeats = 3;  // this many missed in a row: disconnected
   int64_t aggregate_interval_ms = 30'000;
   std::chrono::milliseconds poll_interval{1000};
+  ResultMode results = ResultMode::kPoll;  // edge-os itself defaults to kStream
+  std::chrono::milliseconds flush_interval{100};  // results to the store at most this late
   int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // samples and aggregates older than this go
   bool start_threads = true;  // tests drive PollOnce/CheckHeartbeats/RunQueued by hand
   // Shares: a tenant's slices and sessions (delay and loss), a device's sessions (as either end).
@@ -115,28 +123,11 @@ struct SessionStats {
   bool stateful = false;  // lost_direct/lost_return mean something
 };
 
-// Cumulative delay histogram for /metrics (seconds, fixed buckets).
-inline constexpr double kMetricBuckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                            0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
-struct PromHistogram {
-  uint64_t buckets[std::size(kMetricBuckets)] = {};
-  uint64_t count = 0;
-  double sum = 0;
-  void Add(double seconds);
-};
-struct SessionMetrics {
-  std::string session_id, tenant_id;
-  PromHistogram direct, back;
-};
-struct Metrics {
+struct Metrics : IngestMetrics {
   size_t devices_connected = 0, devices_known = 0;
-  uint64_t poll_errors = 0;
   uint64_t samples_stored = 0;
-  uint64_t edge_records_dropped = 0;
-  uint64_t store_errors = 0;            // failed store reads and writes
-  uint64_t store_pending_samples = 0;   // held while the store fails
-  uint64_t store_dropped_samples = 0;   // dropped because the store failed too long
-  std::vector<SessionMetrics> sessions;
+  uint64_t store_errors = 0;  // failed store reads and writes
+  size_t streams_up = 0;      // notification mode: edges whose result stream delivers
 };
 
 // The controller's domain: every REST call and every southbound event lands here. It keeps
@@ -230,11 +221,7 @@ class Controller {
   };
   struct SessionRuntime {
     DelaySession s;
-    SessionCounters counters;
-    std::unique_ptr<IntervalBuilder> builder;
-    PromHistogram direct, back;
-    std::string error;       // last failure to put the session on its edges
-    std::string poll_error;  // last failure to fetch its results
+    std::string error;  // last failure to put the session on its edges
   };
 
   Status Load();
@@ -292,9 +279,8 @@ class Controller {
                                                 const std::string& family);
   segwan::v1::StampSessionParams SessionParams(const DelaySession& s, bool sender_side);
   void Enqueue(const std::string& device_id);
-  void WriteOrKeep(std::vector<SessionBatch> batches);  // under poll_mu_
-  int64_t SampleUtcMs(const Sample& s) const;
   void Loop();
+  std::set<std::string> StreamedEdges();  // senders of delay sessions
 
   Store* store_;
   EdgeConnector* edges_;
@@ -304,7 +290,7 @@ class Controller {
   std::optional<Error> load_error_;
 
   std::mutex config_mu_;  // serialises changes (REST writes, reconciles): held across edge calls
-  std::mutex poll_mu_;    // one poll at a time; deleting a session waits for it
+  std::mutex loss_write_mu_;  // a loss period's write and its session's deletion take turns
 
   mutable std::mutex mu_;  // guards everything below; never held across an edge call
   std::map<std::string, std::string> tenant_by_token_;  // token SHA-256 -> tenant id
@@ -330,14 +316,9 @@ class Controller {
   std::set<std::string> polling_;          // edges with a poll in flight
   std::set<std::string> inflight_slices_;  // slices a REST call is pushing
   std::map<std::string, std::mutex> edge_mu_;
-  uint64_t poll_errors_ = 0;
-  // Batches a failing store has not taken yet (guarded by poll_mu_), and what was dropped.
-  static constexpr size_t kMaxPendingSamples = 500'000;
-  std::deque<SessionBatch> pending_;
-  std::atomic<size_t> pending_samples_{0};
-  std::atomic<uint64_t> store_dropped_samples_{0};
-  uint64_t edge_dropped_ = 0;
-
+  std::atomic<uint64_t> loss_errors_{0};
+  ResultIngest ingest_;   // samples, statistics, intervals and their writing
+  std::unique_ptr<ResultStreams> streams_;  // notification mode, once started
   EdgeWorkers workers_;   // one thread per edge for its polls and reconciles
   std::mutex thread_mu_;  // guards stop_ and reconcile_kick_
   std::condition_variable cv_;

@@ -805,6 +805,13 @@ void RestServer::Routes() {
       << "# HELP segwan_store_dropped_samples_total Samples dropped because the store failed for too long.\n"
       << "# TYPE segwan_store_dropped_samples_total counter\nsegwan_store_dropped_samples_total "
       << m.store_dropped_samples << "\n"
+      << "# HELP segwan_result_streams_up Edges whose result stream delivers (notification mode).\n"
+      << "# TYPE segwan_result_streams_up gauge\nsegwan_result_streams_up " << m.streams_up << "\n"
+      << "# HELP segwan_result_stream_batches_total Result batches the edges pushed.\n"
+      << "# TYPE segwan_result_stream_batches_total counter\nsegwan_result_stream_batches_total " << m.stream_batches << "\n"
+      << "# HELP segwan_result_stream_duplicates_total Records a resumed stream sent again, ignored.\n"
+      << "# TYPE segwan_result_stream_duplicates_total counter\nsegwan_result_stream_duplicates_total "
+      << m.stream_duplicates << "\n"
       << "# HELP segwan_delay_seconds One-way delay of delay sessions, since the controller started.\n"
       << "# TYPE segwan_delay_seconds histogram\n";
     for (const auto& sm : m.sessions) {

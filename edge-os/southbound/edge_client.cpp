@@ -12,6 +12,47 @@ namespace pb = segwan::v1;
 
 namespace {
 
+// The call starts at the first Read, so that Cancel reaches a stream still connecting (a
+// frozen edge accepts TCP but never finishes the handshake).
+class GrpcResultStream : public ResultStream {
+ public:
+  GrpcResultStream(pb::EdgeManager::Stub* stub, uint64_t log_id, uint64_t cursor, std::string device)
+      : device_(std::move(device)), stub_(stub) {
+    first_.set_log_id(log_id);
+    first_.set_ack(cursor);
+  }
+  bool Read(pb::StampResultBatch* batch) override {
+    if (!stream_) {
+      stream_ = stub_->WatchStampResults(&ctx_);
+      ok_ = stream_->Write(first_);
+    }
+    return ok_ && stream_->Read(batch);
+  }
+  bool Ack(uint64_t log_id, uint64_t cursor) override {
+    pb::WatchStampResultsRequest ack;
+    ack.set_log_id(log_id);
+    ack.set_ack(cursor);
+    return ok_ && stream_->Write(ack);
+  }
+  void Cancel() override { ctx_.TryCancel(); }
+  Status Finish() override {
+    if (!stream_) return Error{device_ + ": the result stream never started", "", kGrpcUnavailable};
+    const grpc::Status st = stream_->Finish();
+    if (st.ok()) return Status::Ok();
+    return Error{device_ + ": " + (st.error_message().empty() ? "gRPC code " + std::to_string(st.error_code())
+                                                              : st.error_message()),
+                 "", static_cast<int>(st.error_code())};
+  }
+
+ private:
+  std::string device_;
+  pb::EdgeManager::Stub* stub_;
+  pb::WatchStampResultsRequest first_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<pb::WatchStampResultsRequest, pb::StampResultBatch>> stream_;
+  bool ok_ = false;
+};
+
 class GrpcEdgeClient : public EdgeClient {
  public:
   GrpcEdgeClient(std::string device, std::shared_ptr<grpc::Channel> ch, EdgeClientOptions o)
@@ -58,6 +99,10 @@ class GrpcEdgeClient : public EdgeClient {
     pb::GetStampSessionResultsRequest req;
     req.set_ssid(ssid);
     return Call<pb::GetStampSessionResultsResponse>(req, &pb::EdgeManager::Stub::GetStampSessionResults);
+  }
+
+  std::unique_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor) override {
+    return std::make_unique<GrpcResultStream>(stub_.get(), log_id, cursor, device_);
   }
 
   Status StartLossMonitoring(const std::vector<std::string>& segments, pb::LossDirection d,

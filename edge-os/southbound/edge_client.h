@@ -16,6 +16,18 @@
 
 namespace segwan::controller {
 
+// One open WatchStampResults stream. Read blocks until a batch arrives or the stream ends;
+// Cancel (from any thread) ends it. Read and Ack are called from one thread.
+class ResultStream {
+ public:
+  virtual ~ResultStream() = default;
+  virtual bool Read(segwan::v1::StampResultBatch* batch) = 0;  // false: ended
+  virtual bool Ack(uint64_t log_id, uint64_t cursor) = 0;
+  virtual void Cancel() = 0;
+  // How it ended (after Read returned false). Error.code: the gRPC status code.
+  virtual Status Finish() = 0;
+};
+
 // Error.code of a failed edge call: the gRPC status code (INVALID_ARGUMENT = 3, ...).
 // Error.message starts with the device id.
 class EdgeClient {
@@ -31,6 +43,9 @@ class EdgeClient {
   virtual Status StopStampSession(segwan::v1::StampRole role, uint32_t ssid) = 0;
   virtual Status DestroyStampSession(segwan::v1::StampRole role, uint32_t ssid) = 0;
   virtual Result<segwan::v1::GetStampSessionResultsResponse> GetStampSessionResults(uint32_t ssid) = 0;
+  // Notification mode: opens the edge's result stream, resuming after `cursor` of log
+  // `log_id` (0, 0: from whatever the edge holds). No deadline: it lasts until cancelled.
+  virtual std::unique_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor) = 0;
   // Loss monitoring of one flow (its SID list), ingress (colour + count) or egress (count).
   virtual Status StartLossMonitoring(const std::vector<std::string>& segments,
                                      segwan::v1::LossDirection d, uint32_t period_ms) = 0;
@@ -55,6 +70,7 @@ inline constexpr int kGrpcInvalidArgument = 3;
 inline constexpr int kGrpcNotFound = 5;
 inline constexpr int kGrpcAlreadyExists = 6;
 inline constexpr int kGrpcUnavailable = 14;
+inline constexpr int kGrpcUnimplemented = 12;
 
 struct EdgeClientOptions {
   std::chrono::milliseconds deadline{3000};

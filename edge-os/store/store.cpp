@@ -45,6 +45,11 @@ const char* const kMigrations[] = {
     R"sql(
       CREATE TABLE enrolments (device_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
     )sql",
+    // 4: notification mode: per device, the result log and the last cursor stored from it
+    R"sql(
+      CREATE TABLE result_cursors (device_id TEXT PRIMARY KEY, log_id INTEGER NOT NULL,
+                                   cursor INTEGER NOT NULL);
+    )sql",
 };
 
 json AggregateToJson(const IntervalAggregate& a) {
@@ -206,9 +211,13 @@ Result<std::vector<Device>> Store::Devices() {
 
 Status Store::DeleteDevice(const std::string& id) {
   return Write("DeleteDevice", [&] {
-    SQLite::Statement q(*db_, "DELETE FROM devices WHERE id = ?");
-    q.bind(1, id);
-    q.exec();
+    SQLite::Transaction tx(*db_);
+    for (const char* sql : {"DELETE FROM devices WHERE id = ?", "DELETE FROM result_cursors WHERE device_id = ?"}) {
+      SQLite::Statement q(*db_, sql);
+      q.bind(1, id);
+      q.exec();
+    }
+    tx.commit();
   });
 }
 
@@ -309,9 +318,17 @@ Result<SessionCounters> Store::Counters(const std::string& session_id) {
   });
 }
 
-Status Store::WriteBatches(const std::vector<SessionBatch>& batches) {
+Status Store::WriteBatches(const std::vector<SessionBatch>& batches, const std::vector<ResultCursor>& cursors) {
   return Write("WriteBatches", [&] {
     SQLite::Transaction tx(*db_);
+    SQLite::Statement cur(*db_, "INSERT OR REPLACE INTO result_cursors (device_id, log_id, cursor) VALUES (?, ?, ?)");
+    for (const auto& c : cursors) {
+      cur.bind(1, c.device_id);
+      cur.bind(2, static_cast<int64_t>(c.log_id));  // stored as its two's complement
+      cur.bind(3, static_cast<int64_t>(c.cursor));
+      cur.exec();
+      cur.reset();
+    }
     SQLite::Statement ins(*db_,
                           "INSERT INTO samples (session_id, seq, reflector_seq, t1, t2, t3, t4, ttl) "
                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
@@ -350,6 +367,18 @@ Status Store::WriteBatches(const std::vector<SessionBatch>& batches) {
     tx.commit();
     samples_stored_ += n;
     ++batches_written_;
+  });
+}
+
+Result<std::vector<ResultCursor>> Store::ResultCursors() {
+  return Read<std::vector<ResultCursor>>("ResultCursors", [&]() -> std::vector<ResultCursor> {
+    SQLite::Statement q(*db_, "SELECT device_id, log_id, cursor FROM result_cursors ORDER BY device_id");
+    std::vector<ResultCursor> out;
+    while (q.executeStep()) {
+      out.push_back({q.getColumn(0).getString(), static_cast<uint64_t>(q.getColumn(1).getInt64()),
+                     static_cast<uint64_t>(q.getColumn(2).getInt64())});
+    }
+    return out;
   });
 }
 

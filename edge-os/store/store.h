@@ -28,6 +28,13 @@ struct SessionBatch {
   SessionCounters counters;               // totals after this batch
 };
 
+// Notification mode: the last record of a device's result log whose samples are stored.
+struct ResultCursor {
+  std::string device_id;
+  uint64_t log_id = 0;
+  uint64_t cursor = 0;
+};
+
 // The controller's SQLite file (SQLiteCpp): WAL mode, schema migrations numbered in code and
 // applied in order at open, writes in transactions. Nothing here throws: a failed read or
 // write (disk full, I/O error, a corrupted page) is an Error with code kStoreUnavailable
@@ -74,8 +81,10 @@ class Store {
   Status DeleteSession(const std::string& id);
   Result<SessionCounters> Counters(const std::string& session_id);
 
-  // Samples, closed aggregates and counters of many sessions in one transaction.
-  Status WriteBatches(const std::vector<SessionBatch>& batches);
+  // Samples, closed aggregates and counters of many sessions in one transaction, with the
+  // result-log cursors they bring the devices to.
+  Status WriteBatches(const std::vector<SessionBatch>& batches, const std::vector<ResultCursor>& cursors = {});
+  Result<std::vector<ResultCursor>> ResultCursors();
   // Samples with T1 >= since_t1 (TAI ns), oldest first.
   Result<std::vector<Sample>> Samples(const std::string& session_id, uint64_t since_t1, size_t limit);
   Result<uint64_t> SampleCount(const std::string& session_id);

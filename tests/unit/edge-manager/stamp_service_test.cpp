@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include <netinet/in.h>
@@ -33,7 +34,10 @@ class StampServiceTest : public ::testing::Test {
     stub_ = pb::EdgeManager::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
     port_ = 20000 + static_cast<uint32_t>(getpid() % 20000);
   }
-  void TearDown() override { server_->Shutdown(); }
+  void TearDown() override {
+    service_->StopStreams();
+    server_->Shutdown();
+  }
 
   grpc::Status InitReflector() {
     grpc::ClientContext ctx;
@@ -122,6 +126,96 @@ TEST_F(StampServiceTest, SessionMeasuresAndResultsDrainOldestFirst) {
   EXPECT_EQ(last.results_size(), 0) << "returned records are removed";
   EXPECT_EQ(last.packets_sent(), 20u);
   EXPECT_FALSE(last.running()) << "the session stops after packet_count";
+}
+
+// Notification mode over real gRPC: a stream that is broken after some batches and opened
+// again with the last cursor acknowledged brings every record exactly once, in order; drops
+// would show as counts, and the sender's status comes along.
+TEST_F(StampServiceTest, ResultStreamResumesAfterABreakWithNothingLostOrTwice) {
+  ASSERT_TRUE(InitReflector().ok());
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, Params(12)).ok());
+  auto p = Params(12);
+  p.set_packet_count(60);
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_SENDER, p).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_REFLECTOR, 12).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_SENDER, 12).ok());
+  std::map<uint64_t, uint32_t> seq_by_cursor;
+  uint64_t log_id = 0, stored = 0;
+  uint64_t last_sent_status = 0;
+  int duplicates = 0;
+  // Takes batches until `want` records have arrived in all, acknowledging only up to
+  // `ack_upto` of them (what a controller stored), then drops the connection.
+  auto watch = [&](size_t want, size_t ack_upto) {
+    grpc::ClientContext ctx;
+    auto stream = stub_->WatchStampResults(&ctx);
+    pb::WatchStampResultsRequest first;
+    first.set_log_id(log_id);
+    first.set_ack(stored);
+    first.set_max_delay_ms(20);
+    ASSERT_TRUE(stream->Write(first));
+    pb::StampResultBatch b;
+    for (int i = 0; i < 500 && seq_by_cursor.size() < want && stream->Read(&b); ++i) {
+      log_id = b.log_id();
+      for (const auto& r : b.results()) {
+        if (!seq_by_cursor.emplace(r.cursor(), r.sender_seq()).second) ++duplicates;
+        if (seq_by_cursor.size() <= ack_upto) stored = std::max(stored, r.cursor());
+      }
+      for (const auto& st : b.senders()) {
+        if (st.ssid() == 12) last_sent_status = st.packets_sent();
+      }
+      pb::WatchStampResultsRequest ack;
+      ack.set_log_id(log_id);
+      ack.set_ack(stored);
+      stream->Write(ack);
+    }
+    ctx.TryCancel();
+    stream->Finish();
+  };
+  watch(25, 20);  // records 21..25 were received but not stored: they must come again
+  ASSERT_GE(seq_by_cursor.size(), 25u);
+  const size_t seen_first = seq_by_cursor.size();
+  for (auto it = seq_by_cursor.begin(); it != seq_by_cursor.end();) {  // forget the unstored ones
+    it = it->first > stored ? seq_by_cursor.erase(it) : std::next(it);
+  }
+  EXPECT_LT(seq_by_cursor.size(), seen_first);
+  watch(60, 60);
+  EXPECT_EQ(duplicates, 0) << "a resumed stream starts after the acknowledged cursor";
+  ASSERT_EQ(seq_by_cursor.size(), 60u);
+  uint32_t want = 0;
+  uint64_t want_cursor = 1;
+  for (const auto& [cursor, seq] : seq_by_cursor) {
+    EXPECT_EQ(cursor, want_cursor++);
+    EXPECT_EQ(seq, want++) << "every record once, in order";
+  }
+  EXPECT_GT(last_sent_status, 0u) << "sender status rides along";
+  EXPECT_EQ(service_->result_log().size(), 0u) << "everything acknowledged is forgotten";
+}
+
+TEST_F(StampServiceTest, ANewerResultStreamReplacesTheOlderAndBadLimitsAreRefused) {
+  grpc::ClientContext c1;
+  auto s1 = stub_->WatchStampResults(&c1);
+  ASSERT_TRUE(s1->Write(pb::WatchStampResultsRequest{}));
+  pb::StampResultBatch b;
+  ASSERT_TRUE(s1->Read(&b)) << "the first status batch comes at once";
+  grpc::ClientContext c2;
+  auto s2 = stub_->WatchStampResults(&c2);
+  ASSERT_TRUE(s2->Write(pb::WatchStampResultsRequest{}));
+  ASSERT_TRUE(s2->Read(&b));
+  while (s1->Read(&b)) {
+  }
+  EXPECT_FALSE(s1->Finish().ok()) << "the older stream ends";
+  c2.TryCancel();
+  s2->Finish();
+
+  grpc::ClientContext c3;
+  auto s3 = stub_->WatchStampResults(&c3);
+  pb::WatchStampResultsRequest bad;
+  bad.set_max_batch(5000);
+  ASSERT_TRUE(s3->Write(bad));
+  EXPECT_FALSE(s3->Read(&b));
+  const auto st = s3->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("max_batch"), std::string::npos) << st.error_message();
 }
 
 // An RFC 8762-only reflector (a few lines here: it knows no SSID and answers with 0). Its

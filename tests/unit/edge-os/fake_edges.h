@@ -2,8 +2,12 @@
 
 // Edges in memory for controller tests that run without root or a lab: each fake keeps what
 // it was told (slices, STAMP sessions), logs every call, and can be told to fail a method.
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <set>
 #include <string>
@@ -74,6 +78,10 @@ class FakeEdge : public EdgeClient {
     return r;
   }
 
+  // Notification mode as the agent does it: records pushed by the test move into a log with
+  // cursors; a stream sends what is after its resume point and forgets what is acknowledged.
+  std::unique_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor) override;
+
   Status StartLossMonitoring(const std::vector<std::string>& segs, pb::LossDirection d, uint32_t period_ms) override {
     if (auto e = Fail("StartLoss:" + Dir(d))) return *e;
     std::lock_guard l(mu_);
@@ -125,6 +133,31 @@ class FakeEdge : public EdgeClient {
   }
 
   // test controls
+  // Ends the open result streams as a broken connection would.
+  void BreakStreams() {
+    std::lock_guard l(mu_);
+    ++stream_epoch_;
+  }
+  // The agent restarted: a new, empty result log.
+  void NewLog() {
+    std::lock_guard l(mu_);
+    log_.clear();
+    log_id_ += 1;
+    next_cursor_ = 1;
+    ++stream_epoch_;
+  }
+  uint64_t log_id() {
+    std::lock_guard l(mu_);
+    return log_id_;
+  }
+  uint64_t acked() {
+    std::lock_guard l(mu_);
+    return acked_;
+  }
+  size_t streams_opened() {
+    std::lock_guard l(mu_);
+    return streams_opened_;
+  }
   void FailWith(const std::string& what, int grpc_code) {
     std::lock_guard l(mu_);
     fail_[what] = grpc_code;
@@ -184,11 +217,78 @@ class FakeEdge : public EdgeClient {
     return Status::Ok();
   }
 
+  friend class FakeResultStream;
   std::string id_;
   std::recursive_mutex mu_;
   std::map<std::string, int> fail_;
   std::vector<std::string> calls_;
+  std::vector<pb::StampResult> log_;  // cursor order, acknowledged ones removed
+  uint64_t log_id_ = 1000, next_cursor_ = 1, acked_ = 0, stream_epoch_ = 0;
+  size_t streams_opened_ = 0;
 };
+
+class FakeResultStream : public ResultStream {
+ public:
+  FakeResultStream(FakeEdge* e, uint64_t log_id, uint64_t cursor, int fail_code = 0) : e_(e), fail_code_(fail_code) {
+    std::lock_guard l(e_->mu_);
+    ++e_->streams_opened_;
+    epoch_ = e_->stream_epoch_;
+    if (log_id == e_->log_id_) {
+      Forget(cursor);
+      sent_ = cursor;
+    }
+  }
+  bool Read(pb::StampResultBatch* b) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::lock_guard l(e_->mu_);
+    if (fail_code_ || cancelled_ || epoch_ != e_->stream_epoch_) return false;
+    for (auto& [ssid, q] : e_->pending) {
+      for (auto r : q) {
+        r.set_cursor(e_->next_cursor_++);
+        e_->log_.push_back(r);
+      }
+      q.clear();
+    }
+    b->Clear();
+    b->set_log_id(e_->log_id_);
+    for (const auto& r : e_->log_) {
+      if (r.cursor() > sent_ && b->results_size() < 256) *b->add_results() = r;
+    }
+    if (b->results_size()) sent_ = b->results(b->results_size() - 1).cursor();
+    for (const auto& [role, ssid] : e_->running) {
+      if (role != pb::STAMP_ROLE_SENDER) continue;
+      auto* st = b->add_senders();
+      st->set_ssid(ssid);
+      st->set_running(true);
+    }
+    return true;
+  }
+  bool Ack(uint64_t log_id, uint64_t cursor) override {
+    std::lock_guard l(e_->mu_);
+    if (log_id == e_->log_id_) Forget(cursor);
+    return true;
+  }
+  void Cancel() override {
+    std::lock_guard l(e_->mu_);
+    cancelled_ = true;
+  }
+  Status Finish() override { return Error{"stream broken", "", fail_code_ ? fail_code_ : kGrpcUnavailable}; }
+
+ private:
+  void Forget(uint64_t cursor) {
+    e_->acked_ = std::max(e_->acked_, cursor);
+    std::erase_if(e_->log_, [&](const pb::StampResult& r) { return r.cursor() <= cursor; });
+  }
+  FakeEdge* e_;
+  uint64_t sent_ = 0, epoch_ = 0;
+  bool cancelled_ = false;
+  int fail_code_;
+};
+
+inline std::unique_ptr<ResultStream> FakeEdge::WatchStampResults(uint64_t log_id, uint64_t cursor) {
+  if (auto e = Fail("Watch:")) return std::make_unique<FakeResultStream>(this, log_id, cursor, e->code);
+  return std::make_unique<FakeResultStream>(this, log_id, cursor);
+}
 
 class FakeConnector : public EdgeConnector {
  public:
