@@ -3,7 +3,10 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "segwan/files.h"
 #include "segwan/log.h"
@@ -38,7 +41,12 @@ Status Enrol(const EnrolRequest& r) {
   if (auto info = pki::ReadCertificate(*ca); !info || !info->is_ca) {
     return FieldError("--ca-file", r.ca_file + " is not a CA certificate");
   }
-  mkdir(r.tls_dir.c_str(), 0700);
+  // The folder and its parents (a new state folder): the key never sits where others read.
+  std::error_code ec;
+  std::filesystem::create_directories(r.tls_dir, ec);
+  if (ec || chmod(r.tls_dir.c_str(), 0700) != 0) {
+    return FieldError("--tls-dir", "cannot create " + r.tls_dir + ": " + (ec ? ec.message() : std::string(strerror(errno))));
+  }
   const auto id = IdentityIn(r.tls_dir);
   auto key = ReadTextFile(id.key_file, "key");
   if (!key || !pki::MakeCsr(*key, r.device_id)) {

@@ -336,7 +336,10 @@ class RestServer::Router {
       return SendError(res, ApiError(405, "", req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")"));
     }
     httplib::Request r = req;
-    if (reader) {
+    // A request with neither a length nor chunked encoding has no body (RFC 9112 §6.3), as
+    // `curl -X POST` sends for .../stop: nothing to read.
+    const bool has_body = req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
+    if (reader && has_body) {
       // A declared length over the limit is refused before a byte is read; a chunked body
       // when its running count passes the limit.
       const auto declared = ParseWholeInt(req.get_header_value("Content-Length"));

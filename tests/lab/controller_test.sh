@@ -11,7 +11,7 @@ lab_up
 WORK=$(mktemp -d)
 AGENT_STATE_ROOT=$WORK/agents
 CTL_DIR=$WORK/controller
-trap 'kill_controller "$CTL_DIR" KILL 2>/dev/null; lab_teardown; rm -rf "$WORK"' EXIT
+trap 'rc=$?; kill_controller "$CTL_DIR" KILL 2>/dev/null; rm -rf "$WORK"; lab_teardown $rc' EXIT
 
 step "edge-os and three agents register"
 start_controller "$CTL_DIR" --auto-enable --poll-interval-ms 250 --interval-s 2 --heartbeat-ms 500

@@ -13,7 +13,7 @@ lab_up
 WORK=$(mktemp -d)
 AGENT_STATE_ROOT=$WORK/agents
 CTL_DIR=$WORK/controller
-trap 'kill -CONT "$(cat "$AGENT_STATE_ROOT/edge-a/pid" 2>/dev/null)" 2>/dev/null; kill_controller "$CTL_DIR" KILL 2>/dev/null; lab_teardown; rm -rf "$WORK"' EXIT
+trap 'rc=$?; kill -CONT "$(cat "$AGENT_STATE_ROOT/edge-a/pid" 2>/dev/null)" 2>/dev/null; kill_controller "$CTL_DIR" KILL 2>/dev/null; rm -rf "$WORK"; lab_teardown $rc' EXIT
 
 HB=300
 start_controller "$CTL_DIR" --auto-enable --poll-interval-ms 250 --interval-s 2 --heartbeat-ms "$HB"

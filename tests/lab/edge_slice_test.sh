@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 require_lab_kernel
 lab_up
 AGENT_STATE_ROOT=$(mktemp -d)
-trap 'lab_teardown; rm -rf "$AGENT_STATE_ROOT"' EXIT
+trap 'rc=$?; rm -rf "$AGENT_STATE_ROOT"; lab_teardown $rc' EXIT
 
 before_a=$(kernel_snapshot edge-a)
 before_b=$(kernel_snapshot edge-b)

@@ -12,7 +12,7 @@ fi
 ip netns del "$probe"
 lab_up
 AGENT_STATE_ROOT=$(mktemp -d)
-trap 'lab_teardown; rm -rf "$AGENT_STATE_ROOT"' EXIT
+trap 'rc=$?; rm -rf "$AGENT_STATE_ROOT"; lab_teardown $rc' EXIT
 before_a=$(kernel_snapshot edge-a)
 start_agent a --slice-mode vrf
 start_agent b --slice-mode vrf

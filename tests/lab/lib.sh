@@ -46,10 +46,13 @@ lab_up() {
   eval "$("$LAB" env)"
 }
 
+# lab_teardown [STATUS]: takes the lab down and exits with the test's status. An EXIT trap
+# that does more first must pass the status it found ('rc=$?; ...; lab_teardown $rc'):
+# by then $? is its own commands'.
 lab_teardown() {
-  local rc=$?
+  local rc=${1:-$?}
   "$LAB" down || true
-  exit $rc
+  exit "$rc"
 }
 
 # Teardown check: the namespaces are exactly as before, nothing of the lab is left.
@@ -155,7 +158,7 @@ kernel_snapshot() {
 stamp_lab_up() {
   lab_up
   AGENT_STATE_ROOT=$(mktemp -d)
-  trap 'lab_teardown; rm -rf "$AGENT_STATE_ROOT"' EXIT
+  trap 'rc=$?; rm -rf "$AGENT_STATE_ROOT"; lab_teardown $rc' EXIT
   A=fc00:0:a::1
   B=fc00:0:b::1
   start_agent a

@@ -12,7 +12,7 @@ WORK=$(mktemp -d)
 AGENT_STATE_ROOT=$WORK/agents
 CTL_DIR=$WORK/controller
 PROM_PID=""
-trap '[ -n "$PROM_PID" ] && kill "$PROM_PID" 2>/dev/null; kill_controller "$CTL_DIR" KILL 2>/dev/null; lab_teardown; rm -rf "$WORK"' EXIT
+trap 'rc=$?; [ -n "$PROM_PID" ] && kill "$PROM_PID" 2>/dev/null; kill_controller "$CTL_DIR" KILL 2>/dev/null; rm -rf "$WORK"; lab_teardown $rc' EXIT
 
 start_controller "$CTL_DIR" --auto-enable --poll-interval-ms 250 --heartbeat-ms 500
 for x in a b; do start_agent "$x" --controller "[fd5e:ff::1]:50051"; done

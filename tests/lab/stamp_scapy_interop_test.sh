@@ -15,7 +15,7 @@ A=fc00:0:a::1
 B=fc00:0:b::1
 TMP=$(mktemp -d)
 AGENT_STATE_ROOT="$TMP/agents"
-trap 'lab_teardown; rm -rf "$TMP"' EXIT
+trap 'rc=$?; rm -rf "$TMP"; lab_teardown $rc' EXIT
 "$LAB" exec edge-a ping -6 -c 1 -q -I "$A" "$B" >/dev/null
 
 capture() {  # capture NAME: STAMP on edge-b's WAN links, into $TMP/NAME.pcap

@@ -36,7 +36,7 @@ run_session() {
 }
 mean_of() { awk -v k="$1" '$1 == k { split($4, v, "/"); print v[2] }' "$2"; }
 TMP=$(mktemp -d)
-trap 'lab_teardown; rm -rf "$TMP"' EXIT
+trap 'rc=$?; rm -rf "$TMP"; lab_teardown $rc' EXIT
 
 for fmt in ntp ptp; do
   for mode in stateless stateful; do

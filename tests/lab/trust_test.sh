@@ -13,7 +13,7 @@ lab_up
 WORK=$(mktemp -d)
 AGENT_STATE_ROOT=$WORK/agents
 CTL_DIR=$WORK/controller
-trap 'kill_controller "$CTL_DIR" KILL 2>/dev/null; lab_teardown; rm -rf "$WORK"' EXIT
+trap 'rc=$?; kill_controller "$CTL_DIR" KILL 2>/dev/null; rm -rf "$WORK"; lab_teardown $rc' EXIT
 
 start_controller "$CTL_DIR" --auto-enable --heartbeat-ms 300
 for x in a b; do start_agent "$x" --controller "[fd5e:ff::1]:50051"; done

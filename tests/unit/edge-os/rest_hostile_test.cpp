@@ -165,6 +165,25 @@ TEST_F(RestHostileTest, MetricsCanAskForAToken) {
   EXPECT_EQ(r->status, 200);
 }
 
+// A POST with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3): it
+// is answered as the route says, not refused as unreadable.
+TEST_F(RestHostileTest, APostWithoutABodyHasAnEmptyOne) {
+  const int fd = Connect(port_);
+  ASSERT_GE(fd, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ASSERT_TRUE(SendAll(fd, std::string("POST /api/v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
+                              kOperator + "\r\nConnection: close\r\n\r\n"));
+  std::string reply(2048, '\0');
+  const ssize_t n = recv(fd, reply.data(), reply.size(), MSG_WAITALL);
+  close(fd);
+  ASSERT_GT(n, 12) << "no answer";
+  reply.resize(static_cast<size_t>(n));
+  // An empty body is not a tenant: the answer names the field, not an unreadable body.
+  EXPECT_EQ(reply.substr(9, 3), "400") << reply;
+  EXPECT_EQ(reply.find("could not be read"), std::string::npos) << reply;
+}
+
 // 256 MiB sent chunked, without a token: refused once 1 MiB has arrived, and the server never
 // holds much more than that.
 TEST_F(RestHostileTest, AHugeChunkedBodyIsRefusedAsItArrives) {
