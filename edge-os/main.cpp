@@ -71,7 +71,8 @@ int Run(const ControllerConfig& c) {
                                                        .device_certificate_lifetime =
                                                            std::chrono::hours(24 * c.device_cert_days)});
   }
-  auto connector = GrpcEdgeConnector::Create({.tls = tls});
+  auto connector = GrpcEdgeConnector::Create(
+      {.stream_batch_delay = std::chrono::milliseconds(c.stream_batch_ms), .tls = tls});
   if (!connector) {
     SEGWAN_LOG(kError, "main") << connector.error().ToString();
     return 2;

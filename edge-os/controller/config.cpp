@@ -15,6 +15,7 @@ void AddControllerFlags(FlagSet& f) {
   f.AddString("web-root", "", "serve the dashboard from this folder (development)");
   f.AddBool("auto-enable", false, "enable edges as soon as they register (lab)");
   f.AddString("results", "stream", "how delay results arrive: stream (each edge pushes them) or poll");
+  f.AddInt("stream-batch-ms", 250, "stream: how long an edge may hold a result to fill a batch");
   f.AddInt("poll-interval-ms", 1000, "how often delay results are fetched (poll) and intervals closed");
   f.AddInt("interval-s", 30, "length of a statistics interval, seconds");
   f.AddInt("heartbeat-ms", 2000, "heartbeat interval asked of the edges (3 missed: disconnected)");
@@ -59,6 +60,7 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
   };
   c.results = f.GetString("results");
   if (c.results != "stream" && c.results != "poll") return FieldError("--results", "must be stream or poll");
+  if (auto e = in_range("stream-batch-ms", 1, 1000, &c.stream_batch_ms)) return *e;
   if (auto e = in_range("poll-interval-ms", 50, 60'000, &c.poll_interval_ms)) return *e;
   if (auto e = in_range("interval-s", 1, 3600, &c.aggregate_interval_s)) return *e;
   if (auto e = in_range("heartbeat-ms", 100, 60'000, &c.heartbeat_ms)) return *e;

@@ -23,6 +23,7 @@ struct ControllerConfig {
   std::string web_root;                  // serve the dashboard from disk (development)
   bool auto_enable = false;              // enable devices at registration (lab)
   std::string results = "stream";        // "stream" (notification) or "poll"
+  int64_t stream_batch_ms = 250;         // notification mode: a result's longest wait for its batch
   int64_t poll_interval_ms = 1000;       // how often the sender edges' results are fetched
   int64_t aggregate_interval_s = 30;     // length of a statistics interval
   int64_t heartbeat_ms = 2000;           // heartbeat asked of the edges; 3 missed = disconnected

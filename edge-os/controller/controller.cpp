@@ -145,8 +145,22 @@ void Controller::Loop() {
 
 // Each polled edge gets one poll in flight at most: a slow edge's polls do not pile up.
 void Controller::SchedulePolls() {
-  if (streams_) streams_->Want(StreamedEdges());
-  for (const auto& edge : PolledEdges()) {
+  std::set<std::string> edges = PolledEdges();
+  if (streams_) {
+    // Streamed edges need no call of their own: their intervals are closed here, and only
+    // the edges with loss sessions (or no stream) get a poll.
+    streams_->Want(StreamedEdges());
+    std::vector<std::string> ids;
+    std::set<std::string> loss_edges;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, r] : sessions_) ids.push_back(id);
+      for (const auto& [id, r] : loss_) loss_edges.insert(r.s.from);
+    }
+    ingest_.CloseDue(ids, NowUtcMs(), CloseGraceMs());
+    std::erase_if(edges, [&](const std::string& e) { return !loss_edges.count(e) && !streams_->Unsupported(e); });
+  }
+  for (const auto& edge : edges) {
     {
       std::lock_guard lock(mu_);
       if (!polling_.insert(edge).second) continue;  // the previous one is still running
@@ -1090,6 +1104,12 @@ std::set<std::string> Controller::PolledEdges() {
   return out;
 }
 
+// An interval is closed once its end is this far behind: its samples have arrived (two
+// polls, or two stream batches and a flush).
+int64_t Controller::CloseGraceMs() const {
+  return 2 * (o_.results == ResultMode::kStream ? 1000 : o_.poll_interval.count()) + 500;
+}
+
 std::set<std::string> Controller::StreamedEdges() {
   std::set<std::string> out;
   std::lock_guard lock(mu_);
@@ -1119,8 +1139,7 @@ void Controller::PollEdge(const std::string& edge) {
     }
     ingest_.Polled(id, ClientFor(edge)->GetStampSessionResults(ssid));
   }
-  // An interval is closed once its end is two polls behind: its samples have arrived.
-  ingest_.CloseDue(ids, NowUtcMs(), 2 * o_.poll_interval.count() + 500);
+  ingest_.CloseDue(ids, NowUtcMs(), CloseGraceMs());
   PollLoss(edge);
 }
 

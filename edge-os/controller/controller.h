@@ -281,6 +281,7 @@ class Controller {
   void Enqueue(const std::string& device_id);
   void Loop();
   std::set<std::string> StreamedEdges();  // senders of delay sessions
+  int64_t CloseGraceMs() const;
 
   Store* store_;
   EdgeConnector* edges_;

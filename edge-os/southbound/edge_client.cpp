@@ -16,10 +16,12 @@ namespace {
 // frozen edge accepts TCP but never finishes the handshake).
 class GrpcResultStream : public ResultStream {
  public:
-  GrpcResultStream(pb::EdgeManager::Stub* stub, uint64_t log_id, uint64_t cursor, std::string device)
+  GrpcResultStream(pb::EdgeManager::Stub* stub, uint64_t log_id, uint64_t cursor, std::string device,
+                   std::chrono::milliseconds batch_delay)
       : device_(std::move(device)), stub_(stub) {
     first_.set_log_id(log_id);
     first_.set_ack(cursor);
+    first_.set_max_delay_ms(static_cast<uint32_t>(batch_delay.count()));
   }
   bool Read(pb::StampResultBatch* batch) override {
     if (!stream_) {
@@ -102,7 +104,7 @@ class GrpcEdgeClient : public EdgeClient {
   }
 
   std::unique_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor) override {
-    return std::make_unique<GrpcResultStream>(stub_.get(), log_id, cursor, device_);
+    return std::make_unique<GrpcResultStream>(stub_.get(), log_id, cursor, device_, o_.stream_batch_delay);
   }
 
   Status StartLossMonitoring(const std::vector<std::string>& segments, pb::LossDirection d,

@@ -76,6 +76,9 @@ struct EdgeClientOptions {
   std::chrono::milliseconds deadline{3000};
   int attempts = 3;  // calls that fail UNAVAILABLE or DEADLINE_EXCEEDED are tried again
   std::chrono::milliseconds retry_backoff{200};
+  // Notification mode: how long an edge may hold a record to fill a batch. Longer batches
+  // cost the controller less per record (each message has a fixed cost) and add latency.
+  std::chrono::milliseconds stream_batch_delay{250};
   // Mutual TLS towards the edges (the controller's own identity); none = plaintext.
   std::optional<TlsIdentity> tls;
 };

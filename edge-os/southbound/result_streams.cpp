@@ -115,6 +115,7 @@ void ResultStreams::Run(Stream* s) {
     }
     s->last_batch_ms = SteadyMs();
     auto acked = from;
+    auto last_ack = std::chrono::steady_clock::time_point{};
     bool delivered = false;
     segwan::v1::StampResultBatch batch;
     while (stream->Read(&batch)) {
@@ -123,10 +124,14 @@ void ResultStreams::Run(Stream* s) {
       delivered = true;
       backoff = o_.min_backoff;
       hooks_.batch(s->edge, batch);
+      // Acknowledgements are paced: each is a message the edge must handle, and what is not
+      // acknowledged yet is only kept a little longer.
       const auto stored = hooks_.stored(s->edge);
-      if (stored.log_id != acked.log_id || stored.cursor != acked.cursor) {
+      const auto now = std::chrono::steady_clock::now();
+      if ((stored.log_id != acked.log_id || stored.cursor != acked.cursor) && now - last_ack >= o_.ack_every) {
         if (stored.log_id == batch.log_id()) stream->Ack(stored.log_id, stored.cursor);
         acked = stored;
+        last_ack = now;
       }
     }
     s->up = false;

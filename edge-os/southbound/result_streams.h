@@ -36,6 +36,7 @@ class ResultStreams {
     std::chrono::milliseconds silence{5000};
     std::chrono::milliseconds min_backoff{200};
     std::chrono::milliseconds max_backoff{2000};
+    std::chrono::milliseconds ack_every{1000};
   };
   ResultStreams(Hooks hooks, Options o);
   ~ResultStreams();

@@ -123,6 +123,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool allow_e
     // cut can take the last ones.
     db->exec("PRAGMA synchronous = NORMAL");
     db->exec("PRAGMA foreign_keys = ON");
+    // Samples of every session land together in each flush, spread over the index: a page
+    // cache of 16 MiB (instead of 2) keeps those pages in memory rather than read again.
+    db->exec("PRAGMA cache_size = -16384");
     std::unique_ptr<Store> s(new Store(std::move(db), path));
     s->Migrate();
     return s;
