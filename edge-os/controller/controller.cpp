@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "edge-os/controller/tokens.h"
+#include "edge-os/monitoring/loss_periods.h"
 #include "edge-os/slices/planner.h"
 #include "segwan/clock.h"
 #include "segwan/log.h"
@@ -1383,45 +1384,39 @@ void Controller::PollLoss(const std::string& from) {
     const auto& s = r.s;
     if (!Reachable(s.from) || !Reachable(s.to)) continue;
     auto tx = ClientFor(s.from)->ReadLossCounters(s.segments, pb::LOSS_DIRECTION_INGRESS);
-    std::optional<pb::ReadLossCountersResponse> rx;
     std::optional<LossPeriod> period;
     LossCursor cursor = r.cursor;
     std::string err;
+    auto reading = [](const pb::ReadLossCountersResponse& x) {
+      IngressReading out{x.period_index(), x.active_colour(), x.colour_switched_at_ns(), {}};
+      for (const auto& c : x.counters()) out.packets[c.colour() & 1] = c.packets();
+      return out;
+    };
     if (!tx) {
       err = tx.error().message;
-    } else if (tx->period_index() < cursor.period_index) {
-      cursor.period_index = tx->period_index();  // the agent restarted: its period count did too
-    } else if (tx->period_index() > cursor.period_index &&
-               NowTaiNs() >= tx->colour_switched_at_ns() + static_cast<uint64_t>(s.period_ms) * 500'000ULL) {
-      auto rr = ClientFor(s.to)->ReadLossCounters(s.segments, pb::LOSS_DIRECTION_EGRESS);
-      if (!rr) {
-        err = rr.error().message;
-      } else {
-        const uint32_t f = 1 - (tx->active_colour() & 1);
-        uint64_t sent_now = 0, recv_now = 0;
-        for (const auto& c : tx->counters()) if (c.colour() == f) sent_now = c.packets();
-        for (const auto& c : rr->counters()) if (c.colour() == f) recv_now = c.packets();
-        if (sent_now < cursor.tx[f] || recv_now < cursor.rx[f]) {
-          SEGWAN_LOG(kWarn, "loss") << s.id << ": counters went back (an agent restarted unpinned); starting over";
-        } else {
-          LossPeriod lp;
-          lp.index = tx->period_index() - 1;
-          lp.colour = f;
-          lp.spans = static_cast<uint32_t>(tx->period_index() - cursor.period_index);
-          lp.end_ms = static_cast<int64_t>(tx->colour_switched_at_ns() / 1'000'000) - tai_offset_s_ * 1000LL;
-          lp.start_ms = lp.end_ms - static_cast<int64_t>(s.period_ms) * lp.spans;
-          lp.sent = sent_now - cursor.tx[f];
-          lp.received = recv_now - cursor.rx[f];
-          lp.lost = static_cast<int64_t>(lp.sent) - static_cast<int64_t>(lp.received);
-          lp.loss_ratio = lp.sent ? static_cast<double>(lp.lost) / static_cast<double>(lp.sent) : 0.0;
-          period = lp;
-        }
-        cursor.tx[f] = sent_now;
-        cursor.rx[f] = recv_now;
-        cursor.period_index = tx->period_index();
-      }
     } else {
-      continue;  // nothing closed yet
+      const auto in = reading(*tx);
+      switch (NextLossStep(cursor, in, NowTaiNs(), s.period_ms)) {
+        case LossStepKind::kNothing:
+          continue;  // nothing closed yet
+        case LossStepKind::kRestarted:
+          cursor.period_index = in.period_index;  // the agent restarted: its period count did too
+          break;
+        case LossStepKind::kNeedEgress: {
+          auto rr = ClientFor(s.to)->ReadLossCounters(s.segments, pb::LOSS_DIRECTION_EGRESS);
+          if (!rr) {
+            err = rr.error().message;
+            break;
+          }
+          const auto closed = CloseLossPeriod(cursor, in, reading(*rr).packets, s.period_ms, tai_offset_s_);
+          if (!closed.period) {
+            SEGWAN_LOG(kWarn, "loss") << s.id << ": counters went back (an agent restarted unpinned); starting over";
+          }
+          cursor = closed.cursor;
+          period = closed.period;
+          break;
+        }
+      }
     }
     // A period the store cannot keep is not taken: the cursor stays, and the next poll
     // computes the same period again (the counters only grow).

@@ -128,6 +128,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool allow_e
     db->exec("PRAGMA cache_size = -16384");
     std::unique_ptr<Store> s(new Store(std::move(db), path));
     s->Migrate();
+    // Reads have a connection of their own: in WAL mode they see every committed transaction
+    // and never wait for the writer, so a long flush of samples does not hold up REST.
+    s->rd_ = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READONLY, 5000);
+    s->rd_->exec("PRAGMA cache_size = -8192");
     return s;
   } catch (const std::exception& e) {
     return Error{"cannot open the database " + path + ": " + e.what(), "--db", 0};
@@ -167,7 +171,7 @@ void Store::Migrate() {
 }
 
 Result<uint64_t> Store::NextId(const std::string& sequence) {
-  return Read<uint64_t>("NextId", [&]() -> uint64_t {
+  return Update<uint64_t>("NextId", [&]() -> uint64_t {
     SQLite::Transaction tx(*db_);
     SQLite::Statement up(*db_,
                          "INSERT INTO sequences (name, next) VALUES (?, 2) "
@@ -193,7 +197,7 @@ Status Store::PutTenant(const Tenant& t) {
 
 Result<std::vector<Tenant>> Store::Tenants() {
   return Read<std::vector<Tenant>>("Tenants", [&]() -> std::vector<Tenant> {
-    return Docs<Tenant>(*db_, "SELECT doc FROM tenants ORDER BY rowid");
+    return Docs<Tenant>(*rd_, "SELECT doc FROM tenants ORDER BY rowid");
   });
 }
 
@@ -208,7 +212,7 @@ Status Store::PutDevice(const Device& d) {
 
 Result<std::vector<Device>> Store::Devices() {
   return Read<std::vector<Device>>("Devices", [&]() -> std::vector<Device> {
-    return Docs<Device>(*db_, "SELECT doc FROM devices ORDER BY id");
+    return Docs<Device>(*rd_, "SELECT doc FROM devices ORDER BY id");
   });
 }
 
@@ -235,7 +239,7 @@ Status Store::PutEnrolment(const Enrolment& e) {
 
 Result<std::vector<Enrolment>> Store::Enrolments() {
   return Read<std::vector<Enrolment>>("Enrolments", [&]() -> std::vector<Enrolment> {
-    return Docs<Enrolment>(*db_, "SELECT doc FROM enrolments ORDER BY device_id");
+    return Docs<Enrolment>(*rd_, "SELECT doc FROM enrolments ORDER BY device_id");
   });
 }
 
@@ -249,7 +253,7 @@ Status Store::DeleteEnrolment(const std::string& device_id) {
 
 Result<std::optional<Device>> Store::GetDevice(const std::string& id) {
   return Read<std::optional<Device>>("GetDevice", [&]() -> std::optional<Device> {
-    SQLite::Statement q(*db_, "SELECT doc FROM devices WHERE id = ?");
+    SQLite::Statement q(*rd_, "SELECT doc FROM devices WHERE id = ?");
     q.bind(1, id);
     if (!q.executeStep()) return std::nullopt;
     return json::parse(q.getColumn(0).getString()).get<Device>();
@@ -268,7 +272,7 @@ Status Store::PutSlice(const Slice& s) {
 
 Result<std::vector<Slice>> Store::Slices() {
   return Read<std::vector<Slice>>("Slices", [&]() -> std::vector<Slice> {
-    return Docs<Slice>(*db_, "SELECT doc FROM slices ORDER BY rowid");
+    return Docs<Slice>(*rd_, "SELECT doc FROM slices ORDER BY rowid");
   });
 }
 
@@ -294,7 +298,7 @@ Status Store::PutSession(const DelaySession& s) {
 
 Result<std::vector<DelaySession>> Store::Sessions() {
   return Read<std::vector<DelaySession>>("Sessions", [&]() -> std::vector<DelaySession> {
-    return Docs<DelaySession>(*db_, "SELECT doc FROM delay_sessions ORDER BY rowid");
+    return Docs<DelaySession>(*rd_, "SELECT doc FROM delay_sessions ORDER BY rowid");
   });
 }
 
@@ -314,7 +318,7 @@ Status Store::DeleteSession(const std::string& id) {
 
 Result<SessionCounters> Store::Counters(const std::string& session_id) {
   return Read<SessionCounters>("Counters", [&]() -> SessionCounters {
-    SQLite::Statement q(*db_, "SELECT counters FROM delay_sessions WHERE id = ?");
+    SQLite::Statement q(*rd_, "SELECT counters FROM delay_sessions WHERE id = ?");
     q.bind(1, session_id);
     if (!q.executeStep()) return {};
     return json::parse(q.getColumn(0).getString()).get<SessionCounters>();
@@ -375,7 +379,7 @@ Status Store::WriteBatches(const std::vector<SessionBatch>& batches, const std::
 
 Result<std::vector<ResultCursor>> Store::ResultCursors() {
   return Read<std::vector<ResultCursor>>("ResultCursors", [&]() -> std::vector<ResultCursor> {
-    SQLite::Statement q(*db_, "SELECT device_id, log_id, cursor FROM result_cursors ORDER BY device_id");
+    SQLite::Statement q(*rd_, "SELECT device_id, log_id, cursor FROM result_cursors ORDER BY device_id");
     std::vector<ResultCursor> out;
     while (q.executeStep()) {
       out.push_back({q.getColumn(0).getString(), static_cast<uint64_t>(q.getColumn(1).getInt64()),
@@ -387,7 +391,7 @@ Result<std::vector<ResultCursor>> Store::ResultCursors() {
 
 Result<std::vector<Sample>> Store::Samples(const std::string& session_id, uint64_t since_t1, size_t limit) {
   return Read<std::vector<Sample>>("Samples", [&]() -> std::vector<Sample> {
-    SQLite::Statement q(*db_,
+    SQLite::Statement q(*rd_,
                         "SELECT seq, reflector_seq, t1, t2, t3, t4, ttl FROM samples "
                         "WHERE session_id = ? AND t1 >= ? ORDER BY t1, seq LIMIT ?");
     q.bind(1, session_id);
@@ -411,7 +415,7 @@ Result<std::vector<Sample>> Store::Samples(const std::string& session_id, uint64
 
 Result<uint64_t> Store::SampleCount(const std::string& session_id) {
   return Read<uint64_t>("SampleCount", [&]() -> uint64_t {
-    SQLite::Statement q(*db_, "SELECT count(*) FROM samples WHERE session_id = ?");
+    SQLite::Statement q(*rd_, "SELECT count(*) FROM samples WHERE session_id = ?");
     q.bind(1, session_id);
     q.executeStep();
     return static_cast<uint64_t>(q.getColumn(0).getInt64());
@@ -420,7 +424,7 @@ Result<uint64_t> Store::SampleCount(const std::string& session_id) {
 
 Result<std::optional<int64_t>> Store::LastAggregateEnd(const std::string& session_id) {
   return Read<std::optional<int64_t>>("LastAggregateEnd", [&]() -> std::optional<int64_t> {
-    SQLite::Statement q(*db_,
+    SQLite::Statement q(*rd_,
                         "SELECT start_ms + length_ms FROM aggregates WHERE session_id = ? "
                         "ORDER BY start_ms DESC LIMIT 1");
     q.bind(1, session_id);
@@ -432,7 +436,7 @@ Result<std::optional<int64_t>> Store::LastAggregateEnd(const std::string& sessio
 Result<std::vector<IntervalAggregate>> Store::Aggregates(const std::string& session_id, int64_t since_ms,
                                                  size_t limit) {
   return Read<std::vector<IntervalAggregate>>("Aggregates", [&]() -> std::vector<IntervalAggregate> {
-    SQLite::Statement q(*db_,
+    SQLite::Statement q(*rd_,
                         "SELECT start_ms, length_ms, doc FROM aggregates "
                         "WHERE session_id = ? AND start_ms + length_ms > ? ORDER BY start_ms LIMIT ?");
     q.bind(1, session_id);
@@ -461,7 +465,7 @@ Status Store::PutLossSession(const LossSession& s) {
 
 Result<std::vector<LossSession>> Store::LossSessions() {
   return Read<std::vector<LossSession>>("LossSessions", [&]() -> std::vector<LossSession> {
-    return Docs<LossSession>(*db_, "SELECT doc FROM loss_sessions ORDER BY rowid");
+    return Docs<LossSession>(*rd_, "SELECT doc FROM loss_sessions ORDER BY rowid");
   });
 }
 
@@ -479,7 +483,7 @@ Status Store::DeleteLossSession(const std::string& id) {
 
 Result<LossCursor> Store::GetLossCursor(const std::string& id) {
   return Read<LossCursor>("GetLossCursor", [&]() -> LossCursor {
-    SQLite::Statement q(*db_, "SELECT cursor FROM loss_sessions WHERE id = ?");
+    SQLite::Statement q(*rd_, "SELECT cursor FROM loss_sessions WHERE id = ?");
     q.bind(1, id);
     if (!q.executeStep()) return {};
     return json::parse(q.getColumn(0).getString()).get<LossCursor>();
@@ -507,7 +511,7 @@ Status Store::WriteLossPeriod(const std::string& id, const std::optional<LossPer
 
 Result<std::optional<LossPeriod>> Store::LastLossPeriod(const std::string& id) {
   return Read<std::optional<LossPeriod>>("LastLossPeriod", [&]() -> std::optional<LossPeriod> {
-    SQLite::Statement q(*db_, "SELECT doc FROM loss_periods WHERE session_id = ? ORDER BY idx DESC LIMIT 1");
+    SQLite::Statement q(*rd_, "SELECT doc FROM loss_periods WHERE session_id = ? ORDER BY idx DESC LIMIT 1");
     q.bind(1, id);
     if (!q.executeStep()) return std::nullopt;
     return json::parse(q.getColumn(0).getString()).get<LossPeriod>();
@@ -516,7 +520,7 @@ Result<std::optional<LossPeriod>> Store::LastLossPeriod(const std::string& id) {
 
 Result<std::vector<LossPeriod>> Store::LossPeriods(const std::string& id, int64_t since_ms, size_t limit) {
   return Read<std::vector<LossPeriod>>("LossPeriods", [&]() -> std::vector<LossPeriod> {
-    SQLite::Statement q(*db_,
+    SQLite::Statement q(*rd_,
                         "SELECT doc FROM loss_periods WHERE session_id = ? AND end_ms > ? ORDER BY idx LIMIT ?");
     q.bind(1, id);
     q.bind(2, since_ms);
@@ -528,7 +532,7 @@ Result<std::vector<LossPeriod>> Store::LossPeriods(const std::string& id, int64_
 }
 
 Result<uint64_t> Store::Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms) {
-  return Read<uint64_t>("Prune", [&]() -> uint64_t {
+  return Update<uint64_t>("Prune", [&]() -> uint64_t {
     SQLite::Transaction tx(*db_);
     SQLite::Statement a(*db_, "DELETE FROM samples WHERE t1 < ?");
     a.bind(1, static_cast<int64_t>(samples_before_t1));

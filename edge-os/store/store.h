@@ -125,6 +125,15 @@ class Store {
   }
   template <typename T, typename F>
   Result<T> Read(const char* what, F&& f) {
+    std::lock_guard lock(rd_mu_);
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      return Failed(what, e);
+    }
+  }
+  template <typename T, typename F>
+  Result<T> Update(const char* what, F&& f) {  // a write that returns a value
     std::lock_guard lock(mu_);
     try {
       return f();
@@ -132,8 +141,10 @@ class Store {
       return Failed(what, e);
     }
   }
-  std::mutex mu_;  // guards db_
+  std::mutex mu_;  // guards db_ (writes)
   std::unique_ptr<SQLite::Database> db_;
+  std::mutex rd_mu_;  // guards rd_ (reads)
+  std::unique_ptr<SQLite::Database> rd_;
   std::string path_;
   std::atomic<uint64_t> errors_{0};
   uint64_t samples_stored_ = 0;  // since open

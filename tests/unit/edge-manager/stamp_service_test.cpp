@@ -144,8 +144,9 @@ TEST_F(StampServiceTest, ResultStreamResumesAfterABreakWithNothingLostOrTwice) {
   uint64_t last_sent_status = 0;
   int duplicates = 0;
   // Takes batches until `want` records have arrived in all, acknowledging only up to
-  // `ack_upto` of them (what a controller stored), then drops the connection.
-  auto watch = [&](size_t want, size_t ack_upto) {
+  // `ack_upto` of them (what a controller stored), then drops the connection (or, `graceful`,
+  // closes its side and lets the agent finish).
+  auto watch = [&](size_t want, size_t ack_upto, bool graceful) {
     grpc::ClientContext ctx;
     auto stream = stub_->WatchStampResults(&ctx);
     pb::WatchStampResultsRequest first;
@@ -168,17 +169,23 @@ TEST_F(StampServiceTest, ResultStreamResumesAfterABreakWithNothingLostOrTwice) {
       ack.set_ack(stored);
       stream->Write(ack);
     }
-    ctx.TryCancel();
+    if (graceful) {
+      stream->WritesDone();
+      while (stream->Read(&b)) {
+      }
+    } else {
+      ctx.TryCancel();
+    }
     stream->Finish();
   };
-  watch(25, 20);  // records 21..25 were received but not stored: they must come again
+  watch(25, 20, false);  // records 21..25 were received but not stored: they must come again
   ASSERT_GE(seq_by_cursor.size(), 25u);
   const size_t seen_first = seq_by_cursor.size();
   for (auto it = seq_by_cursor.begin(); it != seq_by_cursor.end();) {  // forget the unstored ones
     it = it->first > stored ? seq_by_cursor.erase(it) : std::next(it);
   }
   EXPECT_LT(seq_by_cursor.size(), seen_first);
-  watch(60, 60);
+  watch(60, 60, true);
   EXPECT_EQ(duplicates, 0) << "a resumed stream starts after the acknowledged cursor";
   ASSERT_EQ(seq_by_cursor.size(), 60u);
   uint32_t want = 0;

@@ -1,0 +1,39 @@
+#include "edge-os/monitoring/loss_periods.h"
+
+namespace segwan::controller {
+
+LossStepKind NextLossStep(const LossCursor& cursor, const IngressReading& tx, uint64_t now_tai_ns, uint32_t period_ms) {
+  if (tx.period_index < cursor.period_index) return LossStepKind::kRestarted;
+  if (tx.period_index > cursor.period_index &&
+      now_tai_ns >= tx.switched_at_tai_ns + static_cast<uint64_t>(period_ms) * 500'000ULL) {
+    return LossStepKind::kNeedEgress;
+  }
+  return LossStepKind::kNothing;
+}
+
+LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, const std::array<uint64_t, 2>& rx,
+                          uint32_t period_ms, int32_t tai_offset_s) {
+  LossClose out{cursor, std::nullopt};
+  const uint32_t f = 1 - (tx.active_colour & 1);  // the colour that stopped
+  const uint64_t sent_now = tx.packets[f], recv_now = rx[f];
+  if (sent_now >= cursor.tx[f] && recv_now >= cursor.rx[f]) {
+    LossPeriod lp;
+    lp.index = tx.period_index - 1;
+    lp.colour = f;
+    // Switches the controller did not see (it was away) fold into one record.
+    lp.spans = static_cast<uint32_t>(tx.period_index - cursor.period_index);
+    lp.end_ms = static_cast<int64_t>(tx.switched_at_tai_ns / 1'000'000) - tai_offset_s * 1000LL;
+    lp.start_ms = lp.end_ms - static_cast<int64_t>(period_ms) * lp.spans;
+    lp.sent = sent_now - cursor.tx[f];
+    lp.received = recv_now - cursor.rx[f];
+    lp.lost = static_cast<int64_t>(lp.sent) - static_cast<int64_t>(lp.received);
+    lp.loss_ratio = lp.sent ? static_cast<double>(lp.lost) / static_cast<double>(lp.sent) : 0.0;
+    out.period = lp;
+  }
+  out.cursor.tx[f] = sent_now;
+  out.cursor.rx[f] = recv_now;
+  out.cursor.period_index = tx.period_index;
+  return out;
+}
+
+}  // namespace segwan::controller

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+
+#include "edge-os/controller/model.h"
+
+namespace segwan::controller {
+
+// What the ingress edge of a monitored flow says (ReadLossCounters, ingress).
+struct IngressReading {
+  uint64_t period_index = 0;         // colour switches so far
+  uint32_t active_colour = 0;        // the colour it paints now
+  uint64_t switched_at_tai_ns = 0;   // the last switch
+  std::array<uint64_t, 2> packets{};  // cumulative, per colour
+};
+
+// The alternate-marking arithmetic (RFC 9341), without I/O. Half a period after the ingress
+// switched colour, the colour it stopped painting is final at both ends: its cumulative
+// counters, less those at that colour's previous close, are the period's sent and received.
+enum class LossStepKind {
+  kNothing,       // no period to close yet (or already closed)
+  kRestarted,     // the ingress's period count went back: it restarted; cursor follows it
+  kNeedEgress,    // a period is due: read the egress counters and call CloseLossPeriod
+};
+LossStepKind NextLossStep(const LossCursor& cursor, const IngressReading& tx, uint64_t now_tai_ns, uint32_t period_ms);
+
+struct LossClose {
+  LossCursor cursor;                 // after this close
+  std::optional<LossPeriod> period;  // none when a counter went back (an agent restarted unpinned)
+};
+// Closes the period NextLossStep found due, with the egress's cumulative counters.
+LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, const std::array<uint64_t, 2>& rx,
+                          uint32_t period_ms, int32_t tai_offset_s);
+
+}  // namespace segwan::controller

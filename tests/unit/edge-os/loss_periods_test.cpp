@@ -1,0 +1,82 @@
+// The alternate-marking arithmetic on its own: when a period is due, what it counted, and
+// what happens when an agent restarts or the controller misses switches.
+#include <gtest/gtest.h>
+
+#include "edge-os/monitoring/loss_periods.h"
+
+namespace segwan::controller {
+namespace {
+
+constexpr uint32_t kPeriodMs = 10'000;
+constexpr uint64_t kSwitch = 1'000'000'000'000'000'000ULL;  // TAI ns of the last switch
+
+IngressReading Tx(uint64_t index, uint32_t colour, uint64_t c0, uint64_t c1) {
+  return {index, colour, kSwitch, {c0, c1}};
+}
+
+TEST(LossPeriods, APeriodIsDueHalfAPeriodAfterTheSwitch) {
+  LossCursor cur;
+  const auto tx = Tx(1, 1, 100, 0);  // colour 0 painted 100 packets, then it switched to 1
+  EXPECT_EQ(NextLossStep(cur, tx, kSwitch + 4'999'999'999ULL, kPeriodMs), LossStepKind::kNothing);
+  EXPECT_EQ(NextLossStep(cur, tx, kSwitch + 5'000'000'000ULL, kPeriodMs), LossStepKind::kNeedEgress);
+  cur.period_index = 1;  // closed already
+  EXPECT_EQ(NextLossStep(cur, tx, kSwitch + 9'000'000'000ULL, kPeriodMs), LossStepKind::kNothing);
+}
+
+TEST(LossPeriods, SentLessReceivedOfTheColourThatStopped) {
+  LossCursor cur;
+  auto c = CloseLossPeriod(cur, Tx(1, 1, 100, 7), {97, 7}, kPeriodMs, 37);
+  ASSERT_TRUE(c.period);
+  EXPECT_EQ(c.period->colour, 0u);
+  EXPECT_EQ(c.period->index, 0u);
+  EXPECT_EQ(c.period->sent, 100u);
+  EXPECT_EQ(c.period->received, 97u);
+  EXPECT_EQ(c.period->lost, 3);
+  EXPECT_DOUBLE_EQ(c.period->loss_ratio, 0.03);
+  EXPECT_EQ(c.period->end_ms, static_cast<int64_t>(kSwitch / 1'000'000) - 37'000) << "UTC";
+  EXPECT_EQ(c.period->start_ms, c.period->end_ms - kPeriodMs);
+  EXPECT_EQ(c.cursor.period_index, 1u);
+  // Then colour 1 stops (never closed before: all it counted), then colour 0 again, counted
+  // from its own previous close.
+  cur = c.cursor;
+  c = CloseLossPeriod(cur, Tx(2, 0, 100, 57), {97, 55}, kPeriodMs, 37);
+  ASSERT_TRUE(c.period);
+  EXPECT_EQ(c.period->colour, 1u);
+  EXPECT_EQ(c.period->sent, 57u);
+  EXPECT_EQ(c.period->received, 55u);
+  cur = c.cursor;
+  c = CloseLossPeriod(cur, Tx(3, 1, 350, 57), {347, 55}, kPeriodMs, 37);
+  ASSERT_TRUE(c.period);
+  EXPECT_EQ(c.period->sent, 250u);
+  EXPECT_EQ(c.period->lost, 0);
+}
+
+TEST(LossPeriods, MissedSwitchesFoldIntoOneRecordThatSaysSo) {
+  LossCursor cur;
+  cur.period_index = 1;
+  cur.tx = {100, 0};
+  cur.rx = {100, 0};
+  // Three switches later colour 0 stopped again: what it counted since is one record of 3 periods.
+  auto c = CloseLossPeriod(cur, Tx(4, 1, 400, 90), {390, 90}, kPeriodMs, 0);
+  ASSERT_TRUE(c.period);
+  EXPECT_EQ(c.period->spans, 3u);
+  EXPECT_EQ(c.period->start_ms, c.period->end_ms - 3 * static_cast<int64_t>(kPeriodMs));
+  EXPECT_EQ(c.period->sent, 300u);
+  EXPECT_EQ(c.period->lost, 10);
+}
+
+TEST(LossPeriods, ARestartedIngressIsFollowedAndCountersThatWentBackGiveNoPeriod) {
+  LossCursor cur;
+  cur.period_index = 9;
+  cur.tx = {1000, 900};
+  cur.rx = {1000, 900};
+  EXPECT_EQ(NextLossStep(cur, Tx(2, 0, 5, 5), kSwitch + 10'000'000'000ULL, kPeriodMs), LossStepKind::kRestarted);
+  cur.period_index = 2;
+  auto c = CloseLossPeriod(cur, Tx(3, 0, 5, 8), {5, 8}, kPeriodMs, 0);
+  EXPECT_FALSE(c.period) << "a counter below the cursor is a restart, not negative traffic";
+  EXPECT_EQ(c.cursor.tx[1], 8u) << "the cursor starts over from the new counters";
+  EXPECT_EQ(c.cursor.period_index, 3u);
+}
+
+}  // namespace
+}  // namespace segwan::controller
