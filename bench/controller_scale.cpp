@@ -465,11 +465,13 @@ class Run {
     // CPU that is not ingest.
     const auto m0 = Metric("segwan_samples_stored_total");
     const auto p0 = Stat(pid_);
+    const auto self0 = Stat(getpid());
     const auto t0 = Clock::now();
     std::this_thread::sleep_for(std::chrono::seconds(a_.window_s));
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const auto m1 = Metric("segwan_samples_stored_total");
     const auto p1 = Stat(pid_);
+    const auto self1 = Stat(getpid());
     const double records = m1 - m0;
     const double sessions = static_cast<double>(session_edge_.size());
     return {{"bench", "controller_scale"},
@@ -487,6 +489,8 @@ class Run {
             {"lag_samples", lags.size()},
             {"cpu_s_per_100k", records > 0 ? (p1.cpu_s - p0.cpu_s) / records * 1e5 : -1},
             {"controller_cpu_cores", (p1.cpu_s - p0.cpu_s) / secs},
+            // The simulated edges share the machine's cores with the controller.
+            {"simulator_cpu_cores", (self1.cpu_s - self0.cpu_s) / secs},
             {"rss_mib", p1.rss_mib},
             {"rss_mib_before_sessions", rss_before_sessions_},
             // What the sessions (and the load they bring) add to the process, per 1,000.

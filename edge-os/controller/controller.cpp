@@ -135,7 +135,7 @@ void Controller::Loop() {
     }
     if (now >= next_prune) {
       const int64_t cut_ms = NowUtcMs() - o_.retention_ms;
-      const auto n = store_->Prune(static_cast<uint64_t>(std::max<int64_t>(0, cut_ms + tai_offset_s_ * 1000LL)) * 1'000'000ULL,
+      const auto n = store_->Prune(TaiUtc{tai_offset_s_}.TaiNs(cut_ms),
                                    cut_ms);
       if (n && *n) SEGWAN_LOG(kInfo, "store") << "retention: removed " << *n << " rows";
       // A failed prune (logged by the store) is tried again in a minute, not an hour.
@@ -841,12 +841,13 @@ pb::StampSessionParams Controller::SessionParams(const DelaySession& s, bool sen
     p.add_segments(w);
   }
   if (sender_side) p.set_interval_ms(s.interval_ms);
-  p.set_timestamp_format(s.timestamp_format == "ptp" ? pb::TIMESTAMP_FORMAT_PTPV2 : pb::TIMESTAMP_FORMAT_NTP);
-  p.set_reflector_mode(s.reflector_mode == "stateful" ? pb::SESSION_REFLECTOR_MODE_STATEFUL
+  p.set_timestamp_format(s.timestamp_format == TimestampFormat::kPtp ? pb::TIMESTAMP_FORMAT_PTPV2
+                                                                     : pb::TIMESTAMP_FORMAT_NTP);
+  p.set_reflector_mode(s.reflector_mode == ReflectorMode::kStateful ? pb::SESSION_REFLECTOR_MODE_STATEFUL
                                                       : pb::SESSION_REFLECTOR_MODE_STATELESS);
   p.set_delay_mode(pb::DELAY_MEASUREMENT_MODE_TWO_WAY);
-  p.set_engine(s.engine == "ebpf"        ? pb::STAMP_ENGINE_EBPF
-               : s.engine == "userspace" ? pb::STAMP_ENGINE_USERSPACE
+  p.set_engine(s.engine == EngineChoice::kEbpf        ? pb::STAMP_ENGINE_EBPF
+               : s.engine == EngineChoice::kUserspace ? pb::STAMP_ENGINE_USERSPACE
                                          : pb::STAMP_ENGINE_UNSPECIFIED);
   if (s.authenticated) {
     p.set_authentication_mode(pb::AUTHENTICATION_MODE_HMAC_SHA_256);
@@ -881,16 +882,7 @@ Result<SessionView> Controller::CreateSession(const Principal& p, const SessionR
   auto owner = Owner(p, req.tenant);
   if (!owner) return owner.error();
   if (req.interval_ms < 10 || req.interval_ms > 60000) return ApiError(kBadRequest, "interval_ms", "must be 10 to 60000");
-  if (req.timestamp_format != "ntp" && req.timestamp_format != "ptp") {
-    return ApiError(kBadRequest, "timestamp_format", "must be \"ntp\" or \"ptp\"");
-  }
-  if (req.reflector_mode != "stateless" && req.reflector_mode != "stateful") {
-    return ApiError(kBadRequest, "reflector_mode", "must be \"stateless\" or \"stateful\"");
-  }
-  if (req.engine != "auto" && req.engine != "ebpf" && req.engine != "userspace") {
-    return ApiError(kBadRequest, "engine", "must be \"auto\", \"ebpf\" or \"userspace\"");
-  }
-  if (req.engine == "ebpf" && req.authenticated) {
+  if (req.engine == EngineChoice::kEbpf && req.authenticated) {
     return ApiError(kBadRequest, "engine", "the eBPF engine takes unauthenticated sessions only (the HMAC covers the timestamps)");
   }
   std::lock_guard cfg(config_mu_);
@@ -1049,8 +1041,7 @@ Status Controller::DeleteSession(const Principal& p, const std::string& id) {
 Result<std::vector<Sample>> Controller::Results(const Principal& p, const std::string& id, int64_t since_ms,
                                                 size_t limit) {
   if (auto v = GetSession(p, id); !v) return v.error();
-  const int64_t tai_ms = std::max<int64_t>(0, since_ms + tai_offset_s_ * 1000LL);
-  return store_->Samples(id, static_cast<uint64_t>(tai_ms) * 1'000'000ULL, limit);
+  return store_->Samples(id, TaiUtc{tai_offset_s_}.TaiNs(since_ms), limit);
 }
 
 Result<std::vector<std::pair<IntervalAggregate, bool>>> Controller::Intervals(const Principal& p,
@@ -1076,7 +1067,7 @@ Result<SessionStats> Controller::Stats(const Principal& p, const std::string& id
   st.since_ms = since_ms;
   {
     std::lock_guard lock(mu_);
-    if (auto it = sessions_.find(id); it != sessions_.end()) st.stateful = it->second.s.reflector_mode == "stateful";
+    if (auto it = sessions_.find(id); it != sessions_.end()) st.stateful = it->second.s.reflector_mode == ReflectorMode::kStateful;
   }
   for (const auto& [a, open] : *intervals) {
     if (st.samples == 0) st.since_ms = std::max(since_ms, a.start_ms);

@@ -94,9 +94,9 @@ struct SessionRequest {
   std::string slice;
   std::string sender, reflector;
   uint32_t interval_ms = 1000;
-  std::string timestamp_format = "ntp";
-  std::string reflector_mode = "stateless";
-  std::string engine = "auto";
+  TimestampFormat timestamp_format = TimestampFormat::kNtp;
+  ReflectorMode reflector_mode = ReflectorMode::kStateless;
+  EngineChoice engine = EngineChoice::kAuto;
   bool authenticated = false;
   bool start = true;
 };

@@ -2,7 +2,9 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -87,6 +89,29 @@ struct Slice {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Slice, id, tenant_id, name, number, sites, paths,
                                                 created_ms)
 
+// A delay session's choices, kept and shown as these names.
+enum class TimestampFormat { kNtp, kPtp };
+enum class ReflectorMode { kStateless, kStateful };
+enum class EngineChoice { kAuto, kEbpf, kUserspace };  // auto: eBPF where the edge can
+NLOHMANN_JSON_SERIALIZE_ENUM(TimestampFormat, {{TimestampFormat::kNtp, "ntp"}, {TimestampFormat::kPtp, "ptp"}})
+NLOHMANN_JSON_SERIALIZE_ENUM(ReflectorMode, {{ReflectorMode::kStateless, "stateless"},
+                                             {ReflectorMode::kStateful, "stateful"}})
+NLOHMANN_JSON_SERIALIZE_ENUM(EngineChoice, {{EngineChoice::kAuto, "auto"},
+                                            {EngineChoice::kEbpf, "ebpf"},
+                                            {EngineChoice::kUserspace, "userspace"}})
+// The name of a value, and the value of a name (nullopt: not one of them).
+template <typename E>
+std::string NameOf(E e) {
+  return nlohmann::json(e).get<std::string>();
+}
+template <typename E>
+std::optional<E> Parse(std::string_view name, std::initializer_list<E> all) {
+  for (E e : all) {
+    if (NameOf(e) == name) return e;
+  }
+  return std::nullopt;
+}
+
 struct DelaySession {
   std::string id;  // "ds1", ...
   std::string tenant_id;
@@ -94,9 +119,9 @@ struct DelaySession {
   std::string sender, reflector;  // device ids
   uint32_t ssid = 0;
   uint32_t interval_ms = 1000;
-  std::string timestamp_format = "ntp";   // "ntp" | "ptp"
-  std::string reflector_mode = "stateless";  // "stateless" | "stateful"
-  std::string engine = "auto";  // "auto" (eBPF where the edge can) | "ebpf" | "userspace"
+  TimestampFormat timestamp_format = TimestampFormat::kNtp;
+  ReflectorMode reflector_mode = ReflectorMode::kStateless;
+  EngineChoice engine = EngineChoice::kAuto;
   bool authenticated = false;
   std::string auth_key_hex;  // HMAC-SHA-256 key (key id 1), never shown over REST
   bool running = false;

@@ -28,11 +28,8 @@ Status ResultIngest::Restore(const DelaySession& s) {
   if (!counters || !last_end) return counters ? last_end.error() : counters.error();
   r.s = s;
   r.counters = *counters;
-  r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == "stateful");
-  const int64_t open_from_ms = last_end->value_or(0);
-  const auto from_t1 =
-      static_cast<uint64_t>(std::max<int64_t>(0, open_from_ms + o_.tai_offset_s * 1000LL)) * 1'000'000ULL;
-  auto samples = store_->Samples(s.id, from_t1, 10'000'000);
+  r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == ReflectorMode::kStateful);
+  auto samples = store_->Samples(s.id, TaiUtc{o_.tai_offset_s}.TaiNs(last_end->value_or(0)), 10'000'000);
   if (!samples) return samples.error();
   for (const auto& sample : *samples) r.builder->Add(sample, UtcMs(sample));
   std::lock_guard lock(mu_);
@@ -55,7 +52,7 @@ Status ResultIngest::RestoreCursors() {
 void ResultIngest::Add(const DelaySession& s) {
   Session r;
   r.s = s;
-  r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == "stateful");
+  r.builder = std::make_unique<IntervalBuilder>(o_.aggregate_interval_ms, s.reflector_mode == ReflectorMode::kStateful);
   std::lock_guard lock(mu_);
   by_sender_ssid_[{s.sender, s.ssid}] = s.id;
   sessions_[s.id] = std::move(r);

@@ -17,6 +17,7 @@
 #include "edge-os/controller/model.h"
 #include "edge-os/monitoring/stats.h"
 #include "edge-os/store/store.h"
+#include "segwan/clock.h"
 #include "segwan/result.h"
 #include "segwan/v1/edge.pb.h"
 
@@ -105,7 +106,7 @@ class ResultIngest {
   std::optional<View> Get(const std::string& id) const;
   std::optional<IntervalAggregate> OpenInterval(const std::string& id) const;
   IngestMetrics Metrics() const;
-  int64_t UtcMs(const Sample& s) const { return static_cast<int64_t>(s.t1 / 1'000'000ULL) - o_.tai_offset_s * 1000LL; }
+  int64_t UtcMs(const Sample& s) const { return TaiUtc{o_.tai_offset_s}.UtcMs(s.t1); }
 
  private:
   struct Session {

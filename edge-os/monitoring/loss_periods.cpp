@@ -1,5 +1,7 @@
 #include "edge-os/monitoring/loss_periods.h"
 
+#include "segwan/clock.h"
+
 namespace segwan::controller {
 
 LossStepKind NextLossStep(const LossCursor& cursor, const IngressReading& tx, uint64_t now_tai_ns, uint32_t period_ms) {
@@ -22,7 +24,7 @@ LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, co
     lp.colour = f;
     // Switches the controller did not see (it was away) fold into one record.
     lp.spans = static_cast<uint32_t>(tx.period_index - cursor.period_index);
-    lp.end_ms = static_cast<int64_t>(tx.switched_at_tai_ns / 1'000'000) - tai_offset_s * 1000LL;
+    lp.end_ms = TaiUtc{tai_offset_s}.UtcMs(tx.switched_at_tai_ns);
     lp.start_ms = lp.end_ms - static_cast<int64_t>(period_ms) * lp.spans;
     lp.sent = sent_now - cursor.tx[f];
     lp.received = recv_now - cursor.rx[f];

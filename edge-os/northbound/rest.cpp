@@ -103,8 +103,8 @@ json SessionJson(const SessionView& v) {
   const auto& c = v.counters;
   return {{"id", s.id}, {"tenant", s.tenant_id}, {"slice", s.slice_id}, {"sender", s.sender},
           {"reflector", s.reflector}, {"ssid", s.ssid}, {"interval_ms", s.interval_ms},
-          {"timestamp_format", s.timestamp_format}, {"reflector_mode", s.reflector_mode},
-          {"engine", s.engine}, {"authenticated", s.authenticated}, {"running", s.running},
+          {"timestamp_format", NameOf(s.timestamp_format)}, {"reflector_mode", NameOf(s.reflector_mode)},
+          {"engine", NameOf(s.engine)}, {"authenticated", s.authenticated}, {"running", s.running},
           {"packets", {{"received", c.received}, {"edge_sent", c.edge_sent}, {"edge_dropped", c.edge_dropped}}},
           {"error", Opt(v.error)}, {"created", IsoTime(s.created_ms)}};
 }
@@ -168,6 +168,17 @@ struct Body {
       return def;
     }
     return o[key].get<std::string>();
+  }
+  // One of an enum's names; the error lists them.
+  template <typename E>
+  E Choice(const json& o, const std::string& key, E def, std::initializer_list<E> all) {
+    const std::string name = Str(o, key, key, false, NameOf(def));
+    if (!ok) return def;
+    if (auto e = controller::Parse<E>(name, all)) return *e;
+    std::string names;
+    for (E e : all) names += (names.empty() ? "\"" : ", \"") + NameOf(e) + "\"";
+    Fail(key, "must be one of " + names);
+    return def;
   }
   bool Bool(const json& o, const std::string& key, bool def) {
     if (!o.contains(key) || o[key].is_null()) return def;
@@ -649,9 +660,12 @@ void RestServer::Routes() {
              const int64_t interval = b.Int(b.j, "interval_ms", 1000);
              if (b.ok && (interval < 10 || interval > 60000)) b.Fail("interval_ms", "must be 10 to 60000");
              sr.interval_ms = static_cast<uint32_t>(interval);
-             sr.timestamp_format = b.Str(b.j, "timestamp_format", "timestamp_format", false, "ntp");
-             sr.reflector_mode = b.Str(b.j, "reflector_mode", "reflector_mode", false, "stateless");
-             sr.engine = b.Str(b.j, "engine", "engine", false, "auto");
+             sr.timestamp_format = b.Choice(b.j, "timestamp_format", TimestampFormat::kNtp,
+                                            {TimestampFormat::kNtp, TimestampFormat::kPtp});
+             sr.reflector_mode = b.Choice(b.j, "reflector_mode", ReflectorMode::kStateless,
+                                          {ReflectorMode::kStateless, ReflectorMode::kStateful});
+             sr.engine = b.Choice(b.j, "engine", EngineChoice::kAuto,
+                                  {EngineChoice::kAuto, EngineChoice::kEbpf, EngineChoice::kUserspace});
              sr.authenticated = b.Bool(b.j, "authenticated", false);
              sr.start = b.Bool(b.j, "start", true);
            }
@@ -683,12 +697,12 @@ void RestServer::Routes() {
           if (!since_of(req, res, &since) || !limit_of(req, res, 1000, &limit)) return;
           auto r = c_->Results(p, req.matches[1], since, limit);
           if (!r) return SendError(res, r.error());
-          const int64_t off_ms = c_->tai_offset_s() * 1000LL;
+          const TaiUtc tai{c_->tai_offset_s()};
           json a = json::array();
           for (const auto& x : *r) {
             a.push_back({{"seq", x.seq}, {"reflector_seq", x.reflector_seq},
-                         {"time", IsoTime(static_cast<int64_t>(x.t1 / 1'000'000) - off_ms)},
-                         {"time_ms", static_cast<int64_t>(x.t1 / 1'000'000) - off_ms},
+                         {"time", IsoTime(tai.UtcMs(x.t1))},
+                         {"time_ms", tai.UtcMs(x.t1)},
                          {"t1_ns", std::to_string(x.t1)}, {"t2_ns", std::to_string(x.t2)},
                          {"t3_ns", std::to_string(x.t3)}, {"t4_ns", std::to_string(x.t4)},
                          {"direct_ms", x.direct_ms()}, {"return_ms", x.return_ms()}, {"rtt_ms", x.rtt_ms()},
@@ -705,7 +719,7 @@ void RestServer::Routes() {
           if (!v) return SendError(res, v.error());
           auto r = c_->Intervals(p, req.matches[1], since, limit);
           if (!r) return SendError(res, r.error());
-          const bool stateful = v->session.reflector_mode == "stateful";
+          const bool stateful = v->session.reflector_mode == ReflectorMode::kStateful;
           json a = json::array();
           for (const auto& [x, open] : *r) {
             json i = DelaysJson(x.delays, x.p);

@@ -12,6 +12,20 @@ int32_t TaiUtcOffset();
 uint64_t NowTaiNs();
 // CLOCK_REALTIME now, in milliseconds (UTC).
 int64_t NowUtcMs();
+// The one conversion between the two time scales of the project: measurements in TAI
+// nanoseconds, the API's times in UTC milliseconds, `offset_s` = TAI - UTC.
+struct TaiUtc {
+  int32_t offset_s = 0;
+  int64_t UtcMs(uint64_t tai_ns) const {
+    return static_cast<int64_t>(tai_ns / 1'000'000ULL) - static_cast<int64_t>(offset_s) * 1000;
+  }
+  // Times before the TAI epoch are clamped to it.
+  uint64_t TaiNs(int64_t utc_ms) const {
+    const int64_t tai_ms = utc_ms + static_cast<int64_t>(offset_s) * 1000;
+    return tai_ms <= 0 ? 0 : static_cast<uint64_t>(tai_ms) * 1'000'000ULL;
+  }
+};
+
 // ISO 8601 UTC with milliseconds: 2026-11-23T21:04:05.123Z (log lines, the REST API).
 std::string IsoTime(int64_t utc_ms);
 

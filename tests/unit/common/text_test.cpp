@@ -1,5 +1,7 @@
 #include "segwan/text.h"
 
+#include "segwan/clock.h"
+
 #include <gtest/gtest.h>
 
 namespace segwan {
@@ -46,3 +48,13 @@ TEST(Text, LogEscapingKeepsOneLine) {
 
 }  // namespace
 }  // namespace segwan
+
+// The one TAI/UTC conversion: exact both ways, and clamped at the TAI epoch.
+TEST(TaiUtc, ConvertsBothWaysAndClampsBeforeTheEpoch) {
+  const segwan::TaiUtc t{37};
+  EXPECT_EQ(t.UtcMs(1'800'000'037'123'456'789ULL), 1'800'000'000'123LL);
+  EXPECT_EQ(t.TaiNs(1'800'000'000'123LL), 1'800'000'037'123'000'000ULL);
+  EXPECT_EQ(t.UtcMs(t.TaiNs(1'234'567LL)), 1'234'567LL);
+  EXPECT_EQ(t.TaiNs(-40'000), 0u);
+  EXPECT_EQ(segwan::TaiUtc{0}.TaiNs(0), 0u);
+}
