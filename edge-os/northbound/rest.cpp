@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "edge-os/controller/tokens.h"
+#include "edge-os/monitoring/prometheus.h"
 #include "segwan/clock.h"
 #include "segwan/log.h"
 #include "segwan/text.h"
@@ -802,49 +803,7 @@ void RestServer::Routes() {
         return SendError(res, ApiError(kUnauthenticated, "Authorization", "/metrics needs the metrics token"));
       }
     }
-    const auto m = c_->GetMetrics();
-    std::ostringstream o;
-    o << "# HELP segwan_devices_connected Edge routers connected now.\n# TYPE segwan_devices_connected gauge\n"
-      << "segwan_devices_connected " << m.devices_connected << "\n"
-      << "# HELP segwan_devices_known Edge routers the controller knows.\n# TYPE segwan_devices_known gauge\n"
-      << "segwan_devices_known " << m.devices_known << "\n"
-      << "# HELP segwan_poll_errors_total Failed result polls of delay sessions.\n# TYPE segwan_poll_errors_total counter\n"
-      << "segwan_poll_errors_total " << m.poll_errors << "\n"
-      << "# HELP segwan_samples_stored_total STAMP samples written to the store since start.\n"
-      << "# TYPE segwan_samples_stored_total counter\nsegwan_samples_stored_total " << m.samples_stored << "\n"
-      << "# HELP segwan_edge_records_dropped_total Records edges dropped for lack of queue room.\n"
-      << "# TYPE segwan_edge_records_dropped_total counter\nsegwan_edge_records_dropped_total "
-      << m.edge_records_dropped << "\n"
-      << "# HELP segwan_store_errors_total Store reads and writes that failed (disk full, I/O error).\n"
-      << "# TYPE segwan_store_errors_total counter\nsegwan_store_errors_total " << m.store_errors << "\n"
-      << "# HELP segwan_store_pending_samples Samples held in memory while the store fails.\n"
-      << "# TYPE segwan_store_pending_samples gauge\nsegwan_store_pending_samples " << m.store_pending_samples << "\n"
-      << "# HELP segwan_store_dropped_samples_total Samples dropped because the store failed for too long.\n"
-      << "# TYPE segwan_store_dropped_samples_total counter\nsegwan_store_dropped_samples_total "
-      << m.store_dropped_samples << "\n"
-      << "# HELP segwan_result_streams_up Edges whose result stream delivers (notification mode).\n"
-      << "# TYPE segwan_result_streams_up gauge\nsegwan_result_streams_up " << m.streams_up << "\n"
-      << "# HELP segwan_result_stream_batches_total Result batches the edges pushed.\n"
-      << "# TYPE segwan_result_stream_batches_total counter\nsegwan_result_stream_batches_total " << m.stream_batches << "\n"
-      << "# HELP segwan_result_stream_duplicates_total Records a resumed stream sent again, ignored.\n"
-      << "# TYPE segwan_result_stream_duplicates_total counter\nsegwan_result_stream_duplicates_total "
-      << m.stream_duplicates << "\n"
-      << "# HELP segwan_delay_seconds One-way delay of delay sessions, since the controller started.\n"
-      << "# TYPE segwan_delay_seconds histogram\n";
-    for (const auto& sm : m.sessions) {
-      for (int dir = 0; dir < 2; ++dir) {
-        const auto& h = dir == 0 ? sm.direct : sm.back;
-        const std::string labels = "session=\"" + sm.session_id + "\",tenant=\"" + sm.tenant_id +
-                                   "\",direction=\"" + (dir == 0 ? "direct" : "return") + "\"";
-        for (size_t i = 0; i < std::size(kMetricBuckets); ++i) {
-          o << "segwan_delay_seconds_bucket{" << labels << ",le=\"" << kMetricBuckets[i] << "\"} " << h.buckets[i] << "\n";
-        }
-        o << "segwan_delay_seconds_bucket{" << labels << ",le=\"+Inf\"} " << h.count << "\n";
-        o << "segwan_delay_seconds_sum{" << labels << "} " << h.sum << "\n";
-        o << "segwan_delay_seconds_count{" << labels << "} " << h.count << "\n";
-      }
-    }
-    res.set_content(o.str(), "text/plain; version=0.0.4");
+    res.set_content(PrometheusText(c_->GetMetrics()), "text/plain; version=0.0.4");
   });
 }
 
