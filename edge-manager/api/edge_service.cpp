@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -318,7 +319,7 @@ grpc::Status EdgeService::WatchStampResults(
   uint64_t sent = 0;  // the last cursor this stream sent
   if (first.log_id() == log_.id()) {
     log_.Ack(first.ack());
-    sent = first.ack();
+    sent = std::min(first.ack(), log_.last_cursor());  // a cursor from the future sends nothing
   }
   std::atomic<bool> reader_done{false};
   std::thread reader([&] {

@@ -214,6 +214,28 @@ TEST_F(StampServiceTest, ANewerResultStreamReplacesTheOlderAndBadLimitsAreRefuse
   c2.TryCancel();
   s2->Finish();
 
+  // A resume point past the log's end (a confused controller) does not silence the stream.
+  {
+    grpc::ClientContext c;
+    auto s = stub_->WatchStampResults(&c);
+    pb::WatchStampResultsRequest ahead;
+    ahead.set_log_id(b.log_id());
+    ahead.set_ack(1'000'000);
+    ASSERT_TRUE(s->Write(ahead));
+    ASSERT_TRUE(InitReflector().ok());
+    ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, Params(13)).ok());
+    auto p = Params(13);
+    p.set_packet_count(3);
+    ASSERT_TRUE(Create(pb::STAMP_ROLE_SENDER, p).ok());
+    ASSERT_TRUE(Start(pb::STAMP_ROLE_REFLECTOR, 13).ok());
+    ASSERT_TRUE(Start(pb::STAMP_ROLE_SENDER, 13).ok());
+    int records = 0;
+    for (int i = 0; i < 20 && records < 3 && s->Read(&b); ++i) records += b.results_size();
+    EXPECT_EQ(records, 3);
+    c.TryCancel();
+    s->Finish();
+  }
+
   grpc::ClientContext c3;
   auto s3 = stub_->WatchStampResults(&c3);
   pb::WatchStampResultsRequest bad;
