@@ -7,9 +7,10 @@
 // sessions, REST p99 of GET .../stats under the load and on the same server idle.
 //
 //   bench_controller_scale EDGE_OS [--edges N] [--sessions M] [--rate R] [--window S]
-//                          [--batch-ms B] [--modes poll,stream]
+//                          [--batch-ms B] [--modes poll,stream] [--pin no]
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +47,9 @@ struct Args {
   std::string edge_os;
   int edges = 1000, sessions = 5, rate = 10, window_s = 20;
   std::string batch_ms = "250";
+  // The target is "on one controller core": edge-os on CPU 0, the simulated edges on the
+  // others (when there are others).
+  bool pin = true;
   // poll: the default poll interval (1 s); poll-fast: polled as often as stream batches are
   // sent (the same freshness); stream.
   std::vector<std::string> modes = {"poll", "poll-fast", "stream"};
@@ -283,6 +287,8 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
+int Cpus() { return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)); }
+
 struct ProcStat {
   double cpu_s = 0;
   double rss_mib = 0;
@@ -329,6 +335,12 @@ class Run {
         "--max-sessions-per-device", "100000"};
     pid_ = fork();
     if (pid_ == 0) {
+      if (a_.pin && Cpus() > 1) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(0, &set);
+        sched_setaffinity(0, sizeof set, &set);
+      }
       const int log = ::open((dir_ / "edge-os.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(log, 1);
       dup2(log, 2);
@@ -497,6 +509,7 @@ class Run {
             {"rss_mib_per_1k_sessions", (p1.rss_mib - rss_before_sessions_) / sessions * 1000},
             {"rest_p99_ms", Pct(rest, 0.99)},
             {"rest_idle_p99_ms", rest_idle_p99},
+            {"controller_pinned_to_one_core", a_.pin && Cpus() > 1},
             {"frozen_edge", frozen_edge}};
   }
 
@@ -601,6 +614,7 @@ int main(int argc, char** argv) {
     else if (k == "--rate") a.rate = std::stoi(v);
     else if (k == "--window") a.window_s = std::stoi(v);
     else if (k == "--batch-ms") a.batch_ms = v;
+    else if (k == "--pin") a.pin = v != "no";
     else if (k == "--modes") {
       a.modes.clear();
       std::istringstream in(v);
@@ -608,6 +622,12 @@ int main(int argc, char** argv) {
     }
   }
   a.edges = std::max(2, a.edges - a.edges % 2);
+  if (a.pin && Cpus() > 1) {  // this process (the simulated edges) keeps off the controller's core
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c = 1; c < Cpus(); ++c) CPU_SET(c, &set);
+    sched_setaffinity(0, sizeof set, &set);
+  }
   signal(SIGPIPE, SIG_IGN);
   for (const auto& mode : a.modes) {
     // A fresh set of simulated edges for each controller.
