@@ -154,10 +154,6 @@ class FakeEdge : public EdgeClient {
     std::lock_guard l(mu_);
     return acked_;
   }
-  size_t streams_opened() {
-    std::lock_guard l(mu_);
-    return streams_opened_;
-  }
   void FailWith(const std::string& what, int grpc_code) {
     std::lock_guard l(mu_);
     fail_[what] = grpc_code;
@@ -224,14 +220,12 @@ class FakeEdge : public EdgeClient {
   std::vector<std::string> calls_;
   std::vector<pb::StampResult> log_;  // cursor order, acknowledged ones removed
   uint64_t log_id_ = 1000, next_cursor_ = 1, acked_ = 0, stream_epoch_ = 0;
-  size_t streams_opened_ = 0;
 };
 
 class FakeResultStream : public ResultStream {
  public:
   FakeResultStream(FakeEdge* e, uint64_t log_id, uint64_t cursor, int fail_code = 0) : e_(e), fail_code_(fail_code) {
     std::lock_guard l(e_->mu_);
-    ++e_->streams_opened_;
     epoch_ = e_->stream_epoch_;
     if (log_id == e_->log_id_) {
       Forget(cursor);
