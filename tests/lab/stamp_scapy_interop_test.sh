@@ -92,9 +92,10 @@ echo "$n records, direct $d ms, return $r ms; collected in XDP $(stamp_counter a
 [ "$n" -eq 10 ] || fail "$n of 10 replies from Scapy recorded"
 [ "$(stamp_counter a xdp:collected)" -eq 10 ] || fail "the XDP collector did not take Scapy's 10 replies"
 [ "$(stamp_counter a tc:t1-stamped)" -eq 10 ] || fail "T1 was not written at TC egress for all 10"
-# A decoding error shows as seconds or years; Scapy's T3 is taken in Python before its send,
-# so its return delay carries that process's scheduling (over 1 ms on a busy machine).
-within "$d" -1 1 && within "$r" -1 10 || fail "implausible delays against Scapy: direct $d, return $r ms"
+# A decoding error shows as seconds or years; Scapy's T2 and T3 are taken in Python after its
+# receive and before its send, so both delays carry that process's scheduling (over 1 ms on
+# a busy machine: a direct delay of 1.05 ms was seen while the test suite ran two at a time).
+within "$d" -1 10 && within "$r" -1 10 || fail "implausible delays against Scapy: direct $d, return $r ms"
 pass "our eBPF sender measured against Scapy's reflector: 10 of 10 collected in XDP"
 
 check_clean_teardown
