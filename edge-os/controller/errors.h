@@ -19,4 +19,12 @@ inline Error ApiError(int http, std::string field, std::string message) {
   return Error{std::move(message), std::move(field), http};
 }
 
+// An edge's error that says the request itself was wrong, as opposed to the edge being away
+// (UNAVAILABLE) or too slow (DEADLINE_EXCEEDED).
+inline bool Refused(const Error& e) { return e.code != 14 && e.code != 4; }
+// An edge's error as the API answers it: 422 refused, 503 away.
+inline Error EdgeError(const std::string& field, const Error& e) {
+  return ApiError(Refused(e) ? kUnprocessable : kUnavailable, field, e.message);
+}
+
 }  // namespace segwan::controller

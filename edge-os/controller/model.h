@@ -11,6 +11,14 @@
 
 namespace segwan::controller {
 
+// Who is asking: the operator (sees everything) or one tenant (sees only its own objects;
+// another tenant's objects do not exist for it).
+struct Principal {
+  bool is_operator = false;
+  std::string tenant_id;
+  bool Sees(const std::string& owner) const { return is_operator || tenant_id == owner; }
+};
+
 // The controller's objects as the store keeps them. Runtime state (a device's connection, a
 // slice's state on each edge) lives with the services, not here.
 

@@ -158,6 +158,21 @@ class FakeEdge : public EdgeClient {
     std::lock_guard l(mu_);
     fail_[what] = grpc_code;
   }
+  // A frozen edge (SIGSTOP): every call waits until it thaws.
+  void Freeze() {
+    std::lock_guard f(freeze_mu_);
+    frozen_ = true;
+  }
+  void Thaw() {
+    std::lock_guard f(freeze_mu_);
+    frozen_ = false;
+    freeze_cv_.notify_all();
+  }
+  // Waits until a call is held by the freeze.
+  bool WaitStuck(std::chrono::milliseconds limit = std::chrono::milliseconds(10'000)) {
+    std::unique_lock f(freeze_mu_);
+    return freeze_cv_.wait_for(f, limit, [&] { return frozen_ && stuck_ > 0; });
+  }
   void ClearFailures() {
     std::lock_guard l(mu_);
     fail_.clear();
@@ -197,6 +212,13 @@ class FakeEdge : public EdgeClient {
   static std::string Dir(pb::LossDirection d) { return d == pb::LOSS_DIRECTION_INGRESS ? "ingress" : "egress"; }
   void Log(const std::string& c) { calls_.push_back(c); }
   std::optional<Error> Fail(const std::string& what) {
+    {
+      std::unique_lock f(freeze_mu_);
+      ++stuck_;
+      freeze_cv_.notify_all();
+      freeze_cv_.wait(f, [&] { return !frozen_; });
+      --stuck_;
+    }
     std::lock_guard l(mu_);
     Log(what);
     for (const auto& [k, code] : fail_) {
@@ -214,6 +236,10 @@ class FakeEdge : public EdgeClient {
   }
 
   friend class FakeResultStream;
+  std::mutex freeze_mu_;
+  std::condition_variable freeze_cv_;
+  bool frozen_ = false;
+  int stuck_ = 0;  // calls waiting (or passing) at the freeze
   std::string id_;
   std::recursive_mutex mu_;
   std::map<std::string, int> fail_;
