@@ -15,6 +15,8 @@ class Server;
 
 namespace segwan::controller {
 
+class Router;
+
 struct RestOptions {
   std::string metrics_token;  // non-empty: /metrics wants it (or the operator's) as a bearer token
 };
@@ -38,7 +40,6 @@ class RestServer {
   std::vector<std::pair<std::string, std::string>> RouteList() const;
 
  private:
-  class Router;
   void Routes();
   Controller* c_;
   DeviceTrust* trust_;
