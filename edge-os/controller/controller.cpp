@@ -32,7 +32,11 @@ Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions opt
       },
       .converge = [this](const std::string& id) { reconciler_.Enqueue(id); },
       .users = [this](const std::string& id) { return DeviceUsers(id); },
-      .deleted = [this](const std::string& id) { workers_.Forget(id); },  // its thread ends after what it is doing
+      .deleted =
+          [this](const std::string& id) {
+            workers_.Forget(id);  // its thread ends after what it is doing
+            ingest_.ForgetEdge(id);
+          },
   });
   slices_.SetHooks(SliceHooks{.users = [this](const Slice& prev, const Slice* next) { return SliceUsers(prev, next); }});
   auto shares = [this](const std::string& tenant, const std::vector<std::string>& devices) {

@@ -132,6 +132,12 @@ ResultIngest::Cursor ResultIngest::Stored(const std::string& edge) {
   return it == logs_.end() ? Cursor{} : it->second.stored;
 }
 
+void ResultIngest::ForgetEdge(const std::string& edge) {
+  std::lock_guard lock(mu_);
+  logs_.erase(edge);
+  queued_cursors_.erase(edge);
+}
+
 void ResultIngest::Streamed(const std::string& edge, const pb::StampResultBatch& batch) {
   std::lock_guard lock(mu_);
   ++stream_batches_;

@@ -90,6 +90,8 @@ class ResultIngest {
   Cursor Stored(const std::string& edge);  // what the edge may forget; where to resume
   void Streamed(const std::string& edge, const segwan::v1::StampResultBatch& batch);
   void StreamFailed(const std::string& edge, const std::string& error);
+  // A deleted edge: its log position goes (the store forgets its cursor with the device).
+  void ForgetEdge(const std::string& edge);
 
   // Closes the open intervals of these sessions whose end is `grace_ms` behind now.
   void CloseDue(const std::vector<std::string>& ids, int64_t now_ms, int64_t grace_ms);

@@ -110,6 +110,16 @@ TEST_F(IngestTest, StreamedRecordsAreStoredOnceAndTheCursorWithThem) {
   EXPECT_EQ(ingest_->Stored("edge-a").cursor, 15u);
 }
 
+TEST_F(IngestTest, ADeletedEdgeLeavesNoLogPositionBehind) {
+  ingest_->Add(Session("ds1", "edge-a", 5));
+  ingest_->Streamed("edge-a", Batch(77, 5, 1, 0, 4));
+  ASSERT_TRUE(ingest_->Flush());
+  ASSERT_EQ(ingest_->Stored("edge-a").cursor, 4u);
+  ingest_->ForgetEdge("edge-a");
+  EXPECT_EQ(ingest_->Stored("edge-a").log_id, 0u);
+  EXPECT_EQ(ingest_->Stored("edge-a").cursor, 0u);
+}
+
 TEST_F(IngestTest, ARestartedControllerResumesFromTheStoredCursor) {
   const auto s = Session("ds1", "edge-a", 5);
   ingest_->Add(s);
