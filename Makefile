@@ -7,7 +7,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps build test unit-test demo bench clean format
+.PHONY: all deps build test unit-test test-long demo bench clean format
 
 all: build
 
@@ -25,6 +25,11 @@ test: build
 
 unit-test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
+
+# What CI leaves out for time: an agent away for 5 minutes comes back measuring.
+test-long: build
+	@SEGWAN_OUTAGES="10 30 300" SEGWAN_BUILD_DIR=$(abspath $(BUILD_DIR)) SEGWAN_SOURCE_DIR=$(CURDIR) \
+		bash tests/lab/edge_faults_test.sh
 
 demo: build
 	@deploy/lab/demo.sh

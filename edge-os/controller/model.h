@@ -9,6 +9,21 @@
 
 #include <nlohmann/json.hpp>
 
+// An optional field is null in JSON (this nlohmann/json has no std::optional of its own).
+namespace nlohmann {
+template <typename T>
+struct adl_serializer<std::optional<T>> {
+  static void to_json(json& j, const std::optional<T>& o) {
+    if (o) j = *o;
+    else j = nullptr;
+  }
+  static void from_json(const json& j, std::optional<T>& o) {
+    if (j.is_null()) o.reset();
+    else o = j.get<T>();
+  }
+};
+}  // namespace nlohmann
+
 namespace segwan::controller {
 
 // Who is asking: the operator (sees everything) or one tenant (sees only its own objects;
@@ -194,5 +209,98 @@ struct LossCursor {
   uint64_t period_index = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossCursor, tx, rx, period_index)
+
+// ---- SLA steering
+
+// What a tenant asks of a path, per direction and per window; a limit left out is not checked.
+struct SlaLimits {
+  std::optional<double> delay_ms;      // one-way delay, mean over the window
+  std::optional<double> delay_p90_ms;  // one-way delay, 90th percentile over the window
+  std::optional<double> jitter_ms;     // mean absolute difference of consecutive one-way delays
+  std::optional<double> loss_pct;      // probes lost in the window, percent
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SlaLimits, delay_ms, delay_p90_ms, jitter_ms, loss_pct)
+
+struct SlaClass {
+  std::string id;  // "sla1", ...
+  std::string tenant_id;
+  std::string name;
+  SlaLimits limits;
+  int64_t created_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SlaClass, id, tenant_id, name, limits, created_ms)
+
+// One way from a site to another: the SIDs visited before the destination's (none: the
+// underlay's own route).
+struct SteeringCandidate {
+  std::string name;
+  std::vector<std::string> waypoints;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SteeringCandidate, name, waypoints)
+
+// How the candidates are measured and judged.
+struct ProbeProfile {
+  uint32_t interval_ms = 100;   // one probe per candidate this often
+  uint32_t window_ms = 300;     // judged per window
+  uint32_t windows = 3;         // violated this many windows in a row: move
+  uint32_t hold_down_s = 30;    // the preferred path must comply this long before traffic returns
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProbeProfile, interval_ms, window_ms, windows, hold_down_s)
+
+// A direction of a slice steered under an SLA class.
+struct SteeringPair {
+  std::string from, to;  // device ids
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SteeringPair, from, to)
+
+// A slice's steering: the SLA class, the directions it covers (empty: every ordered pair of
+// its devices) and their candidates, the first one preferred (empty: the underlay's route,
+// then one via each core SID the operator declared).
+struct SteeringPolicy {
+  std::string id;  // "st1", ...
+  std::string tenant_id;
+  std::string slice_id;
+  std::string sla_id;
+  std::vector<SteeringPair> pairs;
+  std::vector<SteeringCandidate> candidates;
+  ProbeProfile probe;
+  int64_t created_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SteeringPolicy, id, tenant_id, slice_id, sla_id, pairs,
+                                                candidates, probe, created_ms)
+
+// The candidate a steered direction uses, kept so that a restarted controller converges to the
+// same choice without a flap.
+struct SteeringChoice {
+  std::string policy_id;
+  std::string from, to;
+  std::string active;     // candidate name
+  int64_t since_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SteeringChoice, policy_id, from, to, active, since_ms)
+
+// What one window of one candidate measured.
+struct WindowMeasure {
+  int64_t end_ms = 0;
+  uint32_t received = 0, lost = 0;
+  double delay_ms = 0, delay_p90_ms = 0, jitter_ms = 0, loss_pct = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WindowMeasure, end_ms, received, lost, delay_ms, delay_p90_ms,
+                                                jitter_ms, loss_pct)
+
+// Violations, clearances and switches, as the operator and the tenant read them.
+struct SteeringEvent {
+  int64_t id = 0;  // the store's order
+  int64_t time_ms = 0;
+  std::string tenant_id, slice_id, policy_id;
+  std::string from, to;
+  std::string kind;        // "violation", "clear", "switch", "no_compliant"
+  std::string path;        // the candidate it is about (the one left, for a switch)
+  std::string to_path;     // a switch: the candidate taken
+  WindowMeasure measured;  // of `path`
+  SlaLimits limits;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SteeringEvent, id, time_ms, tenant_id, slice_id, policy_id, from,
+                                                to, kind, path, to_path, measured, limits)
 
 }  // namespace segwan::controller

@@ -5,7 +5,8 @@
 # shown disconnected within three heartbeats; thawed, it measures again. edge-a's agent
 # killed for 10 s and for 30 s: it measures again within 5 s of its return, with no
 # operator action (the controller retries its reconcile with backoff and rebuilds the
-# channel). (The issue's 5-minute outage takes the same path; it is left out of CI for time.)
+# channel). SEGWAN_OUTAGES lists the outages in seconds ("10 30" here; `make test-long` adds
+# a 5-minute one, left out of CI for time).
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
 command -v curl >/dev/null || skip "needs curl"
@@ -78,7 +79,7 @@ outage() {
   echo "agent away ${secs} s: a->b measures again ${back:-never} s after its return"
   [ -n "$back" ] && awk -v b="$back" 'BEGIN { exit !(b <= 5.0) }' || fail "no samples within 5 s of a ${secs} s outage"
 }
-step "edge-a's agent killed for 10 s, then for 30 s"
-outage 10
-outage 30
-pass "after 10 s and 30 s away, measuring again within 5 s, no operator action"
+OUTAGES=${SEGWAN_OUTAGES:-10 30}
+step "edge-a's agent killed for each of: $OUTAGES s"
+for secs in $OUTAGES; do outage "$secs"; done
+pass "after $OUTAGES s away, measuring again within 5 s each time, no operator action"
