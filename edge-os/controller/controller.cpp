@@ -25,6 +25,10 @@ Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions opt
       slices_(store, &registry_, &locks_, o_.max_slices_per_tenant),
       sessions_(store, &registry_, &slices_, &ingest_, &locks_, tai_offset_s_),
       loss_(store, &registry_, &slices_, &locks_, tai_offset_s_),
+      steering_(store, &registry_, &slices_, &sessions_,
+                SteeringService::Options{.cores = o_.core_sids,
+                                         .grace_ms = o_.steering_grace.count(),
+                                         .tai_offset_s = tai_offset_s_}),
       reconciler_(&registry_, &slices_, &sessions_, &loss_, &locks_, [this] { Kick(); }) {
   registry_.SetHooks(RegistryHooks{
       .registered = [this](const std::string& id) {
@@ -38,7 +42,19 @@ Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions opt
             ingest_.ForgetEdge(id);
           },
   });
-  slices_.SetHooks(SliceHooks{.users = [this](const Slice& prev, const Slice* next) { return SliceUsers(prev, next); }});
+  slices_.SetHooks(SliceHooks{
+      .users = [this](const Slice& prev, const Slice* next) { return SliceUsers(prev, next); },
+      .steered = [this](const std::string& slice_id) { return steering_.Steered(slice_id); },
+  });
+  steering_.SetHooks(SteeringService::Hooks{
+      .on_edge =
+          [this](const std::string& device, std::function<void()> task) {
+            // Without threads (tests) the switch is made at once.
+            if (!o_.start_threads || !workers_.Post(device, task)) task();
+          },
+      .converge = [this](const std::string& device) { reconciler_.Enqueue(device); },
+  });
+  ingest_.SetTap([this](const std::string& id, const std::vector<Sample>& samples) { steering_.Tap(id, samples); });
   auto shares = [this](const std::string& tenant, const std::vector<std::string>& devices) {
     return CheckShares(tenant, devices);
   };
@@ -52,7 +68,8 @@ Status Controller::Load() {
   if (auto st = tenants_.Load(); !st) return st;
   if (auto st = slices_.Load(); !st) return st;
   if (auto st = sessions_.Load(); !st) return st;
-  return loss_.Load();
+  if (auto st = loss_.Load(); !st) return st;
+  return steering_.Load();
 }
 
 Controller::~Controller() { Stop(); }
@@ -70,6 +87,14 @@ void Controller::Start() {
     streams_ = std::make_unique<ResultStreams>(std::move(hooks), ResultStreams::Options{});
   }
   threads_.emplace_back([this] { Loop(); });
+  threads_.emplace_back([this] {  // steering's windows are judged as soon as they are due
+    std::unique_lock lock(thread_mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stop_; })) {
+      lock.unlock();
+      steering_.Tick(NowUtcMs());
+      lock.lock();
+    }
+  });
 }
 
 void Controller::Stop() {
@@ -146,6 +171,18 @@ Result<SessionView> Controller::CreateSession(const Principal& p, const SessionR
   return sessions_.Create(p, *owner, req);
 }
 
+Result<SlaClass> Controller::CreateSla(const Principal& p, const SlaRequest& req) {
+  auto owner = tenants_.Owner(p, req.tenant);
+  if (!owner) return owner.error();
+  return steering_.CreateSla(p, *owner, req);
+}
+
+Result<PolicyView> Controller::CreatePolicy(const Principal& p, const PolicyRequest& req) {
+  auto owner = tenants_.Owner(p, req.tenant);
+  if (!owner) return owner.error();
+  return steering_.CreatePolicy(p, *owner, req);
+}
+
 Result<LossView> Controller::CreateLossSession(const Principal& p, const LossRequest& req) {
   auto owner = tenants_.Owner(p, req.tenant);
   if (!owner) return owner.error();
@@ -172,6 +209,7 @@ std::optional<Error> Controller::CheckShares(const std::string& tenant, const st
 }
 
 std::optional<Error> Controller::SliceUsers(const Slice& prev, const Slice* next) {
+  if (auto e = steering_.CheckSlice(prev, next)) return e;
   if (next) {
     if (auto e = sessions_.CheckSliceChange(*next)) return e;
     return loss_.CheckSliceChange(*next);
@@ -268,6 +306,7 @@ Metrics Controller::GetMetrics() {
   if (streams_) {
     for (const auto& e : sessions_.Senders()) m.streams_up += streams_->Up(e) ? 1 : 0;
   }
+  m.steering = steering_.Metrics();
   m.devices_known = registry_.Known();
   m.devices_connected = registry_.Connected();
   return m;

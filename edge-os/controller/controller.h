@@ -26,6 +26,7 @@
 #include "edge-os/slices/slices.h"
 #include "edge-os/southbound/edge_locks.h"
 #include "edge-os/southbound/result_streams.h"
+#include "edge-os/steering/steering.h"
 #include "edge-os/tenants/tenants.h"
 #include "edge-os/store/store.h"
 #include "segwan/result.h"
@@ -53,6 +54,10 @@ struct ControllerOptions {
   size_t max_slices_per_tenant = 100;
   size_t max_sessions_per_tenant = 500;
   size_t max_sessions_per_device = 1000;
+  // SLA steering: the operator's core SIDs (a candidate path via each), and how long after
+  // its end a probe window is judged (the result stream's batching plus a margin).
+  std::vector<SteeringCandidate> core_sids;
+  std::chrono::milliseconds steering_grace{400};
 };
 
 struct Metrics : IngestMetrics {
@@ -60,6 +65,7 @@ struct Metrics : IngestMetrics {
   uint64_t samples_stored = 0;
   uint64_t store_errors = 0;  // failed store reads and writes
   size_t streams_up = 0;      // notification mode: edges whose result stream delivers
+  SteeringMetrics steering;
 };
 
 // The controller: the services wired together, and the threads that keep time. Every REST
@@ -149,6 +155,21 @@ class Controller {
     return loss_.Periods(p, id, since_ms, limit);
   }
 
+  // ---- SLA steering
+  Result<SlaClass> CreateSla(const Principal& p, const SlaRequest& req);
+  std::vector<SlaClass> Slas(const Principal& p) { return steering_.Slas(p); }
+  Result<SlaClass> GetSla(const Principal& p, const std::string& id) { return steering_.GetSla(p, id); }
+  Status DeleteSla(const Principal& p, const std::string& id) { return steering_.DeleteSla(p, id); }
+  Result<PolicyView> CreatePolicy(const Principal& p, const PolicyRequest& req);
+  std::vector<PolicyView> Policies(const Principal& p) { return steering_.Policies(p); }
+  Result<PolicyView> GetPolicy(const Principal& p, const std::string& id) { return steering_.GetPolicy(p, id); }
+  Status DeletePolicy(const Principal& p, const std::string& id) { return steering_.DeletePolicy(p, id); }
+  Result<std::vector<SteeringEvent>> SteeringEvents(const Principal& p, const std::string& slice, int64_t before_id,
+                                                    size_t limit) {
+    return steering_.Events(p, slice, before_id, limit);
+  }
+  void SteeringTick(int64_t now_ms) { steering_.Tick(now_ms); }  // tests; a thread does it every 50 ms
+
   Metrics GetMetrics();
   int32_t tai_offset_s() const { return tai_offset_s_; }
 
@@ -184,6 +205,7 @@ class Controller {
   SliceService slices_;
   DelaySessions sessions_;
   class LossSessions loss_;
+  SteeringService steering_;
   Reconciler reconciler_;
   std::unique_ptr<ResultStreams> streams_;  // notification mode, once started
   EdgeWorkers workers_;   // one thread per edge for its polls and reconciles

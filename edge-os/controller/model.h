@@ -149,11 +149,16 @@ struct DelaySession {
   std::string auth_key_hex;  // HMAC-SHA-256 key (key id 1), never shown over REST
   bool running = false;
   int64_t created_ms = 0;
+  // A probe of SLA steering: the policy it measures for and the candidate path it takes
+  // (its waypoints, instead of the slice's, from sender to reflector).
+  std::string steering;
+  std::string candidate;
+  std::optional<std::vector<std::string>> waypoints;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DelaySession, id, tenant_id, slice_id, sender,
                                                 reflector, ssid, interval_ms, timestamp_format,
                                                 reflector_mode, engine, authenticated, auth_key_hex,
-                                                running, created_ms)
+                                                running, created_ms, steering, candidate, waypoints)
 
 // Per-session totals since the session was created, updated with every batch of samples.
 struct SessionCounters {
@@ -247,15 +252,16 @@ struct ProbeProfile {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProbeProfile, interval_ms, window_ms, windows, hold_down_s)
 
-// A direction of a slice steered under an SLA class.
+// A direction of a slice steered under an SLA class, with its candidates, the preferred first.
 struct SteeringPair {
   std::string from, to;  // device ids
+  std::vector<SteeringCandidate> candidates;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SteeringPair, from, to)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SteeringPair, from, to, candidates)
 
-// A slice's steering: the SLA class, the directions it covers (empty: every ordered pair of
-// its devices) and their candidates, the first one preferred (empty: the underlay's route,
-// then one via each core SID the operator declared).
+// A slice's steering: the SLA class, the directions it covers (asked for, or every ordered
+// pair of its devices) with their candidates resolved at creation (the tenant's list, or the
+// slice's own path, the underlay's route and one via each core SID the operator declared).
 struct SteeringPolicy {
   std::string id;  // "st1", ...
   std::string tenant_id;

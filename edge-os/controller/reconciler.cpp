@@ -86,7 +86,7 @@ bool Reconciler::Run(const std::string& device_id) {
     }
   }
   for (const auto& s : slices.wanted) {
-    auto plan = PlanSlice(s, devices);
+    auto plan = PlanSlice(slices_->Effective(s), devices);
     EdgeState es{"applied", ""};
     if (!plan) {
       es = {"error", plan.error().ToString()};

@@ -219,6 +219,7 @@ void ResultIngest::CloseDue(const std::vector<std::string>& ids, int64_t now_ms,
 // never a silent loss.
 void ResultIngest::Queue(std::map<std::string, SessionBatch> batches, std::optional<ResultCursor> cursor) {
   for (auto& [id, b] : batches) {
+    if (tap_ && !b.samples.empty()) tap_(id, b.samples);
     b.counters = sessions_.at(id).counters;
     queued_samples_ += b.samples.size();
     queued_.push_back(std::move(b));

@@ -83,6 +83,11 @@ class ResultIngest {
   // ---- polling mode
   void Polled(const std::string& id, const Result<segwan::v1::GetStampSessionResultsResponse>& r);
 
+  // Sees every session's new samples as they are taken (under the ingest's lock: it must be
+  // quick and call nothing back). Set before the first result arrives.
+  using Tap = std::function<void(const std::string& session_id, const std::vector<Sample>& samples)>;
+  void SetTap(Tap tap) { tap_ = std::move(tap); }
+
   // ---- notification mode
   struct Cursor {
     uint64_t log_id = 0, cursor = 0;
@@ -133,6 +138,7 @@ class ResultIngest {
   std::map<std::string, Session> sessions_;
   std::map<std::pair<std::string, uint32_t>, std::string> by_sender_ssid_;
   std::map<std::string, EdgeLog> logs_;
+  Tap tap_;
   std::deque<SessionBatch> queued_;
   std::map<std::string, ResultCursor> queued_cursors_;
   size_t queued_samples_ = 0;

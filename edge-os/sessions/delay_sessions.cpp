@@ -51,8 +51,10 @@ Result<pb::StampSessionParams> DelaySessions::Params(const DelaySession& s, bool
   p.set_ssid(s.ssid);
   p.set_source_address(sender_side ? a->ToString() : b->ToString());
   p.set_peer_address(sender_side ? b->ToString() : a->ToString());
-  for (const auto& w : sender_side ? PathWaypoints(*slice, s.sender, s.reflector)
-                                   : PathWaypoints(*slice, s.reflector, s.sender)) {
+  const Slice path = slices_->Effective(*slice);
+  const auto waypoints = sender_side ? (s.waypoints ? *s.waypoints : PathWaypoints(path, s.sender, s.reflector))
+                                     : PathWaypoints(path, s.reflector, s.sender);
+  for (const auto& w : waypoints) {
     p.add_segments(w);
   }
   if (sender_side) p.set_interval_ms(s.interval_ms);
@@ -175,6 +177,9 @@ Result<SessionView> DelaySessions::Create(const Principal& p, const Tenant& owne
   if (s.authenticated) s.auth_key_hex = RandomHex(32);
   s.running = req.start;
   s.created_ms = NowUtcMs();
+  s.steering = req.steering;
+  s.candidate = req.candidate;
+  s.waypoints = req.waypoints;
   {
     std::lock_guard lock(mu_);
     sessions_.erase(key);
@@ -251,6 +256,11 @@ void DelaySessions::End(const std::string& id) {
 Result<SessionView> DelaySessions::SetRunning(const Principal& p, const std::string& id, bool running) {
   auto s = Begin(p, id);
   if (!s) return s.error();
+  if (!s->steering.empty()) {
+    End(id);
+    return ApiError(kConflict, "id", "delay session " + id + " probes for steering policy " + s->steering +
+                                         "; it runs while the policy does");
+  }
   if (s->running == running) {
     End(id);
     return Get(p, id);
@@ -284,9 +294,14 @@ Result<SessionView> DelaySessions::SetRunning(const Principal& p, const std::str
   return Get(p, id);
 }
 
-Status DelaySessions::Delete(const Principal& p, const std::string& id) {
+Status DelaySessions::Delete(const Principal& p, const std::string& id, bool by_steering) {
   auto s = Begin(p, id);
   if (!s) return s.error();
+  if (!s->steering.empty() && !by_steering) {
+    End(id);
+    return ApiError(kConflict, "id", "delay session " + id + " probes for steering policy " + s->steering +
+                                         "; it goes with the policy");
+  }
   // Forgotten first (with no write of its results in flight): a store that cannot forget it
   // leaves the session as it was.
   if (auto st = ingest_->Remove(id, [&] { return store_->DeleteSession(id); }); !st) {
@@ -385,6 +400,15 @@ std::vector<std::string> DelaySessions::Ids() {
   std::lock_guard lock(mu_);
   for (const auto& [id, e] : sessions_) {
     if (!e.creating) out.push_back(id);
+  }
+  return out;
+}
+
+std::vector<DelaySession> DelaySessions::Probes() {
+  std::vector<DelaySession> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, e] : sessions_) {
+    if (!e.creating && !e.s.steering.empty()) out.push_back(e.s);
   }
   return out;
 }

@@ -39,6 +39,9 @@ struct SessionRequest {
   EngineChoice engine = EngineChoice::kAuto;
   bool authenticated = false;
   bool start = true;
+  // Steering's probes only (not from REST): see DelaySession.
+  std::string steering, candidate;
+  std::optional<std::vector<std::string>> waypoints;
 };
 
 // Stats of a session over a span: closed intervals from the store merged with the open one.
@@ -65,7 +68,8 @@ class DelaySessions {
   std::vector<SessionView> List(const Principal& p);
   Result<SessionView> Get(const Principal& p, const std::string& id);
   Result<SessionView> SetRunning(const Principal& p, const std::string& id, bool running);
-  Status Delete(const Principal& p, const std::string& id);
+  // A steering probe goes with its policy only (`by_steering`).
+  Status Delete(const Principal& p, const std::string& id, bool by_steering = false);
   Result<std::vector<Sample>> Results(const Principal& p, const std::string& id, int64_t since_ms, size_t limit);
   // Intervals that end after since_ms (closed ones, then the open one, flagged by the bool).
   Result<std::vector<std::pair<IntervalAggregate, bool>>> Intervals(const Principal& p, const std::string& id,
@@ -81,6 +85,7 @@ class DelaySessions {
   std::vector<std::pair<std::string, uint32_t>> OfSender(const std::string& device_id);  // id, ssid
   std::set<std::string> Senders();
   std::vector<std::string> Ids();
+  std::vector<DelaySession> Probes();  // steering's
 
   // For the slices, the devices and the shares.
   std::vector<std::string> OnSlice(const std::string& slice_id);

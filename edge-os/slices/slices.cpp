@@ -78,7 +78,7 @@ Result<std::map<std::string, EdgeState>> SliceService::Push(const Slice& next,
                                                             const std::map<std::string, Device>& devices) {
   std::map<std::string, segwan::v1::Slice> old_plan;
   if (prev) {
-    if (auto o = PlanSlice(*prev, devices)) old_plan = *o;
+    if (auto o = PlanSlice(Effective(*prev), devices)) old_plan = *o;
   }
   std::map<std::string, EdgeState> states;
   std::vector<std::string> applied;
@@ -221,7 +221,7 @@ Result<SliceView> SliceService::Update(const Principal& p, const std::string& id
     if (!checked) return checked.error();
     devices = std::move(*checked);
     for (auto& [d, dev] : DevicesOf(prev)) devices.emplace(d, dev);  // to plan the old state for rollback and removal
-    auto planned = PlanSlice(s, devices);
+    auto planned = PlanSlice(Effective(s), devices);
     if (!planned) return ApiError(kBadRequest, planned.error().field, planned.error().message);
     plan = std::move(*planned);
     it->second.busy = true;  // marked before its sessions are asked (see the hook)
@@ -240,7 +240,7 @@ Result<SliceView> SliceService::Update(const Principal& p, const std::string& id
   }
   if (auto st = store_->PutSlice(s); !st) {
     // Not kept: the edges go back to the stored version.
-    if (auto old = PlanSlice(prev, devices)) Push(prev, *old, &s, devices);
+    if (auto old = PlanSlice(Effective(prev), devices)) Push(prev, *old, &s, devices);
     Release(id);
     return st.error();
   }
@@ -348,6 +348,35 @@ Result<std::vector<std::string>> SliceService::FlowSegments(const Slice& s, cons
     return std::vector<std::string>(segs.begin(), segs.end());
   }
   return FieldError("to", "'" + to + "' is not another device of slice " + s.id);
+}
+
+Slice SliceService::Effective(const Slice& s) {
+  if (!hooks_.steered) return s;
+  Slice out = s;
+  for (auto& p : hooks_.steered(s.id)) {
+    auto it = std::find_if(out.paths.begin(), out.paths.end(), [&](const auto& x) { return x.from == p.from && x.to == p.to; });
+    if (it != out.paths.end()) *it = std::move(p);
+    else out.paths.push_back(std::move(p));
+  }
+  return out;
+}
+
+Status SliceService::Reapply(const std::string& slice_id, const std::string& device_id) {
+  auto s = Find(slice_id);
+  if (!s) return ApiError(kNotFound, "slice", "no slice '" + slice_id + "'");
+  auto plan = PlanSlice(Effective(*s), DevicesOf(*s));
+  if (!plan) return plan.error();
+  auto edge = plan->find(device_id);
+  if (edge == plan->end()) return ApiError(kNotFound, "device", device_id + " is not in slice " + slice_id);
+  if (!devices_->Reachable(device_id)) return Error{device_id + " is not connected", "", kGrpcUnavailable};
+  Status st = [&]() -> Status {
+    auto edge_lock = locks_->Lock(device_id);
+    auto r = devices_->Client(device_id)->ApplySlice(edge->second);
+    if (!r) return r.error();
+    return Status::Ok();
+  }();
+  SetEdgeState(slice_id, device_id, st ? EdgeState{"applied", ""} : EdgeState{Refused(st.error()) ? "error" : "pending", st.error().message});
+  return st;
 }
 
 SlicesOfEdge SliceService::OfEdge(const std::string& device_id) {

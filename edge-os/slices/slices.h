@@ -39,6 +39,9 @@ struct SliceRequest {
 struct SliceHooks {
   // A conflict error when the sessions on `prev` cannot follow it to `next` (null: deletion).
   std::function<std::optional<Error>(const Slice& prev, const Slice* next)> users;
+  // The paths SLA steering chose for the slice's steered directions (they replace the
+  // slice's own for those directions).
+  std::function<std::vector<SlicePath>(const std::string& slice_id)> steered;
 };
 
 // Edges whose slices one reconcile converges: what it should have, and the slices it must
@@ -71,6 +74,11 @@ class SliceService {
   // tenant's), 409 while it is being changed.
   Result<Slice> ForNewSession(const std::string& tenant, const std::string& id);
   std::optional<Slice> Find(const std::string& id);  // any live slice
+  // The slice as the edges carry it: its paths with steering's choices in place.
+  Slice Effective(const Slice& s);
+  // Puts the slice as it is now on one edge (a steering switch: the edge replaces its routes,
+  // make-before-break). Not found: the slice is gone; the edge's error otherwise.
+  Status Reapply(const std::string& slice_id, const std::string& device_id);
   // The SID list of a slice's flow from one device's site to another's.
   Result<std::vector<std::string>> FlowSegments(const Slice& s, const std::string& from, const std::string& to,
                                                 const std::string& family);

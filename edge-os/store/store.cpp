@@ -61,6 +61,18 @@ const char* const kMigrations[] = {
       DROP TABLE samples;
       ALTER TABLE samples_by_time RENAME TO samples;
     )sql",
+    // 6: SLA steering: classes, policies, the candidate each steered direction uses, events
+    R"sql(
+      CREATE TABLE sla_classes (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, doc TEXT NOT NULL);
+      CREATE TABLE steering_policies (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,
+                                      slice_id TEXT NOT NULL, doc TEXT NOT NULL);
+      CREATE TABLE steering_choices (policy_id TEXT NOT NULL, from_device TEXT NOT NULL,
+                                     to_device TEXT NOT NULL, doc TEXT NOT NULL,
+                                     PRIMARY KEY (policy_id, from_device, to_device));
+      CREATE TABLE steering_events (id INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL,
+                                    slice_id TEXT NOT NULL, time_ms INTEGER NOT NULL, doc TEXT NOT NULL);
+      CREATE INDEX steering_events_by_tenant ON steering_events (tenant_id, id);
+    )sql",
 };
 
 json AggregateToJson(const IntervalAggregate& a) {
@@ -548,13 +560,138 @@ Result<uint64_t> Store::Prune(uint64_t samples_before_t1, int64_t aggregates_bef
     SQLite::Statement a(*db_, "DELETE FROM samples WHERE t1 < ?");
     a.bind(1, static_cast<int64_t>(samples_before_t1));
     uint64_t n = static_cast<uint64_t>(a.exec());
-    for (const char* sql : {"DELETE FROM aggregates WHERE start_ms < ?", "DELETE FROM loss_periods WHERE end_ms < ?"}) {
+    for (const char* sql : {"DELETE FROM aggregates WHERE start_ms < ?", "DELETE FROM loss_periods WHERE end_ms < ?",
+                            "DELETE FROM steering_events WHERE time_ms < ?"}) {
       SQLite::Statement b(*db_, sql);
       b.bind(1, aggregates_before_ms);
       n += static_cast<uint64_t>(b.exec());
     }
     tx.commit();
     return n;
+  });
+}
+
+// ---- SLA steering
+Status Store::PutSla(const SlaClass& c) {
+  return Write("PutSla", [&] {
+    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO sla_classes (id, tenant_id, doc) VALUES (?, ?, ?)");
+    q.bind(1, c.id);
+    q.bind(2, c.tenant_id);
+    q.bind(3, json(c).dump());
+    q.exec();
+  });
+}
+
+Result<std::vector<SlaClass>> Store::Slas() {
+  return Read<std::vector<SlaClass>>("Slas", [&] { return Docs<SlaClass>(*rd_, "SELECT doc FROM sla_classes ORDER BY rowid"); });
+}
+
+Status Store::DeleteSla(const std::string& id) {
+  return Write("DeleteSla", [&] {
+    SQLite::Statement q(*db_, "DELETE FROM sla_classes WHERE id = ?");
+    q.bind(1, id);
+    q.exec();
+  });
+}
+
+Status Store::PutPolicy(const SteeringPolicy& p, const std::vector<SteeringChoice>& choices) {
+  return Write("PutPolicy", [&] {
+    SQLite::Transaction tx(*db_);
+    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO steering_policies (id, tenant_id, slice_id, doc) VALUES (?, ?, ?, ?)");
+    q.bind(1, p.id);
+    q.bind(2, p.tenant_id);
+    q.bind(3, p.slice_id);
+    q.bind(4, json(p).dump());
+    q.exec();
+    for (const auto& c : choices) {
+      SQLite::Statement w(*db_, "INSERT OR REPLACE INTO steering_choices (policy_id, from_device, to_device, doc) VALUES (?, ?, ?, ?)");
+      w.bind(1, c.policy_id);
+      w.bind(2, c.from);
+      w.bind(3, c.to);
+      w.bind(4, json(c).dump());
+      w.exec();
+    }
+    tx.commit();
+  });
+}
+
+Result<std::vector<SteeringPolicy>> Store::Policies() {
+  return Read<std::vector<SteeringPolicy>>("Policies", [&] {
+    return Docs<SteeringPolicy>(*rd_, "SELECT doc FROM steering_policies ORDER BY rowid");
+  });
+}
+
+Status Store::DeletePolicy(const std::string& id) {
+  return Write("DeletePolicy", [&] {
+    SQLite::Transaction tx(*db_);
+    for (const char* sql : {"DELETE FROM steering_policies WHERE id = ?", "DELETE FROM steering_choices WHERE policy_id = ?"}) {
+      SQLite::Statement q(*db_, sql);
+      q.bind(1, id);
+      q.exec();
+    }
+    tx.commit();
+  });
+}
+
+Status Store::PutChoice(const SteeringChoice& c, const std::vector<SteeringEvent>& events) {
+  return Write("PutChoice", [&] {
+    SQLite::Transaction tx(*db_);
+    SQLite::Statement w(*db_, "INSERT OR REPLACE INTO steering_choices (policy_id, from_device, to_device, doc) VALUES (?, ?, ?, ?)");
+    w.bind(1, c.policy_id);
+    w.bind(2, c.from);
+    w.bind(3, c.to);
+    w.bind(4, json(c).dump());
+    w.exec();
+    for (const auto& e : events) {
+      SQLite::Statement q(*db_, "INSERT INTO steering_events (tenant_id, slice_id, time_ms, doc) VALUES (?, ?, ?, ?)");
+      q.bind(1, e.tenant_id);
+      q.bind(2, e.slice_id);
+      q.bind(3, e.time_ms);
+      q.bind(4, json(e).dump());
+      q.exec();
+    }
+    tx.commit();
+  });
+}
+
+Result<std::vector<SteeringChoice>> Store::Choices() {
+  return Read<std::vector<SteeringChoice>>("Choices", [&] {
+    return Docs<SteeringChoice>(*rd_, "SELECT doc FROM steering_choices ORDER BY policy_id, from_device, to_device");
+  });
+}
+
+Status Store::AddEvents(const std::vector<SteeringEvent>& events) {
+  return Write("AddEvents", [&] {
+    SQLite::Transaction tx(*db_);
+    for (const auto& e : events) {
+      SQLite::Statement q(*db_, "INSERT INTO steering_events (tenant_id, slice_id, time_ms, doc) VALUES (?, ?, ?, ?)");
+      q.bind(1, e.tenant_id);
+      q.bind(2, e.slice_id);
+      q.bind(3, e.time_ms);
+      q.bind(4, json(e).dump());
+      q.exec();
+    }
+    tx.commit();
+  });
+}
+
+Result<std::vector<SteeringEvent>> Store::Events(const std::string& tenant, const std::string& slice, int64_t before_id,
+                                                size_t limit) {
+  return Read<std::vector<SteeringEvent>>("Events", [&]() -> std::vector<SteeringEvent> {
+    SQLite::Statement q(*rd_,
+                        "SELECT id, doc FROM steering_events WHERE (?1 = '' OR tenant_id = ?1) AND (?2 = '' OR slice_id = ?2) "
+                        "AND (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4");
+    q.bind(1, tenant);
+    q.bind(2, slice);
+    q.bind(3, before_id);
+    q.bind(4, static_cast<int64_t>(limit));
+    std::vector<SteeringEvent> out;
+    while (q.executeStep()) {
+      auto e = json::parse(q.getColumn(1).getString()).get<SteeringEvent>();
+      e.id = q.getColumn(0).getInt64();
+      out.push_back(std::move(e));
+    }
+    return out;
   });
 }
 

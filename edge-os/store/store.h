@@ -103,7 +103,23 @@ class Store {
   // Periods that end after since_ms, oldest first.
   Result<std::vector<LossPeriod>> LossPeriods(const std::string& id, int64_t since_ms, size_t limit);
 
-  // Deletes samples, aggregates and loss periods older than the cut-off; returns how many rows went.
+  // SLA steering. A policy is written with its directions' first choices; a choice with the
+  // events that explain it, in one transaction.
+  Status PutSla(const SlaClass& c);
+  Result<std::vector<SlaClass>> Slas();
+  Status DeleteSla(const std::string& id);
+  Status PutPolicy(const SteeringPolicy& p, const std::vector<SteeringChoice>& choices);
+  Result<std::vector<SteeringPolicy>> Policies();
+  Status DeletePolicy(const std::string& id);  // with its choices
+  Status PutChoice(const SteeringChoice& c, const std::vector<SteeringEvent>& events);
+  Result<std::vector<SteeringChoice>> Choices();
+  Status AddEvents(const std::vector<SteeringEvent>& events);
+  // Newest first; empty tenant or slice: all; before_id 0: from the newest (paging: pass the
+  // last id of the previous page).
+  Result<std::vector<SteeringEvent>> Events(const std::string& tenant, const std::string& slice, int64_t before_id,
+                                            size_t limit);
+
+  // Deletes samples, aggregates, loss periods and steering events older than the cut-off; returns how many rows went.
   Result<uint64_t> Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms);
   uint64_t SamplesStored() { return samples_stored_; }
   uint64_t Errors() { return errors_; }  // failed reads and writes since open
