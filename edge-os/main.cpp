@@ -97,7 +97,9 @@ int Run(const ControllerConfig& c) {
                          .retention_ms = c.retention_days * 86'400'000LL,
                          .max_slices_per_tenant = static_cast<size_t>(c.max_slices_per_tenant),
                          .max_sessions_per_tenant = static_cast<size_t>(c.max_sessions_per_tenant),
-                         .max_sessions_per_device = static_cast<size_t>(c.max_sessions_per_device)});
+                         .max_sessions_per_device = static_cast<size_t>(c.max_sessions_per_device),
+                         .core_sids = c.core_sids,
+                         .steering_grace = std::chrono::milliseconds(c.steering_grace_ms)});
   controller.SetOperatorToken(*op_token);
   for (const auto* e : {&controller.load_error(), trust ? &trust->load_error() : nullptr}) {
     if (e && *e) {

@@ -28,6 +28,8 @@ void AddControllerFlags(FlagSet& f) {
   f.AddBool("insecure", false, "plaintext southbound with a shared registration token (closed lab networks only)");
   f.AddInt("device-cert-days", 30, "lifetime of the certificates given to devices (renewed at two thirds)");
   f.AddInt("join-token-hours", 24, "how long a join token made for a device stays valid");
+  f.AddString("core-sids", "", "steering: core routers as candidate paths, NAME=SID[+SID...],... (e.g. p1=fc00:0:1::e)");
+  f.AddInt("steering-grace-ms", 400, "steering: how long after its end a probe window is judged (at least the stream batch)");
   f.AddString("log-level", "info", "debug, info, warn or error");
 }
 
@@ -72,7 +74,43 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
   c.metrics_token_file = f.GetString("metrics-token-file");
   if (auto e = in_range("device-cert-days", 1, 825, &c.device_cert_days)) return *e;
   if (auto e = in_range("join-token-hours", 1, 24 * 30, &c.join_token_hours)) return *e;
+  auto cores = ParseCoreSids(f.GetString("core-sids"));
+  if (!cores) return cores.error();
+  c.core_sids = std::move(*cores);
+  if (auto e = in_range("steering-grace-ms", 10, 60'000, &c.steering_grace_ms)) return *e;
   return c;
+}
+
+Result<std::vector<SteeringCandidate>> ParseCoreSids(const std::string& text) {
+  std::vector<SteeringCandidate> out;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find(',', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(at, end - at);
+    at = end + 1;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) return FieldError("--core-sids", "'" + item + "' is not NAME=SID");
+    SteeringCandidate c{item.substr(0, eq), {}};
+    if (!IsValidIdentifier(c.name, 32) || c.name == "direct" || c.name == "slice") {
+      return FieldError("--core-sids", "'" + c.name + "' must match [a-z0-9][a-z0-9-]{0,31} and not be direct or slice");
+    }
+    for (const auto& other : out) {
+      if (other.name == c.name) return FieldError("--core-sids", "'" + c.name + "' is named twice");
+    }
+    std::string sids = item.substr(eq + 1);
+    size_t from = 0;
+    while (from <= sids.size()) {
+      size_t plus = sids.find('+', from);
+      if (plus == std::string::npos) plus = sids.size();
+      const std::string sid = sids.substr(from, plus - from);
+      if (!ParseIpv6(sid)) return FieldError("--core-sids", "'" + sid + "' of " + c.name + " is not an IPv6 SID");
+      c.waypoints.push_back(sid);
+      from = plus + 1;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 }  // namespace segwan::controller

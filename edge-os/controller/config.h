@@ -1,7 +1,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
+#include "edge-os/controller/model.h"
 #include "segwan/flags.h"
 #include "segwan/net.h"
 #include "segwan/result.h"
@@ -38,7 +40,14 @@ struct ControllerConfig {
   std::string metrics_token_file;  // set: /metrics asks for this token (or the operator's)
   int64_t device_cert_days = 30;   // lifetime of a device certificate (renewed at 2/3)
   int64_t join_token_hours = 24;   // lifetime of a join token
+  // SLA steering: the operator's core routers, each a candidate path (NAME=SID[+SID...]),
+  // and how long after its end a probe window is judged.
+  std::vector<SteeringCandidate> core_sids;
+  int64_t steering_grace_ms = 400;
 };
+
+// "p1=fc00:0:1::e,p2=fc00:0:2::e" (a waypoint list joined by '+'); errors name --core-sids.
+Result<std::vector<SteeringCandidate>> ParseCoreSids(const std::string& text);
 
 void AddControllerFlags(FlagSet& flags);
 Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& flags);

@@ -23,6 +23,13 @@ class Exposition {
     o_ << name << "_sum{" << labels << "} " << h.sum << "\n";
     o_ << name << "_count{" << labels << "} " << h.count << "\n";
   }
+  void Family(const char* name, const char* type, const char* help) {
+    o_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  template <typename V>
+  void Sample(const char* name, const std::string& labels, V value) {
+    o_ << name << "{" << labels << "} " << value << "\n";
+  }
   std::string str() const { return o_.str(); }
 
  private:
@@ -56,6 +63,22 @@ std::string PrometheusText(const Metrics& m) {
       const std::string labels = "session=\"" + sm.session_id + "\",tenant=\"" + sm.tenant_id +
                                  "\",direction=\"" + (dir == 0 ? "direct" : "return") + "\"";
       e.Series("segwan_delay_seconds", labels, dir == 0 ? sm.direct : sm.back);
+    }
+  }
+  // Steering: one series per steered direction (the active one per candidate), so a policy
+  // adds directions x (candidates + 1) series.
+  e.Family("segwan_steering_switches_total", "counter", "Times a steered direction's traffic moved to another path.");
+  for (const auto& d : m.steering.directions) {
+    e.Sample("segwan_steering_switches_total",
+             "policy=\"" + d.policy + "\",tenant=\"" + d.tenant + "\",from=\"" + d.from + "\",to=\"" + d.to + "\"", d.switches);
+  }
+  e.Family("segwan_steering_active_path", "gauge", "1 for the candidate path carrying a steered direction's traffic.");
+  for (const auto& d : m.steering.directions) {
+    for (const auto& c : d.candidates) {
+      e.Sample("segwan_steering_active_path",
+               "policy=\"" + d.policy + "\",tenant=\"" + d.tenant + "\",from=\"" + d.from + "\",to=\"" + d.to +
+                   "\",path=\"" + c + "\"",
+               c == d.active ? 1 : 0);
     }
   }
   return e.str();

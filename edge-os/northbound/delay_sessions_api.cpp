@@ -13,7 +13,11 @@ namespace {
 json SessionJson(const SessionView& v) {
   const auto& s = v.session;
   const auto& c = v.counters;
-  return {{"id", s.id}, {"tenant", s.tenant_id}, {"slice", s.slice_id}, {"sender", s.sender},
+  json steering = nullptr;
+  if (!s.steering.empty()) {
+    steering = {{"policy", s.steering}, {"candidate", s.candidate}, {"waypoints", s.waypoints ? *s.waypoints : std::vector<std::string>{}}};
+  }
+  return {{"id", s.id}, {"steering", steering}, {"tenant", s.tenant_id}, {"slice", s.slice_id}, {"sender", s.sender},
           {"reflector", s.reflector}, {"ssid", s.ssid}, {"interval_ms", s.interval_ms},
           {"timestamp_format", NameOf(s.timestamp_format)}, {"reflector_mode", NameOf(s.reflector_mode)},
           {"engine", NameOf(s.engine)}, {"authenticated", s.authenticated}, {"running", s.running},

@@ -73,6 +73,24 @@ struct Body {
     }
     return o[key].get<bool>();
   }
+  // A number, or nothing when the key is absent or null; `field` names it in the error.
+  std::optional<double> Number(const json& o, const std::string& key, const std::string& field) {
+    if (!o.contains(key) || o[key].is_null()) return std::nullopt;
+    if (!o[key].is_number()) {
+      Fail(field, "must be a number");
+      return std::nullopt;
+    }
+    return o[key].get<double>();
+  }
+  const json& Object(const json& o, const std::string& key, const std::string& field) {
+    static const json kEmpty = json::object();
+    if (!o.contains(key) || o[key].is_null()) return kEmpty;
+    if (!o[key].is_object()) {
+      Fail(field, "must be an object");
+      return kEmpty;
+    }
+    return o[key];
+  }
   int64_t Int(const json& o, const std::string& key, int64_t def) {
     if (!o.contains(key) || o[key].is_null()) return def;
     if (!o[key].is_number_integer()) {
@@ -161,6 +179,7 @@ void AddDeviceRoutes(Router& s, const Api& api);
 void AddSliceRoutes(Router& s, const Api& api);
 void AddDelaySessionRoutes(Router& s, const Api& api);
 void AddLossSessionRoutes(Router& s, const Api& api);
+void AddSteeringRoutes(Router& s, const Api& api);
 void AddMetricsRoutes(Router& s, const Api& api);
 
 }  // namespace segwan::controller

@@ -98,6 +98,7 @@ void RestServer::Routes() {
   AddSliceRoutes(s, api);
   AddDelaySessionRoutes(s, api);
   AddLossSessionRoutes(s, api);
+  AddSteeringRoutes(s, api);
   AddMetricsRoutes(s, api);
 }
 

@@ -508,8 +508,10 @@ SteeringMetrics SteeringService::Metrics() {
   std::lock_guard lock(mu_);
   for (const auto& [key, d] : directions_) {
     auto pol = policies_.find(std::get<0>(key));
+    std::vector<std::string> names;
+    for (const auto& c : d.judge.candidates()) names.push_back(c.name);
     m.directions.push_back({std::get<0>(key), pol != policies_.end() ? pol->second.policy.tenant_id : "",
-                            std::get<1>(key), std::get<2>(key), d.judge.active(), d.switches});
+                            std::get<1>(key), std::get<2>(key), d.judge.active(), std::move(names), d.switches});
   }
   return m;
 }

@@ -57,6 +57,7 @@ struct PolicyView {
 struct SteeringMetrics {
   struct Direction {
     std::string policy, tenant, from, to, active;
+    std::vector<std::string> candidates;
     uint64_t switches = 0;
   };
   std::vector<Direction> directions;

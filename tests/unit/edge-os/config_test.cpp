@@ -50,5 +50,22 @@ TEST(ControllerConfig, BadListenAddressNamesTheFlag) {
   EXPECT_EQ(c.error().field, "--grpc-listen");
 }
 
+TEST(ControllerConfig, CoreSidsAreNamedCandidatePaths) {
+  auto cores = ParseCoreSids("p1=fc00:0:1::e,p2=fc00:0:2::e+fc00:0:3::e");
+  ASSERT_TRUE(cores) << cores.error().message;
+  ASSERT_EQ(cores->size(), 2u);
+  EXPECT_EQ((*cores)[0].name, "p1");
+  EXPECT_EQ((*cores)[0].waypoints, std::vector<std::string>{"fc00:0:1::e"});
+  EXPECT_EQ((*cores)[1].waypoints, (std::vector<std::string>{"fc00:0:2::e", "fc00:0:3::e"}));
+  EXPECT_TRUE(ParseCoreSids("")->empty());
+  for (const char* bad : {"p1", "p1=10.0.0.1", "P1=fc00::e", "direct=fc00::e", "p1=fc00::e,p1=fc00::f", "p1="}) {
+    auto r = ParseCoreSids(bad);
+    EXPECT_FALSE(r) << bad;
+    if (!r) {
+      EXPECT_EQ(r.error().field, "--core-sids");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace segwan::controller

@@ -810,6 +810,63 @@ TEST_F(RestTest, BadLossSessionsAreRefusedByFieldAndChangeNothing) {
   EXPECT_EQ(Call("GET", "/api/v1/loss-sessions", t).body, before);
 }
 
+TEST_F(RestTest, SteeringPoliciesProbeTheirCandidatesAndStayWithTheirTenant) {
+  const auto acme = NewTenant("acme");
+  const auto globex = NewTenant("globex");
+  ASSERT_EQ(Call("POST", "/api/v1/slices", acme, SliceBody()).status, 201);
+  auto sla = Call("POST", "/api/v1/sla-classes", acme, json{{"name", "voice"}, {"limits", {{"delay_ms", 10}, {"loss_pct", 1}}}});
+  ASSERT_EQ(sla.status, 201) << sla.body;
+  EXPECT_EQ(sla.body["limits"]["delay_ms"], 10);
+  EXPECT_TRUE(sla.body["limits"]["jitter_ms"].is_null());
+  const std::string sla_id = sla.body["id"];
+  ExpectError(Call("POST", "/api/v1/sla-classes", acme, json{{"name", "x"}, {"limits", {{"delay_ms", "ten"}}}}), 400,
+              "limits.delay_ms");
+
+  const json body = {{"slice", "sl1"}, {"sla", sla_id}, {"pairs", {{{"from", "edge-a"}, {"to", "edge-b"}}}},
+                     {"probe", {{"interval_ms", 100}, {"window_ms", 300}, {"windows", 3}, {"hold_down_s", 30}}}};
+  const auto before = Snapshot();
+  json bad = body;
+  bad["probe"]["windows"] = 0;
+  ExpectError(Call("POST", "/api/v1/steering-policies", acme, bad), 400, "probe.windows");
+  bad = body;
+  bad["candidates"] = {{{"name", "x"}, {"waypoints", {7}}}};
+  ExpectError(Call("POST", "/api/v1/steering-policies", acme, bad), 400, "candidates[0].waypoints[0]");
+  ExpectError(Call("POST", "/api/v1/steering-policies", globex, body), 404, "slice");
+  EXPECT_EQ(Snapshot(), before) << "refused requests change nothing";
+
+  auto r = Call("POST", "/api/v1/steering-policies", acme, body);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = r.body["id"];
+  ASSERT_EQ(r.body["directions"].size(), 1u);
+  const auto& d = r.body["directions"][0];
+  // The slice pins a->b through p1: that is the preferred candidate, the underlay's route next.
+  EXPECT_EQ(d["active"], "slice");
+  ASSERT_EQ(d["candidates"].size(), 2u);
+  EXPECT_EQ(d["candidates"][0]["waypoints"], json({"fc00:0:1::e"}));
+  EXPECT_EQ(d["candidates"][1]["name"], "direct");
+  EXPECT_TRUE(d["candidates"][0]["last_window"].is_null());
+  const std::string probe = d["candidates"][1]["session"];
+  auto s = Call("GET", "/api/v1/delay-sessions/" + probe, acme);
+  ASSERT_EQ(s.status, 200);
+  EXPECT_EQ(s.body["steering"]["policy"], id);
+  EXPECT_EQ(s.body["steering"]["candidate"], "direct");
+  ExpectError(Call("DELETE", "/api/v1/delay-sessions/" + probe, acme), 409, "id");
+  ExpectError(Call("DELETE", "/api/v1/sla-classes/" + sla_id, acme), 409, "id");
+
+  EXPECT_EQ(Call("GET", "/api/v1/steering-policies/" + id, globex).status, 404);
+  EXPECT_TRUE(Call("GET", "/api/v1/steering-policies", globex).body.empty());
+  EXPECT_TRUE(Call("GET", "/api/v1/sla-classes", globex).body.empty());
+  auto events = Call("GET", "/api/v1/steering-events?limit=10", acme);
+  ASSERT_EQ(events.status, 200);
+  EXPECT_TRUE(events.body["events"].empty());
+  EXPECT_TRUE(events.body["next_before"].is_null());
+  ExpectError(Call("GET", "/api/v1/steering-events?before=x", acme), 400, "before");
+
+  EXPECT_EQ(Call("DELETE", "/api/v1/steering-policies/" + id, acme).status, 204);
+  EXPECT_EQ(Call("GET", "/api/v1/delay-sessions/" + probe, acme).status, 404);
+  EXPECT_EQ(Call("DELETE", "/api/v1/sla-classes/" + sla_id, acme).status, 204);
+}
+
 TEST(ParseSince, MillisecondsOrASpanBack) {
   EXPECT_EQ(*ParseSince("", 1'000'000), 0);
   EXPECT_EQ(*ParseSince("1234", 1'000'000), 1234);

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "edge-os/controller/controller.h"
+#include "edge-os/monitoring/prometheus.h"
 #include "edge-os/store/store.h"
 #include "fake_edges.h"
 #include "segwan/clock.h"
@@ -189,6 +190,11 @@ TEST_F(SteeringServiceTest, AViolationMovesTheTrafficAndTheChoiceSurvivesARestar
   EXPECT_EQ((*events)[1].kind, "violation");
   auto page = ctl_->SteeringEvents(p_, "", (*events)[0].id, 10);
   ASSERT_EQ(page->size(), 1u) << "paging: older than the first page's first";
+  const std::string text = PrometheusText(ctl_->GetMetrics());
+  const std::string dir = "policy=\"" + policy_ + "\",tenant=\"" + p_.tenant_id + "\",from=\"edge-a\",to=\"edge-b\"";
+  EXPECT_NE(text.find("segwan_steering_switches_total{" + dir + "} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("segwan_steering_active_path{" + dir + ",path=\"p2\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("segwan_steering_active_path{" + dir + ",path=\"direct\"} 0\n"), std::string::npos);
 
   // Another tenant sees neither the policy nor its events.
   auto other = ctl_->CreateTenant(op_, "globex");
