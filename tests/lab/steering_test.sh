@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# SLA steering in the lab, through the REST API: a slice a <-> b whose a->b traffic takes the
+# underlay's route (through p1), an SLA of 10 ms one-way, and a policy probing three candidates
+# (direct, via p1, via p2) every 100 ms in windows of 300 ms. 30 ms of delay on edge-a's link
+# to p1 breaks direct and p1: the traffic of a ping at 10 ms moves to p2, seen by capture on
+# edge-a's link to p2, with the time from the impairment to the first packet there and the
+# ping's losses measured. Lifted, the traffic returns to direct after the hold-down (8 s).
+# Toggled every 2 s for 16 s, the impairment moves the traffic at most once per hold-down.
+# Prints {"bench": "sla_switch", ...}.
+source "$(dirname "$0")/lib.sh"
+require_lab_kernel
+command -v curl >/dev/null || skip "needs curl"
+command -v tcpdump >/dev/null || skip "needs tcpdump"
+[ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
+WORK=$(mktemp -d)
+trap 'rc=$?; kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"; lab_teardown $rc' EXIT
+export SEGWAN_LAB_HTTP=127.0.0.1:18083
+HOLD_S=8
+export SEGWAN_LAB_CONTROLLER_ARGS="--core-sids p1=fc00:0:1::e,p2=fc00:0:2::e --stream-batch-ms 40 --steering-grace-ms 150"
+
+step "lab, tenant, slice a <-> b (unpinned), SLA 10 ms, policy on a->b"
+"$LAB" up --detach
+eval "$("$LAB" env)"
+CTL_URL=$SEGWAN_URL
+TENANT=$(api POST /api/v1/tenants "$SEGWAN_TOKEN" '{"name": "acme"}' | jget token)
+api POST /api/v1/slices "$TENANT" '{"name": "blue",
+  "sites": [{"device": "edge-a", "interface": "lan0"}, {"device": "edge-b", "interface": "lan0"}]}' >/dev/null
+SLA=$(api POST /api/v1/sla-classes "$TENANT" '{"name": "voice", "limits": {"delay_ms": 10}}' | jget id)
+POL=$(api POST /api/v1/steering-policies "$TENANT" "{\"slice\": \"sl1\", \"sla\": \"$SLA\",
+  \"pairs\": [{\"from\": \"edge-a\", \"to\": \"edge-b\"}],
+  \"probe\": {\"interval_ms\": 100, \"window_ms\": 300, \"windows\": 3, \"hold_down_s\": $HOLD_S}}" | jget id)
+active() { api GET "/api/v1/steering-policies/$POL" "$TENANT" | jget directions.0.active; }
+active_is() { [ "$(active)" = "$1" ]; }
+all_comply() {
+  api GET "/api/v1/steering-policies/$POL" "$TENANT" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)["directions"][0]
+sys.exit(0 if all(c["complies"] for c in d["candidates"]) else 1)'
+}
+wait_for 20 all_comply || fail "the candidates do not all comply unimpaired: $(api GET "/api/v1/steering-policies/$POL" "$TENANT")"
+[ "$(active)" = direct ] || fail "expected direct, got $(active)"
+pass "policy $POL: direct, p1 and p2 probed and compliant; traffic on direct"
+
+step "30 ms on edge-a -> p1: traffic moves to p2"
+"$LAB" exec site-a ping -6 -i 0.01 -W 1 "$SITE_B_V6" >"$WORK/ping" 2>&1 &
+PING=$!
+"$LAB" exec edge-a tcpdump -l -n -tt -i wan2 ip6 >"$WORK/wan2" 2>/dev/null &
+sleep 2
+t0=$(date +%s.%N)
+"$LAB" impair edge-a p1 --delay 30 >/dev/null
+wait_for 10 active_is p2 || fail "no switch to p2 within 10 s (active: $(active))"
+sleep 1
+kill -INT $PING; wait $PING 2>/dev/null
+first=$(grep -m1 "$SITE_B_V6" "$WORK/wan2" | awk '{print $1}')
+[ -n "$first" ] || fail "no tenant traffic seen on edge-a's link to p2"
+switch_s=$(awk -v a="$t0" -v b="$first" 'BEGIN { printf "%.3f", b - a }')
+sent=$(grep -oE '[0-9]+ packets transmitted' "$WORK/ping" | awk '{print $1}')
+recv=$(grep -oE '[0-9]+ received' "$WORK/ping" | awk '{print $1}')
+lost=$((sent - recv))
+echo "switch: first tenant packet via p2 ${switch_s} s after the impairment; ping lost $lost of $sent"
+api GET "/api/v1/steering-events?limit=5" "$TENANT" | /usr/bin/python3 -c '
+import json, sys
+for e in reversed(json.load(sys.stdin)["events"]):
+    print(" ", e["time"], e["kind"], e["path"], "->" if e["to_path"] else "", e["to_path"] or "", "delay %.2f ms" % e["measured"]["delay_ms"])'
+within "$switch_s" 0 3 || fail "the switch took ${switch_s} s"
+pass "switched to p2 in ${switch_s} s"
+
+step "impairment lifted: traffic returns to direct after the ${HOLD_S} s hold-down"
+t1=$(date +%s)
+"$LAB" impair edge-a p1 >/dev/null
+wait_for $((HOLD_S + 10)) active_is direct || fail "no return to direct"
+back_s=$(( $(date +%s) - t1 ))
+[ "$back_s" -ge $((HOLD_S - 1)) ] || fail "returned after ${back_s} s, before the hold-down"
+pass "back on direct after ${back_s} s"
+
+step "impairment toggled every 2 s for 16 s: at most one switch per hold-down"
+switches() {
+  curl -s -H "Authorization: Bearer $SEGWAN_TOKEN" "$CTL_URL/metrics" |
+    awk -v p="$POL" '$1 ~ "^segwan_steering_switches_total" && index($1, "policy=\"" p "\"") { print $2 }'
+}
+s0=$(switches)
+sleep $HOLD_S  # the return's own hold-down passes first
+for _ in 1 2 3 4; do
+  "$LAB" impair edge-a p1 --delay 30 >/dev/null; sleep 2
+  "$LAB" impair edge-a p1 >/dev/null; sleep 2
+done
+flap=$(( $(switches) - s0 ))
+echo "switches while toggling: $flap"
+[ "$flap" -le $(( (16 + HOLD_S - 1) / HOLD_S )) ] || fail "$flap switches in 16 s with a ${HOLD_S} s hold-down"
+pass "$flap switch(es) in 16 s of toggling"
+
+echo "{\"bench\": \"sla_switch\", \"switch_s\": $switch_s, \"lost_packets\": $lost, \"flap_switches\": $flap, \"hold_down_s\": $HOLD_S}"
