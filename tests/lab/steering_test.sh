@@ -6,11 +6,14 @@
 # edge-a's link to p2, with the time from the impairment to the first packet there and the
 # ping's losses measured. Lifted, the traffic returns to direct after the hold-down (8 s).
 # Toggled every 2 s for 16 s, the impairment moves the traffic at most once per hold-down.
-# Prints {"bench": "sla_switch", ...}.
+# A 60 % random-drop rule on p1 (nftables) moves it too, on loss. With 30 ms on both cores'
+# links no candidate complies and none is clearly better: the controller says so and keeps
+# the traffic where it is. Prints {"bench": "sla_switch", ...}.
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
 command -v curl >/dev/null || skip "needs curl"
 command -v tcpdump >/dev/null || skip "needs tcpdump"
+command -v nft >/dev/null || skip "needs nft (nftables)"
 [ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
 WORK=$(mktemp -d)
 trap 'rc=$?; kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"; lab_teardown $rc' EXIT
@@ -25,7 +28,7 @@ CTL_URL=$SEGWAN_URL
 TENANT=$(api POST /api/v1/tenants "$SEGWAN_TOKEN" '{"name": "acme"}' | jget token)
 api POST /api/v1/slices "$TENANT" '{"name": "blue",
   "sites": [{"device": "edge-a", "interface": "lan0"}, {"device": "edge-b", "interface": "lan0"}]}' >/dev/null
-SLA=$(api POST /api/v1/sla-classes "$TENANT" '{"name": "voice", "limits": {"delay_ms": 10}}' | jget id)
+SLA=$(api POST /api/v1/sla-classes "$TENANT" '{"name": "voice", "limits": {"delay_ms": 10, "loss_pct": 20}}' | jget id)
 POL=$(api POST /api/v1/steering-policies "$TENANT" "{\"slice\": \"sl1\", \"sla\": \"$SLA\",
   \"pairs\": [{\"from\": \"edge-a\", \"to\": \"edge-b\"}],
   \"probe\": {\"interval_ms\": 100, \"window_ms\": 300, \"windows\": 3, \"hold_down_s\": $HOLD_S}}" | jget id)
@@ -88,5 +91,36 @@ flap=$(( $(switches) - s0 ))
 echo "switches while toggling: $flap"
 [ "$flap" -le $(( (16 + HOLD_S - 1) / HOLD_S )) ] || fail "$flap switches in 16 s with a ${HOLD_S} s hold-down"
 pass "$flap switch(es) in 16 s of toggling"
+
+step "a 60 % random-drop rule on p1: the traffic moves to p2 on loss"
+wait_for $((HOLD_S + 10)) active_is direct || fail "not back on direct after the toggling"
+"$LAB" exec p1 nft -f - <<'NFT'
+table inet segwan_steering_test {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ip6 daddr fc00:0:b::/48 numgen random mod 100 < 60 counter drop
+  }
+}
+NFT
+wait_for 15 active_is p2 || fail "no switch on loss (active: $(active))"
+kind=$(api GET "/api/v1/steering-events?limit=2" "$TENANT" | jget events.1.kind)
+loss=$(api GET "/api/v1/steering-events?limit=1" "$TENANT" | jget events.0.measured.loss_pct)
+[ "$kind" = violation ] || fail "expected a violation before the switch, got $kind"
+"$LAB" exec p1 nft delete table inet segwan_steering_test
+pass "switched to p2 on loss (the window that decided it lost ${loss} %)"
+
+step "30 ms on both cores' links: nothing complies, nothing clearly better, the traffic stays"
+wait_for $((HOLD_S + 10)) active_is direct || fail "not back on direct after the drop rule went"
+s1=$(switches)
+"$LAB" impair edge-a p1 --delay 30 >/dev/null
+"$LAB" impair edge-a p2 --delay 30 >/dev/null
+no_compliant() { api GET "/api/v1/steering-events?limit=3" "$TENANT" | grep -q '"no_compliant"'; }
+wait_for 10 no_compliant || fail "no no_compliant event"
+sleep 3
+[ "$(switches)" = "$s1" ] || fail "the traffic moved although no candidate was better"
+[ "$(active)" = direct ] || fail "expected direct, got $(active)"
+"$LAB" impair edge-a p1 >/dev/null
+"$LAB" impair edge-a p2 >/dev/null
+pass "no_compliant said, no switch"
 
 echo "{\"bench\": \"sla_switch\", \"switch_s\": $switch_s, \"lost_packets\": $lost, \"flap_switches\": $flap, \"hold_down_s\": $HOLD_S}"
