@@ -99,7 +99,8 @@ int Run(const ControllerConfig& c) {
                          .max_sessions_per_tenant = static_cast<size_t>(c.max_sessions_per_tenant),
                          .max_sessions_per_device = static_cast<size_t>(c.max_sessions_per_device),
                          .core_sids = c.core_sids,
-                         .steering_grace = std::chrono::milliseconds(c.steering_grace_ms)});
+                         .steering_grace = std::chrono::milliseconds(c.steering_grace_ms),
+                         .webhooks = {.allow = c.webhook_allow}});
   controller.SetOperatorToken(*op_token);
   for (const auto* e : {&controller.load_error(), trust ? &trust->load_error() : nullptr}) {
     if (e && *e) {

@@ -30,6 +30,7 @@ void AddControllerFlags(FlagSet& f) {
   f.AddInt("join-token-hours", 24, "how long a join token made for a device stays valid");
   f.AddString("core-sids", "", "steering: core routers as candidate paths, NAME=SID[+SID...],... (e.g. p1=fc00:0:1::e)");
   f.AddInt("steering-grace-ms", 400, "steering: how long after its end a probe window is judged (at least the stream batch)");
+  f.AddString("webhook-allow", "", "networks (CIDR,...) tenants' webhooks may reach although loopback or private");
   f.AddString("log-level", "info", "debug, info, warn or error");
 }
 
@@ -78,6 +79,15 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
   if (!cores) return cores.error();
   c.core_sids = std::move(*cores);
   if (auto e = in_range("steering-grace-ms", 10, 60'000, &c.steering_grace_ms)) return *e;
+  const std::string allow = f.GetString("webhook-allow");
+  for (size_t at = 0; at < allow.size();) {
+    size_t end = allow.find(',', at);
+    if (end == std::string::npos) end = allow.size();
+    auto prefix = ParsePrefix(allow.substr(at, end - at));
+    if (!prefix) return FieldError("--webhook-allow", "'" + allow.substr(at, end - at) + "' is not a network (CIDR)");
+    c.webhook_allow.push_back(*prefix);
+    at = end + 1;
+  }
   return c;
 }
 

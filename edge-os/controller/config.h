@@ -44,6 +44,7 @@ struct ControllerConfig {
   // and how long after its end a probe window is judged.
   std::vector<SteeringCandidate> core_sids;
   int64_t steering_grace_ms = 400;
+  std::vector<IpPrefix> webhook_allow;  // private networks tenants' webhooks may reach
 };
 
 // "p1=fc00:0:1::e,p2=fc00:0:2::e" (a waypoint list joined by '+'); errors name --core-sids.

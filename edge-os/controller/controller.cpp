@@ -3,11 +3,38 @@
 #include <algorithm>
 
 #include "segwan/clock.h"
+#include "segwan/text.h"
 #include "segwan/log.h"
 
 namespace segwan::controller {
 
 namespace pb = segwan::v1;
+
+namespace {
+
+// An alert as a tenant's webhook gets it: raised on a violation (critical when no candidate
+// complies), cleared when the path complies again.
+nlohmann::json AlertJson(const SteeringEvent& e) {
+  const bool cleared = e.kind == "clear";
+  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  return {{"alert", "sla_violation"},
+          {"state", cleared ? "cleared" : "raised"},
+          {"severity", cleared ? "info" : e.kind == "no_compliant" ? "critical" : "warning"},
+          {"event", e.kind},
+          {"time", IsoTime(e.time_ms)},
+          {"tenant", e.tenant_id},
+          {"slice", e.slice_id},
+          {"policy", e.policy_id},
+          {"from", e.from},
+          {"to", e.to},
+          {"path", e.path},
+          {"measured", {{"delay_ms", e.measured.delay_ms}, {"delay_p90_ms", e.measured.delay_p90_ms},
+                        {"jitter_ms", e.measured.jitter_ms}, {"loss_pct", e.measured.loss_pct}}},
+          {"limits", {{"delay_ms", opt(e.limits.delay_ms)}, {"delay_p90_ms", opt(e.limits.delay_p90_ms)},
+                      {"jitter_ms", opt(e.limits.jitter_ms)}, {"loss_pct", opt(e.limits.loss_pct)}}}};
+}
+
+}  // namespace
 
 Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions options)
     : store_(store),
@@ -25,6 +52,7 @@ Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions opt
       slices_(store, &registry_, &locks_, o_.max_slices_per_tenant),
       sessions_(store, &registry_, &slices_, &ingest_, &locks_, tai_offset_s_),
       loss_(store, &registry_, &slices_, &locks_, tai_offset_s_),
+      webhooks_(store, o_.webhooks),
       steering_(store, &registry_, &slices_, &sessions_,
                 SteeringService::Options{.cores = o_.core_sids,
                                          .grace_ms = o_.steering_grace.count(),
@@ -53,6 +81,7 @@ Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions opt
             if (!o_.start_threads || !workers_.Post(device, task)) task();
           },
       .converge = [this](const std::string& device) { reconciler_.Enqueue(device); },
+      .alert = [this](const SteeringEvent& e) { webhooks_.Send(e.tenant_id, AlertJson(e)); },
   });
   ingest_.SetTap([this](const std::string& id, const std::vector<Sample>& samples) { steering_.Tap(id, samples); });
   auto shares = [this](const std::string& tenant, const std::vector<std::string>& devices) {
@@ -69,6 +98,7 @@ Status Controller::Load() {
   if (auto st = slices_.Load(); !st) return st;
   if (auto st = sessions_.Load(); !st) return st;
   if (auto st = loss_.Load(); !st) return st;
+  if (auto st = webhooks_.Load(); !st) return st;
   return steering_.Load();
 }
 
@@ -77,6 +107,7 @@ Controller::~Controller() { Stop(); }
 void Controller::Start() {
   if (!o_.start_threads) return;
   ingest_.Start();
+  webhooks_.Start();
   if (o_.results == ResultMode::kStream) {
     ResultStreams::Hooks hooks{
         .client = [this](const std::string& edge) { return registry_.Reachable(edge) ? registry_.Client(edge) : nullptr; },
@@ -109,6 +140,7 @@ void Controller::Stop() {
   threads_.clear();
   if (streams_) streams_->Stop();
   workers_.Stop();  // waits for the calls in flight (each has a deadline)
+  webhooks_.Stop();
   ingest_.Stop();   // writes what waits
 }
 
@@ -307,6 +339,7 @@ Metrics Controller::GetMetrics() {
     for (const auto& e : sessions_.Senders()) m.streams_up += streams_->Up(e) ? 1 : 0;
   }
   m.steering = steering_.Metrics();
+  m.webhook_failures = webhooks_.failures();
   m.devices_known = registry_.Known();
   m.devices_connected = registry_.Connected();
   return m;

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "edge-os/alerts/webhooks.h"
 #include "edge-os/controller/errors.h"
 #include "edge-os/controller/model.h"
 #include "edge-os/controller/reconciler.h"
@@ -58,6 +59,7 @@ struct ControllerOptions {
   // its end a probe window is judged (the result stream's batching plus a margin).
   std::vector<SteeringCandidate> core_sids;
   std::chrono::milliseconds steering_grace{400};
+  Webhooks::Options webhooks;  // where tenants' alerts may go, retries
 };
 
 struct Metrics : IngestMetrics {
@@ -66,6 +68,7 @@ struct Metrics : IngestMetrics {
   uint64_t store_errors = 0;  // failed store reads and writes
   size_t streams_up = 0;      // notification mode: edges whose result stream delivers
   SteeringMetrics steering;
+  uint64_t webhook_failures = 0;  // alerts given up on
 };
 
 // The controller: the services wired together, and the threads that keep time. Every REST
@@ -169,6 +172,14 @@ class Controller {
     return steering_.Events(p, slice, before_id, limit);
   }
   void SteeringTick(int64_t now_ms) { steering_.Tick(now_ms); }  // tests; a thread does it every 50 ms
+  // A tenant's webhook: a JSON POST per alert (raised on a violation, critical when no
+  // candidate complies; cleared when the path complies again).
+  Result<WebhookStatus> SetWebhook(const Principal& p, const std::string& tenant, const std::string& url) {
+    return webhooks_.Set(p, tenant, url);
+  }
+  Result<WebhookStatus> GetWebhook(const Principal& p, const std::string& tenant) { return webhooks_.Get(p, tenant); }
+  Status RemoveWebhook(const Principal& p, const std::string& tenant) { return webhooks_.Remove(p, tenant); }
+  void DeliverAlerts() { webhooks_.DeliverDue(); }  // tests; a thread does it
 
   Metrics GetMetrics();
   int32_t tai_offset_s() const { return tai_offset_s_; }
@@ -205,6 +216,7 @@ class Controller {
   SliceService slices_;
   DelaySessions sessions_;
   class LossSessions loss_;
+  Webhooks webhooks_;
   SteeringService steering_;
   Reconciler reconciler_;
   std::unique_ptr<ResultStreams> streams_;  // notification mode, once started

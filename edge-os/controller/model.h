@@ -309,4 +309,12 @@ struct SteeringEvent {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SteeringEvent, id, time_ms, tenant_id, slice_id, policy_id, from,
                                                 to, kind, path, to_path, measured, limits)
 
+// Where a tenant's alerts go: a JSON POST per alert.
+struct Webhook {
+  std::string tenant_id;
+  std::string url;
+  int64_t updated_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Webhook, tenant_id, url, updated_ms)
+
 }  // namespace segwan::controller

@@ -65,6 +65,8 @@ std::string PrometheusText(const Metrics& m) {
       e.Series("segwan_delay_seconds", labels, dir == 0 ? sm.direct : sm.back);
     }
   }
+  e.Scalar("segwan_webhook_failures_total", "counter", "Alerts given up on: their webhook never took them.",
+           m.webhook_failures);
   // Steering: one series per steered direction (the active one per candidate), so a policy
   // adds directions x (candidates + 1) series.
   e.Family("segwan_steering_switches_total", "counter", "Times a steered direction's traffic moved to another path.");

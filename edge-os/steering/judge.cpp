@@ -142,6 +142,8 @@ DirectionJudge::Decision DirectionJudge::Window(const std::string& candidate, co
     last_switch_ms_ = now;
     violated_ = to.bad_streak >= p_.windows;
     no_compliant_ = false;
+    // The direction's traffic is on a compliant path again: its violation is over.
+    if (to.complies) d.events.push_back(Event("clear", to, now));
   };
   if (candidate == active_) {
     if (c->complies && violated_) {

@@ -47,7 +47,7 @@ class ProbeWindows {
 //
 // - The active candidate violating `windows` windows in a row is a violation: traffic moves
 //   to the compliant candidate with the lowest delay (a candidate complies when its last
-//   window met every limit). When none complies, it moves to the least bad one if that is
+//   window met every limit), and the violation clears (the direction's traffic complies). When none complies, it moves to the least bad one if that is
 //   better than the active one, and says so (no_compliant).
 // - Traffic returns to the preferred candidate (the first) once it has complied for
 //   hold_down_s without a break.

@@ -499,6 +499,11 @@ void SteeringService::Tick(int64_t now_ms) {
     // Kept before it is applied: a controller that restarts now puts the new path in place.
     const Status st = a.switched ? store_->PutChoice(a.choice, a.events) : store_->AddEvents(a.events);
     if (!st) SEGWAN_LOG(kWarn, "steering") << "keeping " << a.choice.policy_id << ": " << st.error().message;
+    if (hooks_.alert) {
+      for (const auto& e : a.events) {
+        if (e.kind != "switch") hooks_.alert(e);
+      }
+    }
     if (a.switched) Apply(a.slice, a.choice.from);
   }
 }

@@ -80,6 +80,7 @@ class SteeringService {
   struct Hooks {
     std::function<void(const std::string& device, std::function<void()>)> on_edge;  // run on the edge's worker
     std::function<void(const std::string& device)> converge;  // reconcile an edge a switch could not reach
+    std::function<void(const SteeringEvent&)> alert;           // violations, no_compliant and clearances
   };
   SteeringService(Store* store, DeviceRegistry* devices, SliceService* slices, DelaySessions* sessions, Options o)
       : store_(store), devices_(devices), slices_(slices), sessions_(sessions), o_(std::move(o)) {}

@@ -73,6 +73,10 @@ const char* const kMigrations[] = {
                                     slice_id TEXT NOT NULL, time_ms INTEGER NOT NULL, doc TEXT NOT NULL);
       CREATE INDEX steering_events_by_tenant ON steering_events (tenant_id, id);
     )sql",
+    // 7: where each tenant's alerts go
+    R"sql(
+      CREATE TABLE webhooks (tenant_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+    )sql",
 };
 
 json AggregateToJson(const IntervalAggregate& a) {
@@ -692,6 +696,27 @@ Result<std::vector<SteeringEvent>> Store::Events(const std::string& tenant, cons
       out.push_back(std::move(e));
     }
     return out;
+  });
+}
+
+Status Store::PutWebhook(const Webhook& w) {
+  return Write("PutWebhook", [&] {
+    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO webhooks (tenant_id, doc) VALUES (?, ?)");
+    q.bind(1, w.tenant_id);
+    q.bind(2, json(w).dump());
+    q.exec();
+  });
+}
+
+Result<std::vector<Webhook>> Store::Webhooks() {
+  return Read<std::vector<Webhook>>("Webhooks", [&] { return Docs<Webhook>(*rd_, "SELECT doc FROM webhooks ORDER BY tenant_id"); });
+}
+
+Status Store::DeleteWebhook(const std::string& tenant_id) {
+  return Write("DeleteWebhook", [&] {
+    SQLite::Statement q(*db_, "DELETE FROM webhooks WHERE tenant_id = ?");
+    q.bind(1, tenant_id);
+    q.exec();
   });
 }
 

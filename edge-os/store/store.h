@@ -119,6 +119,10 @@ class Store {
   Result<std::vector<SteeringEvent>> Events(const std::string& tenant, const std::string& slice, int64_t before_id,
                                             size_t limit);
 
+  Status PutWebhook(const Webhook& w);
+  Result<std::vector<Webhook>> Webhooks();
+  Status DeleteWebhook(const std::string& tenant_id);
+
   // Deletes samples, aggregates, loss periods and steering events older than the cut-off; returns how many rows went.
   Result<uint64_t> Prune(uint64_t samples_before_t1, int64_t aggregates_before_ms);
   uint64_t SamplesStored() { return samples_stored_; }

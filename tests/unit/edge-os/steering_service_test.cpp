@@ -182,14 +182,16 @@ TEST_F(SteeringServiceTest, AViolationMovesTheTrafficAndTheChoiceSurvivesARestar
   EXPECT_EQ(RouteToB(), "fc00:0:2::e") << "edge-a's route to b now goes via p2";
   auto events = ctl_->SteeringEvents(p_, "", 0, 10);
   ASSERT_TRUE(events);
-  ASSERT_EQ(events->size(), 2u);
-  EXPECT_EQ((*events)[0].kind, "switch");  // newest first
-  EXPECT_EQ((*events)[0].path, "direct");
-  EXPECT_EQ((*events)[0].to_path, "p2");
-  EXPECT_NEAR((*events)[0].measured.delay_ms, 25, 1e-6);
-  EXPECT_EQ((*events)[1].kind, "violation");
-  auto page = ctl_->SteeringEvents(p_, "", (*events)[0].id, 10);
-  ASSERT_EQ(page->size(), 1u) << "paging: older than the first page's first";
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].kind, "clear");  // newest first: on p2 the direction complies again
+  EXPECT_EQ((*events)[0].path, "p2");
+  EXPECT_EQ((*events)[1].kind, "switch");
+  EXPECT_EQ((*events)[1].path, "direct");
+  EXPECT_EQ((*events)[1].to_path, "p2");
+  EXPECT_NEAR((*events)[1].measured.delay_ms, 25, 1e-6);
+  EXPECT_EQ((*events)[2].kind, "violation");
+  auto page = ctl_->SteeringEvents(p_, "", (*events)[1].id, 10);
+  ASSERT_EQ(page->size(), 1u) << "paging: older than the given id";
   const std::string text = PrometheusText(ctl_->GetMetrics());
   const std::string dir = "policy=\"" + policy_ + "\",tenant=\"" + p_.tenant_id + "\",from=\"edge-a\",to=\"edge-b\"";
   EXPECT_NE(text.find("segwan_steering_switches_total{" + dir + "} 1\n"), std::string::npos) << text;
@@ -211,7 +213,7 @@ TEST_F(SteeringServiceTest, AViolationMovesTheTrafficAndTheChoiceSurvivesARestar
   ctl_->RunQueued();
   EXPECT_EQ(RouteToB(), "fc00:0:2::e");
   for (int i = 0; i < 3; ++i, t += 300) Window(t, {{"direct", 25}, {"p1", 8}, {"p2", 6}});
-  EXPECT_EQ(ctl_->SteeringEvents(p_, "", 0, 10)->size(), 2u);
+  EXPECT_EQ(ctl_->SteeringEvents(p_, "", 0, 10)->size(), 3u);
 }
 
 }  // namespace

@@ -98,9 +98,9 @@ TEST_F(JudgeTest, AViolatedPathMovesToTheBestCompliantOneAfterKWindows) {
   EXPECT_EQ(j_.active(), "direct") << "two bad windows are not yet a violation";
   Step(20, 8, 6);
   EXPECT_EQ(j_.active(), "p2");
-  EXPECT_EQ(Kinds(), (std::vector<std::string>{"violation:direct", "switch:direct>p2"}));
-  EXPECT_DOUBLE_EQ(events_.back().measured.delay_ms, 20);
-  EXPECT_EQ(*events_.back().limits.delay_ms, 10);
+  EXPECT_EQ(Kinds(), (std::vector<std::string>{"violation:direct", "switch:direct>p2", "clear:p2"}));
+  EXPECT_DOUBLE_EQ(events_[1].measured.delay_ms, 20);
+  EXPECT_EQ(*events_[1].limits.delay_ms, 10);
 }
 
 TEST_F(JudgeTest, TrafficReturnsToThePreferredPathAfterTheHoldDown) {
