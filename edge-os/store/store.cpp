@@ -576,6 +576,30 @@ Result<uint64_t> Store::Prune(uint64_t samples_before_t1, int64_t aggregates_bef
 }
 
 // ---- SLA steering
+namespace {
+
+void InsertChoice(SQLite::Database& db, const SteeringChoice& c) {
+  SQLite::Statement w(db, "INSERT OR REPLACE INTO steering_choices (policy_id, from_device, to_device, doc) VALUES (?, ?, ?, ?)");
+  w.bind(1, c.policy_id);
+  w.bind(2, c.from);
+  w.bind(3, c.to);
+  w.bind(4, json(c).dump());
+  w.exec();
+}
+
+void InsertEvents(SQLite::Database& db, const std::vector<SteeringEvent>& events) {
+  for (const auto& e : events) {
+    SQLite::Statement q(db, "INSERT INTO steering_events (tenant_id, slice_id, time_ms, doc) VALUES (?, ?, ?, ?)");
+    q.bind(1, e.tenant_id);
+    q.bind(2, e.slice_id);
+    q.bind(3, e.time_ms);
+    q.bind(4, json(e).dump());
+    q.exec();
+  }
+}
+
+}  // namespace
+
 Status Store::PutSla(const SlaClass& c) {
   return Write("PutSla", [&] {
     SQLite::Statement q(*db_, "INSERT OR REPLACE INTO sla_classes (id, tenant_id, doc) VALUES (?, ?, ?)");
@@ -607,14 +631,7 @@ Status Store::PutPolicy(const SteeringPolicy& p, const std::vector<SteeringChoic
     q.bind(3, p.slice_id);
     q.bind(4, json(p).dump());
     q.exec();
-    for (const auto& c : choices) {
-      SQLite::Statement w(*db_, "INSERT OR REPLACE INTO steering_choices (policy_id, from_device, to_device, doc) VALUES (?, ?, ?, ?)");
-      w.bind(1, c.policy_id);
-      w.bind(2, c.from);
-      w.bind(3, c.to);
-      w.bind(4, json(c).dump());
-      w.exec();
-    }
+    for (const auto& c : choices) InsertChoice(*db_, c);
     tx.commit();
   });
 }
@@ -640,20 +657,8 @@ Status Store::DeletePolicy(const std::string& id) {
 Status Store::PutChoice(const SteeringChoice& c, const std::vector<SteeringEvent>& events) {
   return Write("PutChoice", [&] {
     SQLite::Transaction tx(*db_);
-    SQLite::Statement w(*db_, "INSERT OR REPLACE INTO steering_choices (policy_id, from_device, to_device, doc) VALUES (?, ?, ?, ?)");
-    w.bind(1, c.policy_id);
-    w.bind(2, c.from);
-    w.bind(3, c.to);
-    w.bind(4, json(c).dump());
-    w.exec();
-    for (const auto& e : events) {
-      SQLite::Statement q(*db_, "INSERT INTO steering_events (tenant_id, slice_id, time_ms, doc) VALUES (?, ?, ?, ?)");
-      q.bind(1, e.tenant_id);
-      q.bind(2, e.slice_id);
-      q.bind(3, e.time_ms);
-      q.bind(4, json(e).dump());
-      q.exec();
-    }
+    InsertChoice(*db_, c);
+    InsertEvents(*db_, events);
     tx.commit();
   });
 }
@@ -667,14 +672,7 @@ Result<std::vector<SteeringChoice>> Store::Choices() {
 Status Store::AddEvents(const std::vector<SteeringEvent>& events) {
   return Write("AddEvents", [&] {
     SQLite::Transaction tx(*db_);
-    for (const auto& e : events) {
-      SQLite::Statement q(*db_, "INSERT INTO steering_events (tenant_id, slice_id, time_ms, doc) VALUES (?, ?, ?, ?)");
-      q.bind(1, e.tenant_id);
-      q.bind(2, e.slice_id);
-      q.bind(3, e.time_ms);
-      q.bind(4, json(e).dump());
-      q.exec();
-    }
+    InsertEvents(*db_, events);
     tx.commit();
   });
 }
