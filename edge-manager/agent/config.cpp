@@ -1,5 +1,7 @@
 #include "edge-manager/agent/config.h"
 
+#include "segwan/text.h"
+
 #include <net/if.h>
 
 namespace segwan::edge {
@@ -23,19 +25,6 @@ void AddAgentFlags(FlagSet& f) {
   f.AddString("join-token-file", "", "file holding the one-time join token the operator made for this device");
   f.AddBool("insecure", false, "plaintext gRPC both ways and the shared --token-file (closed lab networks only)");
   f.AddString("log-level", "info", "debug, info, warn or error");
-}
-
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    std::string item = text.substr(start, comma - start);
-    if (!item.empty()) out.push_back(item);
-    start = comma + 1;
-  }
-  return out;
 }
 
 static Status CheckInterfaces(const std::string& flag, const std::vector<std::string>& names) {

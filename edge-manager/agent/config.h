@@ -42,6 +42,4 @@ void AddAgentFlags(FlagSet& flags);
 // Validates and converts; the error names the flag.
 Result<AgentConfig> AgentConfigFromFlags(const FlagSet& flags);
 
-std::vector<std::string> SplitList(const std::string& text);
-
 }  // namespace segwan::edge

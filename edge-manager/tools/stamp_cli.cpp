@@ -18,6 +18,7 @@
 #include "edge-manager/stamp/reflector.h"
 #include "edge-manager/stamp/udp.h"
 #include "segwan/cli.h"
+#include "segwan/text.h"
 
 namespace {
 
@@ -29,7 +30,7 @@ void OnSignal(int) { g_stop = 1; }
 
 Result<std::vector<IpAddress>> SidList(const std::string& flag, const std::string& text) {
   std::vector<IpAddress> out;
-  for (const auto& item : segwan::edge::SplitList(text)) {
+  for (const auto& item : segwan::SplitList(text)) {
     auto a = ParseIpv6(item);
     if (!a) return FieldError(flag, "'" + item + "' is not an IPv6 address");
     out.push_back(*a);

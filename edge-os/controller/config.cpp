@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "segwan/text.h"
+
 namespace segwan::controller {
 
 void AddControllerFlags(FlagSet& f) {
@@ -79,44 +81,29 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
   if (!cores) return cores.error();
   c.core_sids = std::move(*cores);
   if (auto e = in_range("steering-grace-ms", 10, 60'000, &c.steering_grace_ms)) return *e;
-  const std::string allow = f.GetString("webhook-allow");
-  for (size_t at = 0; at < allow.size();) {
-    size_t end = allow.find(',', at);
-    if (end == std::string::npos) end = allow.size();
-    auto prefix = ParsePrefix(allow.substr(at, end - at));
-    if (!prefix) return FieldError("--webhook-allow", "'" + allow.substr(at, end - at) + "' is not a network (CIDR)");
+  for (const auto& item : SplitList(f.GetString("webhook-allow"))) {
+    auto prefix = ParsePrefix(item);
+    if (!prefix) return FieldError("--webhook-allow", "'" + item + "' is not a network (CIDR)");
     c.webhook_allow.push_back(*prefix);
-    at = end + 1;
   }
   return c;
 }
 
 Result<std::vector<SteeringCandidate>> ParseCoreSids(const std::string& text) {
   std::vector<SteeringCandidate> out;
-  size_t at = 0;
-  while (at < text.size()) {
-    size_t end = text.find(',', at);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(at, end - at);
-    at = end + 1;
+  for (const auto& item : SplitList(text)) {
     const auto eq = item.find('=');
     if (eq == std::string::npos) return FieldError("--core-sids", "'" + item + "' is not NAME=SID");
-    SteeringCandidate c{item.substr(0, eq), {}};
+    SteeringCandidate c{item.substr(0, eq), SplitList(std::string_view(item).substr(eq + 1), '+')};
     if (!IsValidIdentifier(c.name, 32) || c.name == "direct" || c.name == "slice") {
       return FieldError("--core-sids", "'" + c.name + "' must match [a-z0-9][a-z0-9-]{0,31} and not be direct or slice");
     }
     for (const auto& other : out) {
       if (other.name == c.name) return FieldError("--core-sids", "'" + c.name + "' is named twice");
     }
-    std::string sids = item.substr(eq + 1);
-    size_t from = 0;
-    while (from <= sids.size()) {
-      size_t plus = sids.find('+', from);
-      if (plus == std::string::npos) plus = sids.size();
-      const std::string sid = sids.substr(from, plus - from);
+    if (c.waypoints.empty()) return FieldError("--core-sids", c.name + " has no SID");
+    for (const auto& sid : c.waypoints) {
       if (!ParseIpv6(sid)) return FieldError("--core-sids", "'" + sid + "' of " + c.name + " is not an IPv6 SID");
-      c.waypoints.push_back(sid);
-      from = plus + 1;
     }
     out.push_back(std::move(c));
   }

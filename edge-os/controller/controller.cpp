@@ -16,7 +16,6 @@ namespace {
 // complies), cleared when the path complies again.
 nlohmann::json AlertJson(const SteeringEvent& e) {
   const bool cleared = e.kind == "clear";
-  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
   return {{"alert", "sla_violation"},
           {"state", cleared ? "cleared" : "raised"},
           {"severity", cleared ? "info" : e.kind == "no_compliant" ? "critical" : "warning"},
@@ -28,10 +27,8 @@ nlohmann::json AlertJson(const SteeringEvent& e) {
           {"from", e.from},
           {"to", e.to},
           {"path", e.path},
-          {"measured", {{"delay_ms", e.measured.delay_ms}, {"delay_p90_ms", e.measured.delay_p90_ms},
-                        {"jitter_ms", e.measured.jitter_ms}, {"loss_pct", e.measured.loss_pct}}},
-          {"limits", {{"delay_ms", opt(e.limits.delay_ms)}, {"delay_p90_ms", opt(e.limits.delay_p90_ms)},
-                      {"jitter_ms", opt(e.limits.jitter_ms)}, {"loss_pct", opt(e.limits.loss_pct)}}}};
+          {"measured", e.measured},  // the window that decided it
+          {"limits", e.limits}};     // a limit not set is null
 }
 
 }  // namespace
@@ -200,25 +197,25 @@ Result<SliceView> Controller::CreateSlice(const Principal& p, const SliceRequest
 Result<SessionView> Controller::CreateSession(const Principal& p, const SessionRequest& req) {
   auto owner = tenants_.Owner(p, req.tenant);
   if (!owner) return owner.error();
-  return sessions_.Create(p, *owner, req);
+  return sessions_.Create(*owner, req);
 }
 
 Result<SlaClass> Controller::CreateSla(const Principal& p, const SlaRequest& req) {
   auto owner = tenants_.Owner(p, req.tenant);
   if (!owner) return owner.error();
-  return steering_.CreateSla(p, *owner, req);
+  return steering_.CreateSla(*owner, req);
 }
 
 Result<PolicyView> Controller::CreatePolicy(const Principal& p, const PolicyRequest& req) {
   auto owner = tenants_.Owner(p, req.tenant);
   if (!owner) return owner.error();
-  return steering_.CreatePolicy(p, *owner, req);
+  return steering_.CreatePolicy(*owner, req);
 }
 
 Result<LossView> Controller::CreateLossSession(const Principal& p, const LossRequest& req) {
   auto owner = tenants_.Owner(p, req.tenant);
   if (!owner) return owner.error();
-  return loss_.Create(p, *owner, req);
+  return loss_.Create(*owner, req);
 }
 
 // Tenants' and devices' shares of the sessions, delay and loss together. The new session is

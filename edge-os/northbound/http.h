@@ -73,6 +73,22 @@ struct Body {
     }
     return o[key].get<bool>();
   }
+  // An array of strings (SIDs, names); an item that is not one is named ("field[2]").
+  std::vector<std::string> Strings(const json& o, const std::string& key, const std::string& field, bool required) {
+    std::vector<std::string> out;
+    const auto& a = Array(o, key, field, required);
+    for (size_t i = 0; i < a.size() && ok; ++i) {
+      if (!a[i].is_string()) Fail(field + "[" + std::to_string(i) + "]", "must be a string");
+      else out.push_back(a[i].get<std::string>());
+    }
+    return out;
+  }
+  // An integer in [lo, hi], or `def` when absent or null.
+  int64_t IntIn(const json& o, const std::string& key, const std::string& field, int64_t def, int64_t lo, int64_t hi) {
+    const int64_t v = Int(o, key, def, field);
+    if (ok && (v < lo || v > hi)) Fail(field, "must be " + std::to_string(lo) + " to " + std::to_string(hi));
+    return v;
+  }
   // A number, or nothing when the key is absent or null; `field` names it in the error.
   std::optional<double> Number(const json& o, const std::string& key, const std::string& field) {
     if (!o.contains(key) || o[key].is_null()) return std::nullopt;
@@ -91,10 +107,10 @@ struct Body {
     }
     return o[key];
   }
-  int64_t Int(const json& o, const std::string& key, int64_t def) {
+  int64_t Int(const json& o, const std::string& key, int64_t def, const std::string& field = "") {
     if (!o.contains(key) || o[key].is_null()) return def;
     if (!o[key].is_number_integer()) {
-      Fail(key, "must be an integer");
+      Fail(field.empty() ? key : field, "must be an integer");
       return def;
     }
     return o[key].get<int64_t>();

@@ -49,11 +49,7 @@ void ParseSlice(Body& b, SliceRequest& sr) {
     SlicePath path;
     path.from = b.Str(paths[k], "from", f + ".from", true);
     path.to = b.Str(paths[k], "to", f + ".to", true);
-    const auto& w = b.Array(paths[k], "waypoints", f + ".waypoints", true);
-    for (size_t i = 0; i < w.size() && b.ok; ++i) {
-      if (!w[i].is_string()) b.Fail(f + ".waypoints[" + std::to_string(i) + "]", "must be a SID (string)");
-      else path.waypoints.push_back(w[i].get<std::string>());
-    }
+    path.waypoints = b.Strings(paths[k], "waypoints", f + ".waypoints", true);
     sr.paths.push_back(path);
   }
 }

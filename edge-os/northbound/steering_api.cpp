@@ -8,14 +8,8 @@ namespace segwan::controller {
 
 namespace {
 
-json LimitsJson(const SlaLimits& l) {
-  auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
-  return {{"delay_ms", opt(l.delay_ms)}, {"delay_p90_ms", opt(l.delay_p90_ms)}, {"jitter_ms", opt(l.jitter_ms)},
-          {"loss_pct", opt(l.loss_pct)}};
-}
-
 json SlaJson(const SlaClass& c) {
-  return {{"id", c.id}, {"tenant", c.tenant_id}, {"name", c.name}, {"limits", LimitsJson(c.limits)},
+  return {{"id", c.id}, {"tenant", c.tenant_id}, {"name", c.name}, {"limits", json(c.limits)},
           {"created", IsoTime(c.created_ms)}};
 }
 
@@ -48,33 +42,7 @@ json EventJson(const SteeringEvent& e) {
   return {{"id", e.id}, {"time", IsoTime(e.time_ms)}, {"time_ms", e.time_ms}, {"tenant", e.tenant_id},
           {"slice", e.slice_id}, {"policy", e.policy_id}, {"from", e.from}, {"to", e.to}, {"kind", e.kind},
           {"path", e.path}, {"to_path", Opt(e.to_path)}, {"measured", MeasureJson(e.measured)},
-          {"limits", LimitsJson(e.limits)}};
-}
-
-// A uint32 in [lo, hi], or `def` when absent.
-uint32_t Bounded(Body& b, const json& o, const std::string& key, const std::string& field, int64_t def, int64_t lo,
-                 int64_t hi) {
-  if (!b.ok) return static_cast<uint32_t>(def);
-  int64_t v = def;
-  if (o.contains(key) && !o[key].is_null()) {
-    if (!o[key].is_number_integer()) {
-      b.Fail(field, "must be an integer");
-      return static_cast<uint32_t>(def);
-    }
-    v = o[key].get<int64_t>();
-  }
-  if (v < lo || v > hi) b.Fail(field, "must be " + std::to_string(lo) + " to " + std::to_string(hi));
-  return static_cast<uint32_t>(v);
-}
-
-std::vector<std::string> Strings(Body& b, const json& o, const std::string& key, const std::string& field) {
-  std::vector<std::string> out;
-  const auto& a = b.Array(o, key, field, false);
-  for (size_t i = 0; i < a.size() && b.ok; ++i) {
-    if (!a[i].is_string()) b.Fail(field + "[" + std::to_string(i) + "]", "must be a string");
-    else out.push_back(a[i].get<std::string>());
-  }
-  return out;
+          {"limits", json(e.limits)}};
 }
 
 }  // namespace
@@ -142,14 +110,14 @@ void AddSteeringRoutes(Router& s, const Api& api) {
                  b.Fail(f, "must be an object {name, waypoints}");
                  break;
                }
-               SteeringCandidate c{b.Str(cands[k], "name", f + ".name", true), Strings(b, cands[k], "waypoints", f + ".waypoints")};
+               SteeringCandidate c{b.Str(cands[k], "name", f + ".name", true), b.Strings(cands[k], "waypoints", f + ".waypoints", false)};
                pr.candidates.push_back(std::move(c));
              }
              const auto& probe = b.Object(b.j, "probe", "probe");
-             pr.probe.interval_ms = Bounded(b, probe, "interval_ms", "probe.interval_ms", 100, 10, 1000);
-             pr.probe.window_ms = Bounded(b, probe, "window_ms", "probe.window_ms", 300, 10, 60'000);
-             pr.probe.windows = Bounded(b, probe, "windows", "probe.windows", 3, 1, 20);
-             pr.probe.hold_down_s = Bounded(b, probe, "hold_down_s", "probe.hold_down_s", 30, 1, 3600);
+             pr.probe.interval_ms = static_cast<uint32_t>(b.IntIn(probe, "interval_ms", "probe.interval_ms", 100, 10, 1000));
+             pr.probe.window_ms = static_cast<uint32_t>(b.IntIn(probe, "window_ms", "probe.window_ms", 300, 10, 60'000));
+             pr.probe.windows = static_cast<uint32_t>(b.IntIn(probe, "windows", "probe.windows", 3, 1, 20));
+             pr.probe.hold_down_s = static_cast<uint32_t>(b.IntIn(probe, "hold_down_s", "probe.hold_down_s", 30, 1, 3600));
            }
            if (!b.ok) return SendError(res, b.error);
            auto r = api.c->CreatePolicy(p, pr);

@@ -105,8 +105,7 @@ void DelaySessions::Destroy(const DelaySession& s, bool sender_side) {
   }
 }
 
-Result<SessionView> DelaySessions::Create(const Principal& p, const Tenant& owner, const SessionRequest& req) {
-  (void)p;
+Result<SessionView> DelaySessions::Create(const Tenant& owner, const SessionRequest& req) {
   if (req.interval_ms < 10 || req.interval_ms > 60000) return ApiError(kBadRequest, "interval_ms", "must be 10 to 60000");
   if (req.engine == EngineChoice::kEbpf && req.authenticated) {
     return ApiError(kBadRequest, "engine", "the eBPF engine takes unauthenticated sessions only (the HMAC covers the timestamps)");
@@ -330,6 +329,11 @@ Result<std::vector<std::pair<IntervalAggregate, bool>>> DelaySessions::Intervals
                                                                                  const std::string& id,
                                                                                  int64_t since_ms, size_t limit) {
   if (auto v = Get(p, id); !v) return v.error();
+  return IntervalsOf(id, since_ms, limit);
+}
+
+Result<std::vector<std::pair<IntervalAggregate, bool>>> DelaySessions::IntervalsOf(const std::string& id,
+                                                                                   int64_t since_ms, size_t limit) {
   std::vector<std::pair<IntervalAggregate, bool>> out;
   auto closed = store_->Aggregates(id, since_ms, limit);
   if (!closed) return closed.error();
@@ -345,7 +349,7 @@ Result<std::vector<std::pair<IntervalAggregate, bool>>> DelaySessions::Intervals
 Result<SessionStats> DelaySessions::Stats(const Principal& p, const std::string& id, int64_t since_ms) {
   auto v = Get(p, id);
   if (!v) return v.error();
-  auto intervals = Intervals(p, id, since_ms, 10'000'000);
+  auto intervals = IntervalsOf(id, since_ms, 10'000'000);
   if (!intervals) return intervals.error();
   SessionStats st;
   st.since_ms = since_ms;

@@ -64,7 +64,7 @@ class DelaySessions {
   Status Load();  // also restores the ingest's counters
   void SetQuota(QuotaCheck check) { quota_ = std::move(check); }
 
-  Result<SessionView> Create(const Principal& p, const Tenant& owner, const SessionRequest& req);
+  Result<SessionView> Create(const Tenant& owner, const SessionRequest& req);
   std::vector<SessionView> List(const Principal& p);
   Result<SessionView> Get(const Principal& p, const std::string& id);
   Result<SessionView> SetRunning(const Principal& p, const std::string& id, bool running);
@@ -101,6 +101,8 @@ class DelaySessions {
     bool busy = false;      // being started, stopped or deleted
   };
   SessionView ViewOf(const Entry& e) const;
+  Result<std::vector<std::pair<IntervalAggregate, bool>>> IntervalsOf(const std::string& id, int64_t since_ms,
+                                                                      size_t limit);  // visibility checked
   Result<segwan::v1::StampSessionParams> Params(const DelaySession& s, bool sender_side);
   Result<DelaySession> Begin(const Principal& p, const std::string& id);  // marks it busy
   void End(const std::string& id);

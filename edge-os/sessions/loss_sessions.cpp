@@ -59,8 +59,7 @@ void LossSessions::Stop(const LossSession& s, bool ingress) {
   }
 }
 
-Result<LossView> LossSessions::Create(const Principal& p, const Tenant& owner, const LossRequest& req) {
-  (void)p;
+Result<LossView> LossSessions::Create(const Tenant& owner, const LossRequest& req) {
   if (req.family != "ipv6" && req.family != "ipv4") return ApiError(kBadRequest, "family", "must be \"ipv6\" or \"ipv4\"");
   if (req.period_ms < 1000 || req.period_ms > 3'600'000) return ApiError(kBadRequest, "period_ms", "must be 1000 to 3600000");
   if (req.from == req.to) return ApiError(kBadRequest, "to", "must differ from from");

@@ -43,7 +43,7 @@ class LossSessions {
   Status Load();
   void SetQuota(QuotaCheck check) { quota_ = std::move(check); }
 
-  Result<LossView> Create(const Principal& p, const Tenant& owner, const LossRequest& req);
+  Result<LossView> Create(const Tenant& owner, const LossRequest& req);
   std::vector<LossView> List(const Principal& p);
   Result<LossView> Get(const Principal& p, const std::string& id);
   Status Delete(const Principal& p, const std::string& id);

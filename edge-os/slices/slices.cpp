@@ -195,15 +195,6 @@ Result<SliceView> SliceService::Update(const Principal& p, const std::string& id
   Slice prev, s;
   std::map<std::string, Device> devices;
   std::map<std::string, segwan::v1::Slice> plan;
-  // What the sessions on the slice say comes first (a change that would strand a session is
-  // refused as such, whatever else is wrong with it); they are asked again once the slice
-  // is marked, and that answer is the one that holds.
-  if (auto found = Find(id); found && hooks_.users && p.Sees(found->tenant_id)) {
-    Slice next = *found;
-    next.sites = req.sites;
-    next.paths = req.paths;
-    if (auto e = hooks_.users(*found, &next)) return *e;
-  }
   {
     std::lock_guard lock(mu_);
     auto it = slices_.find(id);
@@ -213,25 +204,37 @@ Result<SliceView> SliceService::Update(const Principal& p, const std::string& id
     if (it->second.busy) return Busy(id);
     prev = it->second.s;
     if (!req.tenant.empty() && req.tenant != prev.tenant_id) return ApiError(kBadRequest, "tenant", "a slice keeps its tenant");
-    s = prev;
-    s.name = req.name;
-    s.sites = req.sites;
-    s.paths = req.paths;
-    auto checked = CheckSites(p, s);
-    if (!checked) return checked.error();
-    devices = std::move(*checked);
-    for (auto& [d, dev] : DevicesOf(prev)) devices.emplace(d, dev);  // to plan the old state for rollback and removal
-    auto planned = PlanSlice(Effective(s), devices);
-    if (!planned) return ApiError(kBadRequest, planned.error().field, planned.error().message);
-    plan = std::move(*planned);
     it->second.busy = true;  // marked before its sessions are asked (see the hook)
-    it->second.next = s;
   }
+  s = prev;
+  s.name = req.name;
+  s.sites = req.sites;
+  s.paths = req.paths;
+  // What the sessions on the slice say comes first: a change that would strand a session is
+  // refused as such, whatever else is wrong with it.
   if (hooks_.users) {
     if (auto e = hooks_.users(prev, &s)) {
       Release(id);
       return *e;
     }
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto unmark = [&] { slices_.at(id).busy = false; };
+    auto checked = CheckSites(p, s);
+    if (!checked) {
+      unmark();
+      return checked.error();
+    }
+    devices = std::move(*checked);
+    for (auto& [d, dev] : DevicesOf(prev)) devices.emplace(d, dev);  // to plan the old state for rollback and removal
+    auto planned = PlanSlice(Effective(s), devices);
+    if (!planned) {
+      unmark();
+      return ApiError(kBadRequest, planned.error().field, planned.error().message);
+    }
+    plan = std::move(*planned);
+    slices_.at(id).next = s;  // its interfaces are taken from now on
   }
   auto states = Push(s, plan, &prev, devices);
   if (!states) {

@@ -56,8 +56,7 @@ Status SteeringService::Load() {
 }
 
 // ---- SLA classes ---------------------------------------------------------------------------
-Result<SlaClass> SteeringService::CreateSla(const Principal& p, const Tenant& owner, const SlaRequest& req) {
-  (void)p;
+Result<SlaClass> SteeringService::CreateSla(const Tenant& owner, const SlaRequest& req) {
   if (req.name.empty() || Utf8Length(req.name) > 64) return ApiError(kBadRequest, "name", "must be 1 to 64 characters");
   const auto& l = req.limits;
   if (!l.delay_ms && !l.delay_p90_ms && !l.jitter_ms && !l.loss_pct) {
@@ -134,7 +133,7 @@ void SteeringService::Track(const Entry& e, const std::vector<SteeringChoice>& c
     directions_.erase(key);
     directions_.emplace(key, Direction{DirectionJudge(names, limits, pol.probe, choice.active,
                                                       choice.since_ms ? std::optional<int64_t>(choice.since_ms) : std::nullopt),
-                                       choice, 0});
+                                       choice.since_ms, 0});
     auto sessions = e.sessions.find({pair.from, pair.to});
     if (sessions == e.sessions.end()) continue;
     for (const auto& [candidate, sid] : sessions->second) {
@@ -150,7 +149,7 @@ PolicyView SteeringService::ViewOf(const Entry& e) {
     auto dir = directions_.find({e.policy.id, pair.from, pair.to});
     if (dir != directions_.end()) {
       d.active = dir->second.judge.active();
-      d.since_ms = dir->second.choice.since_ms;
+      d.since_ms = dir->second.since_ms;
       d.violated = dir->second.judge.violated();
     }
     auto sessions = e.sessions.find({pair.from, pair.to});
@@ -196,7 +195,7 @@ void SteeringService::Apply(const std::string& slice_id, const std::string& from
   else task();
 }
 
-Result<PolicyView> SteeringService::CreatePolicy(const Principal& p, const Tenant& owner, const PolicyRequest& req) {
+Result<PolicyView> SteeringService::CreatePolicy(const Tenant& owner, const PolicyRequest& req) {
   const auto& pr = req.probe;
   if (pr.interval_ms < 10 || pr.interval_ms > 1000) return ApiError(kBadRequest, "probe.interval_ms", "must be 10 to 1000");
   if (pr.window_ms < pr.interval_ms || pr.window_ms > 60'000) {
@@ -304,7 +303,7 @@ Result<PolicyView> SteeringService::CreatePolicy(const Principal& p, const Tenan
       sr.steering = pol.id;
       sr.candidate = c.name;
       sr.waypoints = c.waypoints;
-      auto s = sessions_->Create(p, owner, sr);
+      auto s = sessions_->Create(owner, sr);
       if (!s) {
         Discard(made);
         forget();
@@ -482,11 +481,12 @@ void SteeringService::Tick(int64_t now_ms) {
         e.to = std::get<2>(d.probe->key);
       }
       if (decision.switch_to) {
-        dir->second.choice.active = *decision.switch_to;
-        dir->second.choice.since_ms = d.m.end_ms;
+        dir->second.since_ms = d.m.end_ms;
         ++dir->second.switches;
       }
-      acts.push_back({dir->second.choice, pol->second.policy.slice_id, std::move(decision.events), decision.switch_to.has_value()});
+      const SteeringChoice choice{pol->first, std::get<1>(d.probe->key), std::get<2>(d.probe->key),
+                                  dir->second.judge.active(), dir->second.since_ms};
+      acts.push_back({choice, pol->second.policy.slice_id, std::move(decision.events), decision.switch_to.has_value()});
     }
   }
   for (auto& a : acts) {

@@ -87,12 +87,12 @@ class SteeringService {
   Status Load();
   void SetHooks(Hooks h) { hooks_ = std::move(h); }
 
-  Result<SlaClass> CreateSla(const Principal& p, const Tenant& owner, const SlaRequest& req);
+  Result<SlaClass> CreateSla(const Tenant& owner, const SlaRequest& req);
   std::vector<SlaClass> Slas(const Principal& p);
   Result<SlaClass> GetSla(const Principal& p, const std::string& id);
   Status DeleteSla(const Principal& p, const std::string& id);
 
-  Result<PolicyView> CreatePolicy(const Principal& p, const Tenant& owner, const PolicyRequest& req);
+  Result<PolicyView> CreatePolicy(const Tenant& owner, const PolicyRequest& req);
   std::vector<PolicyView> Policies(const Principal& p);
   Result<PolicyView> GetPolicy(const Principal& p, const std::string& id);
   Status DeletePolicy(const Principal& p, const std::string& id);
@@ -112,7 +112,7 @@ class SteeringService {
   using Key = std::tuple<std::string, std::string, std::string>;  // policy, from, to
   struct Direction {
     DirectionJudge judge;
-    SteeringChoice choice;
+    int64_t since_ms = 0;  // when traffic last moved (0: never); the active path is the judge's
     uint64_t switches = 0;
   };
   struct Probe {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace segwan {
 
@@ -19,6 +20,8 @@ bool HasControl(std::string_view s);
 bool IsValidPercentEncoding(std::string_view s);
 // A decimal integer and nothing else: "5abc", "", "+", " 5" and out-of-range values are not.
 std::optional<int64_t> ParseWholeInt(std::string_view s);
+// "a,b,,c" -> {"a", "b", "c"}: the non-empty items between separators.
+std::vector<std::string> SplitList(std::string_view text, char separator = ',');
 // Control characters, DEL and backslashes as \xNN / \\: one log line stays one line.
 std::string EscapeForLog(std::string_view s);
 

@@ -29,6 +29,12 @@ TEST(Text, PercentEncodingAndControls) {
   EXPECT_FALSE(HasControl("a b"));
 }
 
+TEST(Text, ListsSplitIntoTheirNonEmptyItems) {
+  EXPECT_EQ(SplitList(""), std::vector<std::string>{});
+  EXPECT_EQ(SplitList("a,,b,"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(SplitList("x+y", '+'), (std::vector<std::string>{"x", "y"}));
+}
+
 TEST(Text, NumbersAreParsedWhole) {
   EXPECT_EQ(ParseWholeInt("42"), 42);
   EXPECT_EQ(ParseWholeInt("-7"), -7);

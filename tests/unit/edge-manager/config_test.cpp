@@ -70,10 +70,5 @@ TEST(AgentConfig, ErrorsNameTheFlag) {
   }
 }
 
-TEST(AgentConfig, SplitList) {
-  EXPECT_EQ(SplitList(""), std::vector<std::string>{});
-  EXPECT_EQ(SplitList("a,,b,"), (std::vector<std::string>{"a", "b"}));
-}
-
 }  // namespace
 }  // namespace segwan::edge
