@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
                         "delay probes and loss counters, and obeys the controller over gRPC.");
   segwan::edge::AddAgentFlags(flags);
   if (auto code = segwan::StartCommandLine(flags, argc, argv)) return *code;
+  segwan::DisableMutexDeadlockDetection();
   auto config = segwan::edge::AgentConfigFromFlags(flags);
   if (!config) {
     std::fprintf(stderr, "edge-manager: %s\n", config.error().ToString().c_str());

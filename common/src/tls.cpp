@@ -1,5 +1,7 @@
 #include "segwan/tls.h"
 
+#include <absl/synchronization/mutex.h>
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -110,5 +112,7 @@ std::optional<pki::CertInfo> PeerCertificate(const grpc::AuthContext& ctx) {
 std::shared_ptr<grpc::AuthMetadataProcessor> RequirePeerNames(std::vector<std::string> names) {
   return std::make_shared<PeerNames>(std::move(names));
 }
+
+void DisableMutexDeadlockDetection() { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); }
 
 }  // namespace segwan

@@ -76,7 +76,7 @@ struct Metrics : IngestMetrics {
 //   Tenants (who a token speaks for), DeviceRegistry (registration, heartbeats, channels),
 //   SliceService, DelaySessions, LossSessions (intent, validation, push with rollback),
 //   Reconciler (an edge back to the intent), ResultIngest (results to statistics and the
-//   store), ResultStreams (notification mode), EdgeWorkers (one thread per edge).
+//   store), ResultStreams (notification mode), EdgeWorkers (one serial worker per edge).
 // It keeps no state of its own beyond the shares that span services.
 class Controller {
  public:
@@ -220,7 +220,7 @@ class Controller {
   SteeringService steering_;
   Reconciler reconciler_;
   std::unique_ptr<ResultStreams> streams_;  // notification mode, once started
-  EdgeWorkers workers_;   // one thread per edge for its polls and reconciles
+  EdgeWorkers workers_;   // one serial worker per edge for its polls and reconciles
 
   std::mutex poll_mu_;
   std::set<std::string> polling_;  // edges with a poll in flight

@@ -12,47 +12,88 @@ namespace pb = segwan::v1;
 
 namespace {
 
-// The call starts at the first Read, so that Cancel reaches a stream still connecting (a
-// frozen edge accepts TCP but never finishes the handshake).
-class GrpcResultStream : public ResultStream {
+// The result stream as a callback reactor: gRPC's threads read it and run the handler, so a
+// thousand streams cost no thread each. One read is always pending; writes (the first
+// request, then acknowledgements) go one at a time, the latest acknowledgement waiting.
+class GrpcResultStream : public ResultStream,
+                         public grpc::ClientBidiReactor<pb::WatchStampResultsRequest, pb::StampResultBatch>,
+                         public std::enable_shared_from_this<GrpcResultStream> {
  public:
-  GrpcResultStream(pb::EdgeManager::Stub* stub, uint64_t log_id, uint64_t cursor, std::string device,
-                   std::chrono::milliseconds batch_delay)
-      : device_(std::move(device)), stub_(stub) {
-    first_.set_log_id(log_id);
-    first_.set_ack(cursor);
-    first_.set_max_delay_ms(static_cast<uint32_t>(batch_delay.count()));
+  GrpcResultStream(std::string device, ResultStream::Handler handler)
+      : device_(std::move(device)), handler_(std::move(handler)) {}
+
+  void Start(pb::EdgeManager::Stub* stub, uint64_t log_id, uint64_t cursor, std::chrono::milliseconds batch_delay) {
+    self_ = shared_from_this();  // until OnDone
+    write_.set_log_id(log_id);
+    write_.set_ack(cursor);
+    write_.set_max_delay_ms(static_cast<uint32_t>(batch_delay.count()));
+    writing_ = true;
+    stub->async()->WatchStampResults(&ctx_, this);
+    StartWrite(&write_);
+    StartRead(&batch_);
+    StartCall();
   }
-  bool Read(pb::StampResultBatch* batch) override {
-    if (!stream_) {
-      stream_ = stub_->WatchStampResults(&ctx_);
-      ok_ = stream_->Write(first_);
+  void Ack(uint64_t log_id, uint64_t cursor) override {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      if (writing_) {
+        pending_ = {log_id, cursor};
+        return;
+      }
+      writing_ = true;
+      write_.Clear();
+      write_.set_log_id(log_id);
+      write_.set_ack(cursor);
     }
-    return ok_ && stream_->Read(batch);
+    StartWrite(&write_);
   }
-  bool Ack(uint64_t log_id, uint64_t cursor) override {
-    pb::WatchStampResultsRequest ack;
-    ack.set_log_id(log_id);
-    ack.set_ack(cursor);
-    return ok_ && stream_->Write(ack);
+  void Cancel() override { ctx_.TryCancel(); }  // safe after the end too: the context lives on
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream is ending; OnDone follows
+    handler_.batch(batch_);
+    StartRead(&batch_);
   }
-  void Cancel() override { ctx_.TryCancel(); }
-  Status Finish() override {
-    if (!stream_) return Error{device_ + ": the result stream never started", "", kGrpcUnavailable};
-    const grpc::Status st = stream_->Finish();
-    if (st.ok()) return Status::Ok();
-    return Error{device_ + ": " + (st.error_message().empty() ? "gRPC code " + std::to_string(st.error_code())
-                                                              : st.error_message()),
-                 "", static_cast<int>(st.error_code())};
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      if (!ok || !pending_) return;
+      writing_ = true;
+      write_.Clear();
+      write_.set_log_id(pending_->first);
+      write_.set_ack(pending_->second);
+      pending_.reset();
+    }
+    StartWrite(&write_);
+  }
+  void OnDone(const grpc::Status& st) override {
+    auto keep = std::move(self_);  // the last reaction: this may go when it returns
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    if (st.ok()) {
+      handler_.done(Status::Ok());
+    } else {
+      handler_.done(Error{device_ + ": " + (st.error_message().empty() ? "gRPC code " + std::to_string(st.error_code())
+                                                                      : st.error_message()),
+                          "", static_cast<int>(st.error_code())});
+    }
   }
 
  private:
   std::string device_;
-  pb::EdgeManager::Stub* stub_;
-  pb::WatchStampResultsRequest first_;
+  ResultStream::Handler handler_;
   grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<pb::WatchStampResultsRequest, pb::StampResultBatch>> stream_;
-  bool ok_ = false;
+  pb::StampResultBatch batch_;
+  std::shared_ptr<GrpcResultStream> self_;
+  std::mutex mu_;  // guards write_ (while no write is pending), writing_, pending_, done_
+  pb::WatchStampResultsRequest write_;
+  bool writing_ = false;
+  std::optional<std::pair<uint64_t, uint64_t>> pending_;
+  bool done_ = false;
 };
 
 class GrpcEdgeClient : public EdgeClient {
@@ -103,8 +144,11 @@ class GrpcEdgeClient : public EdgeClient {
     return Call<pb::GetStampSessionResultsResponse>(req, &pb::EdgeManager::Stub::GetStampSessionResults);
   }
 
-  std::unique_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor) override {
-    return std::make_unique<GrpcResultStream>(stub_.get(), log_id, cursor, device_, o_.stream_batch_delay);
+  std::shared_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor,
+                                                  ResultStream::Handler handler) override {
+    auto s = std::make_shared<GrpcResultStream>(device_, std::move(handler));
+    s->Start(stub_.get(), log_id, cursor, o_.stream_batch_delay);
+    return s;
   }
 
   Status StartLossMonitoring(const std::vector<std::string>& segments, pb::LossDirection d,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,16 +17,23 @@
 
 namespace segwan::controller {
 
-// One open WatchStampResults stream. Read blocks until a batch arrives or the stream ends;
-// Cancel (from any thread) ends it. Read and Ack are called from one thread.
+// One open WatchStampResults stream, driven by gRPC's own threads: no thread waits on it.
+// The handler's `batch` gets each batch in order, never two at once; `done` follows exactly
+// once, after the last batch, with how the stream ended (Error.code: the gRPC status code).
+// Either may run on any thread, also inside WatchStampResults, Ack or Cancel: callers hold no
+// lock of their own across those. Thread-safe.
 class ResultStream {
  public:
+  struct Handler {
+    std::function<void(const segwan::v1::StampResultBatch&)> batch;
+    std::function<void(const Status&)> done;
+  };
   virtual ~ResultStream() = default;
-  virtual bool Read(segwan::v1::StampResultBatch* batch) = 0;  // false: ended
-  virtual bool Ack(uint64_t log_id, uint64_t cursor) = 0;
+  // Acknowledges the records up to `cursor`; an acknowledgement not sent yet is replaced by a
+  // newer one. Ignored once the stream has ended.
+  virtual void Ack(uint64_t log_id, uint64_t cursor) = 0;
+  // Ends the stream (also while it is still connecting); `done` follows.
   virtual void Cancel() = 0;
-  // How it ended (after Read returned false). Error.code: the gRPC status code.
-  virtual Status Finish() = 0;
 };
 
 // Error.code of a failed edge call: the gRPC status code (INVALID_ARGUMENT = 3, ...).
@@ -45,7 +53,8 @@ class EdgeClient {
   virtual Result<segwan::v1::GetStampSessionResultsResponse> GetStampSessionResults(uint32_t ssid) = 0;
   // Notification mode: opens the edge's result stream, resuming after `cursor` of log
   // `log_id` (0, 0: from whatever the edge holds). No deadline: it lasts until cancelled.
-  virtual std::unique_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor) = 0;
+  virtual std::shared_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor,
+                                                          ResultStream::Handler handler) = 0;
   // Loss monitoring of one flow (its SID list), ingress (colour + count) or egress (count).
   virtual Status StartLossMonitoring(const std::vector<std::string>& segments,
                                      segwan::v1::LossDirection d, uint32_t period_ms) = 0;

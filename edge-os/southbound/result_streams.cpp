@@ -1,5 +1,8 @@
 #include "edge-os/southbound/result_streams.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "segwan/log.h"
 
 namespace segwan::controller {
@@ -12,188 +15,244 @@ int64_t SteadyMs() {
 }  // namespace
 
 ResultStreams::ResultStreams(Hooks hooks, Options o) : hooks_(std::move(hooks)), o_(o) {
-  watchdog_ = std::thread([this] { Watchdog(); });
+  scheduler_ = std::thread([this] { Scheduler(); });
 }
 
 ResultStreams::~ResultStreams() { Stop(); }
 
-void ResultStreams::End(Stream& s) {
-  std::lock_guard lock(s.mu);
-  s.stop = true;
-  if (s.current) s.current->Cancel();
-  s.cv.notify_all();
-}
-
 void ResultStreams::Want(const std::set<std::string>& edges) {
-  std::vector<std::unique_ptr<Stream>> finished;
+  std::vector<std::shared_ptr<ResultStream>> cancel;
   {
     std::lock_guard lock(mu_);
     if (stop_) return;
     for (auto it = streams_.begin(); it != streams_.end();) {
+      Stream& s = it->second;
       if (edges.count(it->first)) {
+        s.wanted = true;
         ++it;
-        continue;
+      } else if (!s.open) {
+        it = streams_.erase(it);
+      } else {  // goes when its stream has ended
+        s.wanted = false;
+        if (s.current) cancel.push_back(s.current);
+        ++it;
       }
-      End(*it->second);
-      retired_.push_back(std::move(it->second));
-      it = streams_.erase(it);
     }
     for (const auto& e : edges) {
-      auto& slot = streams_[e];
-      if (slot) continue;
-      slot = std::make_unique<Stream>();
-      slot->edge = e;
-      Stream* s = slot.get();
-      s->thread = std::thread([this, s] { Run(s); });
-    }
-    for (auto it = retired_.begin(); it != retired_.end();) {
-      if (!(*it)->done) {
-        ++it;
-        continue;
-      }
-      finished.push_back(std::move(*it));
-      it = retired_.erase(it);
+      if (streams_.count(e)) continue;
+      streams_[e].backoff = o_.min_backoff;
     }
   }
-  for (auto& s : finished) s->thread.join();  // done: returns at once
+  cv_.notify_all();
+  for (auto& c : cancel) c->Cancel();
 }
 
 void ResultStreams::Kick(const std::string& edge) {
-  std::lock_guard lock(mu_);
-  auto it = streams_.find(edge);
-  if (it == streams_.end()) return;
-  Stream& s = *it->second;
-  std::lock_guard slock(s.mu);
-  s.kicked = true;
-  s.unsupported = false;  // a new agent may know the RPC
-  if (s.current) s.current->Cancel();
-  s.cv.notify_all();
+  std::shared_ptr<ResultStream> cancel;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(edge);
+    if (it == streams_.end()) return;
+    Stream& s = it->second;
+    s.unsupported = false;  // a new agent may know the RPC
+    s.backoff = o_.min_backoff;
+    if (s.open) {
+      s.reopen_now = true;
+      cancel = s.current;
+    } else {
+      s.next_ms = 0;
+    }
+  }
+  cv_.notify_all();
+  if (cancel) cancel->Cancel();
 }
 
 bool ResultStreams::Unsupported(const std::string& edge) {
   std::lock_guard lock(mu_);
   auto it = streams_.find(edge);
-  return it != streams_.end() && it->second->unsupported;
+  return it != streams_.end() && it->second.unsupported;
 }
 
 bool ResultStreams::Up(const std::string& edge) {
   std::lock_guard lock(mu_);
   auto it = streams_.find(edge);
-  return it != streams_.end() && it->second->up;
+  return it != streams_.end() && it->second.up;
 }
 
-void ResultStreams::Run(Stream* s) {
-  auto backoff = o_.min_backoff;
-  // Sleeps `d` unless stopped or kicked; false: stop.
-  auto pause = [&](std::chrono::milliseconds d) {
-    std::unique_lock lock(s->mu);
-    s->cv.wait_for(lock, d, [&] { return s->stop || s->kicked; });
-    if (s->kicked) backoff = o_.min_backoff;
-    s->kicked = false;
-    return !s->stop;
-  };
-  while (true) {
-    {
-      std::lock_guard lock(s->mu);
-      if (s->stop) break;
-    }
-    if (s->unsupported) {  // polled until a new registration says otherwise
-      if (!pause(std::chrono::seconds(60))) break;
-      continue;
-    }
-    auto client = hooks_.client(s->edge);
-    if (!client) {
-      if (!pause(o_.max_backoff)) break;
-      continue;
-    }
-    const auto from = hooks_.stored(s->edge);
-    std::shared_ptr<ResultStream> stream = client->WatchStampResults(from.log_id, from.cursor);
-    {
-      std::lock_guard lock(s->mu);
-      if (s->stop) break;
-      s->current = stream;
-    }
-    s->last_batch_ms = SteadyMs();
-    auto acked = from;
-    auto last_ack = std::chrono::steady_clock::time_point{};
-    bool delivered = false;
-    segwan::v1::StampResultBatch batch;
-    while (stream->Read(&batch)) {
-      s->last_batch_ms = SteadyMs();
-      s->up = true;
-      delivered = true;
-      backoff = o_.min_backoff;
-      hooks_.batch(s->edge, batch);
-      // Acknowledgements are paced: each is a message the edge must handle, and what is not
-      // acknowledged yet is only kept a little longer.
-      const auto stored = hooks_.stored(s->edge);
-      const auto now = std::chrono::steady_clock::now();
-      if ((stored.log_id != acked.log_id || stored.cursor != acked.cursor) && now - last_ack >= o_.ack_every) {
-        if (stored.log_id == batch.log_id()) stream->Ack(stored.log_id, stored.cursor);
-        acked = stored;
-        last_ack = now;
-      }
-    }
-    s->up = false;
-    {
-      std::lock_guard lock(s->mu);
-      s->current.reset();
-    }
-    const Status st = stream->Finish();
-    {
-      std::lock_guard lock(s->mu);
-      if (s->stop) break;
-    }
-    if (!st && st.error().code == kGrpcUnimplemented) {
-      SEGWAN_LOG(kInfo, "streams") << s->edge << ": the agent has no result stream; its results are polled";
-      s->unsupported = true;
-      continue;
-    }
-    if (!delivered) {
-      hooks_.failed(s->edge, st ? s->edge + ": the result stream ended" : st.error().message);
-    } else if (!st) {
-      SEGWAN_LOG(kInfo, "streams") << s->edge << ": result stream broke (" << st.error().message << "); resuming";
-    }
-    if (!pause(backoff)) break;
-    backoff = std::min(backoff * 2, o_.max_backoff);
-  }
-  s->done = true;
+size_t ResultStreams::Live() {
+  std::lock_guard lock(mu_);
+  return live_;
 }
 
-// A stream whose edge froze or whose connection went half-open stays blocked in Read: the
-// watchdog cancels it once it has been silent too long, and its thread opens another.
-void ResultStreams::Watchdog() {
+// Opens what is due, cancels what has been silent too long, and sleeps until the next is due.
+void ResultStreams::Scheduler() {
   std::unique_lock lock(mu_);
   while (!stop_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; });
     const int64_t now = SteadyMs();
+    int64_t wake = now + 250;
+    std::vector<std::pair<std::string, uint64_t>> open;
+    std::vector<std::shared_ptr<ResultStream>> cancel;
     for (auto& [edge, s] : streams_) {
-      std::lock_guard slock(s->mu);
-      if (s->current && now - s->last_batch_ms > o_.silence.count()) {
-        SEGWAN_LOG(kInfo, "streams") << edge << ": result stream silent for " << (now - s->last_batch_ms)
-                                     << " ms; reconnecting";
-        s->current->Cancel();
-        s->last_batch_ms = now;  // once per silence
+      if (s.open) {
+        if (s.current && now - s.last_batch_ms > o_.silence.count()) {
+          SEGWAN_LOG(kInfo, "streams") << edge << ": result stream silent for " << (now - s.last_batch_ms)
+                                       << " ms; reconnecting";
+          cancel.push_back(s.current);
+          s.last_batch_ms = now;  // once per silence
+        }
+        continue;
+      }
+      if (s.next_ms > now) {
+        wake = std::min(wake, s.next_ms);
+        continue;
+      }
+      s.open = true;
+      s.gen = ++next_gen_;
+      s.up = s.delivered = s.reopen_now = false;
+      s.last_batch_ms = now;
+      open.emplace_back(edge, s.gen);
+    }
+    if (open.empty() && cancel.empty()) {
+      cv_.wait_for(lock, std::chrono::milliseconds(wake - now));
+      continue;
+    }
+    lock.unlock();
+    for (auto& c : cancel) c->Cancel();
+    for (const auto& [edge, gen] : open) Open(edge, gen);
+    lock.lock();
+  }
+}
+
+void ResultStreams::Open(const std::string& edge, uint64_t gen) {
+  auto mine = [&](Stream*& s) {
+    auto it = streams_.find(edge);
+    s = it != streams_.end() && it->second.open && it->second.gen == gen ? &it->second : nullptr;
+    return s != nullptr;
+  };
+  Stream* s = nullptr;
+  auto client = hooks_.client(edge);
+  if (!client) {
+    std::lock_guard lock(mu_);
+    if (mine(s)) {
+      s->open = false;
+      s->next_ms = SteadyMs() + o_.max_backoff.count();
+      if (!s->wanted) streams_.erase(edge);
+    }
+    return;
+  }
+  const auto from = hooks_.stored(edge);
+  {
+    std::lock_guard lock(mu_);
+    if (!mine(s)) return;
+    s->acked = from;
+    ++live_;
+  }
+  auto stream = client->WatchStampResults(
+      from.log_id, from.cursor,
+      {[this, edge, gen](const segwan::v1::StampResultBatch& b) { OnBatch(edge, gen, b); },
+       [this, edge, gen](const Status& st) { OnDone(edge, gen, st); }});
+  bool cancel = false;
+  {
+    std::lock_guard lock(mu_);
+    if (mine(s)) {  // not ended already
+      s->current = stream;
+      cancel = !s->wanted || s->reopen_now || stop_;
+    }
+  }
+  if (cancel) stream->Cancel();
+}
+
+void ResultStreams::OnBatch(const std::string& edge, uint64_t gen, const segwan::v1::StampResultBatch& batch) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(edge);
+    if (it == streams_.end() || it->second.gen != gen) return;
+    Stream& s = it->second;
+    s.last_batch_ms = SteadyMs();
+    s.up = s.delivered = true;
+    s.backoff = o_.min_backoff;
+  }
+  hooks_.batch(edge, batch);
+  // Acknowledgements are paced: each is a message the edge must handle, and what is not
+  // acknowledged yet is only kept a little longer.
+  const auto stored = hooks_.stored(edge);
+  std::shared_ptr<ResultStream> ack;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(edge);
+    if (it == streams_.end() || it->second.gen != gen || !it->second.current) return;
+    Stream& s = it->second;
+    const int64_t now = SteadyMs();
+    if ((stored.log_id != s.acked.log_id || stored.cursor != s.acked.cursor) &&
+        now - s.last_ack_ms >= o_.ack_every.count()) {
+      if (stored.log_id == batch.log_id()) ack = s.current;
+      s.acked = stored;
+      s.last_ack_ms = now;
+    }
+  }
+  if (ack) ack->Ack(stored.log_id, stored.cursor);
+}
+
+void ResultStreams::OnDone(const std::string& edge, uint64_t gen, const Status& st) {
+  std::optional<std::string> failed;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(edge);
+    if (it != streams_.end() && it->second.open && it->second.gen == gen) {
+      Stream& s = it->second;
+      s.open = false;
+      s.current.reset();
+      s.up = false;
+      const int64_t now = SteadyMs();
+      if (!s.wanted) {
+        streams_.erase(it);
+      } else if (stop_) {
+      } else if (!st && st.error().code == kGrpcUnimplemented) {
+        SEGWAN_LOG(kInfo, "streams") << edge << ": the agent has no result stream; its results are polled";
+        s.unsupported = true;
+        s.next_ms = now + o_.unsupported_retry.count();
+      } else {
+        if (!s.delivered) {
+          failed = st ? edge + ": the result stream ended" : st.error().message;
+        } else if (!st) {
+          SEGWAN_LOG(kInfo, "streams") << edge << ": result stream broke (" << st.error().message << "); resuming";
+        }
+        if (s.reopen_now) {
+          s.next_ms = now;
+        } else {
+          s.next_ms = now + s.backoff.count();
+          s.backoff = std::min(s.backoff * 2, o_.max_backoff);
+        }
       }
     }
   }
+  if (failed) hooks_.failed(edge, *failed);
+  {
+    std::lock_guard lock(mu_);
+    --live_;  // last: Stop waits for this before `this` may go
+  }
+  cv_.notify_all();
 }
 
 void ResultStreams::Stop() {
-  std::vector<std::unique_ptr<Stream>> all;
+  std::vector<std::shared_ptr<ResultStream>> cancel;
   {
     std::lock_guard lock(mu_);
-    if (stop_ && streams_.empty() && retired_.empty()) return;
     stop_ = true;
-    for (auto& [e, s] : streams_) all.push_back(std::move(s));
-    streams_.clear();
-    for (auto& s : retired_) all.push_back(std::move(s));
-    retired_.clear();
   }
   cv_.notify_all();
-  for (auto& s : all) End(*s);
-  for (auto& s : all) s->thread.join();
-  if (watchdog_.joinable()) watchdog_.join();
+  if (scheduler_.joinable()) scheduler_.join();  // no stream opens after this
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [edge, s] : streams_) {
+      if (s.current) cancel.push_back(s.current);
+    }
+  }
+  for (auto& c : cancel) c->Cancel();
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, std::chrono::seconds(5), [this] { return live_ == 0; })) {
+    SEGWAN_LOG(kWarn, "streams") << live_ << " result streams still ending";
+  }
 }
 
 }  // namespace segwan::controller

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -17,11 +16,12 @@
 
 namespace segwan::controller {
 
-// Notification mode: one WatchStampResults stream per edge that sends delay probes, each on a
-// thread of its own, so a frozen edge holds only its own stream. A stream that breaks is
-// opened again with backoff, resuming after the last cursor stored; one that stays silent
-// past `silence` (the agent sends at least once a second) is taken for half-open and
-// cancelled. An edge whose agent does not know the RPC is left to polling. Thread-safe.
+// Notification mode: one WatchStampResults stream per edge that sends delay probes. Streams
+// are driven by gRPC's threads (see ResultStream); one scheduler thread opens them, opens again
+// with backoff those that broke (resuming after the last cursor stored) and cancels those silent
+// past `silence` (the agent sends at least once a second: a frozen edge or a half-open
+// connection). A frozen edge therefore holds nothing but its own stream. An edge whose agent
+// does not know the RPC is left to polling. Thread-safe.
 class ResultStreams {
  public:
   struct Hooks {
@@ -37,6 +37,7 @@ class ResultStreams {
     std::chrono::milliseconds min_backoff{200};
     std::chrono::milliseconds max_backoff{2000};
     std::chrono::milliseconds ack_every{1000};
+    std::chrono::milliseconds unsupported_retry{60000};
   };
   ResultStreams(Hooks hooks, Options o);
   ~ResultStreams();
@@ -52,34 +53,40 @@ class ResultStreams {
   bool Unsupported(const std::string& edge);
   // Whether a stream of this edge is open and delivering.
   bool Up(const std::string& edge);
+  // Streams open or opening (for tests and metrics).
+  size_t Live();
   void Stop();
 
  private:
   struct Stream {
-    std::string edge;
-    std::mutex mu;  // guards current, stop, kicked
-    std::condition_variable cv;
-    std::shared_ptr<ResultStream> current;
-    bool stop = false;
-    bool kicked = false;
-    std::atomic<bool> up{false};
-    std::atomic<bool> unsupported{false};
-    std::atomic<bool> done{false};
-    std::atomic<int64_t> last_batch_ms{0};  // steady clock
-    std::thread thread;
+    bool wanted = true;
+    uint64_t gen = 0;                       // of the stream open now, if `open`
+    bool open = false;                      // a stream of `gen` has not ended yet
+    std::shared_ptr<ResultStream> current;  // its handle (null for a moment while opening)
+    bool reopen_now = false;                // kicked while open
+    bool unsupported = false;
+    bool up = false;
+    bool delivered = false;
+    int64_t next_ms = 0;  // when to open again (steady clock)
+    int64_t last_batch_ms = 0;
+    std::chrono::milliseconds backoff{0};
+    ResultIngest::Cursor acked;
+    int64_t last_ack_ms = 0;
   };
-  void Run(Stream* s);
-  void Watchdog();
-  static void End(Stream& s);  // asks it to stop (does not join)
+  void Scheduler();
+  void Open(const std::string& edge, uint64_t gen);
+  void OnBatch(const std::string& edge, uint64_t gen, const segwan::v1::StampResultBatch& batch);
+  void OnDone(const std::string& edge, uint64_t gen, const Status& st);
 
   Hooks hooks_;
   Options o_;
-  std::mutex mu_;  // guards streams_, retired_, stop_
-  std::map<std::string, std::unique_ptr<Stream>> streams_;
-  std::vector<std::unique_ptr<Stream>> retired_;  // ending; joined once done
-  bool stop_ = false;
+  std::mutex mu_;  // guards everything below; never held across a stream or hook call
   std::condition_variable cv_;
-  std::thread watchdog_;
+  std::map<std::string, Stream> streams_;
+  uint64_t next_gen_ = 0;
+  size_t live_ = 0;  // streams whose `done` has not run yet
+  bool stop_ = false;
+  std::thread scheduler_;
 };
 
 }  // namespace segwan::controller

@@ -58,6 +58,11 @@ std::optional<pki::CertInfo> PeerCertificate(const grpc::AuthContext& ctx);
 std::shared_ptr<grpc::AuthMetadataProcessor> RequirePeerNames(std::vector<std::string> names);
 
 // A whole file; the error names `flag`.
+// Debian's Abseil is built with its debug checks on: every mutex gRPC takes also walks a
+// global lock-order graph (a few percent of a busy controller's CPU, and one more lock shared
+// by all threads). The daemons turn that walk off at start; tests keep it.
+void DisableMutexDeadlockDetection();
+
 Result<std::string> ReadTextFile(const std::string& path, const std::string& flag);
 
 }  // namespace segwan

@@ -2,6 +2,7 @@
 
 // Edges in memory for controller tests that run without root or a lab: each fake keeps what
 // it was told (slices, STAMP sessions), logs every call, and can be told to fail a method.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -80,7 +81,8 @@ class FakeEdge : public EdgeClient {
 
   // Notification mode as the agent does it: records pushed by the test move into a log with
   // cursors; a stream sends what is after its resume point and forgets what is acknowledged.
-  std::unique_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor) override;
+  std::shared_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor,
+                                                  ResultStream::Handler h) override;
 
   Status StartLossMonitoring(const std::vector<std::string>& segs, pb::LossDirection d, uint32_t period_ms) override {
     if (auto e = Fail("StartLoss:" + Dir(d))) return *e;
@@ -248,9 +250,12 @@ class FakeEdge : public EdgeClient {
   uint64_t log_id_ = 1000, next_cursor_ = 1, acked_ = 0, stream_epoch_ = 0;
 };
 
-class FakeResultStream : public ResultStream {
+// Delivers a batch every 20 ms on a thread of its own until cancelled, broken (BreakStreams)
+// or failing from the start (FailWith("Watch:", code)); then `done`.
+class FakeResultStream : public ResultStream, public std::enable_shared_from_this<FakeResultStream> {
  public:
-  FakeResultStream(FakeEdge* e, uint64_t log_id, uint64_t cursor, int fail_code = 0) : e_(e), fail_code_(fail_code) {
+  FakeResultStream(FakeEdge* e, uint64_t log_id, uint64_t cursor, Handler h, int fail_code = 0)
+      : e_(e), h_(std::move(h)), fail_code_(fail_code) {
     std::lock_guard l(e_->mu_);
     epoch_ = e_->stream_epoch_;
     if (log_id == e_->log_id_) {
@@ -258,7 +263,21 @@ class FakeResultStream : public ResultStream {
       sent_ = cursor;
     }
   }
-  bool Read(pb::StampResultBatch* b) override {
+  void Start() {
+    std::thread([self = shared_from_this()] {
+      pb::StampResultBatch b;
+      while (self->Next(&b)) self->h_.batch(b);
+      self->h_.done(Error{"stream broken", "", self->fail_code_ ? self->fail_code_ : kGrpcUnavailable});
+    }).detach();
+  }
+  void Ack(uint64_t log_id, uint64_t cursor) override {
+    std::lock_guard l(e_->mu_);
+    if (log_id == e_->log_id_) Forget(cursor);
+  }
+  void Cancel() override { cancelled_ = true; }
+
+ private:
+  bool Next(pb::StampResultBatch* b) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::lock_guard l(e_->mu_);
     if (fail_code_ || cancelled_ || epoch_ != e_->stream_epoch_) return false;
@@ -283,31 +302,23 @@ class FakeResultStream : public ResultStream {
     }
     return true;
   }
-  bool Ack(uint64_t log_id, uint64_t cursor) override {
-    std::lock_guard l(e_->mu_);
-    if (log_id == e_->log_id_) Forget(cursor);
-    return true;
-  }
-  void Cancel() override {
-    std::lock_guard l(e_->mu_);
-    cancelled_ = true;
-  }
-  Status Finish() override { return Error{"stream broken", "", fail_code_ ? fail_code_ : kGrpcUnavailable}; }
-
- private:
   void Forget(uint64_t cursor) {
     e_->acked_ = std::max(e_->acked_, cursor);
     std::erase_if(e_->log_, [&](const pb::StampResult& r) { return r.cursor() <= cursor; });
   }
   FakeEdge* e_;
+  Handler h_;
   uint64_t sent_ = 0, epoch_ = 0;
-  bool cancelled_ = false;
+  std::atomic<bool> cancelled_{false};
   int fail_code_;
 };
 
-inline std::unique_ptr<ResultStream> FakeEdge::WatchStampResults(uint64_t log_id, uint64_t cursor) {
-  if (auto e = Fail("Watch:")) return std::make_unique<FakeResultStream>(this, log_id, cursor, e->code);
-  return std::make_unique<FakeResultStream>(this, log_id, cursor);
+inline std::shared_ptr<ResultStream> FakeEdge::WatchStampResults(uint64_t log_id, uint64_t cursor,
+                                                                 ResultStream::Handler h) {
+  auto e = Fail("Watch:");
+  auto s = std::make_shared<FakeResultStream>(this, log_id, cursor, std::move(h), e ? e->code : 0);
+  s->Start();
+  return s;
 }
 
 class FakeConnector : public EdgeConnector {
