@@ -77,6 +77,14 @@ const char* const kMigrations[] = {
     R"sql(
       CREATE TABLE webhooks (tenant_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
     )sql",
+    // 8: a session's counters in a narrow table of their own: every flush rewrites them for
+    // every session with samples, and rewriting the session's whole document row made that a
+    // quarter of the cost of storing samples at 5,000 sessions
+    R"sql(
+      CREATE TABLE session_counters (session_id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO session_counters SELECT id, counters FROM delay_sessions WHERE counters != '{}';
+      ALTER TABLE delay_sessions DROP COLUMN counters;
+    )sql",
 };
 
 json AggregateToJson(const IntervalAggregate& a) {
@@ -150,9 +158,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool allow_e
     // cut can take the last ones.
     db->exec("PRAGMA synchronous = NORMAL");
     db->exec("PRAGMA foreign_keys = ON");
-    // Samples of every session land together in each flush, spread over the index: a page
-    // cache of 16 MiB (instead of 2) keeps those pages in memory rather than read again.
-    db->exec("PRAGMA cache_size = -16384");
+    // Samples of every session land together in each flush, one leaf page of the samples
+    // table per session: a page cache of 64 MiB (instead of 2) keeps 5,000 sessions' last
+    // pages in memory rather than read again, and a WAL of up to 10,000 pages (instead of
+    // 1,000) is checkpointed once per several flushes rather than once per flush. Measured
+    // by bench_controller's store_write.
+    db->exec("PRAGMA cache_size = -65536");
+    db->exec("PRAGMA wal_autocheckpoint = 10000");
     std::unique_ptr<Store> s(new Store(std::move(db), path));
     s->Migrate();
     // Reads have a connection of their own: in WAL mode they see every committed transaction
@@ -334,6 +346,7 @@ Status Store::DeleteSession(const std::string& id) {
     SQLite::Transaction tx(*db_);
     for (const char* sql : {"DELETE FROM samples WHERE session_id = ?",
                             "DELETE FROM aggregates WHERE session_id = ?",
+                            "DELETE FROM session_counters WHERE session_id = ?",
                             "DELETE FROM delay_sessions WHERE id = ?"}) {
       SQLite::Statement q(*db_, sql);
       q.bind(1, id);
@@ -345,7 +358,7 @@ Status Store::DeleteSession(const std::string& id) {
 
 Result<SessionCounters> Store::Counters(const std::string& session_id) {
   return Read<SessionCounters>("Counters", [&]() -> SessionCounters {
-    SQLite::Statement q(*rd_, "SELECT counters FROM delay_sessions WHERE id = ?");
+    SQLite::Statement q(*rd_, "SELECT doc FROM session_counters WHERE session_id = ?");
     q.bind(1, session_id);
     if (!q.executeStep()) return {};
     return json::parse(q.getColumn(0).getString()).get<SessionCounters>();
@@ -369,7 +382,9 @@ Status Store::WriteBatches(const std::vector<SessionBatch>& batches, const std::
     SQLite::Statement agg(*db_,
                           "INSERT OR REPLACE INTO aggregates (session_id, start_ms, length_ms, doc) "
                           "VALUES (?, ?, ?, ?)");
-    SQLite::Statement cnt(*db_, "UPDATE delay_sessions SET counters = ? WHERE id = ?");
+    SQLite::Statement cnt(*db_, "INSERT INTO session_counters (session_id, doc) SELECT ?2, ?1 "
+                          "WHERE EXISTS (SELECT 1 FROM delay_sessions WHERE id = ?2) "
+                          "ON CONFLICT (session_id) DO UPDATE SET doc = excluded.doc");
     uint64_t n = 0;
     for (const auto& b : batches) {
       for (const auto& s : b.samples) {

@@ -134,6 +134,43 @@ TEST_F(StoreTest, DeletingASessionTakesItsSamplesAndAggregates) {
   EXPECT_TRUE((*s->Sessions()).empty());
 }
 
+TEST_F(StoreTest, CountersMoveOutOfTheSessionRowAndGoWithTheSession) {
+  SessionCounters c;
+  c.received = 42;
+  c.max_seq = 41;
+  {
+    auto s = Open();
+    DelaySession ds;
+    ds.id = "ds1";
+    s->PutSession(ds);
+  }
+  {  // the file as version 7 left it: counters in the session's row
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
+    db.exec("DROP TABLE session_counters");
+    db.exec("ALTER TABLE delay_sessions ADD COLUMN counters TEXT NOT NULL DEFAULT '{}'");
+    SQLite::Statement u(db, "UPDATE delay_sessions SET counters = ?");
+    u.bind(1, nlohmann::json(c).dump());
+    u.exec();
+    db.exec("PRAGMA user_version = 7");
+  }
+  auto s = Open();
+  EXPECT_EQ(s->SchemaVersion(), Store::LatestSchemaVersion());
+  EXPECT_EQ(s->Counters("ds1")->received, 42u);
+  EXPECT_EQ(s->Counters("ds1")->max_seq, 41);
+  SessionBatch b;
+  b.session_id = "ds1";
+  b.samples = {S(42, 1000)};
+  b.counters.received = 43;
+  ASSERT_TRUE(s->WriteBatches({b}));
+  EXPECT_EQ(s->Counters("ds1")->received, 43u);
+  ASSERT_TRUE(s->DeleteSession("ds1"));
+  EXPECT_EQ(s->Counters("ds1")->received, 0u);
+  // A batch that was on its way when the session went does not bring its counters back.
+  b.counters.received = 44;
+  ASSERT_TRUE(s->WriteBatches({b}));
+  EXPECT_EQ(s->Counters("ds1")->received, 0u);
+}
+
 TEST_F(StoreTest, PruneRemovesOnlyWhatIsOlder) {
   auto s = Open();
   DelaySession ds;
