@@ -428,6 +428,112 @@ async function sessionView(id) {
   return () => { clearInterval(timer); plot.destroy(); };
 }
 
+// ---- SLA steering --------------------------------------------------------------------------
+// SLA classes, each steered slice's directions with every candidate path measured against its
+// SLA (the one carrying the traffic marked), and the events, newest first. Refreshes itself.
+const limitText = (l) => [l.delay_ms != null && `delay ≤ ${l.delay_ms} ms`, l.delay_p90_ms != null && `p90 ≤ ${l.delay_p90_ms} ms`,
+  l.jitter_ms != null && `jitter ≤ ${l.jitter_ms} ms`, l.loss_pct != null && `loss ≤ ${l.loss_pct}%`].filter(Boolean).join(', ') || 'no limits';
+const over = (v, lim) => v != null && lim != null && v > lim;
+
+function measureCells(m, limits) {
+  if (!m) return ['delay_ms', 'delay_p90_ms', 'jitter_ms', 'loss_pct'].map(() => h('td', { class: 'num muted' }, '–'));
+  return ['delay_ms', 'delay_p90_ms', 'jitter_ms', 'loss_pct'].map((k) =>
+    h('td', { class: `num ${over(m[k], limits[k]) ? 'bad-text' : ''}`, 'data-k': k }, fmt(m[k], k === 'loss_pct' ? 1 : 2)));
+}
+
+function policyCard(p, sla) {
+  const limits = sla ? sla.limits : {};
+  const candidateRow = (c) => h('tr', { 'data-candidate': c.name, class: c.active ? 'active' : '' },
+    h('td', {}, c.name), h('td', {}, c.waypoints.join(', ') || 'direct'), ...measureCells(c.last_window, limits),
+    h('td', {}, c.last_window ? pill(c.complies, 'complies', 'violates') : h('span', { class: 'pill muted' }, 'measuring')),
+    h('td', {}, c.active ? h('strong', {}, 'carries it') : ''));
+  const direction = (d) => h('div', { class: 'direction', 'data-direction': `${d.from}>${d.to}` },
+    h('h3', {}, `${d.from} → ${d.to} `, d.violated ? pill(false, '', 'SLA violated') : pill(true, 'within SLA', ''),
+      h('span', { class: 'muted' }, ` on ${d.active}${d.since ? ` since ${d.since}` : ''}`)),
+    h('table', {}, h('tr', {}, ['Candidate', 'Waypoints', 'Delay ms', 'p90 ms', 'Jitter ms', 'Loss %', 'Against the SLA', 'Traffic']
+      .map((t) => h('th', {}, t))), d.candidates.map(candidateRow)));
+  return h('section', { 'data-policy': p.id }, h('h2', {}, `${p.id}: slice ${p.slice} under ${sla ? sla.name : p.sla}`),
+    h('p', { class: 'muted' }, `${sla ? limitText(limits) : ''}; probes every ${p.probe.interval_ms} ms, windows of ${p.probe.window_ms} ms, ` +
+      `switch after ${p.probe.windows}, back to the preferred path after ${p.probe.hold_down_s} s compliant`),
+    p.directions.map(direction));
+}
+
+function eventsTable(events) {
+  const kinds = { switch: 'muted', violation: 'bad', clear: 'good', no_compliant: 'bad' };
+  return h('table', { id: 'events' }, h('tr', {}, ['Time', 'Slice', 'Direction', 'Event', 'Path', 'Measured', 'Limits'].map((t) => h('th', {}, t))),
+    events.map((e) => h('tr', { 'data-event': e.id, 'data-kind': e.kind },
+      h('td', {}, e.time), h('td', {}, e.slice), h('td', {}, `${e.from} → ${e.to}`),
+      h('td', {}, h('span', { class: `pill ${kinds[e.kind] || 'muted'}` }, e.kind)),
+      h('td', {}, e.to_path ? `${e.path} → ${e.to_path}` : e.path),
+      h('td', {}, `delay ${fmt(e.measured.delay_ms, 2)} ms, jitter ${fmt(e.measured.jitter_ms, 2)} ms, loss ${fmt(e.measured.loss_pct, 1)}%`),
+      h('td', {}, limitText(e.limits)))));
+}
+
+function slaForm(tenants) {
+  const num = (ph) => h('input', { type: 'number', step: 'any', min: '0', placeholder: ph });
+  const name = h('input', { placeholder: 'gold' });
+  const tenant = h('select', {}, tenants.map((t) => h('option', { value: t.id }, `${t.id} ${t.name}`)));
+  const lim = { delay_ms: num('ms'), delay_p90_ms: num('ms'), jitter_ms: num('ms'), loss_pct: num('%') };
+  const form = h('form', { id: 'sla-form' }, h('h2', {}, 'New SLA class'),
+    h('div', { class: 'row' }, field('Name', 'name', name), who.operator ? field('Tenant', 'tenant', tenant) : ''),
+    h('div', { class: 'row' }, field('One-way delay', 'limits.delay_ms', lim.delay_ms), field('Delay p90', 'limits.delay_p90_ms', lim.delay_p90_ms),
+      field('Jitter', 'limits.jitter_ms', lim.jitter_ms), field('Loss', 'limits.loss_pct', lim.loss_pct)),
+    h('div', { class: 'form-error' }), h('p', {}, h('button', { type: 'submit' }, 'Create SLA class')));
+  submitter(form, async () => {
+    const body = { name: name.value.trim(), limits: {} };
+    if (who.operator) body.tenant = tenant.value;
+    for (const [k, el] of Object.entries(lim)) if (el.value !== '') body.limits[k] = Number(el.value);
+    await api('POST', '/sla-classes', body);
+    route();
+  });
+  return form;
+}
+
+function policyForm(slices, slas) {
+  const slice = h('select', {}, h('option', { value: '' }, '–'), slices.map((s) => h('option', { value: s.id }, `${s.id} ${s.name}`)));
+  const sla = h('select', {}, h('option', { value: '' }, '–'), slas.map((c) => h('option', { value: c.id }, `${c.id} ${c.name}`)));
+  const from = h('input', { placeholder: 'every pair' });
+  const to = h('input', { placeholder: 'every pair' });
+  const num = (v) => h('input', { type: 'number', value: String(v) });
+  const probe = { interval_ms: num(100), window_ms: num(300), windows: num(3), hold_down_s: num(30) };
+  const form = h('form', { id: 'policy-form' }, h('h2', {}, 'Steer a slice'),
+    h('div', { class: 'row' }, field('Slice', 'slice', slice), field('SLA class', 'sla', sla),
+      field('Only from (device)', 'pairs[0].from', from), field('to (device)', 'pairs[0].to', to)),
+    h('div', { class: 'row' }, field('Probe every (ms)', 'probe.interval_ms', probe.interval_ms), field('Window (ms)', 'probe.window_ms', probe.window_ms),
+      field('Windows before a switch', 'probe.windows', probe.windows), field('Hold-down (s)', 'probe.hold_down_s', probe.hold_down_s)),
+    h('div', { class: 'form-error' }), h('p', {}, h('button', { type: 'submit' }, 'Start steering')));
+  submitter(form, async () => {
+    const body = { slice: slice.value, sla: sla.value, probe: {} };
+    for (const [k, el] of Object.entries(probe)) body.probe[k] = Number(el.value);
+    if (from.value.trim() || to.value.trim()) body.pairs = [{ from: from.value.trim(), to: to.value.trim() }];
+    await api('POST', '/steering-policies', body);
+    route();
+  });
+  return form;
+}
+
+async function steeringView() {
+  const [slices, slas, tenants] = await Promise.all([api('GET', '/slices'), api('GET', '/sla-classes'),
+    who.operator ? api('GET', '/tenants') : Promise.resolve([])]);
+  const classes = h('section', {}, h('h2', {}, 'SLA classes'), slas.length ? h('table', { id: 'slas' },
+    h('tr', {}, ['Id', 'Name', 'Limits', ''].map((t) => h('th', {}, t))),
+    slas.map((c) => h('tr', { 'data-sla': c.id }, h('td', {}, c.id), h('td', {}, c.name), h('td', {}, limitText(c.limits)),
+      h('td', {}, h('button', { class: 'danger', onclick: () => del(`/sla-classes/${c.id}`) }, 'Delete')))))
+    : h('p', { class: 'muted' }, 'No SLA classes yet.'));
+  const policies = h('div', { id: 'policies' });
+  const events = h('section', {}, h('h2', {}, 'Events'), h('div', { id: 'events-slot' }));
+  main.replaceChildren(h('h1', {}, 'SLA steering'), classes, policies, events, slaForm(tenants), policyForm(slices, slas));
+  async function refresh() {
+    const [ps, ev] = await Promise.all([api('GET', '/steering-policies'), api('GET', '/steering-events?limit=50')]);
+    const byId = Object.fromEntries(slas.map((c) => [c.id, c]));
+    policies.replaceChildren(...(ps.length ? ps.map((p) => policyCard(p, byId[p.sla])) : [h('p', { class: 'muted' }, 'No slice is steered yet.')]));
+    events.querySelector('#events-slot').replaceChildren(ev.events.length ? eventsTable(ev.events) : h('p', { class: 'muted' }, 'No events yet.'));
+  }
+  await refresh();
+  const timer = setInterval(() => refresh().catch(() => {}), 1000);
+  return () => clearInterval(timer);
+}
+
 // ---- routing ---------------------------------------------------------------------------------
 const routes = [
   [/^#\/devices$/, devicesView, 'Devices'],
@@ -437,6 +543,7 @@ const routes = [
   [/^#\/sessions\/([\w-]+)$/, sessionView],
   [/^#\/loss$/, lossView, 'Loss'],
   [/^#\/loss\/([\w-]+)$/, lossSessionView],
+  [/^#\/steering$/, steeringView, 'Steering'],
 ];
 
 async function route() {

@@ -140,6 +140,38 @@ try {
   await page.waitForSelector('#flow-loss tr[data-period]', { timeout: 10000 });
   await shot('09-session-with-loss');
 
+  step('steering: an SLA class, a steered direction, a switch away from the path that breaks it');
+  await page.click('nav a:has-text("Steering")');
+  await page.click('button:has-text("Create SLA class")');  // no name: the API's error shows
+  await page.waitForSelector('#sla-form [data-for="name"]:has-text("must be")');
+  await page.fill('#sla-form input[name=name]', 'gold');
+  await page.fill('#sla-form input[name="limits.delay_ms"]', '12');
+  await page.click('button:has-text("Create SLA class")');
+  await page.waitForSelector('tr[data-sla="sla1"]:has-text("delay ≤ 12 ms")');
+  await page.selectOption('#policy-form select[name=slice]', 'sl1');
+  await page.selectOption('#policy-form select[name=sla]', 'sla1');
+  await page.fill('#policy-form input[name="pairs[0].from"]', 'edge-a');
+  await page.fill('#policy-form input[name="pairs[0].to"]', 'edge-z');
+  await page.click('button:has-text("Start steering")');
+  await page.waitForSelector('#policy-form [data-for="pairs[0].to"]:has-text("edge-z")');
+  await page.fill('#policy-form input[name="pairs[0].to"]', 'edge-b');
+  await page.click('button:has-text("Start steering")');
+  // The direct path (15 ms) breaks the 12 ms SLA; the one via p1 (8 ms) meets it and takes over.
+  const dir = '[data-direction="edge-a>edge-b"]';
+  await page.waitForSelector(`${dir} tr[data-candidate="p1"].active`, { timeout: 20000 });
+  await page.waitForSelector('#events tr[data-kind="switch"]', { timeout: 5000 });
+  const sw = await page.textContent('#events tr[data-kind="switch"]');
+  assert.match(sw, /direct → p1/);
+  const directDelay = Number(await page.textContent(`${dir} tr[data-candidate="direct"] td[data-k="delay_ms"]`));
+  const p1Delay = Number(await page.textContent(`${dir} tr[data-candidate="p1"] td[data-k="delay_ms"]`));
+  console.log(`steering: direct ${directDelay} ms (violates), p1 ${p1Delay} ms (carries the traffic); ${sw.replace(/\s+/g, ' ')}`);
+  assert.ok(Math.abs(directDelay - 15) < 1, `direct ${directDelay}`);
+  assert.ok(Math.abs(p1Delay - 8) < 1, `p1 ${p1Delay}`);
+  assert.match(await page.getAttribute(`${dir} tr[data-candidate="direct"] td[data-k="delay_ms"]`, 'class'), /bad-text/);
+  assert.match(await page.textContent(`${dir} tr[data-candidate="direct"]`), /violates/);
+  assert.match(await page.textContent(`${dir} tr[data-candidate="p1"]`), /complies.*carries it/);
+  await shot('10-steering');
+
   step('stop and delete from the list');
   await page.click('nav a:has-text("Delay sessions")');
   await page.click('tr[data-session="ds1"] button:has-text("Stop")');

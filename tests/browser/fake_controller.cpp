@@ -1,6 +1,7 @@
 // The controller as the dashboard sees it, with fake edges: the real Controller, REST server
 // and SQLite store; three lab-like edges registered, and STAMP results made up for every
-// running sender session (about 15 ms out, 5 ms back, a little jitter, 1% loss outbound).
+// running sender session (about 15 ms out, 5 ms back, a little jitter, 1% loss outbound;
+// a steering probe via the core SID p1 sees 8 ms out).
 // For browser tests, which need no root and no lab.
 //
 //   segwan-fake-controller --data-dir DIR --port N --web-root DIR
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   o.auto_enable = true;
   o.aggregate_interval_ms = 5000;
   o.poll_interval = std::chrono::milliseconds(250);
+  o.core_sids = {{"p1", {"fc00:0:f1::e"}}};
   Controller ctl(store->get(), &edges, o);
   ctl.SetOperatorToken(*token);
   std::map<std::string, std::string> sessions;  // device -> registration session, to heartbeat
@@ -68,9 +70,12 @@ int main(int argc, char** argv) {
       if (++tick % 10 == 0) {
         for (const auto& [id, sid] : sessions) ctl.Heartbeat(id, sid);
       }
+      std::map<std::pair<std::string, uint32_t>, std::string> candidate;  // (sender, ssid)
+      for (const auto& v : ctl.Sessions(Principal{true, ""})) candidate[{v.session.sender, v.session.ssid}] = v.session.candidate;
       for (const char* x : {"edge-a", "edge-b", "edge-c"}) {
         auto e = edges.Edge(x);
         for (uint32_t ssid : e->RunningSenders()) {
+          const double out_ms = candidate[{x, ssid}] == "p1" ? 8.0 : 15.0;
           const uint32_t s = seq[ssid]++;
           if (coin(rng) < 0.01) continue;  // lost on the way out
           const uint64_t t1 = segwan::NowTaiNs() - 20'000'000;
@@ -79,7 +84,7 @@ int main(int argc, char** argv) {
           r.set_sender_seq(s);
           r.set_reflector_seq(rseq[ssid]++);
           r.set_t1_ns(t1);
-          r.set_t2_ns(t1 + static_cast<uint64_t>((15.0 + jitter(rng)) * 1e6));
+          r.set_t2_ns(t1 + static_cast<uint64_t>((out_ms + jitter(rng)) * 1e6));
           r.set_t3_ns(r.t2_ns() + 30'000);
           r.set_t4_ns(r.t3_ns() + static_cast<uint64_t>((5.0 + jitter(rng) / 2) * 1e6));
           e->Push(ssid, r);
