@@ -2,7 +2,9 @@
 # `make demo`: the whole SD-WAN in the lab. Brings the lab up with edge-os and an agent on every
 # edge, applies the scenario (deploy/lab/scenario.json, or $SEGWAN_SCENARIO) through the REST
 # API only, prints the dashboard's address and the tokens, then a live table of every delay
-# session until Ctrl-C, which tears everything down.
+# session, loss flow and steered direction until Ctrl-C, which tears everything down. Meanwhile
+# the scenario's demo part plays: pings on the loss-monitored flows, and after a minute one
+# link impaired for a minute, so SLA steering moves the steered direction away and back.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB="$HERE/lab.sh"
@@ -22,6 +24,7 @@ SegWAN is up: edge-os, three edge routers, two SRv6 core routers, three sites.
   Operator:      $SEGWAN_TOKEN
   Tenant acme:   $SEGWAN_TENANT_TOKEN
   Scenario:      $SCENARIO (slice $SEGWAN_SLICE joining site-a, site-b and site-c)
+  SLA steering:  policy ${SEGWAN_POLICY:-none} (dashboard: Steering)
   Expected one-way delays (from the impairments), sender -> reflector and back:
 $(/usr/bin/python3 "$HERE/scenario.py" expected "$SCENARIO" | awk '{printf "    %s -> %s: %s ms, back %s ms\n", $1, $2, $3, $4}')
 
@@ -33,4 +36,4 @@ $(/usr/bin/python3 "$HERE/scenario.py" expected "$SCENARIO" | awk '{printf "    
 Waiting for the first measurements...
 MSG
 sleep 3
-/usr/bin/python3 "$HERE/scenario.py" watch
+/usr/bin/python3 "$HERE/scenario.py" demo "$SCENARIO"

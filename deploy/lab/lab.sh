@@ -148,8 +148,11 @@ start_system() {
   [ -x "$(controller_bin)" ] && [ -x "$(agent_bin)" ] || die "edge-os or edge-manager is missing: build first (make build)"
   local ctl="$STATE/controller" s deadline
   mkdir -p "$ctl"
+  # The core routers' SIDs are the candidate paths of SLA steering, unless the caller names its own.
+  local cores="--core-sids p1=$(core_sid 1),p2=$(core_sid 2)"
+  case " ${SEGWAN_LAB_CONTROLLER_ARGS:-} " in *" --core-sids "*) cores= ;; esac
   setsid "$(controller_bin)" --data-dir "$ctl" --http-listen "$HTTP" --grpc-listen "[${MGMT_NET}1]:50051" \
-    --auto-enable --heartbeat-ms 1000 ${SEGWAN_LAB_CONTROLLER_ARGS:-} >"$STATE/logs/edge-os.log" 2>&1 </dev/null &
+    --auto-enable --heartbeat-ms 1000 $cores ${SEGWAN_LAB_CONTROLLER_ARGS:-} >"$STATE/logs/edge-os.log" 2>&1 </dev/null &
   echo $! >"$STATE/pids/edge-os"
   deadline=$((SECONDS + 10))
   until curl -sf "http://$HTTP/api/v1/health" >/dev/null 2>&1; do

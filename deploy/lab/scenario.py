@@ -3,7 +3,10 @@
 
   scenario.py apply FILE     tenant, slice, link impairments, a delay session per pair of sites,
                              loss monitoring (alternate marking) of the flows the scenario names
-  scenario.py watch          a live table of every session (pair, direct, return, loss) until Ctrl-C
+  scenario.py watch          a live table of every session (pair, direct, return, loss) and of SLA
+                             steering (each steered direction's candidates, the events) until Ctrl-C
+  scenario.py demo FILE      the same table while the scenario's "demo" part plays: traffic on the
+                             monitored flows, and one link impaired for a while after a minute
   scenario.py expected FILE  the delay each session should measure, from the impairments
 
 A scenario (deploy/lab/scenario.json) names sites by letter (a = edge-a with site-a behind
@@ -110,20 +113,65 @@ def apply(path):
                 sys.exit(f"scenario: loss[{i}].{k}: not a site of the slice")
         api("POST", "/loss-sessions", {"slice": sl["id"], "from": f"edge-{l['from']}", "to": f"edge-{l['to']}",
                                        "period_ms": l.get("period_ms", 10000)}, token=tt)
+    st = sc.get("steering")
+    if st:
+        sla = api("POST", "/sla-classes", st["sla"], token=tt)
+        body = {"slice": sl["id"], "sla": sla["id"], "probe": st.get("probe", {})}
+        if st.get("pairs"):
+            body["pairs"] = [{"from": f"edge-{p['from']}", "to": f"edge-{p['to']}"} for p in st["pairs"]]
+        pol = api("POST", "/steering-policies", body, token=tt)
+        print(f"SEGWAN_POLICY={pol['id']}")
     with open(env_file, "w") as f:
         f.write(f"SEGWAN_TENANT_TOKEN={tt}\n")
     print(f"SEGWAN_TENANT_TOKEN={tt}")
     print(f"SEGWAN_SLICE={sl['id']}")
 
 
-def watch():
+def impair(i, restore_from=None):
+    """Sets a link's impairment; with restore_from (a scenario), puts back what it says for the link."""
+    if restore_from is not None:
+        i = next((x for x in restore_from.get("impairments", []) if (x["from"], x["to"]) == (i["from"], i["to"])),
+                 {"from": i["from"], "to": i["to"]})
+    cmd = [LAB, "impair", i["from"], i["to"], "--delay", str(i.get("delay_ms", 0)),
+           "--jitter", str(i.get("jitter_ms", 0)), "--loss", str(i.get("loss_pct", 0))]
+    subprocess.run(cmd, check=True, env={**os.environ, "LAB_QUIET": "1"}, stdout=subprocess.DEVNULL)
+
+
+def steering_rows(api):
+    rows = []
+    for p in api("GET", "/steering-policies"):
+        for d in p["directions"]:
+            state = "VIOLATED" if d["violated"] else "within SLA"
+            rows.append(f"{p['id']:8} {d['from'] + ' -> ' + d['to']:18} {state:11} traffic on {d['active']}")
+            for c in d["candidates"]:
+                w = c.get("last_window") or {}
+                fmt = lambda v, n=2: "-" if v is None else f"{v:.{n}f}"
+                mark = "*" if c["active"] else " "
+                verdict = "complies" if c["complies"] else ("violates" if w else "measuring")
+                rows.append(f"  {mark} {c['name']:6} {', '.join(c['waypoints']) or 'direct':16} delay {fmt(w.get('delay_ms')):>7} ms"
+                            f"  jitter {fmt(w.get('jitter_ms')):>6} ms  loss {fmt(w.get('loss_pct'), 1):>5}%  {verdict}")
+    events = api("GET", "/steering-events?limit=4")["events"]
+    for e in events:
+        path = f"{e['path']} -> {e['to_path']}" if e.get("to_path") else e["path"]
+        rows.append(f"  {e['time'][11:19]} {e['kind']:12} {e['from']} -> {e['to']} {path:14} "
+                    f"delay {e['measured']['delay_ms'] or 0:.2f} ms")
+    return rows
+
+
+def watch(plan=None):
+    """The live table; `plan` (a callable taking the elapsed seconds) returns a line saying what
+    the demo is doing, and does it."""
     env = lab_env()
     api = Api(env["SEGWAN_URL"], env["SEGWAN_TOKEN"])
     header = f"{'session':8} {'pair':18} {'direct ms':>10} {'return ms':>10} {'jitter ms':>10} {'lost out':>9} {'lost back':>9}"
+    t0 = time.time()
     try:
         while True:
+            phase = plan(time.time() - t0) if plan else ""
             rows = []
             for s in api("GET", "/delay-sessions"):
+                if s.get("steering"):
+                    continue  # the probes show under steering
                 st = api("GET", f"/delay-sessions/{s['id']}/stats?since=10s")
                 d, r, p = st["direct"], st["return"], st["packets"]
                 fmt = lambda v: "-" if v is None else f"{v:.2f}"
@@ -135,17 +183,61 @@ def watch():
                 p = l.get("last_period")
                 last = "-" if not p else f"{p['lost']} of {p['sent']} ({100 * p['loss_ratio']:.2f}%)"
                 loss_rows.append(f"{l['id']:8} {l['from'] + ' -> ' + l['to']:18} {l['family']:6} {last}")
+            steer = steering_rows(api)
             sys.stdout.write("\x1b[H\x1b[J" if sys.stdout.isatty() else "\n")
             print(time.strftime("%H:%M:%S"), "delay, last 10 s (Ctrl-C stops and tears the lab down)")
+            if phase:
+                print(phase)
             print(header)
             print("\n".join(rows) if rows else "(no sessions)")
             if loss_rows:
                 print(f"\n{'loss':8} {'flow':18} {'family':6} lost in the last closed period")
                 print("\n".join(loss_rows))
+            if steer:
+                print("\nSLA steering (* carries the traffic; latest window), then the latest events")
+                print("\n".join(steer))
             sys.stdout.flush()
             time.sleep(2)
     except KeyboardInterrupt:
         pass
+
+
+def demo(path):
+    """Traffic on the monitored flows (a ping every 50 ms), then the impairment after a minute,
+    lifted after impair_for_s; the table shows the switch and the return."""
+    sc = load(path)
+    d = sc.get("demo", {})
+    env = lab_env()
+    pings = []
+    for t in d.get("traffic", []):
+        dst = env[f"SITE_{t['to'].upper()}_V6"]
+        pings.append(subprocess.Popen([LAB, "exec", f"site-{t['from']}", "ping", "-6", "-q", "-i", "0.05", dst],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    imp = d.get("impairment")
+    after, span = d.get("impair_after_s", 60), d.get("impair_for_s", 60)
+    state = {"on": False, "off": False}
+
+    def plan(t):
+        if not imp:
+            return ""
+        link = f"{imp['from']} -> {imp['to']}"
+        if t >= after + span:
+            if not state["off"]:
+                impair(imp, restore_from=sc)
+                state["off"] = True
+            return f"demo: {link} back to normal {t - after - span:.0f} s ago; steering returns after its hold-down"
+        if t >= after:
+            if not state["on"]:
+                impair(imp)
+                state["on"] = True
+            return f"demo: {link} impaired (+{imp.get('delay_ms', 0)} ms) for {after + span - t:.0f} s more"
+        return f"demo: {link} will be impaired (+{imp.get('delay_ms', 0)} ms) in {after - t:.0f} s"
+
+    try:
+        watch(plan)
+    finally:
+        for p in pings:
+            p.terminate()
 
 
 def expected(path):
@@ -155,11 +247,11 @@ def expected(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("apply", "watch", "expected"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("apply", "watch", "demo", "expected"):
         sys.exit(__doc__)
     if sys.argv[1] == "watch":
         watch()
     elif len(sys.argv) != 3:
         sys.exit(f"usage: scenario.py {sys.argv[1]} FILE")
     else:
-        (apply if sys.argv[1] == "apply" else expected)(sys.argv[2])
+        {"apply": apply, "demo": demo, "expected": expected}[sys.argv[1]](sys.argv[2])

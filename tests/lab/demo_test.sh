@@ -8,8 +8,9 @@ require_lab_kernel
 command -v curl >/dev/null || skip "needs curl"
 [ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
 SCENARIO="$SEGWAN_SOURCE_DIR/deploy/lab/scenario.json"
+LAB_WORK_TABLE=$(mktemp)
 NS_BEFORE=$(ns_snapshot | grep -v '^sw-' || true)
-trap lab_teardown EXIT
+trap 'rc=$?; rm -f "$LAB_WORK_TABLE"; lab_teardown $rc' EXIT
 export SEGWAN_LAB_HTTP=127.0.0.1:18081
 export SEGWAN_LAB_CONTROLLER_ARGS="--interval-s 5 --poll-interval-ms 500"
 
@@ -26,7 +27,8 @@ step "the scenario, through REST only"
 eval "$("$LAB" scenario "$SCENARIO")"
 [ -n "${SEGWAN_TENANT_TOKEN:-}" ] || fail "the scenario printed no tenant token"
 sessions=$(api GET /api/v1/delay-sessions "$SEGWAN_TENANT_TOKEN")
-[ "$(echo "$sessions" | jget 2.id)" = ds3 ] || fail "expected 3 sessions: $sessions"
+[ "$(echo "$sessions" | jget 2.id)" = ds3 ] || fail "expected 3 sessions first: $sessions"
+[ -n "${SEGWAN_POLICY:-}" ] || fail "the scenario started no SLA steering"
 "$LAB" exec site-a ping -6 -c 2 -i 0.2 -W 1 -q "$SITE_B_V6" >/dev/null || fail "site-a cannot reach site-b"
 "$LAB" exec site-c ping -4 -c 2 -i 0.2 -W 1 -q "$SITE_A_V4" >/dev/null || fail "site-c cannot reach site-a over IPv4"
 pass "tenant, slice, impairments and 3 delay sessions in place; sites reach each other"
@@ -84,6 +86,23 @@ read -r d start < <(next_interval)
 echo "interval from $start: direct $d ms (was 15, now 25)"
 within "$d" 24.5 25.5 || fail "the next interval reads $d ms, expected 25"
 pass "the change shows in the next interval"
+
+step "SLA steering: a -> c (25 ms SLA) leaves the direct path (now 27 ms) for p2"
+steered() { api GET "/api/v1/steering-policies/$SEGWAN_POLICY" "$SEGWAN_TENANT_TOKEN" | jget directions.0.active; }
+on_p2() { [ "$(steered)" = p2 ]; }
+wait_for 15 on_p2 || fail "a -> c still on $(steered): $(api GET "/api/v1/steering-policies/$SEGWAN_POLICY" "$SEGWAN_TENANT_TOKEN")"
+api GET "/api/v1/steering-events?limit=3" "$SEGWAN_TENANT_TOKEN" | /usr/bin/python3 -c '
+import json, sys
+for e in reversed(json.load(sys.stdin)["events"]):
+    print(" ", e["time"], e["kind"], e["path"], "->" if e["to_path"] else "", e["to_path"] or "", "delay %.2f ms" % e["measured"]["delay_ms"])'
+pass "the steered direction moved to p2"
+
+step "the demo's live table shows the sessions, the loss flows with traffic, and the steering"
+timeout -s INT 8 /usr/bin/python3 "$SEGWAN_SOURCE_DIR/deploy/lab/scenario.py" demo "$SCENARIO" >"$LAB_WORK_TABLE" 2>&1 || true
+grep -q "SLA steering" "$LAB_WORK_TABLE" && grep -q "traffic on p2" "$LAB_WORK_TABLE" || fail "no steering in the table: $(tail -20 "$LAB_WORK_TABLE")"
+grep -q "will be impaired" "$LAB_WORK_TABLE" || fail "the table does not say what the demo does next"
+tail -12 "$LAB_WORK_TABLE"
+pass "the live table has it all"
 
 step "the scenario's loss monitoring accounts for the a -> b traffic, with nothing lost"
 LOSS=$(api GET /api/v1/loss-sessions "$SEGWAN_TENANT_TOKEN" | /usr/bin/python3 -c '
