@@ -56,6 +56,10 @@ while read -r sender reflector want_d want_r; do
   within "$r" "$(awk -v w="$want_r" 'BEGIN{print w-0.5}')" "$(awk -v w="$want_r" 'BEGIN{print w+0.5}')" || fail "$id return $r ms"
 done < <(/usr/bin/python3 "$SEGWAN_SOURCE_DIR/deploy/lab/scenario.py" expected "$SCENARIO")
 pass "all pairs within 0.5 ms of the injected delays, both directions"
+# The delay lines' own error (how late each sent what it held), for the record: every delay
+# measured across a link carries it.
+"$LAB" status | awk '/late_p99_us/ { for (i = 1; i <= NF; ++i) if ($i ~ /^(forwarded|late_)/) printf "%s ", $i; print "(" $1 ")" }' \
+  | grep -v "forwarded=0 " || true
 
 step "the sessions ran on the eBPF engine (auto): reflected and collected in XDP, T1 at TC"
 for x in $(echo "$sessions" | /usr/bin/python3 -c 'import json,sys; print(" ".join(sorted({s["sender"][5:] for s in json.load(sys.stdin)})))'); do

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <queue>
 #include <random>
@@ -38,12 +40,47 @@ class AtomicImpairment {
   std::atomic<uint32_t> loss_ppm_{0};
 };
 
+// How late the delay line sends packets: the time of the send minus the time it should have
+// left (the kernel's receive timestamp plus the delay drawn for it). The link's own error,
+// which every delay measured across it carries. Buckets of 10 us up to 5 ms; lock-free, one
+// writer.
+class LatenessHistogram {
+ public:
+  static constexpr int64_t kBucketNs = 10'000;
+  static constexpr size_t kBuckets = 500;  // the last one holds everything from 5 ms up
+  void Add(int64_t late_ns) {
+    const size_t b = late_ns <= 0 ? 0 : std::min<size_t>(kBuckets - 1, static_cast<size_t>(late_ns / kBucketNs));
+    buckets_[b].fetch_add(1, std::memory_order_relaxed);
+    int64_t m = max_ns_.load(std::memory_order_relaxed);
+    if (late_ns > m) max_ns_.store(late_ns, std::memory_order_relaxed);
+  }
+  // The upper edge of the bucket that holds quantile q (0 < q <= 1), in ns; 0 with no packets.
+  int64_t QuantileNs(double q) const {
+    uint64_t total = 0;
+    for (const auto& b : buckets_) total += b.load(std::memory_order_relaxed);
+    if (total == 0) return 0;
+    const auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total))));
+    uint64_t seen = 0;
+    for (size_t i = 0; i < kBuckets; ++i) {
+      seen += buckets_[i].load(std::memory_order_relaxed);
+      if (seen >= rank) return static_cast<int64_t>(i + 1) * kBucketNs;
+    }
+    return static_cast<int64_t>(kBuckets) * kBucketNs;
+  }
+  int64_t MaxNs() const { return max_ns_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> buckets_[kBuckets] = {};
+  std::atomic<int64_t> max_ns_{0};
+};
+
 struct DirectionCounters {
   std::atomic<uint64_t> received{0};
   std::atomic<uint64_t> forwarded{0};
   std::atomic<uint64_t> dropped_loss{0};      // dropped on purpose (the loss setting)
   std::atomic<uint64_t> dropped_overflow{0};  // dropped because the queue was full
   std::atomic<uint64_t> send_errors{0};
+  LatenessHistogram late;
 };
 
 // Packets waiting for their release time, earliest first. Single-threaded: one per direction.

@@ -165,6 +165,7 @@ void Forward(Direction* d, uint64_t seed) {
     }
     while (!queue.Empty() && queue.NextRelease() <= now) {
       auto p = queue.Pop();
+      d->counters.late.Add(NowNs() - p.release_ns);
       if (send(d->tx_fd, p.bytes.data(), p.bytes.size(), 0) < 0) {
         d->counters.send_errors.fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -179,13 +180,17 @@ std::string Describe(const Direction& d) {
   char line[512];
   std::snprintf(line, sizeof line,
                 "%s delay_us=%u jitter_us=%u loss_ppm=%u received=%llu forwarded=%llu "
-                "dropped_loss=%llu dropped_overflow=%llu send_errors=%llu\n",
+                "dropped_loss=%llu dropped_overflow=%llu send_errors=%llu late_p50_us=%lld late_p99_us=%lld "
+                "late_max_us=%lld\n",
                 d.name, imp.delay_us, imp.jitter_us, imp.loss_ppm,
                 static_cast<unsigned long long>(d.counters.received.load()),
                 static_cast<unsigned long long>(d.counters.forwarded.load()),
                 static_cast<unsigned long long>(d.counters.dropped_loss.load()),
                 static_cast<unsigned long long>(d.counters.dropped_overflow.load()),
-                static_cast<unsigned long long>(d.counters.send_errors.load()));
+                static_cast<unsigned long long>(d.counters.send_errors.load()),
+                static_cast<long long>(d.counters.late.QuantileNs(0.5) / 1000),
+                static_cast<long long>(d.counters.late.QuantileNs(0.99) / 1000),
+                static_cast<long long>(d.counters.late.MaxNs() / 1000));
   return line;
 }
 

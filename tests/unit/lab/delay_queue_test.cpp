@@ -75,5 +75,20 @@ TEST(DelayQueue, FullQueueOverflowsInsteadOfGrowing) {
   EXPECT_EQ(q.Size(), 3u);
 }
 
+TEST(LatenessHistogram, QuantilesAreBucketEdgesAndTheMaxIsExact) {
+  LatenessHistogram h;
+  EXPECT_EQ(h.QuantileNs(0.99), 0);
+  for (int i = 0; i < 98; ++i) h.Add(3'000);  // 3 us: the first bucket
+  h.Add(-500);                                  // early counts as on time
+  h.Add(251'000);                               // 251 us late
+  EXPECT_EQ(h.QuantileNs(0.5), 10'000);
+  EXPECT_EQ(h.QuantileNs(0.99), 10'000);
+  EXPECT_EQ(h.QuantileNs(1.0), 260'000);
+  EXPECT_EQ(h.MaxNs(), 251'000);
+  h.Add(9'000'000'000);  // past the last bucket: counted there
+  EXPECT_EQ(h.QuantileNs(1.0), static_cast<int64_t>(LatenessHistogram::kBuckets) * LatenessHistogram::kBucketNs);
+  EXPECT_EQ(h.MaxNs(), 9'000'000'000);
+}
+
 }  // namespace
 }  // namespace segwan::lab
