@@ -36,6 +36,13 @@ Result<int> RestServer::Start(const std::string& host, int port) {
     return Error{"cannot listen on " + host + ":" + std::to_string(port), "--http-listen", 0};
   }
   thread_ = std::thread([this] { http_->listen_after_bind(); });
+  // Stop() is a no-op on a server not yet running (cpp-httplib), which would leave the
+  // thread in accept() for ever: only hand out a server that is running.
+  for (int i = 0; i < 5000 && !http_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!http_->is_running()) {
+    http_->stop();
+    return Error{"the HTTP server on " + host + " did not start", "--http-listen", 0};
+  }
   return bound;
 }
 
