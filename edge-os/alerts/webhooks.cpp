@@ -197,68 +197,82 @@ Status Webhooks::Attempt(const std::string& url, const std::string& body) {
   return Status::Ok();
 }
 
-void Webhooks::DeliverDue() {
-  struct Job {
-    std::string tenant, url, body;
-    uint64_t id;
-  };
+std::vector<Webhooks::Job> Webhooks::TakeDue(size_t room) {
   std::vector<Job> jobs;
   const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(mu_);
-    for (auto& [tenant, h] : hooks_) {
-      if (!h.queue.empty() && h.queue.front().next_at <= now) {
-        jobs.push_back({tenant, h.w.url, h.queue.front().body.dump(), h.queue.front().id});
-      }
-    }
+  for (auto& [tenant, h] : hooks_) {
+    if (jobs.size() >= room) break;
+    if (h.in_flight || h.queue.empty() || h.queue.front().next_at > now) continue;
+    h.in_flight = true;
+    jobs.push_back({tenant, h.w.url, h.queue.front().body.dump(), h.queue.front().id});
   }
-  for (auto& j : jobs) {
-    const Status st = Attempt(j.url, j.body);
-    std::lock_guard lock(mu_);
-    auto it = hooks_.find(j.tenant);
-    // Removed or replaced meanwhile: nothing to account.
-    if (it == hooks_.end() || it->second.queue.empty() || it->second.queue.front().id != j.id) continue;
-    auto& h = it->second;
-    h.status.last_attempt_ms = NowUtcMs();
-    if (st) {
-      h.queue.pop_front();
-      ++h.status.delivered;
-      h.status.last_delivered_ms = h.status.last_attempt_ms;
-      continue;
-    }
-    auto& d = h.queue.front();
-    ++d.attempts;
-    h.status.last_error = st.error().message;
-    if (d.attempts >= o_.max_attempts) {
-      SEGWAN_LOG(kWarn, "alerts") << j.tenant << ": alert not delivered after " << d.attempts
-                                  << " attempts, given up: " << st.error().message;
-      h.queue.pop_front();
-      ++h.status.failed;
-      ++failures_;
-      continue;
-    }
-    auto backoff = o_.first_backoff * (1 << std::min(d.attempts - 1, 16));
-    d.next_at = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(backoff, o_.max_backoff);
-    SEGWAN_LOG(kWarn, "alerts") << j.tenant << ": webhook attempt " << d.attempts << " failed: " << st.error().message
-                                << " (retrying)";
-  }
+  return jobs;
 }
 
+void Webhooks::Account(const Job& j, const Status& st) {
+  std::lock_guard lock(mu_);
+  auto it = hooks_.find(j.tenant);
+  if (it == hooks_.end()) return;
+  auto& h = it->second;
+  h.in_flight = false;
+  // Removed or replaced meanwhile: nothing to account.
+  if (h.queue.empty() || h.queue.front().id != j.id) return;
+  h.status.last_attempt_ms = NowUtcMs();
+  if (st) {
+    h.queue.pop_front();
+    ++h.status.delivered;
+    h.status.last_delivered_ms = h.status.last_attempt_ms;
+    return;
+  }
+  auto& d = h.queue.front();
+  ++d.attempts;
+  h.status.last_error = st.error().message;
+  if (d.attempts >= o_.max_attempts) {
+    SEGWAN_LOG(kWarn, "alerts") << j.tenant << ": alert not delivered after " << d.attempts
+                                << " attempts, given up: " << st.error().message;
+    h.queue.pop_front();
+    ++h.status.failed;
+    ++failures_;
+    return;
+  }
+  auto backoff = o_.first_backoff * (1 << std::min(d.attempts - 1, 16));
+  d.next_at = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(backoff, o_.max_backoff);
+  SEGWAN_LOG(kWarn, "alerts") << j.tenant << ": webhook attempt " << d.attempts << " failed: " << st.error().message
+                              << " (retrying)";
+}
+
+void Webhooks::DeliverDue() {
+  std::vector<Job> jobs;
+  {
+    std::lock_guard lock(mu_);
+    jobs = TakeDue(hooks_.size());
+  }
+  for (const auto& j : jobs) Account(j, Attempt(j.url, j.body));
+}
+
+// Hands each due delivery to a thread of its own (at most kMaxSenders at once); a tenant has
+// one attempt in flight at a time, so its alerts stay in order.
 void Webhooks::Run() {
   std::unique_lock lock(mu_);
   while (!stop_) {
+    for (auto& j : TakeDue(kMaxSenders - senders_)) {
+      ++senders_;
+      std::thread([this, j = std::move(j)] {
+        Account(j, Attempt(j.url, j.body));
+        std::lock_guard l(mu_);
+        --senders_;  // last: Stop waits for this
+        cv_.notify_all();
+      }).detach();
+    }
     auto next = std::chrono::steady_clock::time_point::max();
     for (const auto& [t, h] : hooks_) {
-      if (!h.queue.empty()) next = std::min(next, h.queue.front().next_at);
+      if (!h.in_flight && !h.queue.empty()) next = std::min(next, h.queue.front().next_at);
     }
-    if (next > std::chrono::steady_clock::now()) {
-      if (next == std::chrono::steady_clock::time_point::max()) cv_.wait(lock);
-      else cv_.wait_until(lock, next);
-      continue;
+    if (senders_ >= kMaxSenders || next == std::chrono::steady_clock::time_point::max()) {
+      cv_.wait(lock);
+    } else if (next > std::chrono::steady_clock::now()) {
+      cv_.wait_until(lock, next);
     }
-    lock.unlock();
-    DeliverDue();
-    lock.lock();
   }
 }
 
@@ -276,6 +290,8 @@ void Webhooks::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return senders_ == 0; });  // each attempt ends within its timeout
 }
 
 uint64_t Webhooks::failures() {

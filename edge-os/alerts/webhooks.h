@@ -62,6 +62,9 @@ class Webhooks {
   void Start();
   void Stop();
   void DeliverDue();  // tests: one round of due attempts, in the caller's thread
+  // Attempts in flight at once, each on a thread of its own: a slow receiver (up to
+  // `timeout`) holds only its own tenant's alerts.
+  static constexpr size_t kMaxSenders = 8;
   uint64_t failures();
 
  private:
@@ -75,7 +78,15 @@ class Webhooks {
     Webhook w;
     std::deque<Delivery> queue;
     WebhookStatus status;
+    bool in_flight = false;  // an attempt for this tenant is being made
   };
+  struct Job {
+    std::string tenant, url, body;
+    uint64_t id;
+  };
+  // Due first deliveries of tenants with none in flight (at most `room`), marked in flight.
+  std::vector<Job> TakeDue(size_t room);  // under mu_
+  void Account(const Job& j, const Status& st);  // takes mu_; clears in_flight
   Status Attempt(const std::string& url, const std::string& body);
   void Run();
 
@@ -87,6 +98,7 @@ class Webhooks {
   uint64_t failures_ = 0;
   uint64_t next_id_ = 1;
   bool stop_ = false;
+  size_t senders_ = 0;  // attempts in flight, each on a thread of its own
   std::thread thread_;
 };
 

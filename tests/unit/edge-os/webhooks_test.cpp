@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <thread>
 
@@ -59,6 +60,13 @@ class WebhooksTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     store_ = std::move(*Store::Open((dir_ / "segwan.db").string()));
+    server_.Post("/slow", [this](const httplib::Request&, httplib::Response& res) {
+      std::unique_lock l(mu_);
+      slow_entered_ = true;
+      slow_cv_.notify_all();
+      slow_cv_.wait_for(l, 10s, [this] { return slow_released_; });
+      res.status = 204;
+    });
     server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
       const int n = ++calls_;
       if (n <= fail_first_) {
@@ -100,6 +108,8 @@ class WebhooksTest : public ::testing::Test {
   std::atomic<int> calls_{0};
   int fail_first_ = 0;
   std::mutex mu_;
+  std::condition_variable slow_cv_;
+  bool slow_entered_ = false, slow_released_ = false;
   std::vector<nlohmann::json> bodies_;
   Principal acme_{false, "t1"};
 };
@@ -119,6 +129,38 @@ TEST_F(WebhooksTest, AFailingReceiverGetsTheAlertAgainUntilItTakesIt) {
   std::lock_guard l(mu_);
   ASSERT_EQ(bodies_.size(), 1u);
   EXPECT_EQ(bodies_[0]["state"], "raised");
+}
+
+TEST_F(WebhooksTest, AReceiverThatHangsHoldsOnlyItsOwnTenantsAlerts) {
+  Webhooks w(store_.get(), {.allow = {*ParsePrefix("127.0.0.0/8")}, .timeout = 8000ms});
+  const Principal globex{false, "t2"};
+  ASSERT_TRUE(w.Set(acme_, "t1", "http://127.0.0.1:" + std::to_string(port_) + "/slow"));
+  ASSERT_TRUE(w.Set(globex, "t2", Url()));
+  w.Start();
+  w.Send("t1", {{"alert", "for the hanging receiver"}});
+  {
+    std::unique_lock l(mu_);
+    ASSERT_TRUE(slow_cv_.wait_for(l, 5s, [this] { return slow_entered_; }));
+  }
+  w.Send("t2", {{"alert", "for the other tenant"}});
+  // Delivered while t1's attempt still hangs.
+  bool delivered = false;
+  for (int i = 0; i < 500 && !delivered; ++i) {
+    std::this_thread::sleep_for(10ms);
+    std::lock_guard l(mu_);
+    delivered = !bodies_.empty();
+    EXPECT_FALSE(slow_released_);
+  }
+  EXPECT_TRUE(delivered);
+  EXPECT_EQ(w.Get(acme_, "t1")->pending, 1u);
+  {
+    std::lock_guard l(mu_);
+    slow_released_ = true;
+  }
+  slow_cv_.notify_all();
+  for (int i = 0; i < 500 && w.Get(acme_, "t1")->delivered == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(w.Get(acme_, "t1")->delivered, 1u);
+  w.Stop();
 }
 
 TEST_F(WebhooksTest, AnAddressNotAllowedIsNeverContactedAndTheFailureShows) {
