@@ -224,7 +224,7 @@ int main() {
   // 400,000 rows spread over 5,000 sessions (one row each per batch) against the same rows
   // from 10 sessions (500 each per batch), into fresh files.
   {
-    const double spread = StoreWrite(dir / "spread.db", 5000, getenv("PER") ? atoi(getenv("PER")) : 1, 400000);
+    const double spread = StoreWrite(dir / "spread.db", 5000, 1, 400000);
     const double dense = StoreWrite(dir / "dense.db", 10, 500, 400'000);
     std::cout << json{{"bench", "store_write"}, {"rows", 400'000}, {"sessions", 5000}, {"rows_per_session_per_batch", 1},
                       {"rows_per_s", std::lround(spread)}, {"baseline", "the same rows from 10 sessions, 500 per batch"},
