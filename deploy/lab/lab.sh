@@ -7,14 +7,16 @@
 #
 # The root namespace (where the controller runs) reaches every edge over a management bridge.
 # Each edge↔core link can be impaired per direction: with netem where the kernel has it, else
-# through segwan-delayline running in a small link namespace in the middle of the link.
+# through a small link namespace in the middle of the link, where one segwan-delayline process
+# forwards the frames of all links.
 #
 # `up` also starts the system: edge-os in the root namespace (REST on $SEGWAN_LAB_HTTP, default
 # 127.0.0.1:8080; Registration on the management bridge) and an edge-manager on every edge,
 # and waits until all have registered. `--bare` builds only the network.
 #
 # Usage: lab.sh up [--detach] [--bare] | down | status | env | exec NODE CMD... |
-#        impair NODE_A NODE_B [--delay MS] [--jitter MS] [--loss PERCENT] | scenario FILE
+#        impair NODE_A NODE_B [--delay MS] [--jitter MS] [--loss PERCENT] | scenario FILE |
+#        restart-controller
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -120,14 +122,24 @@ wan_link() {
     # The delay line forwards every frame between a and b; the kernel must not answer on them.
     inns "$l" sysctl -qw net.ipv6.conf.to-edge.disable_ipv6=1 \
       net.ipv6.conf.to-core.disable_ipv6=1
-    local sock="$STATE/links/$id.sock" log="$STATE/logs/delayline-$id.log"
-    setsid ip netns exec "$P$l" "$(delayline_bin)" run --a to-edge --b to-core --control "$sock" \
-      >"$log" 2>&1 </dev/null &
-    echo $! >"$STATE/pids/delayline-$id"
   fi
   local net; net=$(link_net "$x" "$n")
   addr "edge-$x" "wan$n" "${net}1/64"
   addr "p$n" "edge-$x" "${net}2/64"
+}
+
+# One delay line process forwards for every link: a single thread waits for the release times
+# of all of them (one thread per link direction made a dozen real-time threads compete for the
+# machine's cores, and the late one delayed its packets). It runs in the first link's namespace
+# (so that 'down' finds it there even without the pid files) and opens each link's interfaces
+# in that link's namespace.
+start_delaylines() {
+  [ "$(cat "$STATE/impair-mode")" = netem ] && return 0
+  local links=() x n
+  for x in "${SITES[@]}"; do for n in "${CORES[@]}"; do links+=("$x$n=${P}lk-$x$n"); done; done
+  setsid ip netns exec "${P}lk-${SITES[0]}${CORES[0]}" "$(delayline_bin)" run --a to-edge --b to-core \
+    --links "$(IFS=,; echo "${links[*]}")" --control-dir "$STATE/links" >"$STATE/logs/delayline.log" 2>&1 </dev/null &
+  echo $! >"$STATE/pids/delayline"
 }
 
 wait_for_delaylines() {
@@ -136,7 +148,7 @@ wait_for_delaylines() {
   for x in "${SITES[@]}"; do for n in "${CORES[@]}"; do
     id=$x$n
     until [ -S "$STATE/links/$id.sock" ]; do
-      [ $SECONDS -lt $deadline ] || die "delay line $id did not start: $(cat "$STATE/logs/delayline-$id.log")"
+      [ $SECONDS -lt $deadline ] || die "delay line $id did not start: $(cat "$STATE/logs/delayline.log")"
       sleep 0.05
     done
   done; done
@@ -144,21 +156,26 @@ wait_for_delaylines() {
 
 # ---- up / down ---------------------------------------------------------------------------
 # ---- the system: controller and agents -------------------------------------------------
-start_system() {
-  [ -x "$(controller_bin)" ] && [ -x "$(agent_bin)" ] || die "edge-os or edge-manager is missing: build first (make build)"
-  local ctl="$STATE/controller" s deadline
+start_controller() {
+  local ctl="$STATE/controller" deadline
   mkdir -p "$ctl"
   # The core routers' SIDs are the candidate paths of SLA steering, unless the caller names its own.
   local cores="--core-sids p1=$(core_sid 1),p2=$(core_sid 2)"
   case " ${SEGWAN_LAB_CONTROLLER_ARGS:-} " in *" --core-sids "*) cores= ;; esac
   setsid "$(controller_bin)" --data-dir "$ctl" --http-listen "$HTTP" --grpc-listen "[${MGMT_NET}1]:50051" \
-    --auto-enable --heartbeat-ms 1000 $cores ${SEGWAN_LAB_CONTROLLER_ARGS:-} >"$STATE/logs/edge-os.log" 2>&1 </dev/null &
+    --auto-enable --heartbeat-ms 1000 $cores ${SEGWAN_LAB_CONTROLLER_ARGS:-} >>"$STATE/logs/edge-os.log" 2>&1 </dev/null &
   echo $! >"$STATE/pids/edge-os"
-  deadline=$((SECONDS + 10))
+  deadline=$((SECONDS + 15))
   until curl -sf "http://$HTTP/api/v1/health" >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || die "edge-os did not start: $(tail -5 "$STATE/logs/edge-os.log")"
     sleep 0.05
   done
+}
+
+start_system() {
+  [ -x "$(controller_bin)" ] && [ -x "$(agent_bin)" ] || die "edge-os or edge-manager is missing: build first (make build)"
+  local ctl="$STATE/controller" s deadline
+  start_controller
   local token; token=$(cat "$ctl/operator.token")
   for s in "${SITES[@]}"; do
     local dir="$STATE/agents/edge-$s"
@@ -233,6 +250,7 @@ cmd_up() {
 
   # WAN: every edge to both core routers
   for s in "${SITES[@]}"; do for n in "${CORES[@]}"; do wan_link "$s" "$n"; done; done
+  start_delaylines
   wait_for_delaylines
 
   # loopbacks, End SIDs and the underlay routes
@@ -331,10 +349,31 @@ cmd_status() {
     for sock in "$STATE"/links/*.sock; do
       local id; id=$(basename "$sock" .sock)
       echo "link edge-${id:0:1} <-> p${id:1:1}:"
-      "$(delayline_bin)" get "$sock" | sed -e "s/^ab /  edge-${id:0:1}->p${id:1:1} /" \
+      "$(delayline_bin)" get "$sock" | grep -v '^all ' | sed -e "s/^ab /  edge-${id:0:1}->p${id:1:1} /" \
         -e "s/^ba /  p${id:1:1}->edge-${id:0:1} /"
     done
+    # One process forwards every link: its lateness over all of them together.
+    for sock in "$STATE"/links/*.sock; do
+      "$(delayline_bin)" get "$sock" | sed -n 's/^all /all links: /p'
+      break
+    done
   fi
+}
+
+# Restarts edge-os on the same data folder and arguments (an upgrade, a crash): the agents
+# reconnect by themselves; returns when all have.
+cmd_restart_controller() {
+  need_root
+  is_up && [ -f "$STATE/controller.env" ] || die "the lab runs no controller"
+  end_pids "$(cat "$STATE/pids/edge-os")"
+  start_controller
+  local token deadline=$((SECONDS + 30))
+  token=$(cat "$STATE/controller/operator.token")
+  until [ "$(curl -sf -H "Authorization: Bearer $token" "http://$HTTP/api/v1/devices" | grep -o '"connected":true' | wc -l)" -eq ${#SITES[@]} ]; do
+    [ $SECONDS -lt $deadline ] || die "the edges did not reconnect: $(tail -3 "$STATE"/logs/edge-*.log)"
+    sleep 0.1
+  done
+  info "edge-os restarted; ${#SITES[@]} edges reconnected"
 }
 
 cmd_env() {
@@ -397,7 +436,7 @@ cmd_impair() {
 }
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -410,6 +449,7 @@ main() {
     env) cmd_env ;;
     exec) cmd_exec "$@" ;;
     impair) need_root; cmd_impair "$@" ;;
+    restart-controller) cmd_restart_controller ;;
     scenario) is_up || die "lab is down"; [ -f "$STATE/controller.env" ] || die "the lab runs no controller (up --bare)"
       exec /usr/bin/python3 "$HERE/scenario.py" apply "$@" ;;
     -h|--help|help) usage ;;

@@ -9,7 +9,8 @@
 # A 60 % random-drop rule on p1 (nftables) moves it too, on loss. With 30 ms on both cores'
 # links no candidate complies and none is clearly better: the controller says so and keeps
 # the traffic where it is. The tenant's webhook (a small receiver here) gets the alerts raised
-# and cleared. Prints {"bench": "sla_switch", ...}.
+# and cleared. A controller restart while the traffic is on p2 keeps it there without a switch;
+# another tenant can neither see nor steer the slice. Prints {"bench": "sla_switch", ...}.
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
 command -v curl >/dev/null || skip "needs curl"
@@ -60,6 +61,22 @@ wait_for 20 all_comply || fail "the candidates do not all comply unimpaired: $(a
 [ "$(active)" = direct ] || fail "expected direct, got $(active)"
 pass "policy $POL: direct, p1 and p2 probed and compliant; traffic on direct"
 
+step "another tenant can neither see nor steer acme's slice"
+OTHER=$(api POST /api/v1/tenants "$SEGWAN_TOKEN" '{"name": "globex"}' | jget token)
+code() { curl -s -o /dev/null -w '%{http_code}' -X "$1" -H "Authorization: Bearer $OTHER" -H 'Content-Type: application/json' ${3:+--data "$3"} "$CTL_URL$2"; }
+[ "$(code GET "/api/v1/steering-policies/$POL")" = 404 ] || fail "globex reads acme's policy"
+[ "$(api GET /api/v1/steering-policies "$OTHER")" = "[]" ] || fail "globex lists acme's policies"
+[ "$(api GET /api/v1/sla-classes "$OTHER")" = "[]" ] || fail "globex lists acme's SLA classes"
+[ "$(api GET "/api/v1/steering-events?limit=10" "$OTHER" | jget events)" = "[]" ] || fail "globex sees acme's events"
+[ "$(code POST /api/v1/steering-policies "{\"slice\": \"sl1\", \"sla\": \"$SLA\", \"pairs\": [{\"from\": \"edge-a\", \"to\": \"edge-b\"}]}")" = 404 ] ||
+  fail "globex steers acme's slice"
+[ "$(code DELETE "/api/v1/steering-policies/$POL")" = 404 ] || fail "globex deletes acme's policy"
+[ "$(code PUT "/api/v1/tenants/$TENANT_ID/webhook" '{"url": "http://127.0.0.1:1/x"}')" = 404 ] ||
+  fail "globex sets acme's webhook"
+[ "$(api GET /api/v1/steering-policies "$TENANT" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] ||
+  fail "acme's policy is gone"
+pass "globex: 404 on acme's policy, SLA, events, slice and webhook; acme's policy untouched"
+
 step "30 ms on edge-a -> p1: traffic moves to p2"
 "$LAB" exec site-a ping -6 -i 0.01 -W 1 "$SITE_B_V6" >"$WORK/ping" 2>&1 &
 PING=$!
@@ -83,6 +100,35 @@ for e in reversed(json.load(sys.stdin)["events"]):
     print(" ", e["time"], e["kind"], e["path"], "->" if e["to_path"] else "", e["to_path"] or "", "delay %.2f ms" % e["measured"]["delay_ms"])'
 within "$switch_s" 0 3 || fail "the switch took ${switch_s} s"
 pass "switched to p2 in ${switch_s} s"
+
+step "controller restart while on p2: the same choice, no switch, the traffic undisturbed"
+switch_events() {
+  api GET "/api/v1/steering-events?limit=100" "$TENANT" |
+    /usr/bin/python3 -c 'import json, sys; print(sum(e["kind"] == "switch" for e in json.load(sys.stdin)["events"]))'
+}
+e0=$(switch_events)
+"$LAB" exec site-a ping -6 -i 0.01 -W 1 "$SITE_B_V6" >"$WORK/ping2" 2>&1 &
+PING=$!
+# A flap would send the traffic back out of wan1 (direct or p1): capture what leaves there.
+"$LAB" exec edge-a tcpdump -l -n -Q out -i wan1 ip6 >"$WORK/wan1" 2>/dev/null &
+CAP=$!
+sleep 1
+pid0=$(cat /run/segwan-lab/pids/edge-os)
+"$LAB" restart-controller >/dev/null
+[ "$(cat /run/segwan-lab/pids/edge-os)" != "$pid0" ] && ! kill -0 "$pid0" 2>/dev/null || fail "edge-os was not restarted"
+eval "$("$LAB" env)"
+sleep 3  # ten windows of the restarted controller's probing
+[ "$(active)" = p2 ] || fail "after the restart the traffic is on $(active)"
+kill -INT $PING; wait $PING 2>/dev/null
+kill $CAP; wait $CAP 2>/dev/null
+e1=$(switch_events)
+[ "$e1" = "$e0" ] || fail "the restart caused $((e1 - e0)) switch event(s)"
+leaked=$(grep -c "$SITE_B_V6" "$WORK/wan1" || true)
+[ "$leaked" -eq 0 ] || fail "$leaked tenant packet(s) left through wan1 around the restart"
+sent=$(grep -oE '[0-9]+ packets transmitted' "$WORK/ping2" | awk '{print $1}')
+recv=$(grep -oE '[0-9]+ received' "$WORK/ping2" | awk '{print $1}')
+[ "$recv" -eq "$sent" ] || fail "the ping lost $((sent - recv)) of $sent across the restart"
+pass "still on p2 after the restart: no switch event, 0 of $sent pings lost, no packet out of wan1"
 
 step "impairment lifted: traffic returns to direct after the ${HOLD_S} s hold-down"
 t1=$(date +%s)

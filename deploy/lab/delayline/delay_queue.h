@@ -55,19 +55,31 @@ class LatenessHistogram {
     if (late_ns > m) max_ns_.store(late_ns, std::memory_order_relaxed);
   }
   // The upper edge of the bucket that holds quantile q (0 < q <= 1), in ns; 0 with no packets.
-  int64_t QuantileNs(double q) const {
+  int64_t QuantileNs(double q) const { return QuantileNs({this}, q); }
+  // The same over the packets of several histograms together (every direction of every link).
+  static int64_t QuantileNs(const std::vector<const LatenessHistogram*>& hs, double q) {
+    auto count = [&](size_t i) {
+      uint64_t n = 0;
+      for (const auto* h : hs) n += h->buckets_[i].load(std::memory_order_relaxed);
+      return n;
+    };
     uint64_t total = 0;
-    for (const auto& b : buckets_) total += b.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < kBuckets; ++i) total += count(i);
     if (total == 0) return 0;
     const auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total))));
     uint64_t seen = 0;
     for (size_t i = 0; i < kBuckets; ++i) {
-      seen += buckets_[i].load(std::memory_order_relaxed);
+      seen += count(i);
       if (seen >= rank) return static_cast<int64_t>(i + 1) * kBucketNs;
     }
     return static_cast<int64_t>(kBuckets) * kBucketNs;
   }
   int64_t MaxNs() const { return max_ns_.load(std::memory_order_relaxed); }
+  uint64_t Count() const {
+    uint64_t n = 0;
+    for (const auto& b : buckets_) n += b.load(std::memory_order_relaxed);
+    return n;
+  }
 
  private:
   std::atomic<uint64_t> buckets_[kBuckets] = {};
@@ -115,5 +127,17 @@ class DelayQueue {
   size_t max_packets_;
   uint64_t next_order_ = 0;
 };
+
+// The queue, among several, whose next packet leaves first; nullptr when all are empty. One
+// forwarding thread serves every direction of every link, so that at most one thread waits
+// for a release time: a thread per direction made a dozen real-time threads compete for two
+// cores, and the one that lost waited its turn past its packets' release times.
+inline DelayQueue* EarliestQueue(const std::vector<DelayQueue*>& queues) {
+  DelayQueue* best = nullptr;
+  for (DelayQueue* q : queues) {
+    if (!q->Empty() && (best == nullptr || q->NextRelease() < best->NextRelease())) best = q;
+  }
+  return best;
+}
 
 }  // namespace segwan::lab

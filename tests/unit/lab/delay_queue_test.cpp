@@ -88,6 +88,31 @@ TEST(LatenessHistogram, QuantilesAreBucketEdgesAndTheMaxIsExact) {
   h.Add(9'000'000'000);  // past the last bucket: counted there
   EXPECT_EQ(h.QuantileNs(1.0), static_cast<int64_t>(LatenessHistogram::kBuckets) * LatenessHistogram::kBucketNs);
   EXPECT_EQ(h.MaxNs(), 9'000'000'000);
+  EXPECT_EQ(h.Count(), 101u);
+}
+
+TEST(LatenessHistogram, QuantilesOverSeveralDirectionsCountEveryPacketOnce) {
+  LatenessHistogram quiet, busy;
+  for (int i = 0; i < 10; ++i) quiet.Add(1'000'000);  // 10 packets 1 ms late
+  for (int i = 0; i < 990; ++i) busy.Add(5'000);      // 990 on time
+  EXPECT_EQ(quiet.QuantileNs(0.99), 1'010'000);
+  EXPECT_EQ(busy.QuantileNs(0.99), 10'000);
+  // Together: the 10 late ones are the top 1 %, so p99 is on time and p99.5 is 1 ms.
+  EXPECT_EQ(LatenessHistogram::QuantileNs({&quiet, &busy}, 0.99), 10'000);
+  EXPECT_EQ(LatenessHistogram::QuantileNs({&quiet, &busy}, 0.995), 1'010'000);
+}
+
+TEST(EarliestQueue, TheQueueWhoseNextPacketLeavesFirstAcrossDirections) {
+  DelayQueue ab(1, 10), ba(2, 10), idle(3, 10);
+  std::vector<DelayQueue*> all{&idle, &ab, &ba};
+  EXPECT_EQ(EarliestQueue(all), nullptr);
+  ab.Push({1}, 1'000, Impairment{30, 0, 0});  // leaves at 31,000
+  ba.Push({2}, 5'000, Impairment{10, 0, 0});  // leaves at 15,000
+  EXPECT_EQ(EarliestQueue(all), &ba);
+  ba.Pop();
+  EXPECT_EQ(EarliestQueue(all), &ab);
+  ab.Pop();
+  EXPECT_EQ(EarliestQueue(all), nullptr);
 }
 
 }  // namespace
