@@ -194,7 +194,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossSession, id, tenant_id, slic
 
 // One closed period: what the ingress coloured and the egress counted in it.
 struct LossPeriod {
-  uint64_t index = 0;   // the ingress's period number
+  uint64_t index = 0;   // the period's number in the session (LossCursor::next_index)
   uint32_t colour = 0;
   uint32_t spans = 1;   // > 1: the controller missed switches, this record covers that many periods
   int64_t end_ms = 0;   // UTC: the colour switch that closed it
@@ -207,13 +207,17 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossPeriod, index, colour, spans
                                                 received, lost, loss_ratio)
 
 // Where a loss session's accounting stands: the cumulative counters at the last close of each
-// colour, and the ingress period number then.
+// colour, and the ingress period number then. Stored periods are numbered by the controller
+// (`next_index`), not by the ingress: an agent that restarts, or a flow that moves to another
+// SID list, counts its periods from 0 again, and the record of the session goes on.
 struct LossCursor {
   std::array<uint64_t, 2> tx{};
   std::array<uint64_t, 2> rx{};
   uint64_t period_index = 0;
+  int64_t next_index = -1;  // the number of the next stored period; -1 (cursors stored before): period_index
+  uint64_t NextIndex() const { return next_index >= 0 ? static_cast<uint64_t>(next_index) : period_index; }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossCursor, tx, rx, period_index)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossCursor, tx, rx, period_index, next_index)
 
 // ---- SLA steering
 

@@ -20,7 +20,7 @@ LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, co
   const uint64_t sent_now = tx.packets[f], recv_now = rx[f];
   if (sent_now >= cursor.tx[f] && recv_now >= cursor.rx[f]) {
     LossPeriod lp;
-    lp.index = tx.period_index - 1;
+    lp.index = cursor.NextIndex() + (tx.period_index - cursor.period_index) - 1;
     lp.colour = f;
     // Switches the controller did not see (it was away) fold into one record.
     lp.spans = static_cast<uint32_t>(tx.period_index - cursor.period_index);
@@ -34,7 +34,15 @@ LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, co
   }
   out.cursor.tx[f] = sent_now;
   out.cursor.rx[f] = recv_now;
+  out.cursor.next_index = static_cast<int64_t>(out.period ? out.period->index + 1 : cursor.NextIndex());
   out.cursor.period_index = tx.period_index;
+  return out;
+}
+
+LossCursor RebaseLossCursor(const LossCursor& cursor, uint64_t period_index) {
+  LossCursor out = cursor;
+  out.next_index = static_cast<int64_t>(cursor.NextIndex());
+  out.period_index = period_index;
   return out;
 }
 

@@ -34,4 +34,8 @@ struct LossClose {
 LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, const std::array<uint64_t, 2>& rx,
                           uint32_t period_ms, int32_t tai_offset_s);
 
+// The cursor for an ingress that counts its periods from `period_index` on (it restarted, or
+// the flow moved to another SID list): the session's period numbers go on where they were.
+LossCursor RebaseLossCursor(const LossCursor& cursor, uint64_t period_index);
+
 }  // namespace segwan::controller

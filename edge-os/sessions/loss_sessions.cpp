@@ -65,7 +65,8 @@ Result<LossView> LossSessions::Create(const Tenant& owner, const LossRequest& re
   if (req.from == req.to) return ApiError(kBadRequest, "to", "must differ from from");
   auto slice = slices_->ForNewSession(owner.id, req.slice);
   if (!slice) return slice.error();
-  auto segs = slices_->FlowSegments(*slice, req.from, req.to, req.family);
+  // The SID list the flow's traffic takes now: SLA steering may have moved it off the slice's own.
+  auto segs = slices_->FlowSegments(slices_->Effective(*slice), req.from, req.to, req.family);
   if (!segs) return ApiError(kBadRequest, segs.error().field, segs.error().message);
   for (const auto* f : {"from", "to"}) {
     const auto& id = std::string(f) == "from" ? req.from : req.to;
@@ -225,8 +226,9 @@ void LossSessions::Poll(const std::string& from) {
     }
   }
   for (auto& job : jobs) {
+    if (!devices_->Reachable(job.s.from) || !devices_->Reachable(job.s.to)) continue;
+    if (!FollowPath(job)) continue;
     const auto& s = job.s;
-    if (!devices_->Reachable(s.from) || !devices_->Reachable(s.to)) continue;
     auto tx = devices_->Client(s.from)->ReadLossCounters(s.segments, pb::LOSS_DIRECTION_INGRESS);
     std::optional<LossPeriod> period;
     LossCursor cursor = job.cursor;
@@ -239,7 +241,7 @@ void LossSessions::Poll(const std::string& from) {
         case LossStepKind::kNothing:
           continue;  // nothing closed yet
         case LossStepKind::kRestarted:
-          cursor.period_index = in.period_index;  // the agent restarted: its period count did too
+          cursor = RebaseLossCursor(cursor, in.period_index);  // the agent restarted: its period count did too
           break;
         case LossStepKind::kNeedEgress: {
           auto rx = devices_->Client(s.to)->ReadLossCounters(s.segments, pb::LOSS_DIRECTION_EGRESS);
@@ -279,6 +281,74 @@ void LossSessions::Poll(const std::string& from) {
     it->second.cursor = cursor;
     if (period) it->second.last = period;
   }
+}
+
+// A flow's counters are keyed by its SID list on both edges. When SLA steering moves the
+// flow's traffic to another path, the monitoring moves with it: the new list is monitored at
+// the egress first (so that nothing the ingress marks goes uncounted), then at the ingress,
+// then the old list stops at both. The period the move cuts short is not reported (its packets
+// were counted under two keys); counting goes on from the new flow's first readings, and the
+// session's period numbers go on where they were. Until the move is done (an edge away or
+// refusing), the old list stays and the error says why.
+bool LossSessions::FollowPath(Entry& job) {
+  const auto slice = slices_->Find(job.s.slice_id);
+  if (!slice) return true;  // the slice is going: its deletion ends the session
+  const auto now = slices_->FlowSegments(slices_->Effective(*slice), job.s.from, job.s.to, job.s.family);
+  if (!now || *now == job.s.segments) return true;
+  LossSession next = job.s;
+  next.segments = *now;
+  auto fail = [&](const std::string& what, const Error& e, bool started_egress, bool started_ingress) {
+    if (started_ingress) Stop(next, true);
+    if (started_egress) Stop(next, false);
+    SetError(job.s.id, "following the flow to its new path: " + what + ": " + e.message);
+    ++errors_;
+    return false;
+  };
+  for (bool ingress : {false, true}) {
+    const auto& d = ingress ? next.from : next.to;
+    auto st = [&] {
+      auto edge_lock = locks_->Lock(d);
+      return devices_->Client(d)->StartLossMonitoring(next.segments, DirOf(ingress), next.period_ms);
+    }();
+    if (!st) return fail(d, st.error(), ingress, false);
+  }
+  auto tx = devices_->Client(next.from)->ReadLossCounters(next.segments, pb::LOSS_DIRECTION_INGRESS);
+  if (!tx) return fail(next.from, tx.error(), true, true);
+  auto rx = devices_->Client(next.to)->ReadLossCounters(next.segments, pb::LOSS_DIRECTION_EGRESS);
+  if (!rx) return fail(next.to, rx.error(), true, true);
+  const auto in = ReadingOf(*tx);
+  LossCursor cursor = RebaseLossCursor(job.cursor, in.period_index);
+  cursor.tx = in.packets;
+  cursor.rx = ReadingOf(*rx).packets;
+  {
+    std::lock_guard write(write_mu_);
+    bool gone;
+    {
+      std::lock_guard lock(mu_);
+      gone = !loss_.count(next.id);
+    }
+    if (gone) {  // deleted meanwhile: its deletion stopped the old list
+      Stop(next, true);
+      Stop(next, false);
+      return false;
+    }
+    Status st = store_->PutLossSession(next);
+    if (st) st = store_->WriteLossPeriod(next.id, std::nullopt, cursor);
+    if (!st) return fail("the store", st.error(), true, true);
+    std::lock_guard lock(mu_);
+    auto& e = loss_[next.id];
+    e.s = next;
+    e.cursor = cursor;
+    e.error.clear();
+  }
+  Stop(job.s, true);
+  Stop(job.s, false);
+  std::string path;
+  for (const auto& sid : next.segments) path += (path.empty() ? "" : ",") + sid;
+  SEGWAN_LOG(kInfo, "loss") << "loss session " << next.id << " follows its flow to " << path;
+  job.s = next;
+  job.cursor = cursor;
+  return true;
 }
 
 std::vector<LossSession> LossSessions::OfDevice(const std::string& device_id) {
@@ -322,7 +392,7 @@ std::optional<Error> LossSessions::CheckSliceChange(const Slice& next) {
     }
   }
   for (const auto& e : mine) {
-    auto segs = slices_->FlowSegments(next, e.s.from, e.s.to, e.s.family);
+    auto segs = slices_->FlowSegments(slices_->Effective(next), e.s.from, e.s.to, e.s.family);
     if (!segs || *segs != e.s.segments) {
       return ApiError(kConflict, "sites", (e.creating ? std::string("a loss session being created") : "loss session " + e.s.id) +
                                               " monitors the flow " + e.s.from + " -> " + e.s.to +

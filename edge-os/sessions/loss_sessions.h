@@ -59,7 +59,8 @@ class LossSessions {
 
   // For the slices, the devices and the shares.
   std::vector<std::string> OnSlice(const std::string& slice_id);
-  // A monitored flow keeps its SID list: its counters are keyed by it on both edges.
+  // A slice change may not move a monitored flow's SID list (its counters are keyed by it on
+  // both edges); SLA steering may: the session follows the flow (FollowPath).
   std::optional<Error> CheckSliceChange(const Slice& next);
   std::optional<std::string> UserOf(const std::string& device_id);
   void AddUsage(const std::string& tenant, SessionUsage* u);
@@ -74,6 +75,9 @@ class LossSessions {
     bool busy = false;  // being deleted
   };
   void Stop(const LossSession& s, bool ingress);
+  // Moves the monitoring to the SID list the flow takes now (see the definition); false when
+  // this poll should leave the session alone.
+  bool FollowPath(Entry& job);
 
   Store* store_;
   DeviceRegistry* devices_;

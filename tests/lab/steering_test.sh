@@ -10,7 +10,8 @@
 # links no candidate complies and none is clearly better: the controller says so and keeps
 # the traffic where it is. The tenant's webhook (a small receiver here) gets the alerts raised
 # and cleared. A controller restart while the traffic is on p2 keeps it there without a switch;
-# another tenant can neither see nor steer the slice. Prints {"bench": "sla_switch", ...}.
+# another tenant can neither see nor steer the slice; a loss session on a->b follows the flow to
+# p2 and counts it there. Prints {"bench": "sla_switch", ...}.
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
 command -v curl >/dev/null || skip "needs curl"
@@ -35,6 +36,7 @@ SLA=$(api POST /api/v1/sla-classes "$TENANT" '{"name": "voice", "limits": {"dela
 POL=$(api POST /api/v1/steering-policies "$TENANT" "{\"slice\": \"sl1\", \"sla\": \"$SLA\",
   \"pairs\": [{\"from\": \"edge-a\", \"to\": \"edge-b\"}],
   \"probe\": {\"interval_ms\": 100, \"window_ms\": 300, \"windows\": 3, \"hold_down_s\": $HOLD_S}}" | jget id)
+LS=$(api POST /api/v1/loss-sessions "$TENANT" '{"slice": "sl1", "from": "edge-a", "to": "edge-b", "period_ms": 1000}' | jget id)
 /usr/bin/python3 -c '
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
@@ -85,6 +87,7 @@ sleep 2
 t0=$(date +%s.%N)
 "$LAB" impair edge-a p1 --delay 30 >/dev/null
 wait_for 10 active_is p2 || fail "no switch to p2 within 10 s (active: $(active))"
+t_switched=$(date +%s%3N)
 sleep 1
 kill -INT $PING; wait $PING 2>/dev/null
 first=$(grep -m1 "$SITE_B_V6" "$WORK/wan2" | awk '{print $1}')
@@ -129,6 +132,19 @@ sent=$(grep -oE '[0-9]+ packets transmitted' "$WORK/ping2" | awk '{print $1}')
 recv=$(grep -oE '[0-9]+ received' "$WORK/ping2" | awk '{print $1}')
 [ "$recv" -eq "$sent" ] || fail "the ping lost $((sent - recv)) of $sent across the restart"
 pass "still on p2 after the restart: no switch event, 0 of $sent pings lost, no packet out of wan1"
+
+step "the loss session on a->b followed the flow to p2 and counts its traffic there"
+[ "$(api GET "/api/v1/loss-sessions/$LS" "$TENANT" | jget segments.0)" = "$SID_P2" ] ||
+  fail "loss session $LS monitors $(api GET "/api/v1/loss-sessions/$LS" "$TENANT" | jget segments)"
+counted() {  # -> "sent lost" over the periods closed since the switch
+  api GET "/api/v1/loss-sessions/$LS/periods?since=$t_switched" "$TENANT" |
+    /usr/bin/python3 -c 'import json, sys; p = json.load(sys.stdin)["periods"]; print(sum(x["sent"] for x in p), sum(x["lost"] for x in p))'
+}
+on_p2() { read -r c _ < <(counted); [ "$c" -ge 300 ]; }
+wait_for 10 on_p2 || fail "the loss session counted $(counted | cut -d' ' -f1) packets on p2 since $t_switched: $(api GET "/api/v1/loss-sessions/$LS/periods?since=$((t_switched - 10000))" "$TENANT"); $(api GET "/api/v1/loss-sessions/$LS" "$TENANT"); $(tail -40 /run/segwan-lab/logs/edge-os.log)"
+read -r ls_sent ls_lost < <(counted)
+[ "$ls_lost" -eq 0 ] || fail "loss session $LS reports $ls_lost lost on an unimpaired path"
+pass "loss session $LS on p2: $ls_sent packets counted since the switch, 0 lost"
 
 step "impairment lifted: traffic returns to direct after the ${HOLD_S} s hold-down"
 t1=$(date +%s)

@@ -71,11 +71,29 @@ TEST(LossPeriods, ARestartedIngressIsFollowedAndCountersThatWentBackGiveNoPeriod
   cur.tx = {1000, 900};
   cur.rx = {1000, 900};
   EXPECT_EQ(NextLossStep(cur, Tx(2, 0, 5, 5), kSwitch + 10'000'000'000ULL, kPeriodMs), LossStepKind::kRestarted);
-  cur.period_index = 2;
+  cur = RebaseLossCursor(cur, 2);
+  EXPECT_EQ(cur.period_index, 2u);
   auto c = CloseLossPeriod(cur, Tx(3, 0, 5, 8), {5, 8}, kPeriodMs, 0);
   EXPECT_FALSE(c.period) << "a counter below the cursor is a restart, not negative traffic";
   EXPECT_EQ(c.cursor.tx[1], 8u) << "the cursor starts over from the new counters";
   EXPECT_EQ(c.cursor.period_index, 3u);
+  c = CloseLossPeriod(c.cursor, Tx(4, 1, 7, 20), {7, 20}, kPeriodMs, 0);
+  EXPECT_FALSE(c.period) << "the other colour's counter went back too";
+  // The session's periods go on after the 9 it had: the restarted ingress's 5th is its 10th.
+  c = CloseLossPeriod(c.cursor, Tx(5, 0, 7, 30), {7, 29}, kPeriodMs, 0);
+  ASSERT_TRUE(c.period);
+  EXPECT_EQ(c.period->index, 9u) << "not 3: that number is an earlier period of the session";
+  EXPECT_EQ(c.period->lost, 1);
+  EXPECT_EQ(c.cursor.next_index, 10);
+}
+
+TEST(LossPeriods, ACursorStoredBeforeTheSessionNumberedItsPeriodsNumbersThemAsTheIngressDid) {
+  auto old = nlohmann::json::parse(R"({"tx": [10, 0], "rx": [10, 0], "period_index": 4})").get<LossCursor>();
+  EXPECT_EQ(old.next_index, -1);
+  auto c = CloseLossPeriod(old, Tx(5, 0, 10, 30), {10, 30}, kPeriodMs, 0);
+  ASSERT_TRUE(c.period);
+  EXPECT_EQ(c.period->index, 4u);
+  EXPECT_EQ(c.cursor.next_index, 5);
 }
 
 }  // namespace

@@ -216,5 +216,53 @@ TEST_F(SteeringServiceTest, AViolationMovesTheTrafficAndTheChoiceSurvivesARestar
   EXPECT_EQ(ctl_->SteeringEvents(p_, "", 0, 10)->size(), 3u);
 }
 
+TEST_F(SteeringServiceTest, ALossSessionFollowsItsFlowToTheSteeredPath) {
+  policy_ = Steer().policy.id;
+  auto ls = ctl_->CreateLossSession(p_, LossRequest{.slice = slice_, .from = "edge-a", .to = "edge-b", .period_ms = 1000});
+  ASSERT_TRUE(ls) << ls.error().message;
+  const auto direct = ls->session.segments;
+  ASSERT_EQ(direct.size(), 1u);
+  const std::vector<std::string> via_p2{"fc00:0:2::e", direct[0]};
+  auto monitored = [&](const char* edge, const std::vector<std::string>& segs, pb::LossDirection d) {
+    bool found = false;
+    edges_.Edge(edge)->WithLoss([&](auto& loss) { found = loss.count({segs, d}) > 0; });
+    return found;
+  };
+  EXPECT_TRUE(monitored("edge-a", direct, pb::LOSS_DIRECTION_INGRESS));
+
+  int64_t t = (NowUtcMs() - 60'000) / 300 * 300;
+  for (int i = 0; i < 5; ++i, t += 300) Window(t, {{"direct", 25}, {"p1", 8}, {"p2", 6}});
+  ASSERT_EQ(ctl_->GetPolicy(p_, policy_)->directions[0].active, "p2");
+  // The switch's own poll may have followed already; one more makes sure.
+  ctl_->PollOnce();
+  auto after = ctl_->GetLossSession(p_, ls->session.id);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->session.segments, via_p2);
+  EXPECT_EQ(after->error, "");
+  EXPECT_TRUE(monitored("edge-a", via_p2, pb::LOSS_DIRECTION_INGRESS));
+  EXPECT_TRUE(monitored("edge-b", via_p2, pb::LOSS_DIRECTION_EGRESS));
+  EXPECT_FALSE(monitored("edge-a", direct, pb::LOSS_DIRECTION_INGRESS)) << "the old flow is no longer counted";
+  EXPECT_FALSE(monitored("edge-b", direct, pb::LOSS_DIRECTION_EGRESS));
+
+  // An egress that refuses: the session stays on its list, says why, and moves once it can.
+  int64_t back = t;
+  edges_.Edge("edge-b")->FailWith("StartLoss:egress", kGrpcUnavailable);
+  for (int i = 0; i < 110; ++i, back += 300) Window(back, {{"direct", 5}, {"p1", 8}, {"p2", 6}});  // > 30 s hold-down
+  ASSERT_EQ(ctl_->GetPolicy(p_, policy_)->directions[0].active, "direct");
+  ctl_->PollOnce();
+  after = ctl_->GetLossSession(p_, ls->session.id);
+  EXPECT_EQ(after->session.segments, via_p2);
+  EXPECT_NE(after->error.find("following the flow to its new path"), std::string::npos) << after->error;
+  edges_.Edge("edge-b")->ClearFailures();
+  ctl_->PollOnce();
+  after = ctl_->GetLossSession(p_, ls->session.id);
+  EXPECT_EQ(after->session.segments, direct);
+  EXPECT_EQ(after->error, "");
+
+  // The move is kept: a restarted controller knows the list the session monitors.
+  Boot();
+  EXPECT_EQ(ctl_->GetLossSession(p_, ls->session.id)->session.segments, direct);
+}
+
 }  // namespace
 }  // namespace segwan::controller
