@@ -86,6 +86,7 @@ Controller::Controller(Store* store, EdgeConnector* edges, ControllerOptions opt
   };
   sessions_.SetQuota(shares);
   loss_.SetQuota(shares);
+  loss_.SetWake([this] { Kick(); });
   if (auto st = Load(); !st) load_error_ = st.error();
 }
 
@@ -156,7 +157,7 @@ void Controller::Loop() {
   while (true) {
     {
       std::unique_lock lock(thread_mu_);
-      cv_.wait_until(lock, std::min(next_poll, reconciler_.Next()), [this] { return stop_ || kick_; });
+      cv_.wait_until(lock, std::min({next_poll, reconciler_.Next(), loss_.NextDue()}), [this] { return stop_ || kick_; });
       if (stop_) return;
       kick_ = false;
     }
@@ -167,6 +168,8 @@ void Controller::Loop() {
       SchedulePolls();
       next_poll = now + o_.poll_interval;
     }
+    // Loss periods are read when they can be closed, whatever the poll's beat.
+    if (auto due = loss_.TakeDue(now); !due.empty()) PostPolls(due);
     if (now >= next_prune) {
       const int64_t cut_ms = NowUtcMs() - o_.retention_ms;
       const auto n = store_->Prune(TaiUtc{tai_offset_s_}.TaiNs(cut_ms), cut_ms);
@@ -289,6 +292,10 @@ void Controller::SchedulePolls() {
     const auto loss_edges = loss_.Ingresses();
     std::erase_if(edges, [&](const std::string& e) { return !loss_edges.count(e) && !streams_->Unsupported(e); });
   }
+  PostPolls(edges);
+}
+
+void Controller::PostPolls(const std::set<std::string>& edges) {
   for (const auto& edge : edges) {
     {
       std::lock_guard lock(poll_mu_);

@@ -199,6 +199,7 @@ class Controller {
   std::set<std::string> PolledEdges();
   void PollEdge(const std::string& edge);
   void SchedulePolls();
+  void PostPolls(const std::set<std::string>& edges);  // one poll in flight per edge at most
   void ScheduleReconciles();
   void Kick();
   void Loop();

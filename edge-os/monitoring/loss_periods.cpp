@@ -39,6 +39,13 @@ LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, co
   return out;
 }
 
+uint64_t NextLossDueTaiNs(const LossCursor& cursor, const IngressReading& tx, uint32_t period_ms) {
+  const uint64_t period_ns = static_cast<uint64_t>(period_ms) * 1'000'000ULL;
+  constexpr uint64_t kMarginNs = 20'000'000;  // the two edges' clocks and the read itself
+  const uint64_t ends = tx.period_index > cursor.period_index ? tx.switched_at_tai_ns : tx.switched_at_tai_ns + period_ns;
+  return ends + period_ns / 2 + kMarginNs;
+}
+
 LossCursor RebaseLossCursor(const LossCursor& cursor, uint64_t period_index) {
   LossCursor out = cursor;
   out.next_index = static_cast<int64_t>(cursor.NextIndex());

@@ -34,6 +34,11 @@ struct LossClose {
 LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, const std::array<uint64_t, 2>& rx,
                           uint32_t period_ms, int32_t tai_offset_s);
 
+// When to read this flow again (TAI ns) to close its next period: half a period after the
+// switch that ends it, and a little more. A reader on a fixed beat of one period would
+// otherwise find each switch just made and never close anything.
+uint64_t NextLossDueTaiNs(const LossCursor& cursor, const IngressReading& tx, uint32_t period_ms);
+
 // The cursor for an ingress that counts its periods from `period_index` on (it restarted, or
 // the flow moved to another SID list): the session's period numbers go on where they were.
 LossCursor RebaseLossCursor(const LossCursor& cursor, uint64_t period_index);

@@ -225,6 +225,12 @@ void LossSessions::Poll(const std::string& from) {
       if (!e.creating && e.s.from == from) jobs.push_back(e);
     }
   }
+  // When this ingress is to be read again for its soonest period, besides the regular polls.
+  std::optional<uint64_t> due_tai;
+  auto due = [&](const LossCursor& c, const IngressReading& in, uint32_t period_ms) {
+    const uint64_t t = NextLossDueTaiNs(c, in, period_ms);
+    if (!due_tai || t < *due_tai) due_tai = t;
+  };
   for (auto& job : jobs) {
     if (!devices_->Reachable(job.s.from) || !devices_->Reachable(job.s.to)) continue;
     if (!FollowPath(job)) continue;
@@ -239,6 +245,7 @@ void LossSessions::Poll(const std::string& from) {
       const auto in = ReadingOf(*tx);
       switch (NextLossStep(cursor, in, NowTaiNs(), s.period_ms)) {
         case LossStepKind::kNothing:
+          due(cursor, in, s.period_ms);
           continue;  // nothing closed yet
         case LossStepKind::kRestarted:
           cursor = RebaseLossCursor(cursor, in.period_index);  // the agent restarted: its period count did too
@@ -258,6 +265,7 @@ void LossSessions::Poll(const std::string& from) {
           break;
         }
       }
+      due(cursor, in, s.period_ms);
     }
     // A period the store cannot keep is not taken: the cursor stays, and the next poll
     // computes the same period again (the counters only grow).
@@ -281,6 +289,16 @@ void LossSessions::Poll(const std::string& from) {
     it->second.cursor = cursor;
     if (period) it->second.last = period;
   }
+  std::lock_guard lock(mu_);
+  if (!due_tai) {
+    due_.erase(from);
+    return;
+  }
+  const uint64_t now = NowTaiNs();
+  const auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::nanoseconds(*due_tai > now ? *due_tai - now : 0));
+  due_[from] = std::chrono::steady_clock::now() + wait;
+  if (wake_) wake_();  // the scheduler may be waiting for a later time
 }
 
 // A flow's counters are keyed by its SID list on both edges. When SLA steering moves the
@@ -363,6 +381,27 @@ std::vector<LossSession> LossSessions::OfDevice(const std::string& device_id) {
 void LossSessions::SetError(const std::string& id, std::string error) {
   std::lock_guard lock(mu_);
   if (auto it = loss_.find(id); it != loss_.end()) it->second.error = std::move(error);
+}
+
+std::chrono::steady_clock::time_point LossSessions::NextDue() {
+  std::lock_guard lock(mu_);
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (const auto& [edge, t] : due_) next = std::min(next, t);
+  return next;
+}
+
+std::set<std::string> LossSessions::TakeDue(std::chrono::steady_clock::time_point now) {
+  std::set<std::string> out;
+  std::lock_guard lock(mu_);
+  for (auto it = due_.begin(); it != due_.end();) {
+    if (it->second <= now) {
+      out.insert(it->first);
+      it = due_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
 }
 
 std::set<std::string> LossSessions::Ingresses() {

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -55,6 +57,12 @@ class LossSessions {
   std::vector<LossSession> OfDevice(const std::string& device_id);  // either end, in place
   void SetError(const std::string& id, std::string error);
   std::set<std::string> Ingresses();  // the edges polled for loss
+  // Besides the regular polls, each ingress is read when its soonest period can be closed
+  // (half a period after the switch that ends it): the time of the soonest, and the ingresses
+  // due by `now` (taken: Poll sets the next).
+  std::chrono::steady_clock::time_point NextDue();
+  void SetWake(std::function<void()> wake) { wake_ = std::move(wake); }  // called when a due time is set
+  std::set<std::string> TakeDue(std::chrono::steady_clock::time_point now);
   uint64_t errors() const { return errors_; }
 
   // For the slices, the devices and the shares.
@@ -88,6 +96,8 @@ class LossSessions {
   std::mutex write_mu_;  // a period's write and its session's deletion take turns
   std::mutex mu_;
   std::map<std::string, Entry> loss_;
+  std::map<std::string, std::chrono::steady_clock::time_point> due_;  // per ingress
+  std::function<void()> wake_;
   uint64_t reservations_ = 0;
   std::atomic<uint64_t> errors_{0};
 };

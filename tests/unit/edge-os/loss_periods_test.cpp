@@ -87,6 +87,21 @@ TEST(LossPeriods, ARestartedIngressIsFollowedAndCountersThatWentBackGiveNoPeriod
   EXPECT_EQ(c.cursor.next_index, 10);
 }
 
+TEST(LossPeriods, TheNextReadIsDueHalfAPeriodAfterTheSwitchThatEndsTheNextPeriod) {
+  LossCursor cur;
+  cur.period_index = 3;
+  // Read 5 ms after switch 4: period 3 ends there but is not final until half a period later.
+  const auto just_switched = Tx(4, 0, 10, 10);
+  EXPECT_EQ(NextLossStep(cur, just_switched, kSwitch + 5'000'000, kPeriodMs), LossStepKind::kNothing);
+  const uint64_t due = NextLossDueTaiNs(cur, just_switched, kPeriodMs);
+  EXPECT_GE(due, kSwitch + kPeriodMs * 500'000ULL);
+  EXPECT_LT(due, kSwitch + kPeriodMs * 600'000ULL);
+  EXPECT_EQ(NextLossStep(cur, just_switched, due, kPeriodMs), LossStepKind::kNeedEgress);
+  // Once closed, the next is due half a period after the next switch.
+  cur.period_index = 4;
+  EXPECT_EQ(NextLossDueTaiNs(cur, just_switched, kPeriodMs), due + kPeriodMs * 1'000'000ULL);
+}
+
 TEST(LossPeriods, ACursorStoredBeforeTheSessionNumberedItsPeriodsNumbersThemAsTheIngressDid) {
   auto old = nlohmann::json::parse(R"({"tx": [10, 0], "rx": [10, 0], "period_index": 4})").get<LossCursor>();
   EXPECT_EQ(old.next_index, -1);
