@@ -1,5 +1,6 @@
 #include "edge-manager/stamp/reflector.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace segwan::stamp {
@@ -7,7 +8,6 @@ namespace segwan::stamp {
 const char* DropReasonName(DropReason r) {
   switch (r) {
     case DropReason::kTooShort: return "too-short";
-    case DropReason::kTlvOverrun: return "tlv-overrun";
     case DropReason::kHmacMismatch: return "hmac-mismatch";
     case DropReason::kUnknownSession: return "unknown-session";
     case DropReason::kNoReplyRequested: return "no-reply-requested";
@@ -74,6 +74,154 @@ std::optional<Reflector::Counters> Reflector::SessionCounters(uint16_t ssid) con
   return it->second.counters;
 }
 
+namespace {
+
+// A return path the reflector will not take (RFC 9503 leaves which to the reflector): one that
+// would send the reply to nowhere, to a host's own loopback, back to this reflector, or to
+// everyone on a link.
+bool RefusedReturnHop(const IpAddress& a, const IpAddress& self) {
+  if (a == self) return true;
+  const auto& b = a.bytes;
+  if (a.family == AF_INET) {
+    return (b[0] == 0) || b[0] == 127 || (b[0] == 169 && b[1] == 254) || (b[0] >= 224);
+  }
+  const bool unspecified_or_loopback = std::all_of(b.begin(), b.begin() + 15, [](uint8_t x) { return x == 0; }) && b[15] <= 1;
+  const bool v4_mapped = std::all_of(b.begin(), b.begin() + 10, [](uint8_t x) { return x == 0; }) && b[10] == 0xff && b[11] == 0xff;
+  return unspecified_or_loopback || v4_mapped || b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+}
+
+}  // namespace
+
+// The TLVs of a test packet, in order, as RFC 8972 §4 and RFC 9503 ask (docs/stamp-conformance.md):
+// - each TLV the reflector understands and acts on is returned with U, M and I clear and the
+//   reserved flags zeroed; one it does not understand with U set and its value untouched;
+// - a malformed TLV (a length wrong for its type, or cut short by the end of the packet) gets
+//   M, and processing stops there: the TLVs after it come back unprocessed, with U set;
+// - in authenticated mode the TLVs are processed only when an HMAC TLV is present, last, alone
+//   and verifies; otherwise every TLV comes back unprocessed with I set;
+// - Return Path: the first one is acted on, later ones come back with U; a Control Code
+//   without its Reply Request bit (reserved bits ignored) means no reply at all; an SR-MPLS
+//   return path, or a return hop the reflector refuses (RefusedReturnHop), gets U and the
+//   reply takes the session's own path.
+// Returns the drop reason when the packet asks for no reply.
+std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const ReceivedPacket& in,
+                                                 const ReflectorSessionConfig& cfg, const Counters& counters,
+                                                 ReflectorPacket* r, Reflection* out) const {
+  const auto& tlvs = sp.packet.tlvs;
+  bool integrity_ok = true;
+  if (cfg.mode == Mode::kAuthenticated && !tlvs.empty()) {
+    const auto hmacs = std::count_if(tlvs.begin(), tlvs.end(), [](const Tlv& t) { return t.type == kTlvHmac; });
+    integrity_ok = hmacs == 1 && tlvs.back().type == kTlvHmac && !sp.truncated && sp.trailer.empty() && sp.tlv_hmac_ok;
+  }
+  bool stop = !integrity_ok;
+  bool return_path_seen = false;
+  for (size_t i = 0; i < tlvs.size(); ++i) {
+    Tlv t = tlvs[i];
+    if (stop) {
+      t.flags = integrity_ok ? kTlvFlagUnrecognized : kTlvFlagIntegrity;
+      r->tlvs.push_back(std::move(t));
+      continue;
+    }
+    t.flags = 0;
+    auto malformed = [&] {
+      t.flags = kTlvFlagMalformed;
+      stop = true;
+    };
+    if (sp.truncated && i + 1 == tlvs.size()) {
+      malformed();
+      r->tlvs.push_back(std::move(t));
+      continue;
+    }
+    switch (t.type) {
+      case kTlvExtraPadding:
+        break;
+      case kTlvClassOfService: {
+        auto cos = ClassOfService::Decode(t.value);
+        if (!cos) {
+          malformed();
+          break;
+        }
+        cos->dscp2 = in.traffic_class >> 2;
+        cos->ecn = in.traffic_class & 0x3;
+        cos->rp = 0;  // the reply will carry DSCP1
+        out->dscp = cos->dscp1;
+        t.value = cos->Encode();
+        break;
+      }
+      case kTlvTimestampInfo:
+        if (t.value.size() < 4) {
+          malformed();
+          break;
+        }
+        t.value[0] = clock_.synchronized ? clock_.sync_source : kSyncFreeRunning;
+        t.value[1] = clock_.method;
+        t.value[2] = t.value[0];
+        t.value[3] = clock_.method;
+        break;
+      case kTlvDirectMeasurement: {
+        if (t.value.size() != 12) {
+          malformed();
+          break;
+        }
+        const uint32_t rx = static_cast<uint32_t>(counters.received);
+        const uint32_t tx = static_cast<uint32_t>(counters.reflected + 1);
+        for (int k = 0; k < 4; ++k) {
+          t.value[4 + k] = static_cast<uint8_t>(rx >> (24 - 8 * k));
+          t.value[8 + k] = static_cast<uint8_t>(tx >> (24 - 8 * k));
+        }
+        break;
+      }
+      case kTlvHmac:
+        // Verified above in authenticated mode and recomputed over the reply by BuildReflector.
+        // Without a key there is nothing to check it with.
+        if (cfg.mode != Mode::kAuthenticated) t.flags = kTlvFlagUnrecognized;
+        break;
+      case kTlvDestinationNodeAddress: {
+        const bool v4 = t.value.size() == 4, v6 = t.value.size() == 16;
+        if (!v4 && !v6) {
+          malformed();
+          break;
+        }
+        IpAddress a{v4 ? AF_INET : AF_INET6, {}};
+        std::memcpy(a.bytes.data(), t.value.data(), t.value.size());
+        if (!(a == in.local_address)) t.flags = kTlvFlagUnrecognized;  // not for us
+        break;
+      }
+      case kTlvReturnPath: {
+        if (return_path_seen) {  // one return path per reply: the first one's
+          t.flags = kTlvFlagUnrecognized;
+          break;
+        }
+        return_path_seen = true;
+        const ReturnPathRequest rp = ParseReturnPath(t.value);
+        if (rp.malformed) {
+          malformed();
+          break;
+        }
+        if (rp.control_code && !(*rp.control_code & kControlCodeReplyRequest)) return DropReason::kNoReplyRequested;
+        const bool refused =
+            (rp.return_address && RefusedReturnHop(*rp.return_address, in.local_address)) ||
+            std::any_of(rp.srv6_segments.begin(), rp.srv6_segments.end(),
+                        [&](const IpAddress& a) { return RefusedReturnHop(a, in.local_address); });
+        const bool usable = rp.return_address || !rp.srv6_segments.empty() || rp.control_code;
+        if (refused || (rp.unsupported && !usable)) {
+          t.flags = kTlvFlagUnrecognized;  // not acted on: the reply takes the session's path
+          break;
+        }
+        if (rp.unsupported) t.flags = kTlvFlagUnrecognized;  // acted on in part
+        if (rp.return_address) out->reply_to = rp.return_address;
+        if (!rp.srv6_segments.empty()) out->return_segments = rp.srv6_segments;
+        break;
+      }
+      default:  // Location, Access Report, Follow-Up Telemetry and unknown types
+        t.flags = kTlvFlagUnrecognized;
+        break;
+    }
+    r->tlvs.push_back(std::move(t));
+  }
+  return std::nullopt;
+}
+
 std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in) {
   std::lock_guard lock(mu_);
   auto drop = [&](DropReason r) {
@@ -108,7 +256,6 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
   if (auto* err = std::get_if<ParseError>(&parsed)) {
     switch (*err) {
       case ParseError::kTooShort: return drop(DropReason::kTooShort);
-      case ParseError::kTlvOverrun: return drop(DropReason::kTlvOverrun);
       default: return drop(DropReason::kHmacMismatch);
     }
   }
@@ -133,79 +280,8 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
     r.seq = sp.packet.seq;
   }
 
-  for (Tlv t : sp.packet.tlvs) {
-    switch (t.type) {
-      case kTlvExtraPadding:
-        break;
-      case kTlvClassOfService: {
-        auto cos = ClassOfService::Decode(t.value);
-        if (!cos) {
-          t.flags |= kTlvFlagMalformed;
-          break;
-        }
-        cos->dscp2 = in.traffic_class >> 2;
-        cos->ecn = in.traffic_class & 0x3;
-        cos->rp = 0;  // the reply will carry DSCP1
-        out.dscp = cos->dscp1;
-        t.value = cos->Encode();
-        break;
-      }
-      case kTlvTimestampInfo:
-        if (t.value.size() < 4) {
-          t.flags |= kTlvFlagMalformed;
-          break;
-        }
-        t.value[0] = clock_.synchronized ? clock_.sync_source : kSyncFreeRunning;
-        t.value[1] = clock_.method;
-        t.value[2] = t.value[0];
-        t.value[3] = clock_.method;
-        break;
-      case kTlvDirectMeasurement: {
-        if (t.value.size() != 12) {
-          t.flags |= kTlvFlagMalformed;
-          break;
-        }
-        const uint32_t rx = static_cast<uint32_t>(session->counters.received);
-        const uint32_t tx = static_cast<uint32_t>(session->counters.reflected + 1);
-        for (int i = 0; i < 4; ++i) {
-          t.value[4 + i] = static_cast<uint8_t>(rx >> (24 - 8 * i));
-          t.value[8 + i] = static_cast<uint8_t>(tx >> (24 - 8 * i));
-        }
-        break;
-      }
-      case kTlvHmac:
-        if (key && !sp.tlv_hmac_ok) t.flags |= kTlvFlagIntegrity;
-        break;  // recomputed over the reply by BuildReflector
-      case kTlvDestinationNodeAddress: {
-        const bool v4 = t.value.size() == 4, v6 = t.value.size() == 16;
-        if (!v4 && !v6) {
-          t.flags |= kTlvFlagMalformed;
-          break;
-        }
-        IpAddress a{v4 ? AF_INET : AF_INET6, {}};
-        std::memcpy(a.bytes.data(), t.value.data(), t.value.size());
-        if (!(a == in.local_address)) t.flags |= kTlvFlagUnrecognized;  // not for us
-        break;
-      }
-      case kTlvReturnPath: {
-        const ReturnPathRequest rp = ParseReturnPath(t.value);
-        if (rp.malformed) {
-          t.flags |= kTlvFlagMalformed;
-          break;
-        }
-        if (rp.control_code && *rp.control_code == kControlCodeNoReply) {
-          return drop(DropReason::kNoReplyRequested);
-        }
-        if (rp.return_address) out.reply_to = rp.return_address;
-        if (!rp.srv6_segments.empty()) out.return_segments = rp.srv6_segments;
-        break;
-      }
-      default:  // Location, Access Report, Follow-Up Telemetry and unknown types
-        t.flags |= kTlvFlagUnrecognized;
-        break;
-    }
-    r.tlvs.push_back(std::move(t));
-  }
+  if (auto no_reply = ProcessTlvs(sp, in, cfg, session->counters, &r, &out)) return drop(*no_reply);
+  r.trailer = sp.trailer;
   ++session->counters.reflected;
   out.reply = BuildReflector(r, cfg.mode, key);
   return out;

@@ -33,7 +33,6 @@ struct ReflectorSessionConfig {
 // Why a packet was not reflected: named, counted, exported.
 enum class DropReason {
   kTooShort,
-  kTlvOverrun,
   kHmacMismatch,
   kUnknownSession,
   kNoReplyRequested,  // RFC 9503 Control Code "no reply"
@@ -98,6 +97,9 @@ class Reflector {
     uint32_t next_seq = 0;
     Counters counters;
   };
+  std::optional<DropReason> ProcessTlvs(const ParsedSender& sp, const ReceivedPacket& in,
+                                        const ReflectorSessionConfig& cfg, const Counters& counters,
+                                        ReflectorPacket* r, Reflection* out) const;  // locked: mu_
   mutable std::mutex mu_;  // guards sessions_, clock_ and drops_
   std::map<uint16_t, Session> sessions_;
   std::optional<ReflectorSessionConfig> any_;

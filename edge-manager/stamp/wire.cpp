@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -212,7 +213,8 @@ ReturnPathRequest ParseReturnPath(std::span<const uint8_t> value) {
         }
         break;
       default:
-        break;  // SR-MPLS and unknown sub-TLVs: not for an SRv6 reflector
+        r.unsupported = true;  // SR-MPLS and unknown sub-TLVs: not for an SRv6 reflector
+        break;
     }
     off += 4 + len;
   }
@@ -240,6 +242,25 @@ std::optional<std::vector<Tlv>> ParseTlvs(std::span<const uint8_t> b) {
     if (off + 4 > b.size()) return std::nullopt;
     const size_t len = Get16(&b[off + 2]);
     if (off + 4 + len > b.size()) return std::nullopt;
+    out.push_back(Tlv{b[off], b[off + 1], std::vector<uint8_t>(b.begin() + static_cast<long>(off + 4),
+                                                              b.begin() + static_cast<long>(off + 4 + len))});
+    off += 4 + len;
+  }
+  return out;
+}
+
+// The reflector's reading (RFC 8972 §4): whole TLVs, then a last one cut short (kept with
+// what there is), or a trailer too short for a TLV header.
+static std::vector<Tlv> ParseTlvsLenient(std::span<const uint8_t> b, bool* truncated, std::vector<uint8_t>* trailer) {
+  std::vector<Tlv> out;
+  size_t off = 0;
+  while (off < b.size()) {
+    if (off + 4 > b.size()) {
+      trailer->assign(b.begin() + static_cast<long>(off), b.end());
+      break;
+    }
+    const size_t len = std::min<size_t>(Get16(&b[off + 2]), b.size() - off - 4);
+    *truncated = len < Get16(&b[off + 2]);
     out.push_back(Tlv{b[off], b[off + 1], std::vector<uint8_t>(b.begin() + static_cast<long>(off + 4),
                                                               b.begin() + static_cast<long>(off + 4 + len))});
     off += 4 + len;
@@ -297,7 +318,9 @@ std::vector<uint8_t> BuildSender(const SenderPacket& p, Mode mode, const Key* ke
   PutBe64(&out[l.ts], p.timestamp);
   Put16(&out[l.ee], p.error_estimate);
   Put16(&out[l.ssid], p.ssid);
-  Seal(out, base, mode, p.tlvs, key);
+  std::vector<Tlv> tlvs = p.tlvs;
+  for (auto& t : tlvs) t.flags = kTlvFlagUnrecognized;  // RFC 8972 §4: U set, M and I clear
+  Seal(out, base, mode, tlvs, key);
   return out;
 }
 
@@ -315,6 +338,7 @@ std::vector<uint8_t> BuildReflector(const ReflectorPacket& p, Mode mode, const K
   Put16(&out[l.see], p.sender_error_estimate);
   out[l.ttl] = p.sender_ttl;
   Seal(out, base, mode, p.tlvs, key);
+  out.insert(out.end(), p.trailer.begin(), p.trailer.end());
   return out;
 }
 
@@ -332,13 +356,14 @@ static std::variant<std::vector<Tlv>, ParseError> ParseBase(std::span<const uint
 
 std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> b, Mode mode,
                                                   const Key* key) {
-  auto tlvs = ParseBase(b, mode, key);
-  if (auto* e = std::get_if<ParseError>(&tlvs)) return *e;
+  const size_t base = BaseLength(mode);
+  if (b.size() < base) return ParseError::kTooShort;
+  if (mode == Mode::kAuthenticated && !BaseHmacOk(b, key)) return ParseError::kHmacMismatch;
   const SenderLayout& l = mode == Mode::kAuthenticated ? kSenderAuth : kSenderUnauth;
   ParsedSender out;
-  out.packet = SenderPacket{Get32(&b[l.seq]), Get64(&b[l.ts]), Get16(&b[l.ee]), Get16(&b[l.ssid]),
-                            std::move(std::get<std::vector<Tlv>>(tlvs))};
-  if (key) out.tlv_hmac_ok = VerifyTlvHmac(b, BaseLength(mode), out.packet.tlvs, *key);
+  auto tlvs = ParseTlvsLenient(b.subspan(base), &out.truncated, &out.trailer);
+  out.packet = SenderPacket{Get32(&b[l.seq]), Get64(&b[l.ts]), Get16(&b[l.ee]), Get16(&b[l.ssid]), std::move(tlvs)};
+  if (key) out.tlv_hmac_ok = VerifyTlvHmac(b, base, out.packet.tlvs, *key);
   return out;
 }
 

@@ -83,6 +83,7 @@ enum TlvType : uint8_t {
 inline constexpr uint8_t kTlvFlagUnrecognized = 0x80;  // U
 inline constexpr uint8_t kTlvFlagMalformed = 0x40;     // M
 inline constexpr uint8_t kTlvFlagIntegrity = 0x20;     // I: HMAC check failed
+inline constexpr uint8_t kTlvFlagsDefined = kTlvFlagUnrecognized | kTlvFlagMalformed | kTlvFlagIntegrity;
 
 // Return Path sub-TLVs (RFC 9503 §5).
 enum ReturnPathSubType : uint8_t {
@@ -118,7 +119,11 @@ struct ReturnPathRequest {
   std::optional<IpAddress> return_address;
   std::vector<IpAddress> srv6_segments;  // path order
   bool malformed = false;
+  bool unsupported = false;  // an SR-MPLS label stack or an unknown sub-TLV
 };
+// Control Code flags (RFC 9503 §4.1): only the Reply Request bit is defined; the other 31 are
+// reserved and ignored on receipt.
+inline constexpr uint32_t kControlCodeReplyRequest = 0x1;
 ReturnPathRequest ParseReturnPath(std::span<const uint8_t> value);
 
 // Class of Service TLV fields (RFC 8972 §4.4): DSCP1 asked by the sender, DSCP2 and ECN as
@@ -149,6 +154,7 @@ struct ReflectorPacket {
   uint16_t sender_error_estimate = 0;
   uint8_t sender_ttl = 0;
   std::vector<Tlv> tlvs;
+  std::vector<uint8_t> trailer;  // bytes after the TLVs, sent back as they came (symmetric size)
 };
 
 // HMAC-SHA-256 key (RFC 8762 §4.4: established out of band per session).
@@ -156,7 +162,9 @@ using Key = std::vector<uint8_t>;
 std::array<uint8_t, kHmacLength> Hmac(const Key& key, std::span<const uint8_t> data);
 
 // Builders. In authenticated mode `key` is required; the base HMAC is computed, and an HMAC
-// TLV, if present in `tlvs`, is filled in (it must be the last TLV).
+// TLV, if present in `tlvs`, is filled in (it must be the last TLV). BuildSender sends every
+// TLV with U set and M and I clear, as RFC 8972 §4 asks of a Session-Sender: a reflector that
+// understands a TLV clears U, so a U still set in the reply means "not understood".
 std::vector<uint8_t> BuildSender(const SenderPacket& p, Mode mode, const Key* key = nullptr);
 std::vector<uint8_t> BuildReflector(const ReflectorPacket& p, Mode mode, const Key* key = nullptr);
 
@@ -170,8 +178,14 @@ const char* ParseErrorName(ParseError e);
 struct ParsedSender {
   SenderPacket packet;
   bool tlv_hmac_ok = true;  // false when an HMAC TLV is present and does not verify
+  // RFC 8972 §4: a reflector answers a packet whose last TLV runs past its end. That TLV is
+  // kept with the bytes there are (its length made to fit) and `truncated` says so; 1-3 bytes
+  // after the last TLV, too few for a TLV header, are the `trailer`.
+  bool truncated = false;
+  std::vector<uint8_t> trailer;
 };
-// Parses a received test packet. Authenticated mode verifies the base HMAC with `key`.
+// Parses a received test packet. Authenticated mode verifies the base HMAC with `key`. A
+// last TLV that runs past the end is kept (see ParsedSender), not refused.
 std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> bytes, Mode mode,
                                                   const Key* key = nullptr);
 std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t> bytes,

@@ -89,13 +89,63 @@ TEST(Reflector, DropsAreNamedAndCounted) {
   EXPECT_EQ(std::get<DropReason>(r.Reflect(In(unknown))), DropReason::kUnknownSession);
   std::vector<uint8_t> short_pkt(req.begin(), req.begin() + 20);
   EXPECT_EQ(std::get<DropReason>(r.Reflect(In(short_pkt))), DropReason::kTooShort);
-  auto overrun = BuildSender({.seq = 1, .ssid = 1, .tlvs = {ExtraPaddingTlv(8)}}, Mode::kUnauthenticated);
-  overrun.pop_back();
-  EXPECT_EQ(std::get<DropReason>(r.Reflect(In(overrun))), DropReason::kTlvOverrun);
   EXPECT_EQ(r.drops(DropReason::kUnknownSession), 1u);
   EXPECT_EQ(r.drops(DropReason::kTooShort), 1u);
-  EXPECT_EQ(r.drops(DropReason::kTlvOverrun), 1u);
   EXPECT_EQ(r.SessionCounters(1)->reflected, 0u);
+}
+
+// RFC 8972 §4: "the remaining length of the extended STAMP packet is less than the size of the
+// TLV" is a malformed TLV, answered with M set, not a packet to drop. Before: dropped.
+TEST(Reflector, ATlvCutShortIsAnsweredWithMAndTheRequestsSize) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 1});
+  auto req = BuildSender({.seq = 1, .ssid = 1, .tlvs = {ClassOfServiceTlv(46), ExtraPaddingTlv(8)}}, Mode::kUnauthenticated);
+  req.resize(req.size() - 3);
+  const Reflection out = MustReflect(r, req);
+  EXPECT_EQ(out.reply.size(), req.size()) << "symmetric";
+  const auto got = Parse(out).tlvs;
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].flags, 0) << "understood";
+  EXPECT_EQ(got[1].flags, kTlvFlagMalformed);
+  EXPECT_EQ(got[1].value.size(), 5u);
+  // 1-3 bytes after the last TLV: answered, the bytes sent back as they came.
+  auto tail = BuildSender({.seq = 2, .ssid = 1, .tlvs = {ExtraPaddingTlv(4)}}, Mode::kUnauthenticated);
+  tail.insert(tail.end(), {0xaa, 0xbb});
+  const Reflection t = MustReflect(r, tail);
+  ASSERT_EQ(t.reply.size(), tail.size());
+  EXPECT_EQ(t.reply[t.reply.size() - 2], 0xaa);
+  EXPECT_EQ(r.SessionCounters(1)->reflected, 2u);
+}
+
+// RFC 8972 §4: processing stops at a malformed TLV; what follows is not acted on. Before: a
+// Class of Service after a malformed TLV was still applied (DSCP set, U clear).
+TEST(Reflector, ProcessingStopsAtAMalformedTlv) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 1});
+  const auto req = BuildSender({.seq = 1, .ssid = 1,
+                                .tlvs = {TimestampInfoTlv(), Tlv{0, kTlvDirectMeasurement, {1, 2}}, ClassOfServiceTlv(46)}},
+                               Mode::kUnauthenticated);
+  const Reflection out = MustReflect(r, req);
+  EXPECT_FALSE(out.dscp) << "the Class of Service after the malformed TLV is not acted on";
+  const auto got = Parse(out).tlvs;
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].flags, 0);
+  EXPECT_EQ(got[1].flags, kTlvFlagMalformed);
+  EXPECT_EQ(got[2].flags, kTlvFlagUnrecognized);
+  EXPECT_EQ(ClassOfService::Decode(got[2].value)->dscp2, 0) << "returned as sent";
+}
+
+// RFC 8972 §4: the reflector clears U on a TLV it understands, sets it on one it does not, and
+// zeroes the reserved flags, whatever the sender sent. Before: flags were echoed as received.
+TEST(Reflector, FlagsAreTheReflectorsNotTheSendersEcho) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 1});
+  auto req = BuildSender({.seq = 1, .ssid = 1, .tlvs = {ExtraPaddingTlv(4), Tlv{0, 200, {1}}}}, Mode::kUnauthenticated);
+  req[44] = 0xff;      // padding: every flag set, reserved ones too
+  req[44 + 8] = 0x00;  // unknown type sent with U clear (an older sender)
+  const auto got = Parse(MustReflect(r, req)).tlvs;
+  EXPECT_EQ(got[0].flags, 0);
+  EXPECT_EQ(got[1].flags, kTlvFlagUnrecognized);
 }
 
 TEST(Reflector, AuthenticatedModeVerifiesAndSigns) {
@@ -183,6 +233,79 @@ TEST(Reflector, ReturnPathRequestWins) {
   const Reflection m = MustReflect(r, malformed);
   EXPECT_EQ(Parse(m).tlvs[0].flags, kTlvFlagMalformed);
   EXPECT_EQ(m.return_segments, (std::vector<IpAddress>{*ParseIp("fc00:0:1::e")}));
+}
+
+// RFC 9503: reserved Control Code bits are ignored; only the first Return Path is acted on; an
+// SR-MPLS-only return path is not understood here; a return hop that would send the reply to
+// nowhere, to a loopback, a link-local or multicast address or back to this reflector is
+// refused. A refused or unsupported return path gets U and the reply takes the session's path.
+TEST(Reflector, ReturnPathEdgeCases) {
+  Reflector r(TestClock());
+  const IpAddress own_path = *ParseIp("fc00:0:1::e");
+  r.AddSession({.ssid = 8, .return_segments = {own_path}});
+  // Reply Request with reserved bits set: a reply (before: no reply, the code was not 1 or 0 as a whole).
+  auto reserved = BuildSender({.seq = 1, .ssid = 8, .tlvs = {ReturnPathControlCodeTlv(0x80000001)}}, Mode::kUnauthenticated);
+  EXPECT_EQ(Parse(MustReflect(r, reserved)).tlvs[0].flags, 0);
+  auto no_reply = BuildSender({.seq = 2, .ssid = 8, .tlvs = {ReturnPathControlCodeTlv(0x80000000)}}, Mode::kUnauthenticated);
+  EXPECT_EQ(std::get<DropReason>(r.Reflect(In(no_reply))), DropReason::kNoReplyRequested);
+  // Two Return Paths: the first wins, the second is returned with U.
+  const std::vector<IpAddress> first = {*ParseIp("fc00:0:2::e")}, second = {*ParseIp("fc00:0:3::e")};
+  auto two = BuildSender({.seq = 3, .ssid = 8, .tlvs = {ReturnPathSrv6Tlv(first), ReturnPathSrv6Tlv(second)}},
+                         Mode::kUnauthenticated);
+  Reflection out = MustReflect(r, two);
+  EXPECT_EQ(out.return_segments, first);
+  EXPECT_EQ(Parse(out).tlvs[1].flags, kTlvFlagUnrecognized);
+  // SR-MPLS label stack only.
+  Tlv mpls{0, kTlvReturnPath, {0, kSubSrMplsLabelStack, 0, 4, 0, 1, 0x01, 0xff}};
+  out = MustReflect(r, BuildSender({.seq = 4, .ssid = 8, .tlvs = {mpls}}, Mode::kUnauthenticated));
+  EXPECT_EQ(Parse(out).tlvs[0].flags, kTlvFlagUnrecognized);
+  EXPECT_EQ(out.return_segments, std::vector<IpAddress>{own_path});
+  // Hops the reflector will not take.
+  for (const char* hop : {"::1", "::", "fe80::1", "ff02::1", "fc00:0:b::1", "::ffff:10.0.0.1"}) {
+    const std::vector<IpAddress> bad = {*ParseIp("fc00:0:2::e"), *ParseIp(hop)};
+    out = MustReflect(r, BuildSender({.seq = 5, .ssid = 8, .tlvs = {ReturnPathSrv6Tlv(bad)}}, Mode::kUnauthenticated));
+    EXPECT_EQ(out.return_segments, std::vector<IpAddress>{own_path}) << hop;
+    EXPECT_EQ(Parse(out).tlvs[0].flags, kTlvFlagUnrecognized) << hop;
+  }
+  for (const char* to : {"127.0.0.1", "224.0.0.1", "169.254.1.1", "0.0.0.0"}) {
+    Tlv addr{0, kTlvReturnPath, {0, kSubReturnAddress, 0, 4}};
+    const auto a = *ParseIp(to);
+    addr.value.insert(addr.value.end(), a.bytes.begin(), a.bytes.begin() + 4);
+    out = MustReflect(r, BuildSender({.seq = 6, .ssid = 8, .tlvs = {addr}}, Mode::kUnauthenticated));
+    EXPECT_FALSE(out.reply_to) << to;
+    EXPECT_EQ(Parse(out).tlvs[0].flags, kTlvFlagUnrecognized) << to;
+  }
+}
+
+// RFC 8972 §4.8: in authenticated mode the TLVs are trusted only under an HMAC TLV that is
+// last and verifies; otherwise every TLV comes back unprocessed with I set. Before: only the
+// HMAC TLV got I, and the others were acted on.
+TEST(Reflector, WithoutAGoodLastHmacTlvNoTlvIsActedOn) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 5, .mode = Mode::kAuthenticated, .key = kKey});
+  const Tlv hmac{0, kTlvHmac, std::vector<uint8_t>(16, 0)};
+  struct Case {
+    const char* what;
+    std::vector<Tlv> tlvs;
+  } cases[] = {
+      {"no HMAC TLV", {ClassOfServiceTlv(46)}},
+      {"HMAC TLV not last", {hmac, ClassOfServiceTlv(46)}},
+      {"two HMAC TLVs", {ClassOfServiceTlv(46), hmac, hmac}},
+  };
+  for (const auto& c : cases) {
+    const auto req = BuildSender({.seq = 3, .ssid = 5, .tlvs = c.tlvs}, Mode::kAuthenticated, &kKey);
+    const Reflection out = MustReflect(r, req);
+    EXPECT_FALSE(out.dscp) << c.what;
+    // (read without the TLV HMAC check: an HMAC TLV that is not last is not filled in)
+    const auto tlvs = ParseTlvs(std::span(out.reply).subspan(kAuthenticatedLength));
+    ASSERT_TRUE(tlvs) << c.what;
+    ASSERT_EQ(tlvs->size(), c.tlvs.size()) << c.what;
+    for (const auto& t : *tlvs) EXPECT_EQ(t.flags, kTlvFlagIntegrity) << c.what;
+  }
+  const auto good = BuildSender({.seq = 4, .ssid = 5, .tlvs = {ClassOfServiceTlv(46), hmac}}, Mode::kAuthenticated, &kKey);
+  const Reflection ok = MustReflect(r, good);
+  EXPECT_EQ(ok.dscp, 46);
+  for (const auto& t : Parse(ok, Mode::kAuthenticated, &kKey).tlvs) EXPECT_EQ(t.flags, 0);
 }
 
 TEST(Reflector, HmacTlvFailureSetsTheIntegrityFlag) {

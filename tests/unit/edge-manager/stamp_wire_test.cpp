@@ -188,12 +188,15 @@ TEST(StampTlv, TlvsFollowTheBasePacket) {
                  .tlvs = {ExtraPaddingTlv(6), ClassOfServiceTlv(46), DirectMeasurementTlv(1)}};
   const auto b = BuildSender(p, Mode::kUnauthenticated);
   ASSERT_EQ(b.size(), 44u + 10 + 8 + 16);
-  EXPECT_EQ(std::vector<uint8_t>(b.begin() + 44, b.begin() + 48), Hex("00010006"));
-  EXPECT_EQ(std::vector<uint8_t>(b.begin() + 54, b.begin() + 58), Hex("00040004"));
-  EXPECT_EQ(std::vector<uint8_t>(b.begin() + 62, b.begin() + 70), Hex("0005000c 00000001"));
+  // flags 0x80: U set by the sender (RFC 8972 §4)
+  EXPECT_EQ(std::vector<uint8_t>(b.begin() + 44, b.begin() + 48), Hex("80010006"));
+  EXPECT_EQ(std::vector<uint8_t>(b.begin() + 54, b.begin() + 58), Hex("80040004"));
+  EXPECT_EQ(std::vector<uint8_t>(b.begin() + 62, b.begin() + 70), Hex("8005000c 00000001"));
   auto parsed = ParseSender(b, Mode::kUnauthenticated);
   ASSERT_TRUE(std::holds_alternative<ParsedSender>(parsed));
-  EXPECT_EQ(std::get<ParsedSender>(parsed).packet.tlvs, p.tlvs);
+  auto want = p.tlvs;
+  for (auto& t : want) t.flags = kTlvFlagUnrecognized;
+  EXPECT_EQ(std::get<ParsedSender>(parsed).packet.tlvs, want);
 }
 
 TEST(StampTlv, HmacTlvCoversSequenceNumberAndPrecedingTlvs) {
@@ -201,7 +204,7 @@ TEST(StampTlv, HmacTlvCoversSequenceNumberAndPrecedingTlvs) {
                  .tlvs = {ExtraPaddingTlv(4), Tlv{0, kTlvHmac, std::vector<uint8_t>(16, 0)}}};
   const auto b = BuildSender(p, Mode::kAuthenticated, &kKey);
   // independent recomputation: HMAC(key, seq || padding TLV)
-  std::vector<uint8_t> text = Hex("01020304 00010004 00000000");
+  std::vector<uint8_t> text = Hex("01020304 80010004 00000000");  // the TLV as sent: U set
   const auto mac = Hmac(kKey, text);
   EXPECT_TRUE(std::equal(mac.begin(), mac.end(), b.end() - 16));
   auto ok = ParseSender(b, Mode::kAuthenticated, &kKey);
@@ -215,8 +218,8 @@ TEST(StampTlv, HmacTlvCoversSequenceNumberAndPrecedingTlvs) {
 }
 
 TEST(StampWire, MalformedPacketsAreErrors) {
-  SenderPacket p{.seq = 1, .ssid = 9, .tlvs = {ExtraPaddingTlv(8)}};
-  auto b = BuildSender(p, Mode::kUnauthenticated);
+  ReflectorPacket p{.ssid = 9, .tlvs = {ExtraPaddingTlv(8)}};
+  auto b = BuildReflector(p, Mode::kUnauthenticated);
   struct Case {
     std::vector<uint8_t> bytes;
     ParseError want;
@@ -227,11 +230,33 @@ TEST(StampWire, MalformedPacketsAreErrors) {
       {{}, ParseError::kTooShort},
   };
   for (const auto& c : cases) {
-    auto r = ParseSender(c.bytes, Mode::kUnauthenticated);
+    auto r = ParseReflector(c.bytes, Mode::kUnauthenticated);
     ASSERT_TRUE(std::holds_alternative<ParseError>(r)) << c.bytes.size();
     EXPECT_EQ(std::get<ParseError>(r), c.want) << c.bytes.size();
   }
-  EXPECT_TRUE(std::holds_alternative<ParseError>(ParseSender(b, Mode::kAuthenticated, &kKey)));
+  EXPECT_TRUE(std::holds_alternative<ParseError>(ParseSender(std::vector<uint8_t>(43), Mode::kUnauthenticated)));
+  EXPECT_TRUE(std::holds_alternative<ParseError>(ParseSender(BuildSender({.ssid = 9}, Mode::kUnauthenticated),
+                                                             Mode::kAuthenticated, &kKey)));
+}
+
+// RFC 8972 §4: a reflector answers a test packet whose TLVs are cut short; it reads what is
+// there (the last TLV cut to fit, or a trailer too short for a header).
+TEST(StampWire, ASenderPacketCutShortIsReadAsFarAsItGoes) {
+  const auto b = BuildSender({.seq = 1, .ssid = 9, .tlvs = {ExtraPaddingTlv(4), ExtraPaddingTlv(8)}}, Mode::kUnauthenticated);
+  auto cut = ParseSender(std::vector<uint8_t>(b.begin(), b.end() - 3), Mode::kUnauthenticated);
+  ASSERT_TRUE(std::holds_alternative<ParsedSender>(cut));
+  const auto& c = std::get<ParsedSender>(cut);
+  ASSERT_EQ(c.packet.tlvs.size(), 2u);
+  EXPECT_TRUE(c.truncated);
+  EXPECT_EQ(c.packet.tlvs[1].value.size(), 5u);
+  auto tail = ParseSender(std::vector<uint8_t>(b.begin(), b.begin() + 44 + 8 + 2), Mode::kUnauthenticated);
+  const auto& t = std::get<ParsedSender>(tail);
+  ASSERT_EQ(t.packet.tlvs.size(), 1u);
+  EXPECT_FALSE(t.truncated);
+  EXPECT_EQ(t.trailer.size(), 2u);
+  // RFC 8972 §4: a Session-Sender sends U set, M and I clear.
+  const auto whole = ParseSender(b, Mode::kUnauthenticated);
+  for (const auto& x : std::get<ParsedSender>(whole).packet.tlvs) EXPECT_EQ(x.flags, kTlvFlagUnrecognized);
 }
 
 
