@@ -90,15 +90,32 @@ bool RefusedReturnHop(const IpAddress& a, const IpAddress& self) {
   return unspecified_or_loopback || v4_mapped || b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
 }
 
+// The TLV types this reflector acts on.
+bool Understood(uint8_t type, Mode mode) {
+  switch (type) {
+    case kTlvExtraPadding:
+    case kTlvClassOfService:
+    case kTlvTimestampInfo:
+    case kTlvDirectMeasurement:
+    case kTlvDestinationNodeAddress:
+    case kTlvReturnPath:
+      return true;
+    case kTlvHmac:
+      return mode == Mode::kAuthenticated;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 // The TLVs of a test packet, in order, as RFC 8972 §4 and RFC 9503 ask (docs/stamp-conformance.md):
 // - each TLV the reflector understands and acts on is returned with U, M and I clear and the
 //   reserved flags zeroed; one it does not understand with U set and its value untouched;
 // - a malformed TLV (a length wrong for its type, or cut short by the end of the packet) gets
-//   M, and processing stops there: the TLVs after it come back unprocessed, with U set;
+//   M, and processing stops there: it and the rest of the packet are copied as they came;
 // - in authenticated mode the TLVs are processed only when an HMAC TLV is present, last, alone
-//   and verifies; otherwise every TLV comes back unprocessed with I set;
+//   and verifies; otherwise they are copied as they came, each with I set;
 // - Return Path: the first one is acted on, later ones come back with U; a Control Code
 //   without its Reply Request bit (reserved bits ignored) means no reply at all; an SR-MPLS
 //   return path, or a return hop the reflector refuses (RefusedReturnHop), gets U and the
@@ -108,31 +125,23 @@ std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const R
                                                  const ReflectorSessionConfig& cfg, const Counters& counters,
                                                  ReflectorPacket* r, Reflection* out) const {
   const auto& tlvs = sp.packet.tlvs;
-  bool integrity_ok = true;
+  const auto area = in.payload.subspan(BaseLength(cfg.mode));  // the TLVs as they came
   if (cfg.mode == Mode::kAuthenticated && !tlvs.empty()) {
     const auto hmacs = std::count_if(tlvs.begin(), tlvs.end(), [](const Tlv& t) { return t.type == kTlvHmac; });
-    integrity_ok = hmacs == 1 && tlvs.back().type == kTlvHmac && !sp.truncated && sp.trailer.empty() && sp.tlv_hmac_ok;
+    const bool ok = hmacs == 1 && tlvs.back().type == kTlvHmac && !sp.truncated && sp.trailer.empty() && sp.tlv_hmac_ok;
+    if (!ok) {
+      r->trailer = FlaggedCopy(area, kTlvFlagIntegrity, false);
+      return std::nullopt;
+    }
   }
-  bool stop = !integrity_ok;
   bool return_path_seen = false;
-  for (size_t i = 0; i < tlvs.size(); ++i) {
+  size_t off = 0;  // of TLV i in `area`
+  for (size_t i = 0; i < tlvs.size(); off += tlvs[i].WireSize(), ++i) {
     Tlv t = tlvs[i];
-    if (stop) {
-      t.flags = integrity_ok ? kTlvFlagUnrecognized : kTlvFlagIntegrity;
-      r->tlvs.push_back(std::move(t));
-      continue;
-    }
     t.flags = 0;
-    auto malformed = [&] {
-      t.flags = kTlvFlagMalformed;
-      stop = true;
-    };
-    if (sp.truncated && i + 1 == tlvs.size()) {
-      malformed();
-      r->tlvs.push_back(std::move(t));
-      continue;
-    }
-    switch (t.type) {
+    bool bad = sp.truncated && i + 1 == tlvs.size();
+    auto malformed = [&] { bad = true; };
+    if (!bad) switch (t.type) {
       case kTlvExtraPadding:
         break;
       case kTlvClassOfService: {
@@ -217,6 +226,11 @@ std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const R
         t.flags = kTlvFlagUnrecognized;
         break;
     }
+    if (bad) {  // M on this one (U if its type is unknown too); the rest copied as it came
+      r->trailer = FlaggedCopy(area.subspan(off), 0, true);
+      r->trailer[0] = kTlvFlagMalformed | (Understood(t.type, cfg.mode) ? 0 : kTlvFlagUnrecognized);
+      return std::nullopt;
+    }
     r->tlvs.push_back(std::move(t));
   }
   return std::nullopt;
@@ -281,7 +295,7 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
   }
 
   if (auto no_reply = ProcessTlvs(sp, in, cfg, session->counters, &r, &out)) return drop(*no_reply);
-  r.trailer = sp.trailer;
+  if (r.trailer.empty()) r.trailer = sp.trailer;  // 1-3 bytes after the last TLV, as they came
   ++session->counters.reflected;
   out.reply = BuildReflector(r, cfg.mode, key);
   return out;

@@ -268,6 +268,15 @@ static std::vector<Tlv> ParseTlvsLenient(std::span<const uint8_t> b, bool* trunc
   return out;
 }
 
+std::vector<uint8_t> FlaggedCopy(std::span<const uint8_t> area, uint8_t flag, bool only_first) {
+  std::vector<uint8_t> out(area.begin(), area.end());
+  for (size_t off = 0; off + 4 <= out.size(); off += 4 + Get16(&out[off + 2])) {
+    out[off] |= flag;
+    if (only_first) break;
+  }
+  return out;
+}
+
 void AppendTlvs(std::vector<uint8_t>& out, const std::vector<Tlv>& tlvs) {
   for (const auto& t : tlvs) {
     const size_t off = out.size();
@@ -369,15 +378,29 @@ std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> b, M
 
 std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t> b, Mode mode,
                                                          const Key* key) {
-  auto parsed = ParseBase(b, mode, key);
-  if (auto* e = std::get_if<ParseError>(&parsed)) return *e;
-  auto& tlvs = std::get<std::vector<Tlv>>(parsed);
-  if (key && !VerifyTlvHmac(b, BaseLength(mode), tlvs, *key)) return ParseError::kHmacMismatch;
+  const size_t base = BaseLength(mode);
+  if (b.size() < base) return ParseError::kTooShort;
+  if (mode == Mode::kAuthenticated && !BaseHmacOk(b, key)) return ParseError::kHmacMismatch;
+  std::vector<Tlv> tlvs;
+  std::vector<uint8_t> trailer;
+  for (size_t off = base; off < b.size();) {
+    if (off + 4 <= b.size() && (b[off] & (kTlvFlagMalformed | kTlvFlagIntegrity))) {
+      trailer.assign(b.begin() + static_cast<long>(off), b.end());  // the reflector stopped here
+      break;
+    }
+    if (off + 4 > b.size()) return ParseError::kTlvOverrun;
+    const size_t len = Get16(&b[off + 2]);
+    if (off + 4 + len > b.size()) return ParseError::kTlvOverrun;
+    tlvs.push_back(Tlv{b[off], b[off + 1], std::vector<uint8_t>(b.begin() + static_cast<long>(off + 4),
+                                                               b.begin() + static_cast<long>(off + 4 + len))});
+    off += 4 + len;
+  }
+  if (key && trailer.empty() && !VerifyTlvHmac(b, base, tlvs, *key)) return ParseError::kHmacMismatch;
   const ReflectorLayout& l = mode == Mode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
   return ReflectorPacket{Get32(&b[l.seq]),  Get64(&b[l.ts]),  Get16(&b[l.ee]),
                          Get16(&b[l.ssid]), Get64(&b[l.rx]),  Get32(&b[l.sseq]),
                          Get64(&b[l.sts]),  Get16(&b[l.see]), b[l.ttl],
-                         std::move(tlvs)};
+                         std::move(tlvs),   std::move(trailer)};
 }
 
 }  // namespace segwan::stamp

@@ -188,8 +188,16 @@ struct ParsedSender {
 // last TLV that runs past the end is kept (see ParsedSender), not refused.
 std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> bytes, Mode mode,
                                                   const Key* key = nullptr);
+// A reply's TLVs are read up to the first with M or I set (RFC 8972 §4: the sender stops
+// there); the bytes from there on are the reply's `trailer`, and the TLV HMAC is then not
+// checked. A reply whose TLVs overrun without such a flag is an error.
 std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t> bytes,
                                                          Mode mode, const Key* key = nullptr);
+
+// The TLV area of a packet as it came, with `flag` set in the first TLV's header (only_first)
+// or in every TLV's header (walking by their Length fields, as far as they go): what a
+// reflector returns when it stops processing (RFC 8972 §4: "copy the remainder").
+std::vector<uint8_t> FlaggedCopy(std::span<const uint8_t> tlv_area, uint8_t flag, bool only_first);
 
 // TLVs after a base packet: every TLV must fit exactly. On overrun, nothing is returned.
 std::optional<std::vector<Tlv>> ParseTlvs(std::span<const uint8_t> bytes);

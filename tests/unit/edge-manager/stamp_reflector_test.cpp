@@ -102,12 +102,14 @@ TEST(Reflector, ATlvCutShortIsAnsweredWithMAndTheRequestsSize) {
   auto req = BuildSender({.seq = 1, .ssid = 1, .tlvs = {ClassOfServiceTlv(46), ExtraPaddingTlv(8)}}, Mode::kUnauthenticated);
   req.resize(req.size() - 3);
   const Reflection out = MustReflect(r, req);
-  EXPECT_EQ(out.reply.size(), req.size()) << "symmetric";
-  const auto got = Parse(out).tlvs;
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(got[0].flags, 0) << "understood";
-  EXPECT_EQ(got[1].flags, kTlvFlagMalformed);
-  EXPECT_EQ(got[1].value.size(), 5u);
+  ASSERT_EQ(out.reply.size(), req.size()) << "symmetric";
+  const auto got = Parse(out);
+  ASSERT_EQ(got.tlvs.size(), 1u) << "the sender stops at the M flag";
+  EXPECT_EQ(got.tlvs[0].flags, 0) << "understood";
+  // The cut TLV and what follows: copied as they came, M set.
+  ASSERT_EQ(got.trailer.size(), 4u + 5);
+  EXPECT_EQ(got.trailer[0], kTlvFlagMalformed) << "an Extra Padding: understood, malformed";
+  EXPECT_TRUE(std::equal(got.trailer.begin() + 1, got.trailer.end(), req.end() - 8));
   // 1-3 bytes after the last TLV: answered, the bytes sent back as they came.
   auto tail = BuildSender({.seq = 2, .ssid = 1, .tlvs = {ExtraPaddingTlv(4)}}, Mode::kUnauthenticated);
   tail.insert(tail.end(), {0xaa, 0xbb});
@@ -127,12 +129,15 @@ TEST(Reflector, ProcessingStopsAtAMalformedTlv) {
                                Mode::kUnauthenticated);
   const Reflection out = MustReflect(r, req);
   EXPECT_FALSE(out.dscp) << "the Class of Service after the malformed TLV is not acted on";
-  const auto got = Parse(out).tlvs;
-  ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(got[0].flags, 0);
-  EXPECT_EQ(got[1].flags, kTlvFlagMalformed);
-  EXPECT_EQ(got[2].flags, kTlvFlagUnrecognized);
-  EXPECT_EQ(ClassOfService::Decode(got[2].value)->dscp2, 0) << "returned as sent";
+  ASSERT_EQ(out.reply.size(), req.size());
+  const auto got = Parse(out);
+  ASSERT_EQ(got.tlvs.size(), 1u);
+  EXPECT_EQ(got.tlvs[0].flags, 0);
+  // From the malformed TLV on, the request's bytes; that TLV's flags: M (its type is understood).
+  const size_t from = kUnauthenticatedLength + 8;
+  std::vector<uint8_t> want(req.begin() + from, req.end());
+  want[0] = kTlvFlagMalformed;
+  EXPECT_EQ(got.trailer, want);
 }
 
 // RFC 8972 §4: the reflector clears U on a TLV it understands, sets it on one it does not, and
@@ -191,8 +196,11 @@ TEST(Reflector, TlvsAreProcessedOrFlagged) {
   const Reflection out = MustReflect(r, req, static_cast<uint8_t>(10 << 2 | 2));
   EXPECT_EQ(out.reply.size(), req.size());  // symmetric
   EXPECT_EQ(out.dscp, 46);
-  const auto got = Parse(out).tlvs;
-  ASSERT_EQ(got.size(), tlvs.size());
+  const auto reply = Parse(out);
+  const auto& got = reply.tlvs;
+  ASSERT_EQ(got.size(), tlvs.size() - 1) << "the sender stops at the malformed (M) one, the last";
+  ASSERT_EQ(reply.trailer.size(), 5u);
+  EXPECT_EQ(reply.trailer[0], kTlvFlagMalformed);
   EXPECT_EQ(got[0], tlvs[0]);
   auto cos = ClassOfService::Decode(got[1].value);
   EXPECT_EQ(cos->dscp1, 46);
@@ -205,7 +213,6 @@ TEST(Reflector, TlvsAreProcessedOrFlagged) {
   EXPECT_EQ(got[5].flags, kTlvFlagUnrecognized);
   EXPECT_EQ(got[6].flags, kTlvFlagUnrecognized);
   EXPECT_EQ(got[6].value, tlvs[6].value);  // echoed untouched
-  EXPECT_EQ(got[7].flags, kTlvFlagMalformed);
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(got[i].flags, 0) << i;
 }
 
@@ -231,7 +238,10 @@ TEST(Reflector, ReturnPathRequestWins) {
   Tlv broken{0, kTlvReturnPath, {0, kSubSrv6SegmentList, 0, 20, 1, 2}};
   auto malformed = BuildSender({.seq = 3, .ssid = 8, .tlvs = {broken}}, Mode::kUnauthenticated);
   const Reflection m = MustReflect(r, malformed);
-  EXPECT_EQ(Parse(m).tlvs[0].flags, kTlvFlagMalformed);
+  const auto mp = Parse(m);
+  EXPECT_TRUE(mp.tlvs.empty());
+  ASSERT_FALSE(mp.trailer.empty());
+  EXPECT_EQ(mp.trailer[0], kTlvFlagMalformed);
   EXPECT_EQ(m.return_segments, (std::vector<IpAddress>{*ParseIp("fc00:0:1::e")}));
 }
 
@@ -300,7 +310,7 @@ TEST(Reflector, WithoutAGoodLastHmacTlvNoTlvIsActedOn) {
     const auto tlvs = ParseTlvs(std::span(out.reply).subspan(kAuthenticatedLength));
     ASSERT_TRUE(tlvs) << c.what;
     ASSERT_EQ(tlvs->size(), c.tlvs.size()) << c.what;
-    for (const auto& t : *tlvs) EXPECT_EQ(t.flags, kTlvFlagIntegrity) << c.what;
+    for (const auto& t : *tlvs) EXPECT_EQ(t.flags, kTlvFlagIntegrity | kTlvFlagUnrecognized) << c.what;  // as sent, and I
   }
   const auto good = BuildSender({.seq = 4, .ssid = 5, .tlvs = {ClassOfServiceTlv(46), hmac}}, Mode::kAuthenticated, &kKey);
   const Reflection ok = MustReflect(r, good);
@@ -316,8 +326,11 @@ TEST(Reflector, HmacTlvFailureSetsTheIntegrityFlag) {
                          Mode::kAuthenticated, &kKey);
   req[112 + 5] ^= 1;  // tamper with the padding: the base HMAC does not cover it, the TLV HMAC does
   const auto p = Parse(MustReflect(r, req), Mode::kAuthenticated, &kKey);
-  ASSERT_EQ(p.tlvs.size(), 2u);
-  EXPECT_EQ(p.tlvs[1].flags, kTlvFlagIntegrity);
+  EXPECT_TRUE(p.tlvs.empty()) << "the sender reads no TLV under an I flag";
+  const auto tlvs = ParseTlvs(p.trailer);
+  ASSERT_TRUE(tlvs);
+  ASSERT_EQ(tlvs->size(), 2u);
+  for (const auto& t : *tlvs) EXPECT_TRUE(t.flags & kTlvFlagIntegrity);
 }
 
 }  // namespace
