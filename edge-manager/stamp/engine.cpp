@@ -271,7 +271,7 @@ void UserspaceEngine::ServeReflector(ReflectorSocket& rs) {
     auto d = rs.socket.Receive(tai_offset_);
     if (!d || !*d) return;
     const Datagram& dg = **d;
-    auto out = reflector_.Reflect({dg.payload, dg.rx_tai_ns, dg.hop_limit, dg.traffic_class, dg.to});
+    auto out = reflector_.Reflect({dg.payload, dg.rx_tai_ns, dg.hop_limit, dg.traffic_class, dg.to, rs.port, dg.from, dg.from_port});
     auto* refl = std::get_if<Reflection>(&out);
     if (!refl) continue;  // counted by the reflector, by reason
     const auto& cfg = reflector_sessions_.at(refl->ssid).config;

@@ -94,6 +94,7 @@ bool RefusedReturnHop(const IpAddress& a, const IpAddress& self) {
 bool Understood(uint8_t type, Mode mode) {
   switch (type) {
     case kTlvExtraPadding:
+    case kTlvLocation:
     case kTlvClassOfService:
     case kTlvTimestampInfo:
     case kTlvDirectMeasurement:
@@ -143,6 +144,9 @@ std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const R
     auto malformed = [&] { bad = true; };
     if (!bad) switch (t.type) {
       case kTlvExtraPadding:
+        break;
+      case kTlvLocation:
+        if (!AnswerLocation(t.value, {in.local_port, in.peer_port, in.local_address, in.peer_address})) malformed();
         break;
       case kTlvClassOfService: {
         auto cos = ClassOfService::Decode(t.value);
@@ -222,7 +226,7 @@ std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const R
         if (!rp.srv6_segments.empty()) out->return_segments = rp.srv6_segments;
         break;
       }
-      default:  // Location, Access Report, Follow-Up Telemetry and unknown types
+      default:  // Access Report, Follow-Up Telemetry and unknown types
         t.flags = kTlvFlagUnrecognized;
         break;
     }

@@ -46,6 +46,9 @@ struct ReceivedPacket {
   uint8_t hop_limit = 0;             // of the received IP header
   uint8_t traffic_class = 0;         // DSCP << 2 | ECN of the received IP header
   IpAddress local_address;           // the address it was sent to
+  uint16_t local_port = 0;           // and the UDP port
+  IpAddress peer_address;            // the address it came from
+  uint16_t peer_port = 0;            // and the UDP port
 };
 
 struct Reflection {

@@ -221,6 +221,63 @@ ReturnPathRequest ParseReturnPath(std::span<const uint8_t> value) {
   return r;
 }
 
+Tlv LocationRequestTlv() {
+  Tlv t{0, kTlvLocation, std::vector<uint8_t>(4, 0)};  // the ports, zero
+  for (uint8_t sub : {kLocDestinationIp, kLocSourceIp}) AppendSub(t.value, sub, std::vector<uint8_t>(16, 0));
+  return t;
+}
+
+bool AnswerLocation(std::vector<uint8_t>& v, const LocationSeen& seen) {
+  if (v.size() < 4) return false;
+  Put16(&v[0], seen.destination_port);
+  Put16(&v[2], seen.source_port);
+  for (size_t off = 4; off < v.size();) {
+    if (off + 4 > v.size()) return false;
+    const size_t len = Get16(&v[off + 2]);
+    if (off + 4 + len > v.size()) return false;
+    uint8_t* flags = &v[off];
+    uint8_t* type = &v[off + 1];
+    uint8_t* value = &v[off + 4];
+    auto address = [&](const IpAddress& a, uint8_t v4_type, uint8_t v6_type) {
+      if (len != 16) {
+        *flags = kTlvFlagMalformed;
+        return false;
+      }
+      *flags = 0;
+      *type = a.family == AF_INET ? v4_type : v6_type;
+      std::memset(value, 0, 16);
+      std::memcpy(value, a.bytes.data(), a.family == AF_INET ? 4 : 16);
+      return true;
+    };
+    bool stop = false;
+    switch (*type) {
+      case kLocSourceMac:
+        // A UDP socket does not see the frame: the EUI-64 answer, zeroed (§4.2.2).
+        if (len != 8) {
+          *flags = kTlvFlagMalformed;
+          stop = true;
+          break;
+        }
+        *flags = 0;
+        *type = kLocSourceEui64;
+        std::memset(value, 0, 8);
+        break;
+      case kLocDestinationIp:
+        stop = !address(seen.destination, kLocDestinationIpv4, kLocDestinationIpv6);
+        break;
+      case kLocSourceIp:
+        stop = !address(seen.source, kLocSourceIpv4, kLocSourceIpv6);
+        break;
+      default:
+        *flags = kTlvFlagUnrecognized;
+        break;
+    }
+    if (stop) break;  // a malformed sub-TLV: the rest as it came
+    off += 4 + len;
+  }
+  return true;
+}
+
 std::optional<ClassOfService> ClassOfService::Decode(std::span<const uint8_t> v) {
   if (v.size() != 4) return std::nullopt;
   const uint16_t w = Get16(v.data());

@@ -126,6 +126,31 @@ struct ReturnPathRequest {
 inline constexpr uint32_t kControlCodeReplyRequest = 0x1;
 ReturnPathRequest ParseReturnPath(std::span<const uint8_t> value);
 
+// Location TLV (RFC 8972 §4.2): the sender asks with sub-TLVs of zeros, the reflector answers
+// in place (the TLV keeps its length): the UDP ports it saw, and for Source MAC (1) an EUI-64
+// (3), for Destination IP (4) a Destination IPv4 (5) or IPv6 (6), for Source IP (7) a Source
+// IPv4 (8) or IPv6 (9) address sub-TLV.
+enum LocationSubType : uint8_t {
+  kLocSourceMac = 1,
+  kLocSourceEui48 = 2,
+  kLocSourceEui64 = 3,
+  kLocDestinationIp = 4,
+  kLocDestinationIpv4 = 5,
+  kLocDestinationIpv6 = 6,
+  kLocSourceIp = 7,
+  kLocSourceIpv4 = 8,
+  kLocSourceIpv6 = 9,
+};
+Tlv LocationRequestTlv();  // asks for both addresses (and gets both ports)
+struct LocationSeen {
+  uint16_t destination_port = 0, source_port = 0;
+  IpAddress destination, source;
+};
+// Fills a received Location TLV's value in place; false when it is malformed (shorter than
+// its ports, or a sub-TLV that runs past it): the caller sets M. A sub-TLV this reflector
+// cannot answer gets U, one of the wrong length M (and the rest are left as they are).
+bool AnswerLocation(std::vector<uint8_t>& value, const LocationSeen& seen);
+
 // Class of Service TLV fields (RFC 8972 §4.4): DSCP1 asked by the sender, DSCP2 and ECN as
 // received by the reflector, RP set by the reflector when it could not use DSCP1.
 struct ClassOfService {

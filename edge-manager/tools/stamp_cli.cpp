@@ -101,7 +101,7 @@ int Reflect(const FlagSet& f) {
     while (auto d = sock->Receive(offset)) {
       if (!*d) break;
       const Datagram& dg = **d;
-      auto out = r.Reflect({dg.payload, dg.rx_tai_ns, dg.hop_limit, dg.traffic_class, dg.to});
+      auto out = r.Reflect({dg.payload, dg.rx_tai_ns, dg.hop_limit, dg.traffic_class, dg.to, sock->LocalPort(), dg.from, dg.from_port});
       if (auto* drop = std::get_if<DropReason>(&out)) {
         std::fprintf(stderr, "dropped a packet from [%s]:%u: %s\n", dg.from.ToString().c_str(),
                      dg.from_port, DropReasonName(*drop));

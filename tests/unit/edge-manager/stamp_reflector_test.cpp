@@ -13,8 +13,10 @@ Reflector::Clock TestClock() {
   return {.tai_utc_offset_s = 37, .synchronized = true, .sync_source = kSyncNtp, .error_ns = 1000};
 }
 
+const IpAddress kPeer = *ParseIp("fc00:0:a::1");
+
 ReceivedPacket In(const std::vector<uint8_t>& payload, uint8_t tclass = 0) {
-  return ReceivedPacket{payload, kT2, 61, tclass, kLocal};
+  return ReceivedPacket{payload, kT2, 61, tclass, kLocal, 862, kPeer, 40000};
 }
 
 Reflection MustReflect(Reflector& r, const std::vector<uint8_t>& payload, uint8_t tclass = 0) {
@@ -119,6 +121,49 @@ TEST(Reflector, ATlvCutShortIsAnsweredWithMAndTheRequestsSize) {
   EXPECT_EQ(r.SessionCounters(1)->reflected, 2u);
 }
 
+// RFC 8972 §4.2: the Location TLV is answered in place, same length: the ports and the
+// addresses the reflector saw, in the sub-TLV types of their family. Before: returned with U.
+TEST(Reflector, LocationIsAnsweredWithWhatTheReflectorSaw) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 1});
+  Tlv loc = LocationRequestTlv();
+  loc.value.insert(loc.value.end(), {0, kLocSourceMac, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0});  // Source MAC
+  loc.value.insert(loc.value.end(), {0, 99, 0, 2, 7, 7});                               // unknown sub-TLV
+  const auto req = BuildSender({.seq = 1, .ssid = 1, .tlvs = {loc}}, Mode::kUnauthenticated);
+  const Reflection out = MustReflect(r, req);
+  ASSERT_EQ(out.reply.size(), req.size());
+  const auto got = Parse(out).tlvs;
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].flags, 0);
+  const auto& v = got[0].value;
+  ASSERT_EQ(v.size(), loc.value.size());
+  EXPECT_EQ(v[0] << 8 | v[1], 862) << "destination port";
+  EXPECT_EQ(v[2] << 8 | v[3], 40000) << "source port";
+  EXPECT_EQ(v[5], kLocDestinationIpv6);
+  EXPECT_TRUE(std::equal(kLocal.bytes.begin(), kLocal.bytes.end(), v.begin() + 8));
+  EXPECT_EQ(v[4 + 20 + 1], kLocSourceIpv6);
+  EXPECT_TRUE(std::equal(kPeer.bytes.begin(), kPeer.bytes.end(), v.begin() + 4 + 20 + 4));
+  EXPECT_EQ(v[4 + 40 + 1], kLocSourceEui64) << "no MAC on a UDP socket: EUI-64, zeroed";
+  EXPECT_EQ(v[4 + 40], 0);
+  EXPECT_EQ(v[4 + 52], kTlvFlagUnrecognized) << "the unknown sub-TLV";
+
+  // IPv4: the IPv4 sub-TLV types, the address in the first 4 of the 16 bytes.
+  ReceivedPacket v4 = In(req);
+  v4.local_address = *ParseIp("10.0.0.2");
+  v4.peer_address = *ParseIp("10.0.0.1");
+  auto out4 = std::get<Reflection>(r.Reflect(v4));
+  const auto w = Parse(out4).tlvs[0].value;
+  EXPECT_EQ(w[5], kLocDestinationIpv4);
+  EXPECT_EQ(std::vector<uint8_t>(w.begin() + 8, w.begin() + 12), (std::vector<uint8_t>{10, 0, 0, 2}));
+  EXPECT_EQ(w[4 + 20 + 1], kLocSourceIpv4);
+
+  // Shorter than its ports: malformed.
+  const auto bad = BuildSender({.seq = 2, .ssid = 1, .tlvs = {Tlv{0, kTlvLocation, {0, 0}}}}, Mode::kUnauthenticated);
+  const auto pb = Parse(MustReflect(r, bad));
+  ASSERT_FALSE(pb.trailer.empty());
+  EXPECT_EQ(pb.trailer[0], kTlvFlagMalformed);
+}
+
 // RFC 8972 §4: processing stops at a malformed TLV; what follows is not acted on. Before: a
 // Class of Service after a malformed TLV was still applied (DSCP set, U clear).
 TEST(Reflector, ProcessingStopsAtAMalformedTlv) {
@@ -187,7 +232,7 @@ TEST(Reflector, TlvsAreProcessedOrFlagged) {
       TimestampInfoTlv(),
       DirectMeasurementTlv(1),
       DestinationNodeAddressTlv(*ParseIp("fc00:0:c::1")),  // not this reflector
-      Tlv{0, kTlvLocation, std::vector<uint8_t>(4, 0)},   // known to IANA, not supported here
+      Tlv{0, kTlvAccessReport, std::vector<uint8_t>(4, 0)},  // known to IANA, not supported here
       Tlv{0, 200, {1, 2, 3}},                             // unknown
       Tlv{0, kTlvClassOfService, {0xb8}},                 // malformed length
   };
