@@ -34,7 +34,7 @@ void PatchT3(std::vector<uint8_t>& reply, Mode mode, uint64_t t3_wire, const Key
 
 void Reflector::AddSession(const ReflectorSessionConfig& s) {
   std::lock_guard lock(mu_);
-  sessions_[s.ssid] = Session{s, 0, {}};
+  sessions_[s.ssid] = Session{.config = s};
 }
 
 void Reflector::AcceptAnySession(const ReflectorSessionConfig& templ) {
@@ -240,6 +240,23 @@ std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const R
   return std::nullopt;
 }
 
+Reflector::PeerState& Reflector::PeerOf(Session& s, const Peer& p) {
+  if (!s.owner) s.owner = p;
+  auto it = s.peers.find(p);
+  if (it == s.peers.end()) {
+    if (s.peers.size() >= kMaxPeers) {
+      auto oldest = s.peers.end();
+      for (auto x = s.peers.begin(); x != s.peers.end(); ++x) {
+        if (x->first != *s.owner && (oldest == s.peers.end() || x->second.last_seen < oldest->second.last_seen)) oldest = x;
+      }
+      if (oldest != s.peers.end()) s.peers.erase(oldest);
+    }
+    it = s.peers.emplace(p, PeerState{}).first;
+  }
+  it->second.last_seen = ++tick_;
+  return it->second;
+}
+
 std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in) {
   std::lock_guard lock(mu_);
   auto drop = [&](DropReason r) {
@@ -261,7 +278,7 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
     if (auto ssid = PeekSsid(in.payload, any_->mode)) {
       ReflectorSessionConfig c = *any_;
       c.ssid = *ssid;
-      session = &(sessions_[*ssid] = Session{c, 0, {}});
+      session = &(sessions_[*ssid] = Session{.config = c});
     }
   }
   if (!session) {
@@ -278,7 +295,10 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
     }
   }
   auto& sp = std::get<ParsedSender>(parsed);
+  const Peer peer{in.peer_address, in.peer_port};
+  PeerState& ps = PeerOf(*session, peer);
   ++session->counters.received;
+  ++ps.counters.received;
 
   Reflection out;
   out.ssid = cfg.ssid;
@@ -292,15 +312,16 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
   r.sender_error_estimate = sp.packet.error_estimate;
   r.sender_ttl = in.hop_limit;
   if (cfg.reflector_mode == ReflectorMode::kStateful) {
-    std::optional<uint32_t> shared = shared_seq_ ? shared_seq_(cfg.ssid) : std::nullopt;
-    r.seq = shared ? *shared : session->next_seq++;
+    std::optional<uint32_t> shared = shared_seq_ && session->owner == peer ? shared_seq_(cfg.ssid) : std::nullopt;
+    r.seq = shared ? *shared : ps.next_seq++;
   } else {
     r.seq = sp.packet.seq;
   }
 
-  if (auto no_reply = ProcessTlvs(sp, in, cfg, session->counters, &r, &out)) return drop(*no_reply);
+  if (auto no_reply = ProcessTlvs(sp, in, cfg, ps.counters, &r, &out)) return drop(*no_reply);
   if (r.trailer.empty()) r.trailer = sp.trailer;  // 1-3 bytes after the last TLV, as they came
   ++session->counters.reflected;
+  ++ps.counters.reflected;
   out.reply = BuildReflector(r, cfg.mode, key);
   return out;
 }

@@ -73,6 +73,7 @@ class Reflector {
     uint64_t error_ns = 1000;
   };
   explicit Reflector(Clock clock) : clock_(clock) {}
+  static constexpr size_t kMaxPeers = 64;  // senders kept per SSID (see Session)
 
   void AddSession(const ReflectorSessionConfig& s);
   // Reflects packets of any SSID with this template (a session is made per SSID on first
@@ -95,11 +96,28 @@ class Reflector {
   std::optional<Counters> SessionCounters(uint16_t ssid) const;
 
  private:
-  struct Session {
-    ReflectorSessionConfig config;
+  // RFC 8972 §3: a session is its SSID with the addresses and ports. Each sender seen with a
+  // session's SSID has its own stateful sequence and counters (two senders that pick the same
+  // SSID no longer share one); the first is the session's owner, the one whose sequence the
+  // XDP path shares. At most kMaxPeers per session: past that the least recently seen other
+  // sender's state is forgotten.
+  struct Peer {
+    IpAddress address;
+    uint16_t port = 0;
+    auto operator<=>(const Peer&) const = default;
+  };
+  struct PeerState {
     uint32_t next_seq = 0;
     Counters counters;
+    uint64_t last_seen = 0;  // a tick of this reflector
   };
+  struct Session {
+    ReflectorSessionConfig config;
+    Counters counters;  // all of its senders
+    std::optional<Peer> owner;
+    std::map<Peer, PeerState> peers;
+  };
+  PeerState& PeerOf(Session& s, const Peer& p);  // locked: mu_
   std::optional<DropReason> ProcessTlvs(const ParsedSender& sp, const ReceivedPacket& in,
                                         const ReflectorSessionConfig& cfg, const Counters& counters,
                                         ReflectorPacket* r, Reflection* out) const;  // locked: mu_
@@ -108,6 +126,7 @@ class Reflector {
   std::optional<ReflectorSessionConfig> any_;
   std::function<std::optional<uint32_t>(uint16_t)> shared_seq_;
   Clock clock_;
+  uint64_t tick_ = 0;
   uint64_t drops_[static_cast<int>(DropReason::kCount)] = {};
 };
 

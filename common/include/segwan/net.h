@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@ struct IpAddress {
   bool IsLinkLocal() const { return family == AF_INET6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80; }
   std::string ToString() const;
   bool operator==(const IpAddress&) const = default;
+  auto operator<=>(const IpAddress&) const = default;  // an order, for maps
 };
 
 struct IpPrefix {

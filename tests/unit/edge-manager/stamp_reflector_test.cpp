@@ -81,6 +81,38 @@ TEST(Reflector, StatefulTakesTheSharedSequenceWhenThereIsOne) {
   EXPECT_EQ(Parse(MustReflect(r, BuildSender({.seq = 1, .ssid = 7}, Mode::kUnauthenticated))).seq, 42u);
   EXPECT_EQ(Parse(MustReflect(r, BuildSender({.seq = 0, .ssid = 8}, Mode::kUnauthenticated))).seq, 0u);
   EXPECT_EQ(shared, 43u);
+  // Another sender with SSID 7 is another session: its own sequence, not the owner's.
+  const auto bytes = BuildSender({.seq = 0, .ssid = 7}, Mode::kUnauthenticated);
+  ReceivedPacket other = In(bytes);
+  other.peer_port = 40001;
+  EXPECT_EQ(Parse(std::get<Reflection>(r.Reflect(other))).seq, 0u);
+  EXPECT_EQ(shared, 43u);
+}
+
+// RFC 8972 §3: a session is its SSID with the addresses and ports. Two senders that pick the
+// same SSID each get their own stateful sequence and Direct Measurement counters. Before: one
+// sequence for both, so each saw the other's packets as its own losses.
+TEST(Reflector, TwoSendersWithTheSameSsidAreTwoSessions) {
+  Reflector r(TestClock());
+  r.AcceptAnySession({.reflector_mode = ReflectorMode::kStateful});
+  auto from = [&](uint16_t port, uint32_t seq) {
+    const auto bytes = BuildSender({.seq = seq, .ssid = 5, .tlvs = {DirectMeasurementTlv(seq + 1)}}, Mode::kUnauthenticated);
+    ReceivedPacket p = In(bytes);
+    p.peer_port = port;
+    return Parse(std::get<Reflection>(r.Reflect(p)));
+  };
+  for (uint32_t i = 0; i < 3; ++i) {
+    const auto a = from(40000, i), b = from(40001, i);
+    EXPECT_EQ(a.seq, i);
+    EXPECT_EQ(b.seq, i);
+    // R_RxC of each: only its own packets
+    EXPECT_EQ(b.tlvs[0].value[7], static_cast<uint8_t>(i + 1));
+  }
+  EXPECT_EQ(r.SessionCounters(5)->reflected, 6u) << "the SSID's total";
+  // Past kMaxPeers senders, the oldest other one is forgotten (the owner is kept).
+  for (uint16_t port = 50000; port < 50000 + Reflector::kMaxPeers; ++port) from(port, 0);
+  EXPECT_EQ(from(40000, 3).seq, 3u) << "the owner's sequence survives";
+  EXPECT_EQ(from(40001, 3).seq, 0u) << "a forgotten sender starts again";
 }
 
 TEST(Reflector, DropsAreNamedAndCounted) {
