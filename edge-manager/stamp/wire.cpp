@@ -292,35 +292,30 @@ std::vector<uint8_t> ClassOfService::Encode() const {
   return v;
 }
 
-std::optional<std::vector<Tlv>> ParseTlvs(std::span<const uint8_t> b) {
-  std::vector<Tlv> out;
+// Reads whole TLVs from `b` into `out` until the end, a TLV that does not fit, or one with
+// any of `stop_flags`; returns where it stopped.
+static size_t ReadTlvs(std::span<const uint8_t> b, std::vector<Tlv>* out, uint8_t stop_flags = 0) {
   size_t off = 0;
-  while (off < b.size()) {
-    if (off + 4 > b.size()) return std::nullopt;
+  while (off + 4 <= b.size() && !(b[off] & stop_flags)) {
     const size_t len = Get16(&b[off + 2]);
-    if (off + 4 + len > b.size()) return std::nullopt;
-    out.push_back(Tlv{b[off], b[off + 1], std::vector<uint8_t>(b.begin() + static_cast<long>(off + 4),
-                                                              b.begin() + static_cast<long>(off + 4 + len))});
+    if (off + 4 + len > b.size()) break;
+    out->push_back(Tlv{b[off], b[off + 1], std::vector<uint8_t>(b.begin() + static_cast<long>(off + 4),
+                                                               b.begin() + static_cast<long>(off + 4 + len))});
     off += 4 + len;
   }
-  return out;
+  return off;
 }
 
 // The reflector's reading (RFC 8972 §4): whole TLVs, then a last one cut short (kept with
 // what there is), or a trailer too short for a TLV header.
 static std::vector<Tlv> ParseTlvsLenient(std::span<const uint8_t> b, bool* truncated, std::vector<uint8_t>* trailer) {
   std::vector<Tlv> out;
-  size_t off = 0;
-  while (off < b.size()) {
-    if (off + 4 > b.size()) {
-      trailer->assign(b.begin() + static_cast<long>(off), b.end());
-      break;
-    }
-    const size_t len = std::min<size_t>(Get16(&b[off + 2]), b.size() - off - 4);
-    *truncated = len < Get16(&b[off + 2]);
-    out.push_back(Tlv{b[off], b[off + 1], std::vector<uint8_t>(b.begin() + static_cast<long>(off + 4),
-                                                              b.begin() + static_cast<long>(off + 4 + len))});
-    off += 4 + len;
+  const auto rest = b.subspan(ReadTlvs(b, &out));
+  if (rest.size() >= 4) {
+    *truncated = true;
+    out.push_back(Tlv{rest[0], rest[1], std::vector<uint8_t>(rest.begin() + 4, rest.end())});
+  } else {
+    trailer->assign(rest.begin(), rest.end());
   }
   return out;
 }
@@ -331,6 +326,12 @@ std::vector<uint8_t> FlaggedCopy(std::span<const uint8_t> area, uint8_t flag, bo
     out[off] |= flag;
     if (only_first) break;
   }
+  return out;
+}
+
+std::optional<std::vector<Tlv>> ParseTlvs(std::span<const uint8_t> b) {
+  std::vector<Tlv> out;
+  if (ReadTlvs(b, &out) != b.size()) return std::nullopt;
   return out;
 }
 
@@ -440,17 +441,11 @@ std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t
   if (mode == Mode::kAuthenticated && !BaseHmacOk(b, key)) return ParseError::kHmacMismatch;
   std::vector<Tlv> tlvs;
   std::vector<uint8_t> trailer;
-  for (size_t off = base; off < b.size();) {
-    if (off + 4 <= b.size() && (b[off] & (kTlvFlagMalformed | kTlvFlagIntegrity))) {
-      trailer.assign(b.begin() + static_cast<long>(off), b.end());  // the reflector stopped here
-      break;
-    }
-    if (off + 4 > b.size()) return ParseError::kTlvOverrun;
-    const size_t len = Get16(&b[off + 2]);
-    if (off + 4 + len > b.size()) return ParseError::kTlvOverrun;
-    tlvs.push_back(Tlv{b[off], b[off + 1], std::vector<uint8_t>(b.begin() + static_cast<long>(off + 4),
-                                                               b.begin() + static_cast<long>(off + 4 + len))});
-    off += 4 + len;
+  const auto area = b.subspan(base);
+  const auto rest = area.subspan(ReadTlvs(area, &tlvs, kTlvFlagMalformed | kTlvFlagIntegrity));
+  if (!rest.empty()) {
+    if (rest.size() < 4 || !(rest[0] & (kTlvFlagMalformed | kTlvFlagIntegrity))) return ParseError::kTlvOverrun;
+    trailer.assign(rest.begin(), rest.end());  // the reflector stopped here
   }
   if (key && trailer.empty() && !VerifyTlvHmac(b, base, tlvs, *key)) return ParseError::kHmacMismatch;
   const ReflectorLayout& l = mode == Mode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
