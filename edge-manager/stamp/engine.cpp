@@ -333,10 +333,7 @@ void UserspaceEngine::Collect(Sender& s) {
                                     r->error_estimate, tai_offset_);
     Record rec{.ssid = c.ssid, .sender_seq = r->sender_seq, .reflector_seq = r->seq,
                .t1 = t.t1, .t2 = t.t2, .t3 = t.t3, .t4 = (*d)->rx_tai_ns, .sender_ttl = r->sender_ttl};
-    if (key) rec.flags |= 1;
-    for (const auto& t : r->tlvs) {
-      if (t.flags & kTlvFlagUnrecognized) rec.flags |= 2;
-    }
+    rec.flags = RecordFlags(*r, key != nullptr);
     Enqueue(s, rec);
   }
 }
@@ -359,7 +356,8 @@ void UserspaceEngine::DrainXdp() {
     const uint16_t ours = ErrorEstimate{.format = s.config.format}.Encode();
     const auto t = DecodeReplyTimes(x.t1, ours, x.t2, x.t3, x.reflector_error_estimate, tai_offset_);
     Enqueue(s, Record{.ssid = x.ssid, .sender_seq = x.sender_seq, .reflector_seq = x.reflector_seq,
-                      .t1 = t.t1, .t2 = t.t2, .t3 = t.t3, .t4 = x.t4, .sender_ttl = x.sender_ttl});
+                      .t1 = t.t1, .t2 = t.t2, .t3 = t.t3, .t4 = x.t4, .sender_ttl = x.sender_ttl,
+                      .flags = ErrorEstimate::Decode(x.reflector_error_estimate).synchronized ? 0 : kRecordUnsynchronized});
   };
   ebpf_->DrainRecords(to_queue);
 }

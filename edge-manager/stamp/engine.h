@@ -25,7 +25,7 @@ struct Record {
   uint32_t sender_seq = 0, reflector_seq = 0;
   uint64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0;
   uint8_t sender_ttl = 0;
-  uint32_t flags = 0;  // bit 0: authenticated and verified; bit 1: a TLV came back with U set
+  uint32_t flags = 0;  // kRecord* bits (wire.h)
 };
 
 struct SenderSessionConfig {

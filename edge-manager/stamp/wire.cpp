@@ -434,6 +434,19 @@ std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> b, M
   return out;
 }
 
+uint32_t RecordFlags(const ReflectorPacket& reply, bool authenticated) {
+  uint32_t f = authenticated ? kRecordAuthenticated : 0;
+  for (const auto& t : reply.tlvs) {
+    if (t.flags & kTlvFlagUnrecognized) f |= kRecordTlvUnrecognized;
+  }
+  if (reply.trailer.size() >= 4) {  // where the sender stopped reading: the flag that made it stop
+    if (reply.trailer[0] & kTlvFlagMalformed) f |= kRecordTlvMalformed;
+    if (reply.trailer[0] & kTlvFlagIntegrity) f |= kRecordTlvIntegrity;
+  }
+  if (!ErrorEstimate::Decode(reply.error_estimate).synchronized) f |= kRecordUnsynchronized;
+  return f;
+}
+
 std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t> b, Mode mode,
                                                          const Key* key) {
   const size_t base = BaseLength(mode);

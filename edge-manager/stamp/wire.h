@@ -182,6 +182,14 @@ struct ReflectorPacket {
   std::vector<uint8_t> trailer;  // bytes after the TLVs, sent back as they came (symmetric size)
 };
 
+// A sender's record of one reply: what the reply says beyond its timestamps (StampResult.flags).
+inline constexpr uint32_t kRecordAuthenticated = 1 << 0;   // authenticated mode, HMAC verified
+inline constexpr uint32_t kRecordTlvUnrecognized = 1 << 1; // a TLV came back with U
+inline constexpr uint32_t kRecordTlvMalformed = 1 << 2;    // the reflector stopped at a malformed TLV (M)
+inline constexpr uint32_t kRecordTlvIntegrity = 1 << 3;    // the reflector failed the TLVs' HMAC check (I)
+inline constexpr uint32_t kRecordUnsynchronized = 1 << 4;  // the reflector's clock is not synchronised (S clear)
+uint32_t RecordFlags(const ReflectorPacket& reply, bool authenticated);
+
 // HMAC-SHA-256 key (RFC 8762 §4.4: established out of band per session).
 using Key = std::vector<uint8_t>;
 std::array<uint8_t, kHmacLength> Hmac(const Key& key, std::span<const uint8_t> data);

@@ -87,7 +87,7 @@ void ResultIngest::Restarted(const std::string& id, bool sender_side) {
 void ResultIngest::Apply(Session& r, const pb::StampResult& rec, SessionBatch& b) {
   Sample s{static_cast<uint32_t>(rec.sender_seq() + r.counters.seq_offset),
            static_cast<uint32_t>(rec.reflector_seq() + r.counters.rseq_offset),
-           rec.t1_ns(), rec.t2_ns(), rec.t3_ns(), rec.t4_ns(), rec.sender_ttl()};
+           rec.t1_ns(), rec.t2_ns(), rec.t3_ns(), rec.t4_ns(), rec.sender_ttl(), rec.flags()};
   ++r.counters.received;
   r.counters.max_seq = std::max<int64_t>(r.counters.max_seq, s.seq);
   r.counters.max_reflector_seq = std::max<int64_t>(r.counters.max_reflector_seq, s.reflector_seq);

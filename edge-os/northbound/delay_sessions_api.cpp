@@ -114,7 +114,8 @@ void AddDelaySessionRoutes(Router& s, const Api& api) {
                          {"t1_ns", std::to_string(x.t1)}, {"t2_ns", std::to_string(x.t2)},
                          {"t3_ns", std::to_string(x.t3)}, {"t4_ns", std::to_string(x.t4)},
                          {"direct_ms", x.direct_ms()}, {"return_ms", x.return_ms()}, {"rtt_ms", x.rtt_ms()},
-                         {"sender_ttl", x.ttl}});
+                         {"sender_ttl", x.ttl},
+                         {"reflector_synchronized", !(x.flags & Sample::kUnsynchronized)}});
           }
           Send(res, 200, {{"samples", a}});
         }));

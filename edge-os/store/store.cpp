@@ -85,6 +85,11 @@ const char* const kMigrations[] = {
       INSERT INTO session_counters SELECT id, counters FROM delay_sessions WHERE counters != '{}';
       ALTER TABLE delay_sessions DROP COLUMN counters;
     )sql",
+    // 9: what a reply said beyond its timestamps (StampResult.flags), such as a reflector
+    // whose clock is not synchronised
+    R"sql(
+      ALTER TABLE samples ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 
 json AggregateToJson(const IntervalAggregate& a) {
@@ -377,8 +382,8 @@ Status Store::WriteBatches(const std::vector<SessionBatch>& batches, const std::
       cur.reset();
     }
     SQLite::Statement ins(*db_,
-                          "INSERT OR IGNORE INTO samples (session_id, seq, reflector_seq, t1, t2, t3, t4, ttl) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                          "INSERT OR IGNORE INTO samples (session_id, seq, reflector_seq, t1, t2, t3, t4, ttl, flags) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     SQLite::Statement agg(*db_,
                           "INSERT OR REPLACE INTO aggregates (session_id, start_ms, length_ms, doc) "
                           "VALUES (?, ?, ?, ?)");
@@ -396,6 +401,7 @@ Status Store::WriteBatches(const std::vector<SessionBatch>& batches, const std::
         ins.bind(6, static_cast<int64_t>(s.t3));
         ins.bind(7, static_cast<int64_t>(s.t4));
         ins.bind(8, static_cast<int64_t>(s.ttl));
+        ins.bind(9, static_cast<int64_t>(s.flags));
         ins.exec();
         ins.reset();
         ++n;
@@ -434,7 +440,7 @@ Result<std::vector<ResultCursor>> Store::ResultCursors() {
 Result<std::vector<Sample>> Store::Samples(const std::string& session_id, uint64_t since_t1, size_t limit) {
   return Read<std::vector<Sample>>("Samples", [&]() -> std::vector<Sample> {
     SQLite::Statement q(*rd_,
-                        "SELECT seq, reflector_seq, t1, t2, t3, t4, ttl FROM samples "
+                        "SELECT seq, reflector_seq, t1, t2, t3, t4, ttl, flags FROM samples "
                         "WHERE session_id = ? AND t1 >= ? ORDER BY t1, seq LIMIT ?");
     q.bind(1, session_id);
     q.bind(2, static_cast<int64_t>(since_t1));
@@ -449,6 +455,7 @@ Result<std::vector<Sample>> Store::Samples(const std::string& session_id, uint64
       s.t3 = static_cast<uint64_t>(q.getColumn(4).getInt64());
       s.t4 = static_cast<uint64_t>(q.getColumn(5).getInt64());
       s.ttl = static_cast<uint32_t>(q.getColumn(6).getInt64());
+      s.flags = static_cast<uint32_t>(q.getColumn(7).getInt64());
       out.push_back(s);
     }
     return out;

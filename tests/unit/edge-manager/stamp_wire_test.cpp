@@ -281,5 +281,21 @@ TEST(StampWire, MixedFormatsAreReadByTheirOwnZBit) {
   }
 }
 
+// What a sender records of a reply beyond its timestamps: the reflector's unsynchronised clock
+// (RFC 4656 §4.1.2 S bit) and the TLV flags that stopped its reading (RFC 8972 §4).
+TEST(StampWire, RecordFlagsSayWhatTheReplySaid) {
+  ReflectorPacket r{.error_estimate = ErrorEstimate{.synchronized = true}.Encode()};
+  EXPECT_EQ(RecordFlags(r, false), 0u);
+  EXPECT_EQ(RecordFlags(r, true), kRecordAuthenticated);
+  r.error_estimate = ErrorEstimate{.synchronized = false}.Encode();
+  EXPECT_EQ(RecordFlags(r, false), kRecordUnsynchronized);
+  r.error_estimate = ErrorEstimate{.synchronized = true}.Encode();
+  r.tlvs = {Tlv{kTlvFlagUnrecognized, 200, {}}};
+  r.trailer = {kTlvFlagMalformed, 4, 0, 0};
+  EXPECT_EQ(RecordFlags(r, false), kRecordTlvUnrecognized | kRecordTlvMalformed);
+  r.trailer[0] = kTlvFlagIntegrity;
+  EXPECT_EQ(RecordFlags(r, false), kRecordTlvUnrecognized | kRecordTlvIntegrity);
+}
+
 }  // namespace
 }  // namespace segwan::stamp

@@ -590,12 +590,16 @@ TEST_F(RestTest, PolledResultsBecomeSamplesStatsIntervalsAndMetrics) {
     if (seq == 27) continue;
     const double d = 12.0 + (seq % 5) * 0.1;
     direct.push_back(d);
-    a->Push(1, Result(seq, r, base + seq * 100'000'000ULL, d, 4.0));
+    auto res = Result(seq, r, base + seq * 100'000'000ULL, d, 4.0);
+    if (seq == 1) res.set_flags(1 << 4);  // the reflector said its clock is not synchronised
+    a->Push(1, res);
   }
   ctl_->PollOnce();
   auto samples = Call("GET", "/api/v1/delay-sessions/ds1/results?limit=5", t);
   ASSERT_EQ(samples.status, 200);
   ASSERT_EQ(samples.body["samples"].size(), 5u);
+  EXPECT_EQ(samples.body["samples"][0]["reflector_synchronized"], true);
+  EXPECT_EQ(samples.body["samples"][1]["reflector_synchronized"], false) << "kept with the sample";
   EXPECT_NEAR(samples.body["samples"][0]["direct_ms"].get<double>(), 12.0, 1e-6);
   EXPECT_NEAR(samples.body["samples"][0]["rtt_ms"].get<double>(), 16.0, 1e-6);
   EXPECT_EQ(samples.body["samples"][0]["t1_ns"], std::to_string(base));

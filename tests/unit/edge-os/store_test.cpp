@@ -147,6 +147,7 @@ TEST_F(StoreTest, CountersMoveOutOfTheSessionRowAndGoWithTheSession) {
   {  // the file as version 7 left it: counters in the session's row
     SQLite::Database db(path_, SQLite::OPEN_READWRITE);
     db.exec("DROP TABLE session_counters");
+    db.exec("ALTER TABLE samples DROP COLUMN flags");  // (migration 9's)
     db.exec("ALTER TABLE delay_sessions ADD COLUMN counters TEXT NOT NULL DEFAULT '{}'");
     SQLite::Statement u(db, "UPDATE delay_sessions SET counters = ?");
     u.bind(1, nlohmann::json(c).dump());
@@ -160,9 +161,11 @@ TEST_F(StoreTest, CountersMoveOutOfTheSessionRowAndGoWithTheSession) {
   SessionBatch b;
   b.session_id = "ds1";
   b.samples = {S(42, 1000)};
+  b.samples[0].flags = Sample::kUnsynchronized;
   b.counters.received = 43;
   ASSERT_TRUE(s->WriteBatches({b}));
   EXPECT_EQ(s->Counters("ds1")->received, 43u);
+  EXPECT_EQ(s->Samples("ds1", 0, 10)->at(0).flags, Sample::kUnsynchronized) << "migration 9 keeps a sample's flags";
   ASSERT_TRUE(s->DeleteSession("ds1"));
   EXPECT_EQ(s->Counters("ds1")->received, 0u);
   // A batch that was on its way when the session went does not bring its counters back.
