@@ -87,7 +87,7 @@ bool RefusedReturnHop(const IpAddress& a, const IpAddress& self) {
   }
   const bool unspecified_or_loopback = std::all_of(b.begin(), b.begin() + 15, [](uint8_t x) { return x == 0; }) && b[15] <= 1;
   const bool v4_mapped = std::all_of(b.begin(), b.begin() + 10, [](uint8_t x) { return x == 0; }) && b[10] == 0xff && b[11] == 0xff;
-  return unspecified_or_loopback || v4_mapped || b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+  return unspecified_or_loopback || v4_mapped || b[0] == 0xff || a.IsLinkLocal();
 }
 
 // The TLV types this reflector acts on.
@@ -131,7 +131,7 @@ std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const R
     const auto hmacs = std::count_if(tlvs.begin(), tlvs.end(), [](const Tlv& t) { return t.type == kTlvHmac; });
     const bool ok = hmacs == 1 && tlvs.back().type == kTlvHmac && !sp.truncated && sp.trailer.empty() && sp.tlv_hmac_ok;
     if (!ok) {
-      r->trailer = FlaggedCopy(area, kTlvFlagIntegrity, false);
+      r->trailer = FlaggedCopy(area, kTlvFlagIntegrity);
       return std::nullopt;
     }
   }
@@ -231,7 +231,7 @@ std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const R
         break;
     }
     if (bad) {  // M on this one (U if its type is unknown too); the rest copied as it came
-      r->trailer = FlaggedCopy(area.subspan(off), 0, true);
+      r->trailer.assign(area.begin() + static_cast<long>(off), area.end());
       r->trailer[0] = kTlvFlagMalformed | (Understood(t.type, cfg.mode) ? 0 : kTlvFlagUnrecognized);
       return std::nullopt;
     }

@@ -320,12 +320,9 @@ static std::vector<Tlv> ParseTlvsLenient(std::span<const uint8_t> b, bool* trunc
   return out;
 }
 
-std::vector<uint8_t> FlaggedCopy(std::span<const uint8_t> area, uint8_t flag, bool only_first) {
+std::vector<uint8_t> FlaggedCopy(std::span<const uint8_t> area, uint8_t flag) {
   std::vector<uint8_t> out(area.begin(), area.end());
-  for (size_t off = 0; off + 4 <= out.size(); off += 4 + Get16(&out[off + 2])) {
-    out[off] |= flag;
-    if (only_first) break;
-  }
+  for (size_t off = 0; off + 4 <= out.size(); off += 4 + Get16(&out[off + 2])) out[off] |= flag;
   return out;
 }
 

@@ -227,10 +227,10 @@ std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> byte
 std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t> bytes,
                                                          Mode mode, const Key* key = nullptr);
 
-// The TLV area of a packet as it came, with `flag` set in the first TLV's header (only_first)
-// or in every TLV's header (walking by their Length fields, as far as they go): what a
-// reflector returns when it stops processing (RFC 8972 §4: "copy the remainder").
-std::vector<uint8_t> FlaggedCopy(std::span<const uint8_t> tlv_area, uint8_t flag, bool only_first);
+// The TLV area of a packet as it came, with `flag` set in every TLV's header (walking by their
+// Length fields, as far as they go): what a reflector returns for TLVs that failed the
+// integrity check (RFC 8972 §4.8).
+std::vector<uint8_t> FlaggedCopy(std::span<const uint8_t> tlv_area, uint8_t flag);
 
 // TLVs after a base packet: every TLV must fit exactly. On overrun, nothing is returned.
 std::optional<std::vector<Tlv>> ParseTlvs(std::span<const uint8_t> bytes);

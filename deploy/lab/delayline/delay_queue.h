@@ -128,14 +128,15 @@ class DelayQueue {
   uint64_t next_order_ = 0;
 };
 
-// The queue, among several, whose next packet leaves first; nullptr when all are empty. One
+// The index of the queue, among several, whose next packet leaves first; queues.size() when
+// all are empty. One
 // forwarding thread serves every direction of every link, so that at most one thread waits
 // for a release time: a thread per direction made a dozen real-time threads compete for two
 // cores, and the one that lost waited its turn past its packets' release times.
-inline DelayQueue* EarliestQueue(const std::vector<DelayQueue*>& queues) {
-  DelayQueue* best = nullptr;
-  for (DelayQueue* q : queues) {
-    if (!q->Empty() && (best == nullptr || q->NextRelease() < best->NextRelease())) best = q;
+inline size_t EarliestQueue(const std::vector<DelayQueue*>& queues) {
+  size_t best = queues.size();
+  for (size_t i = 0; i < queues.size(); ++i) {
+    if (!queues[i]->Empty() && (best == queues.size() || queues[i]->NextRelease() < queues[best]->NextRelease())) best = i;
   }
   return best;
 }

@@ -193,8 +193,8 @@ void Forward(const std::vector<Direction*>& dirs) {
   }
   std::vector<uint8_t> buf(kMaxFrame);
   while (!g_stop) {
-    const DelayQueue* next = EarliestQueue(queues);
-    if (WaitUntil(next ? next->NextRelease() : -1, pfds)) {
+    const size_t next = EarliestQueue(queues);
+    if (WaitUntil(next < queues.size() ? queues[next]->NextRelease() : -1, pfds)) {
       // CLOCK_REALTIME (kernel stamps) to CLOCK_MONOTONIC (our schedule) for this batch.
       timespec rt_now, mono;
       clock_gettime(CLOCK_REALTIME, &rt_now);
@@ -206,9 +206,9 @@ void Forward(const std::vector<Direction*>& dirs) {
     }
     // Everything due, in release order across all directions.
     const int64_t now = NowNs();
-    for (DelayQueue* q = EarliestQueue(queues); q && q->NextRelease() <= now; q = EarliestQueue(queues)) {
-      Direction* d = dirs[static_cast<size_t>(std::find(queues.begin(), queues.end(), q) - queues.begin())];
-      auto p = q->Pop();
+    for (size_t i = EarliestQueue(queues); i < queues.size() && queues[i]->NextRelease() <= now; i = EarliestQueue(queues)) {
+      Direction* d = dirs[i];
+      auto p = d->queue.Pop();
       d->counters.late.Add(NowNs() - p.release_ns);
       if (send(d->tx_fd, p.bytes.data(), p.bytes.size(), 0) < 0) {
         d->counters.send_errors.fetch_add(1, std::memory_order_relaxed);

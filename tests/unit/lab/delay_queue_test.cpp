@@ -105,14 +105,14 @@ TEST(LatenessHistogram, QuantilesOverSeveralDirectionsCountEveryPacketOnce) {
 TEST(EarliestQueue, TheQueueWhoseNextPacketLeavesFirstAcrossDirections) {
   DelayQueue ab(1, 10), ba(2, 10), idle(3, 10);
   std::vector<DelayQueue*> all{&idle, &ab, &ba};
-  EXPECT_EQ(EarliestQueue(all), nullptr);
+  EXPECT_EQ(EarliestQueue(all), all.size()) << "all empty";
   ab.Push({1}, 1'000, Impairment{30, 0, 0});  // leaves at 31,000
   ba.Push({2}, 5'000, Impairment{10, 0, 0});  // leaves at 15,000
-  EXPECT_EQ(EarliestQueue(all), &ba);
+  EXPECT_EQ(EarliestQueue(all), 2u) << "ba";
   ba.Pop();
-  EXPECT_EQ(EarliestQueue(all), &ab);
+  EXPECT_EQ(EarliestQueue(all), 1u) << "ab";
   ab.Pop();
-  EXPECT_EQ(EarliestQueue(all), nullptr);
+  EXPECT_EQ(EarliestQueue(all), all.size());
 }
 
 }  // namespace
