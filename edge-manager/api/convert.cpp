@@ -257,6 +257,7 @@ Result<stamp::SenderSessionConfig> SenderFromProto(const pb::StampSessionParams&
   if (p.padding_bytes() > 1400) return FieldError("params.padding_bytes", "must be at most 1400");
   s.padding = p.padding_bytes();
   s.accept_zero_ssid = !p.reject_zero_ssid();
+  s.follow_up = p.follow_up_telemetry();
   return s;
 }
 

@@ -233,6 +233,10 @@ grpc::Status EdgeService::CreateStampSession(grpc::ServerContext*, const pb::Cre
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "params.engine: the eBPF sender takes unauthenticated sessions only (the HMAC covers T1)"};
     }
+    if (asked == pb::STAMP_ENGINE_EBPF && c->follow_up) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "params.follow_up_telemetry: the XDP collector reads no TLVs; ask for engine AUTO or USERSPACE"};
+    }
     c->ebpf = asked == pb::STAMP_ENGINE_EBPF        ? stamp::EbpfUse::kRequired
               : asked == pb::STAMP_ENGINE_USERSPACE ? stamp::EbpfUse::kNever
                                                     : stamp::EbpfUse::kWhereAvailable;
@@ -284,6 +288,7 @@ void ToProto(const stamp::Record& rec, pb::StampResult* o) {
   o->set_t4_ns(rec.t4);
   o->set_sender_ttl(rec.sender_ttl);
   o->set_flags(rec.flags);
+  o->set_t3_follow_up_ns(rec.t3_follow_up);
 }
 }  // namespace
 

@@ -12,6 +12,10 @@
 namespace segwan::stamp {
 
 namespace {
+// How long past the next interval a held record waits for the reply that carries its
+// follow-up (a lost or late reply must not hold it for ever).
+constexpr int64_t kFollowUpWaitNs = 1'000'000'000;
+
 int64_t MonoNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -112,9 +116,10 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   auto s = std::make_unique<Sender>(Sender{c, std::move(*sock), Prototype(c)});
   if (c.mode == Mode::kUnauthenticated) s->wire = BuildSender(s->proto, c.mode);
   const bool kernel = c.ebpf != EbpfUse::kNever && c.mode == Mode::kUnauthenticated;
+  const bool xdp_collect = kernel && !c.follow_up;  // the XDP collector reads no TLVs
   // Replies come back to the session's own address: without one (::) XDP has nothing to match.
   const uint16_t port = s->socket.LocalPort();
-  if (ebpf_ && kernel && port != 0 && c.source != IpAddress{AF_INET6, {}}) {
+  if (ebpf_ && xdp_collect && port != 0 && c.source != IpAddress{AF_INET6, {}}) {
     if (auto st = ebpf_->SetCollector(c.ssid, c.source, port, c.reflector_port)) {
       s->collected_port = port;
     } else {
@@ -267,6 +272,7 @@ UserspaceEngine::Results UserspaceEngine::Take(Sender& s, size_t max) {
 }
 
 void UserspaceEngine::ServeReflector(ReflectorSocket& rs) {
+  rs.socket.DiscardErrors();
   for (;;) {
     auto d = rs.socket.Receive(tai_offset_);
     if (!d || !*d) return;
@@ -277,9 +283,11 @@ void UserspaceEngine::ServeReflector(ReflectorSocket& rs) {
     const auto& cfg = reflector_sessions_.at(refl->ssid).config;
     const Key* key = cfg.mode == Mode::kAuthenticated ? &cfg.key : nullptr;
     PatchT3(refl->reply, cfg.mode, EncodeTimestamp(NowTaiNs(), cfg.format, tai_offset_), key);
+    uint64_t sent_at = 0;
     auto st = rs.socket.SendTo(refl->reply, refl->reply_to.value_or(dg.from), dg.from_port,
-                               refl->return_segments, refl->dscp);
+                               refl->return_segments, refl->dscp, refl->follow_up ? &sent_at : nullptr, tai_offset_);
     if (!st) SEGWAN_LOG(kWarn, "stamp") << st.error().message;
+    if (sent_at) reflector_.NoteTransmit(refl->ssid, dg.from, dg.from_port, refl->seq, sent_at);
   }
 }
 
@@ -288,6 +296,7 @@ SenderPacket UserspaceEngine::Prototype(const SenderSessionConfig& c) {
                  .ssid = c.ssid};
   if (c.padding) p.tlvs.push_back(ExtraPaddingTlv(c.padding));
   if (!c.return_request.empty()) p.tlvs.push_back(ReturnPathSrv6Tlv(c.return_request));
+  if (c.follow_up) p.tlvs.push_back(FollowUpTelemetryTlv());
   return p;
 }
 
@@ -334,7 +343,33 @@ void UserspaceEngine::Collect(Sender& s) {
     Record rec{.ssid = c.ssid, .sender_seq = r->sender_seq, .reflector_seq = r->seq,
                .t1 = t.t1, .t2 = t.t2, .t3 = t.t3, .t4 = (*d)->rx_tai_ns, .sender_ttl = r->sender_ttl};
     rec.flags = RecordFlags(*r, key != nullptr);
-    Enqueue(s, rec);
+    if (c.follow_up) {
+      Hold(s, rec, FindFollowUp(r->tlvs), r->error_estimate);
+    } else {
+      Enqueue(s, rec);
+    }
+  }
+}
+
+// A follow-up reports on the reply before the one that carries it: the held record, when the
+// reflector's sequence numbers match, gets its real transmit time; either way it is released
+// and this one held in its place.
+void UserspaceEngine::Hold(Sender& s, const Record& r, const std::optional<FollowUp>& f, uint16_t reflector_ee) {
+  if (s.held) {
+    if (f && f->reflector_seq == s.held->reflector_seq) {
+      s.held->t3_follow_up = DecodeTimestamp(f->timestamp, ErrorEstimate::Decode(reflector_ee).format, tai_offset_);
+      s.held->flags |= kRecordFollowUp;
+    }
+    Enqueue(s, *s.held);
+  }
+  s.held = r;
+  s.held_until = MonoNs() + static_cast<int64_t>(s.config.interval_ms) * 1'000'000 + kFollowUpWaitNs;
+}
+
+void UserspaceEngine::ReleaseHeld(Sender& s, int64_t now) {
+  if (s.held && now >= s.held_until) {
+    Enqueue(s, *s.held);
+    s.held.reset();
   }
 }
 
@@ -377,6 +412,7 @@ void UserspaceEngine::Run() {
       for (const auto& [ssid, s] : senders_) {
         fds.push_back({s->socket.fd(), POLLIN, 0});
         if (s->running) timeout_ns = std::min(timeout_ns, std::max<int64_t>(0, s->next_ns - now));
+        if (s->held) timeout_ns = std::min(timeout_ns, std::max<int64_t>(0, s->held_until - now));
       }
     }
     timespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
@@ -390,7 +426,7 @@ void UserspaceEngine::Run() {
     // same number just answers EAGAIN).
     ready.clear();
     for (size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents & POLLIN) ready.insert(fds[i].fd);
+      if (fds[i].revents & (POLLIN | POLLERR)) ready.insert(fds[i].fd);
     }
     auto readable = [&](int fd) { return ready.count(fd) > 0; };
     std::lock_guard lock(mu_);
@@ -401,6 +437,7 @@ void UserspaceEngine::Run() {
     const int64_t now = MonoNs();
     for (auto& [ssid, s] : senders_) {
       if (readable(s->socket.fd())) Collect(*s);
+      ReleaseHeld(*s, now);
       SendDue(*s, now);
     }
   }

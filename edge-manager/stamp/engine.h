@@ -26,6 +26,9 @@ struct Record {
   uint64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0;
   uint8_t sender_ttl = 0;
   uint32_t flags = 0;  // kRecord* bits (wire.h)
+  // When the reply really left the reflector, from the Follow-Up Telemetry TLV of the next
+  // reply (RFC 8972 §4.7), in TAI ns; 0: not known. t3 stays what the reply said.
+  uint64_t t3_follow_up = 0;
 };
 
 struct SenderSessionConfig {
@@ -41,6 +44,9 @@ struct SenderSessionConfig {
   Key key;
   TimestampFormat format = TimestampFormat::kNtp;
   uint32_t padding = 0;
+  // Ask for Follow-Up Telemetry (RFC 8972 §4.7): each record waits for the next reply, which
+  // says when the reflector really sent it (replies are then read from the socket, not XDP).
+  bool follow_up = false;
   // Replies with SSID 0 come from reflectors that know no SSID (RFC 8762 only): taken unless
   // refused. They arrive on the session's own socket, so they cannot belong to another one.
   bool accept_zero_ssid = true;
@@ -118,6 +124,9 @@ class UserspaceEngine {
     uint64_t dropped = 0;
     uint16_t collected_port = 0;  // non-zero: replies collected in XDP on this port
     uint64_t ring_full_seen = 0;  // the collector's ring-full count already added to `dropped`
+    // Follow-up: the last record, held until the next reply's follow-up or until `held_until`.
+    std::optional<Record> held;
+    int64_t held_until = 0;
   };
   struct ReflectorSocket {
     IpAddress address;
@@ -129,6 +138,8 @@ class UserspaceEngine {
   static SenderPacket Prototype(const SenderSessionConfig& c);
   void SendDue(Sender& s, int64_t now);
   void Collect(Sender& s);
+  void Hold(Sender& s, const Record& r, const std::optional<FollowUp>& f, uint16_t reflector_ee);
+  void ReleaseHeld(Sender& s, int64_t now);  // a held record whose follow-up is overdue
   void Enqueue(Sender& s, const Record& r);
   void DrainXdp();  // records the XDP collector has waiting, into their sessions' queues
   Results Take(Sender& s, size_t max);  // under mu_, after DrainXdp

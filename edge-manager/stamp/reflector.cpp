@@ -100,6 +100,8 @@ bool Understood(uint8_t type, Mode mode) {
     case kTlvDirectMeasurement:
     case kTlvDestinationNodeAddress:
     case kTlvReturnPath:
+    case kTlvAccessReport:
+    case kTlvFollowUpTelemetry:
       return true;
     case kTlvHmac:
       return mode == Mode::kAuthenticated;
@@ -123,8 +125,9 @@ bool Understood(uint8_t type, Mode mode) {
 //   reply takes the session's own path.
 // Returns the drop reason when the packet asks for no reply.
 std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const ReceivedPacket& in,
-                                                 const ReflectorSessionConfig& cfg, const Counters& counters,
+                                                 const ReflectorSessionConfig& cfg, const PeerState& peer,
                                                  ReflectorPacket* r, Reflection* out) const {
+  const Counters& counters = peer.counters;
   const auto& tlvs = sp.packet.tlvs;
   const auto area = in.payload.subspan(BaseLength(cfg.mode));  // the TLVs as they came
   if (cfg.mode == Mode::kAuthenticated && !tlvs.empty()) {
@@ -184,6 +187,35 @@ std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const R
         }
         break;
       }
+      case kTlvAccessReport: {
+        if (t.value.size() != kAccessReportLength) {
+          malformed();
+          break;
+        }
+        // Access ID and Return Code returned as received, the reserved bits zeroed; an Access
+        // ID other than 1 (3GPP) or 2 (non-3GPP) is invalid: the TLV is discarded (U).
+        const uint8_t id = t.value[0] >> 4;
+        t.value[0] = static_cast<uint8_t>(id << 4);
+        t.value[2] = t.value[3] = 0;
+        if (id != 1 && id != 2) t.flags = kTlvFlagUnrecognized;
+        break;
+      }
+      case kTlvFollowUpTelemetry: {
+        if (t.value.size() != kFollowUpLength) {
+          malformed();
+          break;
+        }
+        // The previous reply to this sender and when it really left (stateful mode only; a
+        // stateless reflector, or one that knows of no such reply yet, reports zeros).
+        std::fill(t.value.begin(), t.value.end(), 0);
+        if (cfg.reflector_mode == ReflectorMode::kStateful && peer.sent_tai_ns) {
+          PutBe32(&t.value[0], peer.sent_seq);
+          PutBe64(&t.value[4], EncodeTimestamp(peer.sent_tai_ns, cfg.format, clock_.tai_utc_offset_s));
+          t.value[12] = kMethodSoftware;  // the kernel's transmit timestamp
+        }
+        out->follow_up = true;
+        break;
+      }
       case kTlvHmac:
         // Verified above in authenticated mode and recomputed over the reply by BuildReflector.
         // Without a key there is nothing to check it with.
@@ -226,13 +258,17 @@ std::optional<DropReason> Reflector::ProcessTlvs(const ParsedSender& sp, const R
         if (!rp.srv6_segments.empty()) out->return_segments = rp.srv6_segments;
         break;
       }
-      default:  // Access Report, Follow-Up Telemetry and unknown types
+      default:  // types this reflector does not know
         t.flags = kTlvFlagUnrecognized;
         break;
     }
     if (bad) {  // M on this one (U if its type is unknown too); the rest copied as it came
       r->trailer.assign(area.begin() + static_cast<long>(off), area.end());
       r->trailer[0] = kTlvFlagMalformed | (Understood(t.type, cfg.mode) ? 0 : kTlvFlagUnrecognized);
+      if (t.type == kTlvFollowUpTelemetry) {  // §4.7: its Sequence Number and Timestamp zeroed
+        const size_t end = std::min<size_t>(r->trailer.size(), 4 + std::min<size_t>(t.value.size(), 12));
+        std::fill(r->trailer.begin() + 4, r->trailer.begin() + static_cast<long>(end), 0);
+      }
       return std::nullopt;
     }
     r->tlvs.push_back(std::move(t));
@@ -255,6 +291,17 @@ Reflector::PeerState& Reflector::PeerOf(Session& s, const Peer& p) {
   }
   it->second.last_seen = ++tick_;
   return it->second;
+}
+
+void Reflector::NoteTransmit(uint16_t ssid, const IpAddress& peer, uint16_t peer_port, uint32_t reflector_seq,
+                             uint64_t tx_tai_ns) {
+  std::lock_guard lock(mu_);
+  auto s = sessions_.find(ssid);
+  if (s == sessions_.end()) return;
+  auto p = s->second.peers.find(Peer{peer, peer_port});
+  if (p == s->second.peers.end()) return;
+  p->second.sent_seq = reflector_seq;
+  p->second.sent_tai_ns = tx_tai_ns;
 }
 
 std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in) {
@@ -318,7 +365,8 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
     r.seq = sp.packet.seq;
   }
 
-  if (auto no_reply = ProcessTlvs(sp, in, cfg, ps.counters, &r, &out)) return drop(*no_reply);
+  out.seq = r.seq;
+  if (auto no_reply = ProcessTlvs(sp, in, cfg, ps, &r, &out)) return drop(*no_reply);
   if (r.trailer.empty()) r.trailer = sp.trailer;  // 1-3 bytes after the last TLV, as they came
   ++session->counters.reflected;
   ++ps.counters.reflected;

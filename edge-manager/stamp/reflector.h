@@ -57,6 +57,8 @@ struct Reflection {
   std::optional<IpAddress> reply_to;       // RFC 9503 Return Address
   std::optional<uint8_t> dscp;             // Class of Service DSCP1
   uint16_t ssid = 0;
+  uint32_t seq = 0;        // the reflector's Sequence Number in the reply
+  bool follow_up = false;  // asked for Follow-Up Telemetry: tell NoteTransmit when it really left
 };
 
 // Writes T3 into a reply as late as possible (and recomputes the HMACs that cover it).
@@ -88,6 +90,10 @@ class Reflector {
 
   // The SSID is read from the packet; both modes are tried in the session's mode only.
   std::variant<Reflection, DropReason> Reflect(const ReceivedPacket& in);
+  // The reply with `reflector_seq` to this sender left at `tx_tai_ns` (the kernel's transmit
+  // timestamp): what the next Follow-Up Telemetry TLV of that sender reports (RFC 8972 §4.7).
+  void NoteTransmit(uint16_t ssid, const IpAddress& peer, uint16_t peer_port, uint32_t reflector_seq,
+                    uint64_t tx_tai_ns);
 
   uint64_t drops(DropReason r) const;
   struct Counters {
@@ -110,6 +116,9 @@ class Reflector {
     uint32_t next_seq = 0;
     Counters counters;
     uint64_t last_seen = 0;  // a tick of this reflector
+    // The last reply whose transmit time is known (Follow-Up Telemetry); 0: none.
+    uint32_t sent_seq = 0;
+    uint64_t sent_tai_ns = 0;
   };
   struct Session {
     ReflectorSessionConfig config;
@@ -119,7 +128,7 @@ class Reflector {
   };
   PeerState& PeerOf(Session& s, const Peer& p);  // locked: mu_
   std::optional<DropReason> ProcessTlvs(const ParsedSender& sp, const ReceivedPacket& in,
-                                        const ReflectorSessionConfig& cfg, const Counters& counters,
+                                        const ReflectorSessionConfig& cfg, const PeerState& peer,
                                         ReflectorPacket* r, Reflection* out) const;  // locked: mu_
   mutable std::mutex mu_;  // guards sessions_, clock_ and drops_
   std::map<uint16_t, Session> sessions_;

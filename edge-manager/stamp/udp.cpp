@@ -1,10 +1,13 @@
 #include "edge-manager/stamp/udp.h"
 
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
 #include <linux/seg6.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -52,7 +55,7 @@ Result<std::optional<Datagram>> StampSocket::Receive(int32_t tai_utc_offset_s) {
   Datagram d;
   sockaddr_in6 from{};
   iovec iov{rx_.data(), rx_.size()};
-  alignas(cmsghdr) char control[256];
+  alignas(cmsghdr) char control[512];
   msghdr msg{};
   msg.msg_name = &from;
   msg.msg_namelen = sizeof from;
@@ -110,8 +113,47 @@ std::vector<uint8_t> SrhOption(const std::vector<IpAddress>& waypoints) {
   return buf;
 }
 
+namespace {
+uint64_t RealtimeNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
+// The newest software transmit timestamp on the error queue that is not older than the send
+// it answers (a late one of an earlier send is read and passed over); the queue is emptied.
+uint64_t StampSocket::TakeTxTimestamp(uint64_t not_before_realtime_ns, int32_t tai_utc_offset_s) {
+  uint64_t best = 0;
+  for (int i = 0; i < 16; ++i) {
+    alignas(cmsghdr) char control[256];
+    msghdr msg{};
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_TIMESTAMPING) continue;
+      scm_timestamping ts;
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      const uint64_t ns = static_cast<uint64_t>(ts.ts[0].tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.ts[0].tv_nsec);
+      if (ns >= not_before_realtime_ns) best = std::max(best, ns);
+    }
+  }
+  if (best == 0) return 0;
+  return best + static_cast<uint64_t>(tai_utc_offset_s) * 1'000'000'000ULL;
+}
+
 Status StampSocket::SendTo(std::span<const uint8_t> payload, const IpAddress& to, uint16_t port,
-                           const std::vector<IpAddress>& waypoints, std::optional<uint8_t> dscp) {
+                           const std::vector<IpAddress>& waypoints, std::optional<uint8_t> dscp,
+                           uint64_t* tx_tai_ns, int32_t tai_utc_offset_s) {
+  if (tx_tai_ns) {
+    *tx_tai_ns = 0;
+    if (!tx_stamping_) {  // report software timestamps, without the packet; asked per datagram
+      const int flags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY;
+      if (setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) < 0) return Errno("SO_TIMESTAMPING");
+      tx_stamping_ = true;
+    }
+  }
   const auto srh = SrhOption(waypoints);
   if (srh != srh_) {
     if (setsockopt(fd_, IPPROTO_IPV6, IPV6_RTHDR, srh.empty() ? nullptr : srh.data(),
@@ -125,23 +167,29 @@ Status StampSocket::SendTo(std::span<const uint8_t> payload, const IpAddress& to
   sa.sin6_port = htons(port);
   std::memcpy(&sa.sin6_addr, to.bytes.data(), 16);
   iovec iov{const_cast<uint8_t*>(payload.data()), payload.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[2 * CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
   msg.msg_name = &sa;
   msg.msg_namelen = sizeof sa;
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  if (dscp) {
-    const int tclass = *dscp << 2;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_TCLASS;
-    c->cmsg_len = CMSG_LEN(sizeof tclass);
-    std::memcpy(CMSG_DATA(c), &tclass, sizeof tclass);
-  }
+  msg.msg_control = control;
+  size_t used = 0;
+  auto add = [&](int level, int type, int value) {
+    msg.msg_controllen = used + CMSG_SPACE(sizeof value);
+    cmsghdr* c = used == 0 ? CMSG_FIRSTHDR(&msg) : reinterpret_cast<cmsghdr*>(control + used);
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    c->cmsg_len = CMSG_LEN(sizeof value);
+    std::memcpy(CMSG_DATA(c), &value, sizeof value);
+    used += CMSG_SPACE(sizeof value);
+  };
+  if (dscp) add(IPPROTO_IPV6, IPV6_TCLASS, *dscp << 2);
+  if (tx_tai_ns) add(SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SOFTWARE);
+  if (used == 0) msg.msg_control = nullptr;
+  const uint64_t before = tx_tai_ns ? RealtimeNs() : 0;
   if (sendmsg(fd_, &msg, 0) < 0) return Errno("sendmsg to [" + to.ToString() + "]:" + std::to_string(port));
+  if (tx_tai_ns) *tx_tai_ns = TakeTxTimestamp(before, tai_utc_offset_s);
   return Status::Ok();
 }
 

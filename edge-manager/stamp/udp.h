@@ -39,7 +39,7 @@ class StampSocket {
  public:
   static Result<StampSocket> Open(const IpAddress& address, uint16_t port);
   StampSocket(StampSocket&& o) noexcept
-      : fd_(o.fd_), srh_(std::move(o.srh_)), rx_(std::move(o.rx_)) {
+      : fd_(o.fd_), srh_(std::move(o.srh_)), rx_(std::move(o.rx_)), tx_stamping_(o.tx_stamping_) {
     o.fd_ = -1;
   }
   StampSocket& operator=(StampSocket&&) = delete;
@@ -50,8 +50,12 @@ class StampSocket {
   uint16_t LocalPort() const;  // the port it is bound to (0 if unknown)
   // One datagram if there is one (nothing on EAGAIN).
   Result<std::optional<Datagram>> Receive(int32_t tai_utc_offset_s);
+  // With `tx_tai_ns`, the kernel is asked for this datagram's software transmit timestamp
+  // (taken by the driver as the frame leaves, SO_TIMESTAMPING): it is stored there as TAI, or
+  // 0 when none came back by the time sendmsg returned (a device that does not stamp).
   Status SendTo(std::span<const uint8_t> payload, const IpAddress& to, uint16_t port,
-                const std::vector<IpAddress>& waypoints, std::optional<uint8_t> dscp);
+                const std::vector<IpAddress>& waypoints, std::optional<uint8_t> dscp,
+                uint64_t* tx_tai_ns = nullptr, int32_t tai_utc_offset_s = 0);
 
  private:
   explicit StampSocket(int fd) : fd_(fd), rx_(kMaxDatagram) {}
@@ -59,6 +63,14 @@ class StampSocket {
   int fd_;
   std::vector<uint8_t> srh_;  // the sticky routing header now set
   std::vector<uint8_t> rx_;   // receive buffer, allocated once
+  bool tx_stamping_ = false;
+ public:
+  // Empties the error queue (a transmit timestamp that came after SendTo stopped waiting).
+  void DiscardErrors() {
+    if (tx_stamping_) TakeTxTimestamp(~0ULL, 0);
+  }
+ private:  // SO_TIMESTAMPING's reporting flags are set
+  uint64_t TakeTxTimestamp(uint64_t not_before_realtime_ns, int32_t tai_utc_offset_s);
 };
 
 }  // namespace segwan::stamp

@@ -156,6 +156,22 @@ Tlv DirectMeasurementTlv(uint32_t sender_tx) {
   return Tlv{0, kTlvDirectMeasurement, v};
 }
 
+Tlv AccessReportTlv(uint8_t access_id, uint8_t return_code) {
+  return Tlv{0, kTlvAccessReport, {static_cast<uint8_t>(access_id << 4), return_code, 0, 0}};
+}
+
+Tlv FollowUpTelemetryTlv() { return Tlv{0, kTlvFollowUpTelemetry, std::vector<uint8_t>(kFollowUpLength, 0)}; }
+
+std::optional<FollowUp> FindFollowUp(const std::vector<Tlv>& tlvs) {
+  for (const auto& t : tlvs) {
+    if (t.type != kTlvFollowUpTelemetry || (t.flags & kTlvFlagsDefined) || t.value.size() != kFollowUpLength) continue;
+    FollowUp f{Get32(t.value.data()), Get64(t.value.data() + 4), t.value[12]};
+    if (f.timestamp == 0) return std::nullopt;
+    return f;
+  }
+  return std::nullopt;
+}
+
 Tlv DestinationNodeAddressTlv(const IpAddress& a) {
   return Tlv{0, kTlvDestinationNodeAddress, std::vector<uint8_t>(a.bytes.begin(), a.bytes.begin() + static_cast<long>(a.size()))};
 }
@@ -404,18 +420,6 @@ std::vector<uint8_t> BuildReflector(const ReflectorPacket& p, Mode mode, const K
   Seal(out, base, mode, p.tlvs, key);
   out.insert(out.end(), p.trailer.begin(), p.trailer.end());
   return out;
-}
-
-// What both parsers check first: the base length, the base HMAC (authenticated mode), and
-// that the TLVs after the base packet fit exactly.
-static std::variant<std::vector<Tlv>, ParseError> ParseBase(std::span<const uint8_t> b, Mode mode,
-                                                            const Key* key) {
-  const size_t base = BaseLength(mode);
-  if (b.size() < base) return ParseError::kTooShort;
-  if (mode == Mode::kAuthenticated && !BaseHmacOk(b, key)) return ParseError::kHmacMismatch;
-  auto tlvs = ParseTlvs(b.subspan(base));
-  if (!tlvs) return ParseError::kTlvOverrun;
-  return std::move(*tlvs);
 }
 
 std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> b, Mode mode,

@@ -113,6 +113,26 @@ Tlv DestinationNodeAddressTlv(const IpAddress& a);
 Tlv ReturnPathSrv6Tlv(const std::vector<IpAddress>& segments);
 Tlv ReturnPathControlCodeTlv(uint32_t code);
 
+// Access Report TLV (RFC 8972 §4.6): Access ID (1 3GPP, 2 non-3GPP; 4 bits), 4 reserved bits,
+// Return Code (1 network available, 2 unavailable), 2 reserved bytes. Value 4 bytes.
+inline constexpr size_t kAccessReportLength = 4;
+Tlv AccessReportTlv(uint8_t access_id, uint8_t return_code);
+
+// Follow-Up Telemetry TLV (RFC 8972 §4.7): the reflector's Sequence Number of the previous
+// packet it reflected in this session, the time that packet really left (Follow-Up Timestamp,
+// in the format the reply's Error Estimate Z bit says), the Timestamp Mode (the method, as in
+// the Timestamp Information TLV) and 3 reserved bytes. The sender sends it zeroed.
+inline constexpr size_t kFollowUpLength = 16;
+Tlv FollowUpTelemetryTlv();
+struct FollowUp {
+  uint32_t reflector_seq = 0;
+  uint64_t timestamp = 0;  // wire format
+  uint8_t mode = 0;
+};
+// The follow-up a reply carries: a Follow-Up Telemetry TLV the reflector understood (U clear),
+// of the right length, with a timestamp (zero: the reflector has none to give).
+std::optional<FollowUp> FindFollowUp(const std::vector<Tlv>& reply_tlvs);
+
 // What a Return Path TLV asks for (sub-TLVs that parse; others are left alone).
 struct ReturnPathRequest {
   std::optional<uint32_t> control_code;
@@ -188,6 +208,7 @@ inline constexpr uint32_t kRecordTlvUnrecognized = 1 << 1; // a TLV came back wi
 inline constexpr uint32_t kRecordTlvMalformed = 1 << 2;    // the reflector stopped at a malformed TLV (M)
 inline constexpr uint32_t kRecordTlvIntegrity = 1 << 3;    // the reflector failed the TLVs' HMAC check (I)
 inline constexpr uint32_t kRecordUnsynchronized = 1 << 4;  // the reflector's clock is not synchronised (S clear)
+inline constexpr uint32_t kRecordFollowUp = 1 << 5;        // T3 is the reflector's Follow-Up Timestamp (RFC 8972 §4.7)
 uint32_t RecordFlags(const ReflectorPacket& reply, bool authenticated);
 
 // HMAC-SHA-256 key (RFC 8762 §4.4: established out of band per session).

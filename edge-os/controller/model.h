@@ -146,6 +146,9 @@ struct DelaySession {
   ReflectorMode reflector_mode = ReflectorMode::kStateless;
   EngineChoice engine = EngineChoice::kAuto;
   bool authenticated = false;
+  // Ask the reflector when each reply really left (RFC 8972 §4.7) and measure the return
+  // delay from then: for user-space reflectors, whose T3 is taken before the send.
+  bool follow_up_telemetry = false;
   std::string auth_key_hex;  // HMAC-SHA-256 key (key id 1), never shown over REST
   bool running = false;
   int64_t created_ms = 0;
@@ -158,7 +161,7 @@ struct DelaySession {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DelaySession, id, tenant_id, slice_id, sender,
                                                 reflector, ssid, interval_ms, timestamp_format,
                                                 reflector_mode, engine, authenticated, auth_key_hex,
-                                                running, created_ms, steering, candidate, waypoints)
+                                                follow_up_telemetry, running, created_ms, steering, candidate, waypoints)
 
 // Per-session totals since the session was created, updated with every batch of samples.
 struct SessionCounters {
@@ -171,11 +174,21 @@ struct SessionCounters {
   // from 0 again, and the session's numbers must keep growing.
   int64_t seq_offset = 0;
   int64_t rseq_offset = 0;
+  // Replies by what they said beyond their timestamps (StampResult.flags, RFC 8972 §4): a TLV
+  // the reflector did not understand (U), one it found malformed (M), TLVs that failed its
+  // HMAC check (I); a reflector clock not synchronised; a follow-up transmit time used.
+  uint64_t tlv_unrecognized = 0;
+  uint64_t tlv_malformed = 0;
+  uint64_t tlv_integrity = 0;
+  uint64_t unsynchronized = 0;
+  uint64_t follow_up = 0;
   bool operator==(const SessionCounters&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SessionCounters, received, max_seq,
                                                 max_reflector_seq, edge_dropped, edge_sent,
-                                                seq_offset, rseq_offset)
+                                                seq_offset, rseq_offset, tlv_unrecognized,
+                                                tlv_malformed, tlv_integrity, unsynchronized,
+                                                follow_up)
 
 // Loss monitoring of one flow of a slice (alternate marking): the SID list from one site to
 // another, coloured at `from`'s edge and counted at both ends.

@@ -85,10 +85,21 @@ void ResultIngest::Restarted(const std::string& id, bool sender_side) {
 
 // ---- records -----------------------------------------------------------------------------
 void ResultIngest::Apply(Session& r, const pb::StampResult& rec, SessionBatch& b) {
+  // A follow-up transmit time (RFC 8972 §4.7) replaces the T3 the reply carried: the return
+  // delay is then measured from when the reply really left. One that cannot be right (before
+  // T3 was written or after the reply arrived) is not used.
+  const uint64_t fu = rec.t3_follow_up_ns();
+  const bool follow_up = fu != 0 && fu >= rec.t3_ns() && fu <= rec.t4_ns();
   Sample s{static_cast<uint32_t>(rec.sender_seq() + r.counters.seq_offset),
            static_cast<uint32_t>(rec.reflector_seq() + r.counters.rseq_offset),
-           rec.t1_ns(), rec.t2_ns(), rec.t3_ns(), rec.t4_ns(), rec.sender_ttl(), rec.flags()};
+           rec.t1_ns(), rec.t2_ns(), follow_up ? fu : rec.t3_ns(), rec.t4_ns(), rec.sender_ttl(),
+           (rec.flags() & ~Sample::kFollowUp) | (follow_up ? Sample::kFollowUp : 0)};
   ++r.counters.received;
+  r.counters.tlv_unrecognized += (s.flags & Sample::kUnrecognized) != 0;
+  r.counters.tlv_malformed += (s.flags & Sample::kMalformed) != 0;
+  r.counters.tlv_integrity += (s.flags & Sample::kIntegrity) != 0;
+  r.counters.unsynchronized += (s.flags & Sample::kUnsynchronized) != 0;
+  r.counters.follow_up += (s.flags & Sample::kFollowUp) != 0;
   r.counters.max_seq = std::max<int64_t>(r.counters.max_seq, s.seq);
   r.counters.max_reflector_seq = std::max<int64_t>(r.counters.max_reflector_seq, s.reflector_seq);
   r.direct.Add(s.direct_ms() / 1000.0);

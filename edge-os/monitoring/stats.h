@@ -64,8 +64,12 @@ struct Sample {
   uint32_t reflector_seq = 0;  // reflector sequence number (stateful: counts what it received)
   uint64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0;
   uint32_t ttl = 0;
-  uint32_t flags = 0;  // StampResult.flags: bit 4, the reflector's clock is not synchronised
-  static constexpr uint32_t kUnsynchronized = 1 << 4;
+  uint32_t flags = 0;  // StampResult.flags
+  static constexpr uint32_t kUnrecognized = 1 << 1;    // a TLV came back with U
+  static constexpr uint32_t kMalformed = 1 << 2;       // the reflector stopped at a malformed TLV
+  static constexpr uint32_t kIntegrity = 1 << 3;       // it failed the TLVs' HMAC check
+  static constexpr uint32_t kUnsynchronized = 1 << 4;  // its clock is not synchronised
+  static constexpr uint32_t kFollowUp = 1 << 5;        // t3: when the reply really left (RFC 8972 §4.7)
   // Differences in integers first: absolute TAI nanoseconds (~1.8e18) do not fit a double's
   // 53 bits, and converting them first would cost up to 256 ns of precision.
   static double Ms(uint64_t later, uint64_t earlier) {

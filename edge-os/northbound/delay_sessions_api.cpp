@@ -20,8 +20,11 @@ json SessionJson(const SessionView& v) {
   return {{"id", s.id}, {"steering", steering}, {"tenant", s.tenant_id}, {"slice", s.slice_id}, {"sender", s.sender},
           {"reflector", s.reflector}, {"ssid", s.ssid}, {"interval_ms", s.interval_ms},
           {"timestamp_format", NameOf(s.timestamp_format)}, {"reflector_mode", NameOf(s.reflector_mode)},
-          {"engine", NameOf(s.engine)}, {"authenticated", s.authenticated}, {"running", s.running},
+          {"engine", NameOf(s.engine)}, {"authenticated", s.authenticated}, {"follow_up_telemetry", s.follow_up_telemetry}, {"running", s.running},
           {"packets", {{"received", c.received}, {"edge_sent", c.edge_sent}, {"edge_dropped", c.edge_dropped}}},
+          {"replies", {{"tlv_unrecognized", c.tlv_unrecognized}, {"tlv_malformed", c.tlv_malformed},
+                       {"tlv_integrity_failed", c.tlv_integrity}, {"reflector_unsynchronized", c.unsynchronized},
+                       {"follow_up", c.follow_up}}},
           {"error", Opt(v.error)}, {"created", IsoTime(s.created_ms)}};
 }
 
@@ -75,6 +78,7 @@ void AddDelaySessionRoutes(Router& s, const Api& api) {
              sr.engine = b.Choice(b.j, "engine", EngineChoice::kAuto,
                                   {EngineChoice::kAuto, EngineChoice::kEbpf, EngineChoice::kUserspace});
              sr.authenticated = b.Bool(b.j, "authenticated", false);
+             sr.follow_up_telemetry = b.Bool(b.j, "follow_up_telemetry", false);
              sr.start = b.Bool(b.j, "start", true);
            }
            if (!b.ok) return SendError(res, b.error);
@@ -115,7 +119,8 @@ void AddDelaySessionRoutes(Router& s, const Api& api) {
                          {"t3_ns", std::to_string(x.t3)}, {"t4_ns", std::to_string(x.t4)},
                          {"direct_ms", x.direct_ms()}, {"return_ms", x.return_ms()}, {"rtt_ms", x.rtt_ms()},
                          {"sender_ttl", x.ttl},
-                         {"reflector_synchronized", !(x.flags & Sample::kUnsynchronized)}});
+                         {"reflector_synchronized", !(x.flags & Sample::kUnsynchronized)},
+                         {"t3_follow_up", (x.flags & Sample::kFollowUp) != 0}});
           }
           Send(res, 200, {{"samples", a}});
         }));

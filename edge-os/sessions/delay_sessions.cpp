@@ -58,6 +58,7 @@ Result<pb::StampSessionParams> DelaySessions::Params(const DelaySession& s, bool
     p.add_segments(w);
   }
   if (sender_side) p.set_interval_ms(s.interval_ms);
+  if (sender_side) p.set_follow_up_telemetry(s.follow_up_telemetry);
   p.set_timestamp_format(s.timestamp_format == TimestampFormat::kPtp ? pb::TIMESTAMP_FORMAT_PTPV2
                                                                      : pb::TIMESTAMP_FORMAT_NTP);
   p.set_reflector_mode(s.reflector_mode == ReflectorMode::kStateful ? pb::SESSION_REFLECTOR_MODE_STATEFUL
@@ -109,6 +110,9 @@ Result<SessionView> DelaySessions::Create(const Tenant& owner, const SessionRequ
   if (req.interval_ms < 10 || req.interval_ms > 60000) return ApiError(kBadRequest, "interval_ms", "must be 10 to 60000");
   if (req.engine == EngineChoice::kEbpf && req.authenticated) {
     return ApiError(kBadRequest, "engine", "the eBPF engine takes unauthenticated sessions only (the HMAC covers the timestamps)");
+  }
+  if (req.engine == EngineChoice::kEbpf && req.follow_up_telemetry) {
+    return ApiError(kBadRequest, "follow_up_telemetry", "the XDP collector reads no TLVs: use engine auto or userspace");
   }
   auto slice = slices_->ForNewSession(owner.id, req.slice);
   if (!slice) return slice.error();
@@ -173,6 +177,7 @@ Result<SessionView> DelaySessions::Create(const Tenant& owner, const SessionRequ
   s.reflector_mode = req.reflector_mode;
   s.engine = req.engine;
   s.authenticated = req.authenticated;
+  s.follow_up_telemetry = req.follow_up_telemetry;
   if (s.authenticated) s.auth_key_hex = RandomHex(32);
   s.running = req.start;
   s.created_ms = NowUtcMs();

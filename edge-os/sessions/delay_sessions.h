@@ -38,6 +38,7 @@ struct SessionRequest {
   ReflectorMode reflector_mode = ReflectorMode::kStateless;
   EngineChoice engine = EngineChoice::kAuto;
   bool authenticated = false;
+  bool follow_up_telemetry = false;  // RFC 8972 §4.7: return delay from the real transmit time
   bool start = true;
   // Steering's probes only (not from REST): see DelaySession.
   std::string steering, candidate;

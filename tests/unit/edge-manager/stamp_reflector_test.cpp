@@ -264,7 +264,7 @@ TEST(Reflector, TlvsAreProcessedOrFlagged) {
       TimestampInfoTlv(),
       DirectMeasurementTlv(1),
       DestinationNodeAddressTlv(*ParseIp("fc00:0:c::1")),  // not this reflector
-      Tlv{0, kTlvAccessReport, std::vector<uint8_t>(4, 0)},  // known to IANA, not supported here
+      Tlv{0, kTlvAccessReport, std::vector<uint8_t>(4, 0)},  // Access ID 0: invalid, discarded
       Tlv{0, 200, {1, 2, 3}},                             // unknown
       Tlv{0, kTlvClassOfService, {0xb8}},                 // malformed length
   };
@@ -291,6 +291,83 @@ TEST(Reflector, TlvsAreProcessedOrFlagged) {
   EXPECT_EQ(got[6].flags, kTlvFlagUnrecognized);
   EXPECT_EQ(got[6].value, tlvs[6].value);  // echoed untouched
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(got[i].flags, 0) << i;
+}
+
+// RFC 8972 §4.6: the Access Report comes back with the Access ID and Return Code received and
+// its reserved bits zeroed; an Access ID other than 1 or 2 is discarded (U). Before: every
+// Access Report came back with U, as a TLV the reflector did not know.
+TEST(Reflector, AccessReportIsReturnedOrDiscarded) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 1});
+  Tlv valid = AccessReportTlv(2, 1);
+  valid.value[0] |= 0x0f;  // reserved bits the sender should not have set
+  valid.value[3] = 0x55;
+  const auto req = BuildSender({.seq = 1, .ssid = 1, .tlvs = {valid, AccessReportTlv(3, 2), AccessReportTlv(1, 2)}},
+                               Mode::kUnauthenticated);
+  const auto got = Parse(MustReflect(r, req)).tlvs;
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].flags, 0);
+  EXPECT_EQ(got[0].value, (std::vector<uint8_t>{0x20, 1, 0, 0}));
+  EXPECT_EQ(got[1].flags, kTlvFlagUnrecognized) << "Access ID 3 is invalid";
+  EXPECT_EQ(got[1].value[0] >> 4, 3);
+  EXPECT_EQ(got[2].flags, 0);
+  EXPECT_EQ(got[2].value, (std::vector<uint8_t>{0x10, 2, 0, 0}));
+
+  const auto bad = BuildSender({.seq = 2, .ssid = 1, .tlvs = {Tlv{0, kTlvAccessReport, {0x10, 1}}}}, Mode::kUnauthenticated);
+  const auto pb = Parse(MustReflect(r, bad));
+  ASSERT_FALSE(pb.trailer.empty());
+  EXPECT_EQ(pb.trailer[0], kTlvFlagMalformed) << "length 2, not 4";
+}
+
+// RFC 8972 §4.7: a stateful reflector reports, per sender, the sequence number of the previous
+// reply and when it really left; a stateless one, or one that knows of no earlier reply,
+// zeros; a wrong length gets M with the Sequence Number and Timestamp zeroed. Before: U.
+TEST(Reflector, FollowUpTelemetryReportsThePreviousReply) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 1, .reflector_mode = ReflectorMode::kStateful});
+  r.AddSession({.ssid = 2});  // stateless
+  auto ask = [](uint16_t ssid, uint32_t seq) {
+    Tlv fu = FollowUpTelemetryTlv();
+    fu.value.assign(16, 0xee);  // the reflector must ignore what the sender put there
+    return BuildSender({.seq = seq, .ssid = ssid, .tlvs = {fu}}, Mode::kUnauthenticated);
+  };
+  const Reflection first = MustReflect(r, ask(1, 0));
+  EXPECT_TRUE(first.follow_up);
+  auto fu = Parse(first).tlvs.at(0);
+  EXPECT_EQ(fu.flags, 0);
+  EXPECT_EQ(fu.value, std::vector<uint8_t>(16, 0)) << "no earlier reply known";
+  EXPECT_FALSE(FindFollowUp(Parse(first).tlvs));
+
+  const uint64_t sent = kT2 + 40'000;
+  r.NoteTransmit(1, kPeer, 40000, first.seq, sent);
+  const Reflection second = MustReflect(r, ask(1, 1));
+  const auto second_tlvs = Parse(second).tlvs;
+  const auto f = FindFollowUp(second_tlvs);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->reflector_seq, first.seq);
+  EXPECT_EQ(f->timestamp, EncodeTimestamp(sent, TimestampFormat::kNtp, 37));
+  EXPECT_EQ(f->mode, kMethodSoftware);
+  const auto& v = second_tlvs.at(0).value;
+  EXPECT_EQ(std::vector<uint8_t>(v.begin() + 13, v.end()), std::vector<uint8_t>(3, 0)) << "reserved";
+
+  // Another sender of the same SSID has its own previous reply (none yet).
+  const auto other_bytes = ask(1, 0);
+  ReceivedPacket other = In(other_bytes);
+  other.peer_port = 40001;
+  EXPECT_FALSE(FindFollowUp(Parse(std::get<Reflection>(r.Reflect(other))).tlvs));
+
+  // Stateless: zeros even after a transmit time is known.
+  const Reflection s1 = MustReflect(r, ask(2, 5));
+  r.NoteTransmit(2, kPeer, 40000, s1.seq, sent);
+  EXPECT_EQ(Parse(MustReflect(r, ask(2, 6))).tlvs.at(0).value, std::vector<uint8_t>(16, 0));
+
+  // Length 12: M, and the Sequence Number and Timestamp it has zeroed.
+  const auto bad = BuildSender({.seq = 3, .ssid = 1, .tlvs = {Tlv{0, kTlvFollowUpTelemetry, std::vector<uint8_t>(12, 0xee)}}},
+                               Mode::kUnauthenticated);
+  const auto pb = Parse(MustReflect(r, bad));
+  ASSERT_EQ(pb.trailer.size(), 16u);
+  EXPECT_EQ(pb.trailer[0], kTlvFlagMalformed);
+  EXPECT_EQ(std::vector<uint8_t>(pb.trailer.begin() + 4, pb.trailer.end()), std::vector<uint8_t>(12, 0));
 }
 
 TEST(Reflector, DestinationNodeAddressMatchingUsIsAccepted) {

@@ -322,6 +322,53 @@ TEST_F(StampServiceTest, AuthenticatedStatefulPtpSession) {
   EXPECT_LE(all.back().t1_ns(), all.back().t4_ns());
 }
 
+// RFC 8972 §4.7 end to end on loopback: a sender that asks for Follow-Up Telemetry gets, for
+// each reply but the last, the time the reflector's kernel really sent it (a software transmit
+// timestamp): after the T3 written into the reply, before the reply arrived. The last record
+// is released without one when no further reply comes. A stateless reflector reports zeros.
+TEST_F(StampServiceTest, FollowUpTelemetryGivesTheRealTransmitTime) {
+  ASSERT_TRUE(InitReflector().ok());
+  auto run = [&](uint32_t ssid, pb::SessionReflectorMode mode) {
+    auto rp = Params(ssid);
+    rp.set_reflector_mode(mode);
+    EXPECT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, rp).ok());
+    auto p = Params(ssid);
+    p.set_packet_count(5);
+    p.set_interval_ms(20);
+    p.set_follow_up_telemetry(true);
+    EXPECT_TRUE(Create(pb::STAMP_ROLE_SENDER, p).ok());
+    EXPECT_TRUE(Start(pb::STAMP_ROLE_REFLECTOR, ssid).ok());
+    EXPECT_TRUE(Start(pb::STAMP_ROLE_SENDER, ssid).ok());
+    std::vector<pb::StampResult> all;
+    for (int i = 0; i < 300 && all.size() < 5; ++i) {  // the last one after about a second
+      const auto r = Results(ssid);
+      for (const auto& x : r.results()) all.push_back(x);
+      std::this_thread::sleep_for(10ms);
+    }
+    return all;
+  };
+  const auto stateful = run(41, pb::SESSION_REFLECTOR_MODE_STATEFUL);
+  ASSERT_EQ(stateful.size(), 5u);
+  for (size_t i = 0; i + 1 < stateful.size(); ++i) {
+    const auto& x = stateful[i];
+    ASSERT_TRUE(x.flags() & stamp::kRecordFollowUp) << i;
+    EXPECT_GE(x.t3_follow_up_ns(), x.t3_ns()) << i << ": after the T3 written into it";
+    EXPECT_LE(x.t3_follow_up_ns(), x.t4_ns()) << i << ": before it arrived";
+  }
+  EXPECT_EQ(stateful.back().t3_follow_up_ns(), 0u) << "no later reply to carry it";
+  EXPECT_FALSE(stateful.back().flags() & stamp::kRecordFollowUp);
+
+  const auto stateless = run(42, pb::SESSION_REFLECTOR_MODE_STATELESS);
+  ASSERT_EQ(stateless.size(), 5u);
+  for (const auto& x : stateless) EXPECT_EQ(x.t3_follow_up_ns(), 0u);
+
+  auto p = Params(43);
+  p.set_follow_up_telemetry(true);
+  p.set_engine(pb::STAMP_ENGINE_EBPF);
+  const auto st = Create(pb::STAMP_ROLE_SENDER, p);
+  EXPECT_FALSE(st.ok());
+}
+
 TEST_F(StampServiceTest, UnstartedReflectorSessionDoesNotAnswer) {
   ASSERT_TRUE(InitReflector().ok());
   ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, Params(11)).ok());

@@ -548,6 +548,8 @@ TEST_F(RestTest, BadSessionsAreRefusedByFieldAndChangeNothing) {
       {[](json& b) { b["authenticated"] = "yes"; }, 400, "authenticated"},
       {[](json& b) { b["engine"] = "fpga"; }, 400, "engine"},
       {[](json& b) { b["engine"] = "ebpf"; b["authenticated"] = true; }, 400, "engine"},
+      {[](json& b) { b["follow_up_telemetry"] = 1; }, 400, "follow_up_telemetry"},
+      {[](json& b) { b["engine"] = "ebpf"; b["follow_up_telemetry"] = true; }, 400, "follow_up_telemetry"},
   };
   for (const auto& c : cases) {
     json body = good;
@@ -592,6 +594,12 @@ TEST_F(RestTest, PolledResultsBecomeSamplesStatsIntervalsAndMetrics) {
     direct.push_back(d);
     auto res = Result(seq, r, base + seq * 100'000'000ULL, d, 4.0);
     if (seq == 1) res.set_flags(1 << 4);  // the reflector said its clock is not synchronised
+    if (seq == 2) {  // the reply really left 0.5 ms after its T3: the return delay is still 4 ms
+      res.set_t4_ns(res.t4_ns() + 500'000);
+      res.set_t3_follow_up_ns(res.t3_ns() + 500'000);
+    }
+    if (seq == 3) res.set_t3_follow_up_ns(res.t4_ns() + 1);  // cannot be: not used
+    if (seq == 4) res.set_flags(1 << 1 | 1 << 2);            // a TLV with U, one with M
     a->Push(1, res);
   }
   ctl_->PollOnce();
@@ -600,6 +608,15 @@ TEST_F(RestTest, PolledResultsBecomeSamplesStatsIntervalsAndMetrics) {
   ASSERT_EQ(samples.body["samples"].size(), 5u);
   EXPECT_EQ(samples.body["samples"][0]["reflector_synchronized"], true);
   EXPECT_EQ(samples.body["samples"][1]["reflector_synchronized"], false) << "kept with the sample";
+  EXPECT_EQ(samples.body["samples"][2]["t3_follow_up"], true);
+  EXPECT_NEAR(samples.body["samples"][2]["return_ms"].get<double>(), 4.0, 1e-6) << "from the follow-up time";
+  EXPECT_EQ(samples.body["samples"][3]["t3_follow_up"], false);
+  const auto replies = Call("GET", "/api/v1/delay-sessions/ds1", t).body["replies"];
+  EXPECT_EQ(replies["follow_up"], 1);
+  EXPECT_EQ(replies["reflector_unsynchronized"], 1);
+  EXPECT_EQ(replies["tlv_unrecognized"], 1);
+  EXPECT_EQ(replies["tlv_malformed"], 1);
+  EXPECT_EQ(replies["tlv_integrity_failed"], 0);
   EXPECT_NEAR(samples.body["samples"][0]["direct_ms"].get<double>(), 12.0, 1e-6);
   EXPECT_NEAR(samples.body["samples"][0]["rtt_ms"].get<double>(), 16.0, 1e-6);
   EXPECT_EQ(samples.body["samples"][0]["t1_ns"], std::to_string(base));
