@@ -2,6 +2,7 @@
 
 #include <sys/timex.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -11,6 +12,17 @@ int32_t TaiUtcOffset() {
   timex tx{};
   if (adjtimex(&tx) < 0) return 0;
   return tx.tai;
+}
+
+ClockSync ReadClockSync() {
+  timex tx{};
+  const int state = adjtimex(&tx);
+  if (state < 0) return {};
+  ClockSync c;
+  c.synchronized = state != TIME_ERROR && !(tx.status & STA_UNSYNC);
+  const long us = c.synchronized ? tx.esterror : tx.maxerror;
+  c.error_ns = std::max<uint64_t>(1000, static_cast<uint64_t>(std::max(0L, us)) * 1000);
+  return c;
 }
 
 uint64_t NowTaiNs() {

@@ -15,6 +15,8 @@ namespace {
 // How long past the next interval a held record waits for the reply that carries its
 // follow-up (a lost or late reply must not hold it for ever).
 constexpr int64_t kFollowUpWaitNs = 1'000'000'000;
+// How often the clock's synchronisation state is read again.
+constexpr int64_t kClockCheckNs = 10'000'000'000;
 
 int64_t MonoNs() {
   timespec ts;
@@ -28,6 +30,7 @@ UserspaceEngine::UserspaceEngine(size_t result_queue)
       tai_offset_(TaiUtcOffset()),
       reflector_(Reflector::Clock{.tai_utc_offset_s = TaiUtcOffset()}) {
   if (pipe2(wake_, O_NONBLOCK | O_CLOEXEC) != 0) wake_[0] = wake_[1] = -1;
+  RefreshClock(MonoNs());  // before the worker: nothing to lock yet
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -154,6 +157,7 @@ bool UserspaceEngine::SenderInXdp(uint16_t ssid) const {
 void UserspaceEngine::UseEbpf(XdpStamp* ebpf) {
   std::lock_guard lock(mu_);
   ebpf_ = ebpf;
+  if (ebpf) ebpf->SetClock(clock_);
   reflector_.SetSharedSequence(ebpf ? std::function<std::optional<uint32_t>(uint16_t)>(
                                           [ebpf](uint16_t ssid) { return ebpf->NextSeq(ssid); })
                                     : nullptr);
@@ -291,8 +295,8 @@ void UserspaceEngine::ServeReflector(ReflectorSocket& rs) {
   }
 }
 
-SenderPacket UserspaceEngine::Prototype(const SenderSessionConfig& c) {
-  SenderPacket p{.error_estimate = ErrorEstimate::ForError(1000, false, c.format).Encode(),
+SenderPacket UserspaceEngine::Prototype(const SenderSessionConfig& c) const {
+  SenderPacket p{.error_estimate = ErrorEstimate::ForError(clock_.error_ns, clock_.synchronized, c.format).Encode(),
                  .ssid = c.ssid};
   if (c.padding) p.tlvs.push_back(ExtraPaddingTlv(c.padding));
   if (!c.return_request.empty()) p.tlvs.push_back(ReturnPathSrv6Tlv(c.return_request));
@@ -397,6 +401,23 @@ void UserspaceEngine::DrainXdp() {
   ebpf_->DrainRecords(to_queue);
 }
 
+void UserspaceEngine::RefreshClock(int64_t now) {
+  if (clock_checked_ && now - clock_checked_ < kClockCheckNs) return;
+  const bool first = clock_checked_ == 0;
+  clock_checked_ = now;
+  const ClockSync c = ReadClockSync();
+  if (c == clock_ && !first) return;
+  clock_ = c;
+  reflector_.SetClock(Reflector::Clock{.tai_utc_offset_s = tai_offset_, .synchronized = c.synchronized,
+                                       .sync_source = c.synchronized ? kSyncNtp : kSyncFreeRunning,
+                                       .method = kMethodSoftware, .error_ns = c.error_ns});
+  if (ebpf_) ebpf_->SetClock(c);
+  for (auto& [ssid, s] : senders_) {
+    s->proto.error_estimate = Prototype(s->config).error_estimate;
+    if (s->config.mode == Mode::kUnauthenticated) s->wire = BuildSender(s->proto, s->config.mode);
+  }
+}
+
 void UserspaceEngine::Run() {
   std::vector<pollfd> fds;
   std::unordered_set<int> ready;
@@ -430,6 +451,7 @@ void UserspaceEngine::Run() {
     }
     auto readable = [&](int fd) { return ready.count(fd) > 0; };
     std::lock_guard lock(mu_);
+    RefreshClock(MonoNs());
     if (ebpf_ && readable(ebpf_->RecordsFd())) DrainXdp();
     for (auto& r : reflector_sockets_) {
       if (readable(r->socket.fd())) ServeReflector(*r);

@@ -135,7 +135,10 @@ class UserspaceEngine {
   };
   void Run();
   void ServeReflector(ReflectorSocket& s);
-  static SenderPacket Prototype(const SenderSessionConfig& c);
+  SenderPacket Prototype(const SenderSessionConfig& c) const;
+  // Reads the clock's synchronisation (every kClockCheckNs) and, when it changed, puts it in
+  // every Error Estimate and Timestamp Information TLV from then on (both engines).
+  void RefreshClock(int64_t now);
   void SendDue(Sender& s, int64_t now);
   void Collect(Sender& s);
   void Hold(Sender& s, const Record& r, const std::optional<FollowUp>& f, uint16_t reflector_ee);
@@ -150,6 +153,8 @@ class UserspaceEngine {
   const size_t queue_limit_;
   const int32_t tai_offset_;
   Reflector reflector_;
+  ClockSync clock_;             // under mu_
+  int64_t clock_checked_ = 0;   // MonoNs of the last check
   struct ReflectorEntry {
     ReflectorSessionConfig config;
     bool active = false;  // started: answered by reflector_ (and XDP when it fits)

@@ -132,12 +132,12 @@ Status XdpStamp::SetSession(const ReflectorSessionConfig& c, const IpAddress& ad
   s.ssid = c.ssid;
   s.flags = (c.reflector_mode == ReflectorMode::kStateful ? STAMP_F_STATEFUL : 0u) |
             (c.format == TimestampFormat::kPtp ? STAMP_F_PTP : 0u);
-  s.error_estimate = htons(ErrorEstimate::ForError(1000, false, c.format).Encode());
   s.nsegs = static_cast<uint8_t>(c.return_segments.size());
   for (size_t i = 0; i < c.return_segments.size(); ++i) {
     std::memcpy(s.segs[i], c.return_segments[i].bytes.data(), 16);
   }
   std::lock_guard lock(mu_);
+  s.error_estimate = htons(ErrorEstimate::ForError(clock_.error_ns, clock_.synchronized, c.format).Encode());
   uint32_t slot;
   if (auto it = slots_.find(c.ssid); it != slots_.end()) {
     slot = it->second;
@@ -164,6 +164,18 @@ void XdpStamp::RemoveSession(uint16_t ssid) {
   bpf_map__update_elem(skel_->maps.stamp_ssid_slots, &key, sizeof key, &none, sizeof none, BPF_ANY);
   free_slots_.insert(it->second);
   slots_.erase(it);
+}
+
+void XdpStamp::SetClock(const ClockSync& c) {
+  std::lock_guard lock(mu_);
+  clock_ = c;
+  for (const auto& [ssid, slot] : slots_) {
+    stamp_reflector_session s{};
+    if (bpf_map__lookup_elem(skel_->maps.stamp_sessions, &slot, sizeof slot, &s, sizeof s, 0)) continue;
+    const auto f = (s.flags & STAMP_F_PTP) ? TimestampFormat::kPtp : TimestampFormat::kNtp;
+    s.error_estimate = htons(ErrorEstimate::ForError(c.error_ns, c.synchronized, f).Encode());
+    bpf_map__update_elem(skel_->maps.stamp_sessions, &slot, sizeof slot, &s, sizeof s, BPF_EXIST);
+  }
 }
 
 void XdpStamp::SetTaiUtcOffset(int32_t seconds) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "edge-manager/stamp/reflector.h"
+#include "segwan/clock.h"
 #include "segwan/result.h"
 #include "segwan_stamp.h"
 
@@ -44,6 +45,9 @@ class XdpStamp {
   // is not in XDP.
   std::optional<uint32_t> NextSeq(uint16_t ssid);
   void SetTaiUtcOffset(int32_t seconds);
+  // The Error Estimate the XDP reflector puts in its replies (S and the error), for the
+  // sessions it has and the ones it will get.
+  void SetClock(const ClockSync& c);
 
   // Collector: replies to [source]:local_port from reflector_port with this SSID are recorded.
   // EEXIST when another session already collects on that port.
@@ -70,6 +74,7 @@ class XdpStamp {
   std::map<int, std::string> attached_;  // ifindex -> name
   std::map<int, uint32_t> attach_flags_;
   std::map<uint16_t, uint32_t> slots_;  // ssid -> slot
+  ClockSync clock_;
   std::set<uint32_t> free_slots_;
 };
 

@@ -8,6 +8,15 @@ namespace segwan {
 // TAI - UTC in seconds as the kernel knows it (adjtimex); 0 when it was never set. STAMP times
 // are TAI on both ends, so whoever turns them into UTC subtracts this.
 int32_t TaiUtcOffset();
+// What the kernel says of the system clock's synchronisation (adjtimex): synchronised when
+// a time daemon (chrony, ntpd, phc2sys...) keeps STA_UNSYNC clear; the error is its estimated
+// error then, else its maximum error (at least 1 µs). STAMP reports it in every Error Estimate.
+struct ClockSync {
+  bool synchronized = false;
+  uint64_t error_ns = 1000;
+  bool operator==(const ClockSync&) const = default;
+};
+ClockSync ReadClockSync();
 // CLOCK_TAI now, in nanoseconds.
 uint64_t NowTaiNs();
 // CLOCK_REALTIME now, in milliseconds (UTC).

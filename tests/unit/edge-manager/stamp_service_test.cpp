@@ -369,6 +369,42 @@ TEST_F(StampServiceTest, FollowUpTelemetryGivesTheRealTransmitTime) {
   EXPECT_FALSE(st.ok());
 }
 
+// RFC 8762 §4.2.1 / RFC 4656 §4.1.2: the reflector's Error Estimate says what the kernel says
+// of the clock (adjtimex): S set only when a time daemon keeps it synchronised, and an error
+// that covers the kernel's estimate (its maximum error when not synchronised). Before: S clear
+// and 1 µs always, whatever the clock. A test packet from a plain socket reads the reply.
+TEST_F(StampServiceTest, ErrorEstimateSaysWhatTheKernelSaysOfTheClock) {
+  ASSERT_TRUE(InitReflector().ok());
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, Params(51)).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_REFLECTOR, 51).ok());
+  const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  to.sin6_addr = in6addr_loopback;
+  to.sin6_port = htons(static_cast<uint16_t>(port_));
+  const auto req = stamp::BuildSender({.seq = 1, .ssid = 51, .tlvs = {stamp::TimestampInfoTlv()}}, stamp::Mode::kUnauthenticated);
+  ASSERT_EQ(sendto(fd, req.data(), req.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to), static_cast<ssize_t>(req.size()));
+  uint8_t buf[256];
+  const ssize_t n = recv(fd, buf, sizeof buf, 0);
+  close(fd);
+  ASSERT_EQ(n, static_cast<ssize_t>(req.size()));
+  auto parsed = stamp::ParseReflector(std::span<const uint8_t>(buf, static_cast<size_t>(n)), stamp::Mode::kUnauthenticated);
+  ASSERT_TRUE(std::holds_alternative<stamp::ReflectorPacket>(parsed));
+  const auto& reply = std::get<stamp::ReflectorPacket>(parsed);
+  const ClockSync clock = ReadClockSync();
+  const auto ee = stamp::ErrorEstimate::Decode(reply.error_estimate);
+  std::cout << "clock: synchronised " << clock.synchronized << ", error " << clock.error_ns << " ns\n";
+  EXPECT_EQ(ee.synchronized, clock.synchronized);
+  EXPECT_GE(ee.Seconds() * 1e9, static_cast<double>(clock.error_ns) * 0.999);
+  EXPECT_LE(ee.Seconds() * 1e9, static_cast<double>(clock.error_ns) * 2.0) << "the smallest estimate that covers it";
+  ASSERT_EQ(reply.tlvs.size(), 1u);
+  EXPECT_EQ(reply.tlvs[0].value[0], clock.synchronized ? stamp::kSyncNtp : stamp::kSyncFreeRunning) << "sync source of T2";
+  EXPECT_EQ(reply.tlvs[0].value[1], stamp::kMethodSoftware) << "T2: the kernel's software receive timestamp";
+}
+
 TEST_F(StampServiceTest, UnstartedReflectorSessionDoesNotAnswer) {
   ASSERT_TRUE(InitReflector().ok());
   ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, Params(11)).ok());
