@@ -81,7 +81,10 @@ int Reflect(const FlagSet& f) {
   auto key = ReadKey(f.GetString("auth"));
   if (!key) return Fail(key.error());
   const int32_t offset = TaiUtcOffset();
-  Reflector r(Reflector::Clock{.tai_utc_offset_s = offset});
+  const ClockSync clock = ReadClockSync();
+  Reflector r(Reflector::Clock{.tai_utc_offset_s = offset, .synchronized = clock.synchronized,
+                               .sync_source = clock.synchronized ? kSyncNtp : kSyncFreeRunning,
+                               .error_ns = clock.error_ns});
   r.AcceptAnySession({.mode = *key ? Mode::kAuthenticated : Mode::kUnauthenticated,
                       .key = key->value_or(Key{}),
                       .reflector_mode = f.GetBool("stateful") ? ReflectorMode::kStateful
@@ -98,6 +101,7 @@ int Reflect(const FlagSet& f) {
   while (!g_stop) {
     pollfd p{sock->fd(), POLLIN, 0};
     if (poll(&p, 1, 200) <= 0) continue;
+    sock->DiscardErrors();
     while (auto d = sock->Receive(offset)) {
       if (!*d) break;
       const Datagram& dg = **d;
@@ -111,10 +115,12 @@ int Reflect(const FlagSet& f) {
       const auto& mode = *key ? Mode::kAuthenticated : Mode::kUnauthenticated;
       PatchT3(refl.reply, mode, EncodeTimestamp(NowTaiNs(), f.GetBool("ptp") ? TimestampFormat::kPtp : TimestampFormat::kNtp, offset),
               *key ? &**key : nullptr);
+      uint64_t sent_at = 0;
       auto st = sock->SendTo(refl.reply, refl.reply_to.value_or(dg.from), dg.from_port,
-                       refl.return_segments, refl.dscp);
+                             refl.return_segments, refl.dscp, refl.follow_up ? &sent_at : nullptr, offset);
       if (!st) std::fprintf(stderr, "%s\n", st.error().message.c_str());
       else ++reflected;
+      if (sent_at) r.NoteTransmit(refl.ssid, dg.from, dg.from_port, refl.seq, sent_at);
     }
   }
   std::printf("%llu packets reflected\n", static_cast<unsigned long long>(reflected));

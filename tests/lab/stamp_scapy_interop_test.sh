@@ -34,6 +34,11 @@ decodes() {  # decodes NAME COUNT: tshark sees COUNT TWAMP-Test packets
   [ "$n" -eq "$2" ] || fail "tshark decoded $n TWAMP-Test packets in $1, expected $2: $(ls -la "$TMP"; cat "$TMP/$1.tcpdump"; tshark -r "$TMP/$1.pcap" 2>&1 | head -5)"
   tshark -r "$TMP/$1.pcap" -d udp.port==862,twamp.test -V -c 1 2>/dev/null | grep -E "Sequence Number" | head -1
 }
+checksums_good() {  # checksums_good NAME: tshark verifies every UDP checksum in the capture
+  local bad
+  bad=$(tshark -r "$TMP/$1.pcap" -o udp.check_checksum:TRUE -Y 'udp.checksum.status != 1' 2>/dev/null | wc -l)
+  [ "$bad" -eq 0 ] || fail "tshark found $bad STAMP packets in $1 whose UDP checksum is not good"
+}
 
 step "Scapy sender -> SegWAN reflector"
 "$LAB" exec edge-b "$STAMP" reflect --listen "$B" >"$TMP/reflector.log" 2>&1 &
@@ -47,6 +52,20 @@ echo "$out"
 echo "$out" | grep -q '"problems": \[\]' || fail "Scapy found problems: $out"
 decodes to-segwan 20
 pass "Scapy's sender measured against our reflector; 20 packets decode in tshark"
+
+step "Scapy, every TLV type -> SegWAN reflector (user space)"
+"$LAB" exec edge-b "$STAMP" reflect --listen "$B" --stateful >"$TMP/reflector-tlvs.log" 2>&1 &
+rpid=$!
+for _ in $(seq 100); do grep -q reflecting "$TMP/reflector-tlvs.log" && break; sleep 0.02; done
+capture tlvs
+out=$("$LAB" exec edge-a /usr/bin/python3 "$PEER" tlvs "$A" "$B" 862 81) || fail "Scapy's TLV checks: $out"
+stop_capture tlvs
+kill "$rpid"; wait "$rpid" 2>/dev/null || true
+echo "$out"
+echo "$out" | grep -q '"problems": \[\]' || fail "Scapy found problems in the TLVs: $out"
+decodes tlvs 30
+checksums_good tlvs
+pass "each TLV type (1-10, unknown, malformed) answered as the RFCs say, read by Scapy; tshark decodes all 30 packets, every UDP checksum good"
 
 step "SegWAN sender -> Scapy reflector"
 "$LAB" exec edge-b /usr/bin/python3 "$PEER" reflect "$B" 862 10 >"$TMP/scapy-reflector.log" 2>&1 &
@@ -74,8 +93,21 @@ echo "$out"
 echo "$out" | grep -q '"problems": \[\]' || fail "Scapy found problems in XDP's replies: $out"
 reflected=$(( $(stamp_counter b xdp:tx-reflected) + $(stamp_counter b xdp:redirect-reflected) ))
 [ "$reflected" -eq 10 ] || fail "XDP reflected $reflected of Scapy's 10 packets"
-stop_agent b
 pass "Scapy's sender measured against the XDP reflector: all 10 answered in XDP, no problem found"
+
+step "Scapy, every TLV type -> SegWAN's eBPF engine (TLVs: XDP passes them to user space)"
+out=$(echo "{\"ssid\": 79, \"source_address\": \"$B\", \"peer_address\": \"$A\", \"engine\": \"STAMP_ENGINE_EBPF\",
+  \"reflector_mode\": \"SESSION_REFLECTOR_MODE_STATEFUL\"}" | edgectl b stamp create reflector -) || fail "reflector session: $out"
+edgectl b stamp start reflector 79 >/dev/null || fail "start reflector"
+passed_before=$(stamp_counter b xdp:tlvs)
+out=$("$LAB" exec edge-a /usr/bin/python3 "$PEER" tlvs "$A" "$B" 862 79) || fail "Scapy's TLV checks against the agent: $out"
+echo "$out"
+echo "$out" | grep -q '"problems": \[\]' || fail "Scapy found problems in the TLVs: $out"
+passed=$(( $(stamp_counter b xdp:tlvs) - passed_before ))
+echo "XDP passed $passed packets with TLVs to user space"
+[ "$passed" -ge 15 ] || fail "XDP passed $passed TLV packets to user space, expected every one (15+)"
+stop_agent b
+pass "each TLV type answered as the RFCs say by the agent of the eBPF engine; XDP counted the $passed it left to user space"
 
 step "SegWAN's eBPF engine (T1 at TC, XDP collector) -> Scapy reflector"
 "$LAB" exec edge-b /usr/bin/python3 "$PEER" reflect "$B" 862 10 >"$TMP/scapy-reflector2.log" 2>&1 &
