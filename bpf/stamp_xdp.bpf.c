@@ -311,6 +311,11 @@ int stamp_xdp(struct xdp_md *ctx)
 		return count(STAMP_DROP_ZERO_CSUM, XDP_DROP);
 	if (!base_csum_ok(ip6, udp, payload))
 		return count(STAMP_PASS_CSUM, XDP_PASS);
+	/* RFC 8972 §3: a stateful counter is one sender's; another sender of the same SSID gets
+	 * its own sequence in user space. (A later pass to the stack keeps the claim: user space
+	 * then numbers this sender from the same counter.) */
+	if ((s->flags & STAMP_F_STATEFUL) && !stamp_owned_by(s, &ip6->saddr, udp->source))
+		return count(STAMP_PASS_OTHER_SENDER, XDP_PASS);
 
 	/* Everything needed from the old headers, before they move. The payload itself stays
 	 * where it is (only the headers in front of it change), and becomes the reply in place. */

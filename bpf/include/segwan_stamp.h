@@ -33,7 +33,41 @@ struct stamp_reflector_session {
 	__u8 nsegs;           /* return path SIDs in segs[], first to visit first */
 	__u8 pad[1];
 	__u8 segs[STAMP_MAX_SEGS][16];
+	/* RFC 8972 §3: a session is its SSID with the addresses and ports. next_seq belongs to
+	 * one sender, the session's owner: the first one either path (XDP or the user-space
+	 * engine) answers. Others' packets go to user space, which keeps a sequence per sender. */
+	__u32 owner[4];       /* the owner's address */
+	__u16 owner_port;     /* and UDP port, network order */
+	__u16 pad2;
+	__u32 owner_state;    /* STAMP_OWNER_* */
 };
+
+#define STAMP_OWNER_NONE 0
+#define STAMP_OWNER_CLAIMING 1 /* being written by one path: the others pass for now */
+#define STAMP_OWNER_SET 2
+
+/* Whether the sender at `addr` (16 bytes) and `port_be` owns `s`'s stateful counter, claiming
+ * it first when nobody does. Shared by the XDP program and the agent (on the mmapped array):
+ * one compare-and-swap decides a race between two first senders. */
+static inline int stamp_owned_by(struct stamp_reflector_session *s, const void *addr, __u16 port_be)
+{
+	__u32 a[4];
+
+	__builtin_memcpy(a, addr, 16);
+	if (s->owner_state == STAMP_OWNER_NONE &&
+	    __sync_val_compare_and_swap(&s->owner_state, STAMP_OWNER_NONE, STAMP_OWNER_CLAIMING) ==
+		    STAMP_OWNER_NONE) {
+		s->owner[0] = a[0];
+		s->owner[1] = a[1];
+		s->owner[2] = a[2];
+		s->owner[3] = a[3];
+		s->owner_port = port_be;
+		__sync_fetch_and_add(&s->owner_state, 1); /* -> STAMP_OWNER_SET, a full barrier */
+		return 1;
+	}
+	return s->owner_state == STAMP_OWNER_SET && s->owner_port == port_be && s->owner[0] == a[0] &&
+	       s->owner[1] == a[1] && s->owner[2] == a[2] && s->owner[3] == a[3];
+}
 
 /* A sender session whose test packets get T1 at TC egress, indexed by SSID (unique on a
  * sender). Unauthenticated sessions only: the HMAC of an authenticated one covers T1. */
@@ -89,6 +123,7 @@ enum stamp_reason {
 	STAMP_COLLECT_CSUM_PASS,    /* the UDP checksum does not add up: the stack decides (see below) */
 	STAMP_DROP_ZERO_CSUM,       /* a test packet with UDP checksum 0, which IPv6 forbids */
 	STAMP_PASS_CSUM,            /* a test packet whose checksum does not add up: the stack decides */
+	STAMP_PASS_OTHER_SENDER,    /* a stateful session's packet from another sender than its owner */
 	STAMP_REASON_MAX,
 };
 

@@ -158,8 +158,9 @@ void UserspaceEngine::UseEbpf(XdpStamp* ebpf) {
   std::lock_guard lock(mu_);
   ebpf_ = ebpf;
   if (ebpf) ebpf->SetClock(clock_);
-  reflector_.SetSharedSequence(ebpf ? std::function<std::optional<uint32_t>(uint16_t)>(
-                                          [ebpf](uint16_t ssid) { return ebpf->NextSeq(ssid); })
+  reflector_.SetSharedSequence(ebpf ? Reflector::SharedSequence([ebpf](uint16_t ssid, const IpAddress& a, uint16_t port) {
+                                 return ebpf->NextSeq(ssid, a, port);
+                               })
                                     : nullptr);
 }
 

@@ -52,7 +52,7 @@ void Reflector::Clear() {
   sessions_.clear();
 }
 
-void Reflector::SetSharedSequence(std::function<std::optional<uint32_t>(uint16_t)> next) {
+void Reflector::SetSharedSequence(SharedSequence next) {
   std::lock_guard lock(mu_);
   shared_seq_ = std::move(next);
 }
@@ -359,7 +359,10 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
   r.sender_error_estimate = sp.packet.error_estimate;
   r.sender_ttl = in.hop_limit;
   if (cfg.reflector_mode == ReflectorMode::kStateful) {
-    std::optional<uint32_t> shared = shared_seq_ && session->owner == peer ? shared_seq_(cfg.ssid) : std::nullopt;
+    // The shared counter's owner is whoever either path answered first (the XDP program
+    // decides as much as this reflector does).
+    std::optional<uint32_t> shared = shared_seq_ ? shared_seq_(cfg.ssid, peer.address, peer.port) : std::nullopt;
+    if (shared) session->owner = peer;
     r.seq = shared ? *shared : ps.next_seq++;
   } else {
     r.seq = sp.packet.seq;

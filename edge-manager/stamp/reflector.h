@@ -85,8 +85,10 @@ class Reflector {
   void Clear();
   void SetClock(Clock c);
   // Where stateful sessions take their sequence numbers when another path (the XDP reflector)
-  // answers the same session: returns the next number, or nothing to use this reflector's own.
-  void SetSharedSequence(std::function<std::optional<uint32_t>(uint16_t ssid)> next);
+  // answers the same session: the next number when this sender owns the shared counter, or
+  // nothing to use this reflector's own for that sender.
+  using SharedSequence = std::function<std::optional<uint32_t>(uint16_t ssid, const IpAddress& sender, uint16_t port)>;
+  void SetSharedSequence(SharedSequence next);
 
   // The SSID is read from the packet; both modes are tried in the session's mode only.
   std::variant<Reflection, DropReason> Reflect(const ReceivedPacket& in);
@@ -133,7 +135,7 @@ class Reflector {
   mutable std::mutex mu_;  // guards sessions_, clock_ and drops_
   std::map<uint16_t, Session> sessions_;
   std::optional<ReflectorSessionConfig> any_;
-  std::function<std::optional<uint32_t>(uint16_t)> shared_seq_;
+  SharedSequence shared_seq_;
   Clock clock_;
   uint64_t tick_ = 0;
   uint64_t drops_[static_cast<int>(DropReason::kCount)] = {};

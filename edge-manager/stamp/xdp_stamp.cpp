@@ -17,7 +17,7 @@
 
 namespace segwan::stamp {
 
-static_assert(sizeof(stamp_reflector_session) == 32 + 16 * STAMP_MAX_SEGS);
+static_assert(sizeof(stamp_reflector_session) == 56 + 16 * STAMP_MAX_SEGS);
 static_assert(sizeof(stamp_listener_key) == 20);
 static_assert(sizeof(stamp_collector_session) == 32);
 static_assert(sizeof(stamp_collect_record) == 48);
@@ -43,12 +43,13 @@ XdpStamp::XdpStamp(stamp_xdp* skel) : skel_(skel) {
   for (uint32_t i = 0; i < STAMP_MAX_SESSIONS; ++i) free_slots_.insert(i);
 }
 
-std::optional<uint32_t> XdpStamp::NextSeq(uint16_t ssid) {
+std::optional<uint32_t> XdpStamp::NextSeq(uint16_t ssid, const IpAddress& sender, uint16_t sender_port) {
   std::lock_guard lock(mu_);
   auto it = slots_.find(ssid);
   if (it == slots_.end() || !sessions_map_) return std::nullopt;
   stamp_reflector_session& s = sessions_map_[it->second];
-  if (!(s.flags & STAMP_F_STATEFUL)) return std::nullopt;
+  if (!(s.flags & STAMP_F_STATEFUL) || sender.family != AF_INET6) return std::nullopt;
+  if (!stamp_owned_by(&s, sender.bytes.data(), htons(sender_port))) return std::nullopt;
   return __atomic_fetch_add(&s.next_seq, 1, __ATOMIC_RELAXED);
 }
 
@@ -169,12 +170,13 @@ void XdpStamp::RemoveSession(uint16_t ssid) {
 void XdpStamp::SetClock(const ClockSync& c) {
   std::lock_guard lock(mu_);
   clock_ = c;
+  if (!sessions_map_) return;
+  // In place, one 16-bit store each: a copy written back would undo the counters XDP moved.
   for (const auto& [ssid, slot] : slots_) {
-    stamp_reflector_session s{};
-    if (bpf_map__lookup_elem(skel_->maps.stamp_sessions, &slot, sizeof slot, &s, sizeof s, 0)) continue;
+    stamp_reflector_session& s = sessions_map_[slot];
     const auto f = (s.flags & STAMP_F_PTP) ? TimestampFormat::kPtp : TimestampFormat::kNtp;
-    s.error_estimate = htons(ErrorEstimate::ForError(c.error_ns, c.synchronized, f).Encode());
-    bpf_map__update_elem(skel_->maps.stamp_sessions, &slot, sizeof slot, &s, sizeof s, BPF_EXIST);
+    __atomic_store_n(&s.error_estimate, htons(ErrorEstimate::ForError(c.error_ns, c.synchronized, f).Encode()),
+                     __ATOMIC_RELAXED);
   }
 }
 
@@ -246,7 +248,7 @@ static constexpr const char* kReasonNames[] = {
     "not-listener", "no-session",   "tlvs",         "no-headroom",        "no-route",
     "malformed",    "abort-adjust", "tx-reflected", "redirect-reflected", "collected",
     "collect-passed", "collect-malformed", "collect-ring-full", "collect-checksum-passed",
-    "zero-checksum", "checksum-passed",
+    "zero-checksum", "checksum-passed", "other-sender",
 };
 static_assert(std::size(kReasonNames) == STAMP_REASON_MAX, "a reason without a name");
 

@@ -41,9 +41,10 @@ class XdpStamp {
   Status SetSession(const ReflectorSessionConfig& c, const IpAddress& address, uint16_t port);
   void RemoveSession(uint16_t ssid);
   // The next reflector sequence number of a stateful session that lives here, taken from the
-  // counter the XDP program uses (so both paths number one sequence); nothing if the session
-  // is not in XDP.
-  std::optional<uint32_t> NextSeq(uint16_t ssid);
+  // counter the XDP program uses (so both paths number one sequence) when `sender` (address
+  // and UDP port) owns it, claiming it when nobody does yet (stamp_owned_by); nothing if the
+  // session is not in XDP or another sender owns it (user space numbers that one's own).
+  std::optional<uint32_t> NextSeq(uint16_t ssid, const IpAddress& sender, uint16_t sender_port);
   void SetTaiUtcOffset(int32_t seconds);
   // The Error Estimate the XDP reflector puts in its replies (S and the error), for the
   // sessions it has and the ones it will get.

@@ -28,7 +28,7 @@ const IpAddress kP1 = *ParseIp("fc00:0:1::e");
 const IpAddress kP2 = *ParseIp("fc00:0:2::e");
 constexpr uint16_t kPort = 862;
 
-static_assert(sizeof(stamp_reflector_session) == 32 + 16 * STAMP_MAX_SEGS);
+static_assert(sizeof(stamp_reflector_session) == 56 + 16 * STAMP_MAX_SEGS);
 
 uint64_t NowTai() {
   timespec ts;
@@ -178,7 +178,8 @@ TEST_F(StampReflector, EveryReplyHasAValidChecksum) {
     for (size_t b = 16; b < payload.size(); ++b) payload[b] = i % 3 ? static_cast<uint8_t>(next()) : 0;
     FrameSpec spec = To(payload);
     spec.hop_limit = static_cast<uint8_t>(next() | 1);
-    spec.sport = static_cast<uint16_t>(next() | 1024);
+    // any port for the stateless session; the stateful one's counter is one sender's
+    spec.sport = ssid == 7 ? static_cast<uint16_t>(next() | 1024) : 40000;
     const auto r = Run(BuildFrame(spec));
     ASSERT_EQ(r.retval, ssid == 7 ? XDP_TX : XDP_REDIRECT) << "packet " << i;
     ASSERT_TRUE(UdpChecksumOk(r.out)) << "packet " << i;
@@ -282,6 +283,44 @@ TEST_F(StampReflector, StatefulCounterIsSharedWithUserSpaceThroughTheMappedArray
   EXPECT_EQ(Reply(Run(BuildFrame(To(TestPacket(0, 9)))).out).seq, 0u);            // XDP
   EXPECT_EQ(__atomic_fetch_add(&sessions[slots_[9]].next_seq, 1, __ATOMIC_RELAXED), 1u);  // user space
   EXPECT_EQ(Reply(Run(BuildFrame(To(TestPacket(2, 9)))).out).seq, 2u);            // XDP again
+  munmap(m, len);
+}
+
+// RFC 8972 §3 in XDP: a stateful session's counter is its first sender's (address and port).
+// Another sender with the same SSID is passed to user space (other-sender), which numbers it
+// apart; the agent's side of the mapped array follows the same owner. Before: XDP numbered
+// every sender of the SSID from one counter, so each saw the others' packets as losses.
+TEST_F(StampReflector, AStatefulCounterIsItsFirstSendersOnly) {
+  AddSession(9, STAMP_F_STATEFUL, {});
+  auto from = [&](uint16_t sport, uint32_t seq) {
+    FrameSpec f = To(TestPacket(seq, 9));
+    f.sport = sport;
+    return Run(BuildFrame(f));
+  };
+  EXPECT_EQ(Reply(from(40000, 0).out).seq, 0u);
+  const auto other = from(40001, 0);
+  EXPECT_EQ(other.retval, XDP_PASS) << "another sender's packet: user space answers it";
+  EXPECT_EQ(Reason(STAMP_PASS_OTHER_SENDER), 1u);
+  EXPECT_EQ(Reply(from(40000, 1).out).seq, 1u) << "the owner's sequence did not move for the other";
+
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t len = (sizeof(stamp_reflector_session) * STAMP_MAX_SESSIONS + page - 1) / page * page;
+  void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(skel_->maps.stamp_sessions), 0);
+  ASSERT_NE(m, MAP_FAILED);
+  auto* s = &static_cast<stamp_reflector_session*>(m)[slots_[9]];
+  EXPECT_EQ(s->owner_state, static_cast<uint32_t>(STAMP_OWNER_SET));
+  EXPECT_TRUE(stamp_owned_by(s, kSender.bytes.data(), htons(40000))) << "user space sees the same owner";
+  EXPECT_FALSE(stamp_owned_by(s, kSender.bytes.data(), htons(40001)));
+  EXPECT_FALSE(stamp_owned_by(s, kLocal.bytes.data(), htons(40000))) << "same port, another address";
+
+  // A session nobody has answered yet: user space may claim it first, and XDP then follows.
+  AddSession(10, STAMP_F_STATEFUL, {});
+  auto* t = &static_cast<stamp_reflector_session*>(m)[slots_[10]];
+  EXPECT_TRUE(stamp_owned_by(t, kSender.bytes.data(), htons(40001)));
+  FrameSpec f = To(TestPacket(0, 10));
+  EXPECT_EQ(Run(BuildFrame(f)).retval, XDP_PASS) << "port 40000 is not the owner of session 10";
+  f.sport = 40001;
+  EXPECT_EQ(Run(BuildFrame(f)).retval, XDP_TX);
   munmap(m, len);
 }
 

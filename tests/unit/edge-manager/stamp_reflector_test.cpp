@@ -73,8 +73,9 @@ TEST(Reflector, StatefulTakesTheSharedSequenceWhenThereIsOne) {
   r.AddSession({.ssid = 7, .reflector_mode = ReflectorMode::kStateful});
   r.AddSession({.ssid = 8, .reflector_mode = ReflectorMode::kStateful});
   uint32_t shared = 41;
-  r.SetSharedSequence([&](uint16_t ssid) -> std::optional<uint32_t> {
-    if (ssid != 7) return std::nullopt;  // session 8 is not in XDP
+  // As the XDP counter's owner rule does: the first sender (port 40000) owns it.
+  r.SetSharedSequence([&](uint16_t ssid, const IpAddress&, uint16_t port) -> std::optional<uint32_t> {
+    if (ssid != 7 || port != 40000) return std::nullopt;  // session 8 is not in XDP
     return shared++;
   });
   EXPECT_EQ(Parse(MustReflect(r, BuildSender({.seq = 0, .ssid = 7}, Mode::kUnauthenticated))).seq, 41u);
