@@ -23,8 +23,6 @@
  * These programs only annotate and count, so they let the chain go on. */
 #define TC_NEXT TC_ACT_UNSPEC
 
-#define IPPROTO_ROUTING_HDR 43
-#define SRH_TYPE 4
 
 /* Traffic Class bits used; set before load */
 const volatile __u8 altmark_flag = ALTMARK_DEFAULT_FLAG;
@@ -85,7 +83,8 @@ static __always_inline void set_tclass(struct ipv6hdr *ip6, __u8 tc)
  * Returns 0, or -1 when the SRH is cut short or holds more SIDs than a key does. */
 static __always_inline int flow_key(struct cursor *c, struct ipv6hdr *ip6, struct altmark_flow_key *key)
 {
-	struct ipv6_rt_hdr *rh;
+	struct cursor h = *c;
+	struct ipv6_sr_hdr *srh;
 	__u8 *segs;
 	__u32 n, i;
 
@@ -94,15 +93,12 @@ static __always_inline int flow_key(struct cursor *c, struct ipv6hdr *ip6, struc
 		__builtin_memcpy(key->segs[0], &ip6->daddr, 16);
 		return 0;
 	}
-	rh = c->pos;
-	if ((void *)(rh + 1) > c->end || (void *)rh + 8 > c->end)
+	if (parse_srh(&h, &srh) < 0)
 		return -1;
-	if (rh->type != SRH_TYPE)
-		return -1;
-	n = (__u32)((__u8 *)rh)[4] + 1; /* last entry + 1 */
+	n = (__u32)srh->first_segment + 1; /* Last Entry + 1 */
 	if (n > ALTMARK_MAX_SEGS)
 		return -1;
-	segs = (__u8 *)rh + 8;
+	segs = (__u8 *)(srh + 1);
 	key->nsegs = n;
 	for (i = 0; i < ALTMARK_MAX_SEGS; i++) {
 		if (i >= n)

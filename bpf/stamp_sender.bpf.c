@@ -11,11 +11,10 @@
 #include "lib/stamp_time.h"
 #include "segwan_stamp.h"
 
-#define IPPROTO_ROUTING_HDR 43
 /* TC_ACT_OK would end classification and hide the packet from the filters after this one */
 #define TC_NEXT TC_ACT_UNSPEC
-#define STAMP_TS_OFF 4   /* Timestamp in the sender packet */
-#define STAMP_SSID_OFF 14
+#define STAMP_TS_OFF STAMP_OFF(stamp_test_pkt, timestamp)
+#define STAMP_SSID_OFF STAMP_OFF(stamp_test_pkt, ssid)
 
 /* sender sessions by SSID, written by edge-manager */
 struct {
@@ -51,13 +50,12 @@ int stamp_sender_t1(struct __sk_buff *skb)
 		return TC_NEXT;
 	proto = parse_ipv6(&c, &ip6);
 	if (proto == IPPROTO_ROUTING_HDR) {
-		struct ipv6_rt_hdr *rh = c.pos;
+		struct ipv6_sr_hdr *srh;
 
-		if ((void *)(rh + 1) > c.end)
+		proto = parse_srh(&c, &srh);
+		if (proto < 0)
 			return TC_NEXT;
-		proto = rh->nexthdr;
-		c.pos = (__u8 *)rh + 8 + rh->hdrlen * 8;
-		udp_off += 8 + rh->hdrlen * 8;
+		udp_off += ((__u32)srh->hdrlen + 1) * 8;
 	}
 	if (proto != IPPROTO_UDP || parse_udp(&c, &udp) < 0)
 		return TC_NEXT;

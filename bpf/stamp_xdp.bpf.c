@@ -27,8 +27,6 @@
 #include "lib/stamp_time.h"
 #include "segwan_stamp.h"
 
-#define IPPROTO_ROUTING_HDR 43
-#define SRH_TYPE 4
 #define REPLY_HOP_LIMIT 64
 #define AF_INET6 10 /* from linux/socket.h, which BPF programs cannot include */
 
@@ -227,257 +225,343 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 	return count(STAMP_COLLECTED, XDP_DROP);
 }
 
-SEC("xdp")
-int stamp_xdp(struct xdp_md *ctx)
-{
-	__u64 t2;
-	struct cursor c = { (void *)(long)ctx->data, (void *)(long)ctx->data_end };
-	struct stamp_listener_key lkey = {};
-	struct stamp_reflector_session *s;
+/* ---- the reflector, step by step ---------------------------------------------------------- */
+
+/* A received test packet: where its headers are, and what the reply needs of them once they
+ * have moved (the payload stays where it is and becomes the reply in place). */
+struct test_packet {
 	struct ethhdr *eth;
 	struct ipv6hdr *ip6;
 	struct udphdr *udp;
-	struct bpf_fib_lookup fib;
+	__u8 *payload;
+	__u32 hdr_len; /* IPv6 header and SRH: what the reply's headers replace */
+	__u16 dport, udp_len;
+	/* kept before the headers move */
 	struct in6_addr sender, local;
-	__u32 old_hdr, new_hdr, vtc, seq, in_seq, n, slot = 0;
-	__u64 in_t1, t2_be, t3_be;
-	__u16 in_err;
-	__u8 ttl_word[2];
-	struct fib_cache *fc;
-	__u32 reply_dst[4];
-	__u16 sport, dport, udp_len, check;
-	__u8 hop_limit, *payload;
-	__s32 nh;
-	__u64 sum;
-	int rc;
+	__u32 vtc; /* version, traffic class, flow label */
+	__u16 sport;
+	__u8 hop_limit;
+};
 
-	/* Traffic that is not ours is not counted: it must cost next to nothing. */
-	if (parse_eth(&c, &eth) != ETH_P_IPV6)
-		return XDP_PASS;
-	nh = parse_ipv6(&c, &ip6);
-	old_hdr = sizeof(*ip6);
+/* Parse: Ethernet, IPv6, an SRH whose Segments Left is 0 (the packet is for this node), UDP.
+ * Returns 0, or -1 for everything else (transit SRv6 traffic included): it passes. */
+static __always_inline int parse_test_packet(struct cursor *c, struct test_packet *t)
+{
+	struct ipv6_sr_hdr *srh;
+	int nh;
+
+	if (parse_eth(c, &t->eth) != ETH_P_IPV6)
+		return -1;
+	nh = parse_ipv6(c, &t->ip6);
+	t->hdr_len = sizeof(*t->ip6);
 	if (nh == IPPROTO_ROUTING_HDR) {
-		struct ipv6_sr_hdr_min {
-			__u8 nexthdr, hdrlen, type, segments_left;
-		} *srh = c.pos;
-		__u32 len;
-
-		if ((void *)(srh + 1) > c.end || srh->type != SRH_TYPE || srh->segments_left != 0)
-			return XDP_PASS; /* transit traffic */
-		len = ((__u32)srh->hdrlen + 1) * 8;
-		nh = srh->nexthdr;
-		if (c.pos + len > c.end)
-			return XDP_PASS;
-		c.pos += len;
-		old_hdr += len;
+		nh = parse_srh(c, &srh);
+		if (nh < 0 || srh->segments_left != 0)
+			return -1;
+		t->hdr_len += ((__u32)srh->hdrlen + 1) * 8;
 	}
-	if (nh != IPPROTO_UDP || parse_udp(&c, &udp) < 0)
-		return XDP_PASS;
-	dport = bpf_ntohs(udp->dest);
-	if (!(stamp_port_bits[(dport >> 6) & 1023] & (1ULL << (dport & 63)))) {
-		if (stamp_collect_bits[(dport >> 6) & 1023] & (1ULL << (dport & 63)))
-			return collect(ip6, udp, c.end, dport);
-		return XDP_PASS;
-	}
+	if (nh != IPPROTO_UDP || parse_udp(c, &t->udp) < 0)
+		return -1;
+	t->dport = bpf_ntohs(t->udp->dest);
+	t->udp_len = bpf_ntohs(t->udp->len);
+	t->payload = c->pos;
+	return 0;
+}
 
-	/* A STAMP port: T2 now, before the lookups. */
-	t2 = bpf_ktime_get_tai_ns();
-	udp_len = bpf_ntohs(udp->len);
-	payload = c.pos;
-	if (udp_len < sizeof(*udp) + STAMP_BASE_LEN || (void *)udp + udp_len > c.end ||
-	    (void *)(payload + STAMP_BASE_LEN) > c.end) {
+static __always_inline int port_bit(volatile __u64 *bits, __u16 port)
+{
+	return (bits[(port >> 6) & 1023] & (1ULL << (port & 63))) != 0;
+}
+
+/* Session lookup: the session of the packet's SSID at its address and port. Returns -1 with
+ * the session, else the verdict on a packet that is not (or not all) ours to reflect. */
+static __always_inline int lookup_session(struct test_packet *t, void *end,
+					  struct stamp_reflector_session **s, __u32 *slot)
+{
+	struct stamp_listener_key lkey = {};
+	__u8 *ssid = t->payload + STAMP_OFF(stamp_test_pkt, ssid);
+
+	if (t->udp_len < sizeof(*t->udp) + STAMP_BASE_LEN || (void *)t->udp + t->udp_len > end ||
+	    (void *)(t->payload + STAMP_BASE_LEN) > end) {
 		/* Malformed STAMP if it is to one of our listeners, else somebody else's. */
-		__builtin_memcpy(lkey.addr, &ip6->daddr, 16);
-		lkey.port = dport;
+		__builtin_memcpy(lkey.addr, &t->ip6->daddr, 16);
+		lkey.port = t->dport;
 		if (!bpf_map_lookup_elem(&stamp_listeners, &lkey))
 			return count(STAMP_PASS_NOT_LISTENER, XDP_PASS);
 		return count(STAMP_DROP_MALFORMED, XDP_DROP);
 	}
-	s = find_session(((__u32)payload[14] << 8) | payload[15], &ip6->daddr, dport, &slot);
-	if (!s) {
-		__builtin_memcpy(lkey.addr, &ip6->daddr, 16);
-		lkey.port = dport;
+	*s = find_session(((__u32)ssid[0] << 8) | ssid[1], &t->ip6->daddr, t->dport, slot);
+	if (!*s) {
+		__builtin_memcpy(lkey.addr, &t->ip6->daddr, 16);
+		lkey.port = t->dport;
 		if (!bpf_map_lookup_elem(&stamp_listeners, &lkey))
 			return count(STAMP_PASS_NOT_LISTENER, XDP_PASS);
 		return count(STAMP_PASS_NO_SESSION, XDP_PASS);
 	}
-	if (udp_len != sizeof(*udp) + STAMP_BASE_LEN)
+	return -1;
+}
+
+/* What XDP answers: a base packet (TLVs go to user space), with a checksum that adds up,
+ * from the sender that owns a stateful session's counter. Returns -1 to reflect, else the
+ * verdict. IPv6 forbids a zero UDP checksum (RFC 8200 8.1): dropped. A checksum that does not
+ * add up may be corruption or a partial checksum that a veth or virtio sender left for
+ * offload, which XDP cannot tell apart: the stack decides (it drops corruption, counted in
+ * Udp6InCsumErrors) and the user-space engine answers the rest. RFC 8972 §3: a stateful
+ * counter is one sender's; another sender of the same SSID gets its own sequence in user
+ * space (a later pass to the stack keeps the claim: user space then numbers this sender from
+ * the same counter). */
+static __always_inline int reflectable(struct test_packet *t, struct stamp_reflector_session *s)
+{
+	if (t->udp_len != sizeof(*t->udp) + STAMP_BASE_LEN)
 		return count(STAMP_PASS_TLVS, XDP_PASS);
-	/* Nothing corrupted is reflected. IPv6 forbids a zero UDP checksum (RFC 8200 8.1): dropped.
-	 * A checksum that does not add up may be corruption or a partial checksum that a veth or
-	 * virtio sender left for offload, which XDP cannot tell apart: the stack decides (it drops
-	 * corruption, counted in Udp6InCsumErrors) and the user-space engine answers the rest. */
-	if (udp->check == 0)
+	if (t->udp->check == 0)
 		return count(STAMP_DROP_ZERO_CSUM, XDP_DROP);
-	if (!base_csum_ok(ip6, udp, payload))
+	if (!base_csum_ok(t->ip6, t->udp, t->payload))
 		return count(STAMP_PASS_CSUM, XDP_PASS);
-	/* RFC 8972 §3: a stateful counter is one sender's; another sender of the same SSID gets
-	 * its own sequence in user space. (A later pass to the stack keeps the claim: user space
-	 * then numbers this sender from the same counter.) */
-	if ((s->flags & STAMP_F_STATEFUL) && !stamp_owned_by(s, &ip6->saddr, udp->source))
+	if ((s->flags & STAMP_F_STATEFUL) && !stamp_owned_by(s, &t->ip6->saddr, t->udp->source))
 		return count(STAMP_PASS_OTHER_SENDER, XDP_PASS);
+	return -1;
+}
 
-	/* Everything needed from the old headers, before they move. The payload itself stays
-	 * where it is (only the headers in front of it change), and becomes the reply in place. */
-	sender = ip6->saddr;
-	local = ip6->daddr;
-	hop_limit = ip6->hop_limit;
-	vtc = *(__u32 *)ip6; /* version, traffic class, flow label */
-	sport = udp->source;
-	check = udp->check;
-	__builtin_memcpy(&in_seq, payload, 4);
-	__builtin_memcpy(&in_t1, payload + 4, 8);
-	__builtin_memcpy(&in_err, payload + 12, 2);
-	t2_be = bpf_cpu_to_be64(stamp_timestamp(t2, s->flags));
+/* The reply's checksum, by RFC 1624, from what changes: the sender's sequence number,
+ * timestamp, error estimate and the SSID only move (by multiples of 4 bytes), so they cancel
+ * out; bytes 16..43 of the test packet (MBZ, not trusted to be zero) leave, and the
+ * reflector's own fields come in (its sequence number and T3 are added when known). Sums of
+ * raw 32-bit and 16-bit words, like the stored checksum: one's-complement sums do not care
+ * about byte order or position within the word. */
+static __always_inline __u64 reply_csum_start(struct test_packet *t, struct stamp_reflector_session *s,
+					      __u64 t2_be)
+{
+	__u64 sum = (__u16)~t->udp->check;
+	__u8 ttl_word[2] = { t->hop_limit, 0 };
 
-	/* The checksum, by RFC 1624, from what changes: the sender's sequence number, timestamp,
-	 * error estimate and the SSID only move (by multiples of 4 bytes), so they cancel out;
-	 * bytes 16..43 of the test packet (MBZ, not trusted to be zero) leave, and the reflector's
-	 * own fields come in. Sums of raw 32-bit and 16-bit words, like the stored checksum:
-	 * one's-complement sums do not care about byte order or position within the word. */
-	sum = (__u16)~check;
 #pragma nounroll
-	for (int i = 4; i < STAMP_BASE_LEN / 4; i++) {
+	for (int i = STAMP_OFF(stamp_test_pkt, mbz) / 4; i < STAMP_BASE_LEN / 4; i++) {
 		__u32 w;
 
-		__builtin_memcpy(&w, payload + i * 4, 4);
+		__builtin_memcpy(&w, t->payload + i * 4, 4);
 		sum += (__u32)~w;
 	}
-	ttl_word[0] = hop_limit;
-	ttl_word[1] = 0;
-	sum += (t2_be & 0xffffffff) + (t2_be >> 32) + s->error_estimate + *(__u16 *)ttl_word;
+	return sum + (t2_be & 0xffffffff) + (t2_be >> 32) + s->error_estimate + *(__u16 *)ttl_word;
+}
 
-	/* Resize the headers for the return path: IPv6 + SRH of n waypoints + the sender. */
-	n = s->nsegs;
-	if (n > STAMP_MAX_SEGS)
-		return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
-	new_hdr = sizeof(*ip6) + (n ? 8 + 16 * (n + 1) : 0);
+/* Route: where the reply goes, the route to its first destination as the kernel would forward
+ * it (a FIB lookup, cached per CPU and session for FIB_CACHE_NS). Returns -1 with the egress
+ * interface and MAC addresses in `fib`; else the verdict: without a route or a resolved
+ * neighbour, the stack (and the user-space engine) answers. */
+static __always_inline int route_reply(struct xdp_md *ctx, struct test_packet *t,
+				       struct stamp_reflector_session *s, __u32 slot, __u32 new_hdr,
+				       __u64 now, struct bpf_fib_lookup *fib)
+{
+	struct fib_cache *fc;
+	__u32 dst[4];
+	int rc;
 
-	/* Where the reply goes: the route to its first destination, as the kernel would forward it.
-	 * Without a route or a resolved neighbour, the stack (and the user-space engine) answers. */
-	__builtin_memset(&fib, 0, sizeof(fib));
-	if (n)
-		__builtin_memcpy(reply_dst, s->segs[0], 16);
+	__builtin_memset(fib, 0, sizeof(*fib));
+	if (s->nsegs)
+		__builtin_memcpy(dst, s->segs[0], 16);
 	else
-		__builtin_memcpy(reply_dst, &sender, 16);
+		__builtin_memcpy(dst, &t->sender, 16);
 	fc = bpf_map_lookup_elem(&stamp_fib_cache, &slot);
-	if (fc && fc->expires_ns > t2 && fc->dst[0] == reply_dst[0] && fc->dst[1] == reply_dst[1] &&
-	    fc->dst[2] == reply_dst[2] && fc->dst[3] == reply_dst[3]) {
-		fib.ifindex = fc->ifindex;
-		__builtin_memcpy(fib.smac, fc->smac, ETH_ALEN);
-		__builtin_memcpy(fib.dmac, fc->dmac, ETH_ALEN);
-	} else {
-		fib.family = AF_INET6;
-		fib.l4_protocol = IPPROTO_UDP;
-		fib.tot_len = new_hdr + udp_len;
-		fib.ifindex = ctx->ingress_ifindex;
-		__builtin_memcpy(fib.ipv6_src, &local, 16);
-		__builtin_memcpy(fib.ipv6_dst, reply_dst, 16);
-		/* On success the helper overwrites ipv6_dst with the next hop's address. */
-		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-		if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
-			/* The helper answers only where the interface forwards. A host that does not
-			 * (a reflector that is no router) sends the reply back to the neighbour the
-			 * test packet came from, which is where its route would point too. */
-			fib.ifindex = ctx->ingress_ifindex;
-			__builtin_memcpy(fib.smac, eth->h_dest, ETH_ALEN);
-			__builtin_memcpy(fib.dmac, eth->h_source, ETH_ALEN);
-		} else if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-			return count(STAMP_PASS_NO_ROUTE, XDP_PASS);
-		}
-		if (fc) {
-			fc->expires_ns = t2 + FIB_CACHE_NS;
-			__builtin_memcpy(fc->dst, reply_dst, 16);
-			fc->ifindex = fib.ifindex;
-			__builtin_memcpy(fc->smac, fib.smac, ETH_ALEN);
-			__builtin_memcpy(fc->dmac, fib.dmac, ETH_ALEN);
-		}
+	if (fc && fc->expires_ns > now && fc->dst[0] == dst[0] && fc->dst[1] == dst[1] &&
+	    fc->dst[2] == dst[2] && fc->dst[3] == dst[3]) {
+		fib->ifindex = fc->ifindex;
+		__builtin_memcpy(fib->smac, fc->smac, ETH_ALEN);
+		__builtin_memcpy(fib->dmac, fc->dmac, ETH_ALEN);
+		return -1;
 	}
-	/* Nothing in the packet has changed yet: if XDP's headroom cannot take the longer header,
-	 * the user-space engine answers instead. */
-	if (old_hdr != new_hdr && bpf_xdp_adjust_head(ctx, (int)old_hdr - (int)new_hdr))
-		return count(STAMP_PASS_NO_HEADROOM, XDP_PASS);
+	fib->family = AF_INET6;
+	fib->l4_protocol = IPPROTO_UDP;
+	fib->tot_len = new_hdr + t->udp_len;
+	fib->ifindex = ctx->ingress_ifindex;
+	__builtin_memcpy(fib->ipv6_src, &t->local, 16);
+	__builtin_memcpy(fib->ipv6_dst, dst, 16);
+	/* On success the helper overwrites ipv6_dst with the next hop's address. */
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
+		/* The helper answers only where the interface forwards. A host that does not (a
+		 * reflector that is no router) sends the reply back to the neighbour the test
+		 * packet came from, which is where its route would point too. */
+		fib->ifindex = ctx->ingress_ifindex;
+		__builtin_memcpy(fib->smac, t->eth->h_dest, ETH_ALEN);
+		__builtin_memcpy(fib->dmac, t->eth->h_source, ETH_ALEN);
+	} else if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		return count(STAMP_PASS_NO_ROUTE, XDP_PASS);
+	}
+	if (fc) {
+		fc->expires_ns = now + FIB_CACHE_NS;
+		__builtin_memcpy(fc->dst, dst, 16);
+		fc->ifindex = fib->ifindex;
+		__builtin_memcpy(fc->smac, fib->smac, ETH_ALEN);
+		__builtin_memcpy(fc->dmac, fib->dmac, ETH_ALEN);
+	}
+	return -1;
+}
 
-	/* Committed: only now may a stateful session's counter move. */
-	seq = in_seq;
-	if (s->flags & STAMP_F_STATEFUL)
-		seq = bpf_htonl(__sync_fetch_and_add(&s->next_seq, 1));
-	sum += seq;
+/* Header rewrite, after bpf_xdp_adjust_head gave the headers their new size: Ethernet to the
+ * next hop, IPv6 from the local address, the session's return path as an SRH (segments[0] the
+ * sender, the first waypoint at segments[n]), UDP with the ports swapped. Returns the payload,
+ * where it was, or NULL when the frame is not as long as it must be. */
+static __always_inline __u8 *rewrite_headers(struct xdp_md *ctx, struct test_packet *t,
+					     struct stamp_reflector_session *s, struct bpf_fib_lookup *fib,
+					     __u32 new_hdr)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + sizeof(*eth);
+	struct udphdr *udp;
+	__u32 n = s->nsegs, i;
+	__u8 *payload;
 
-	c.pos = (void *)(long)ctx->data;
-	c.end = (void *)(long)ctx->data_end;
-	eth = c.pos;
-	ip6 = c.pos + sizeof(*eth);
-	if ((void *)(ip6 + 1) > c.end)
-		return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	if ((void *)(ip6 + 1) > end || n > STAMP_MAX_SEGS)
+		return NULL;
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
-	*(__u32 *)ip6 = vtc;
-	ip6->payload_len = bpf_htons(new_hdr - sizeof(*ip6) + udp_len);
+	*(__u32 *)ip6 = t->vtc;
+	ip6->payload_len = bpf_htons(new_hdr - sizeof(*ip6) + t->udp_len);
 	ip6->nexthdr = n ? IPPROTO_ROUTING_HDR : IPPROTO_UDP;
 	ip6->hop_limit = REPLY_HOP_LIMIT;
-	ip6->saddr = local;
+	ip6->saddr = t->local;
 	if (n) {
-		__u8 *srh = (void *)(ip6 + 1);
-		__u32 i;
+		struct ipv6_sr_hdr *srh = (void *)(ip6 + 1);
+		__u8 *segs = (void *)(srh + 1);
 
-		if ((void *)(srh + 8 + 16) > c.end)
-			return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
-		srh[0] = IPPROTO_UDP;
-		srh[1] = 2 * (n + 1);
-		srh[2] = SRH_TYPE;
-		srh[3] = n; /* Segments Left */
-		srh[4] = n; /* Last Entry */
-		srh[5] = 0;
-		srh[6] = 0;
-		srh[7] = 0;
-		__builtin_memcpy(srh + 8, &sender, 16); /* segments[0]: the final destination */
+		if ((void *)(segs + 16) > end)
+			return NULL;
+		srh->nexthdr = IPPROTO_UDP;
+		srh->hdrlen = 2 * (n + 1);
+		srh->type = SRH_TYPE;
+		srh->segments_left = n;
+		srh->first_segment = n; /* Last Entry */
+		srh->flags = 0;
+		srh->tag = 0;
+		__builtin_memcpy(segs, &t->sender, 16); /* segments[0]: the final destination */
 		for (i = 1; i <= STAMP_MAX_SEGS; i++) {
-			__u8 *dst = srh + 8 + 16 * i;
+			__u8 *dst = segs + 16 * i;
 
 			if (i > n)
 				break;
-			if ((void *)(dst + 16) > c.end)
-				return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
+			if ((void *)(dst + 16) > end)
+				return NULL;
 			/* segments[i] = waypoint n - i: the first waypoint sits at segments[n] */
 			__builtin_memcpy(dst, s->segs[(n - i) & (STAMP_MAX_SEGS - 1)], 16);
 		}
 		__builtin_memcpy(&ip6->daddr, s->segs[0], 16);
 	} else {
-		ip6->daddr = sender;
+		ip6->daddr = t->sender;
 	}
-
 	udp = (void *)ip6 + new_hdr;
-	if ((void *)(udp + 1) > c.end)
-		return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
+	if ((void *)(udp + 1) > end)
+		return NULL;
 	payload = (void *)(udp + 1);
-	if ((void *)(payload + STAMP_BASE_LEN) > c.end)
-		return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
-	udp->source = bpf_htons(dport);
-	udp->dest = sport;
-	udp->len = bpf_htons(udp_len);
+	if ((void *)(payload + STAMP_BASE_LEN) > end)
+		return NULL;
+	udp->source = bpf_htons(t->dport);
+	udp->dest = t->sport;
+	udp->len = bpf_htons(t->udp_len);
+	return payload;
+}
 
-	/* The reflector's packet (RFC 8762 §4.3.1 with the RFC 8972 SSID, which stays at 14..15). */
-	__builtin_memcpy(payload, &seq, 4);
-	__builtin_memcpy(payload + 12, &s->error_estimate, 2);
-	__builtin_memcpy(payload + 16, &t2_be, 8);
-	__builtin_memcpy(payload + 24, &in_seq, 4); /* Session-Sender Sequence Number */
-	__builtin_memcpy(payload + 28, &in_t1, 8);  /* Session-Sender Timestamp */
-	__builtin_memcpy(payload + 36, &in_err, 2); /* Session-Sender Error Estimate */
-	payload[38] = 0;
-	payload[39] = 0;
-	payload[40] = hop_limit; /* Ses-Sender TTL */
-	payload[41] = 0;
-	payload[42] = 0;
-	payload[43] = 0;
-	/* T3 last. The checksum only has to account for the payload: the pseudo-header's
-	 * addresses (final destination and source) and the ports are the same pair swapped. */
+/* The sender's fields the reply copies (network order). */
+struct test_fields {
+	__u32 seq;
+	__u64 t1;
+	__u16 err;
+	__u8 hop_limit;
+};
+
+/* Payload rewrite: the reflector's packet (RFC 8762 §4.3.1 with the RFC 8972 SSID, which stays
+ * where it is) over the test packet, T3 last, then the checksum. The pseudo-header's addresses
+ * (final destination and source) and the ports are the same pair swapped: only the payload
+ * changes the sum. */
+static __always_inline void rewrite_payload(__u8 *p, struct udphdr *udp, const struct test_fields *in,
+					    struct stamp_reflector_session *s, __u32 seq, __u64 t2_be, __u64 sum)
+{
+	__u64 t3_be;
+	__u16 check;
+
+	__builtin_memcpy(p + STAMP_OFF(stamp_reply_pkt, seq), &seq, 4);
+	__builtin_memcpy(p + STAMP_OFF(stamp_reply_pkt, error_estimate), &s->error_estimate, 2);
+	__builtin_memcpy(p + STAMP_OFF(stamp_reply_pkt, rx_timestamp), &t2_be, 8);
+	__builtin_memcpy(p + STAMP_OFF(stamp_reply_pkt, sender_seq), &in->seq, 4);
+	__builtin_memcpy(p + STAMP_OFF(stamp_reply_pkt, sender_timestamp), &in->t1, 8);
+	__builtin_memcpy(p + STAMP_OFF(stamp_reply_pkt, sender_error_estimate), &in->err, 2);
+	__builtin_memset(p + STAMP_OFF(stamp_reply_pkt, mbz1), 0, 2);
+	p[STAMP_OFF(stamp_reply_pkt, sender_ttl)] = in->hop_limit;
+	__builtin_memset(p + STAMP_OFF(stamp_reply_pkt, mbz2), 0, 3);
 	t3_be = bpf_cpu_to_be64(stamp_timestamp(bpf_ktime_get_tai_ns(), s->flags));
-	__builtin_memcpy(payload + 4, &t3_be, 8);
-	sum += (t3_be & 0xffffffff) + (t3_be >> 32);
+	__builtin_memcpy(p + STAMP_OFF(stamp_reply_pkt, timestamp), &t3_be, 8);
+	sum += seq + (t3_be & 0xffffffff) + (t3_be >> 32);
 	check = csum_fold(sum);
 	udp->check = check ? check : 0xffff;
+}
+
+SEC("xdp")
+int stamp_xdp(struct xdp_md *ctx)
+{
+	struct cursor c = { (void *)(long)ctx->data, (void *)(long)ctx->data_end };
+	struct stamp_reflector_session *s = NULL;
+	struct test_packet t;
+	struct test_fields in;
+	struct bpf_fib_lookup fib;
+	__u32 new_hdr, seq, slot = 0;
+	__u64 t2, t2_be, sum;
+	__u8 *payload;
+	int v;
+
+	/* Traffic that is not ours is not counted: it must cost next to nothing. */
+	if (parse_test_packet(&c, &t) < 0)
+		return XDP_PASS;
+	if (!port_bit(stamp_port_bits, t.dport)) {
+		if (port_bit(stamp_collect_bits, t.dport))
+			return collect(t.ip6, t.udp, c.end, t.dport);
+		return XDP_PASS;
+	}
+	/* A STAMP port: T2 now, before the lookups. */
+	t2 = bpf_ktime_get_tai_ns();
+	v = lookup_session(&t, c.end, &s, &slot);
+	if (v >= 0)
+		return v;
+	if (!s)
+		return XDP_PASS;
+	v = reflectable(&t, s);
+	if (v >= 0)
+		return v;
+
+	/* Everything needed from the old headers, before they move. */
+	t.sender = t.ip6->saddr;
+	t.local = t.ip6->daddr;
+	t.hop_limit = t.ip6->hop_limit;
+	t.vtc = *(__u32 *)t.ip6;
+	t.sport = t.udp->source;
+	__builtin_memcpy(&in.seq, t.payload + STAMP_OFF(stamp_test_pkt, seq), 4);
+	__builtin_memcpy(&in.t1, t.payload + STAMP_OFF(stamp_test_pkt, timestamp), 8);
+	__builtin_memcpy(&in.err, t.payload + STAMP_OFF(stamp_test_pkt, error_estimate), 2);
+	in.hop_limit = t.hop_limit;
+	t2_be = bpf_cpu_to_be64(stamp_timestamp(t2, s->flags));
+	sum = reply_csum_start(&t, s, t2_be);
+
+	/* The reply's headers: IPv6 + SRH of n waypoints and the sender. */
+	if (s->nsegs > STAMP_MAX_SEGS)
+		return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
+	new_hdr = sizeof(struct ipv6hdr) + (s->nsegs ? 8 + 16 * (s->nsegs + 1) : 0);
+	v = route_reply(ctx, &t, s, slot, new_hdr, t2, &fib);
+	if (v >= 0)
+		return v;
+	/* Nothing in the packet has changed yet: if XDP's headroom cannot take the longer header,
+	 * the user-space engine answers instead. */
+	if (t.hdr_len != new_hdr && bpf_xdp_adjust_head(ctx, (int)t.hdr_len - (int)new_hdr))
+		return count(STAMP_PASS_NO_HEADROOM, XDP_PASS);
+
+	/* Committed: only now may a stateful session's counter move. */
+	seq = in.seq;
+	if (s->flags & STAMP_F_STATEFUL)
+		seq = bpf_htonl(__sync_fetch_and_add(&s->next_seq, 1));
+	payload = rewrite_headers(ctx, &t, s, &fib, new_hdr);
+	if (!payload)
+		return count(STAMP_ABORT_ADJUST, XDP_ABORTED);
+	rewrite_payload(payload, (struct udphdr *)payload - 1, &in, s, seq, t2_be, sum);
 	if (fib.ifindex == ctx->ingress_ifindex)
 		return count(STAMP_TX_REFLECTED, XDP_TX);
 	count(STAMP_REDIRECT_REFLECTED, 0);

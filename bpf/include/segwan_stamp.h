@@ -17,6 +17,39 @@ struct stamp_listener_key {
 	__u16 pad;
 };
 
+/* The unauthenticated base packets (RFC 8762 §4.2.1 and §4.3.1, with the RFC 8972 SSID), as the
+ * BPF programs address them: STAMP_OFF() into these, not literal offsets. Every field is in
+ * network order on the wire. */
+struct stamp_test_pkt {
+	__u32 seq;
+	__u64 timestamp; /* T1 */
+	__u16 error_estimate;
+	__u16 ssid;
+	__u8 mbz[28];
+} __attribute__((packed));
+struct stamp_reply_pkt {
+	__u32 seq;
+	__u64 timestamp; /* T3 */
+	__u16 error_estimate;
+	__u16 ssid;
+	__u64 rx_timestamp; /* T2 */
+	__u32 sender_seq;
+	__u64 sender_timestamp;
+	__u16 sender_error_estimate;
+	__u16 mbz1;
+	__u8 sender_ttl;
+	__u8 mbz2[3];
+} __attribute__((packed));
+#define STAMP_OFF(type, field) __builtin_offsetof(struct type, field)
+#ifdef __cplusplus
+static_assert(sizeof(stamp_test_pkt) == STAMP_BASE_LEN && sizeof(stamp_reply_pkt) == STAMP_BASE_LEN,
+	      "a base STAMP packet is 44 bytes");
+#else
+_Static_assert(sizeof(struct stamp_test_pkt) == STAMP_BASE_LEN &&
+		       sizeof(struct stamp_reply_pkt) == STAMP_BASE_LEN,
+	       "a base STAMP packet is 44 bytes");
+#endif
+
 #define STAMP_F_STATEFUL (1u << 0)
 #define STAMP_F_PTP (1u << 1)
 

@@ -7,6 +7,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ipv6.h>
+#include <linux/seg6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -35,6 +36,28 @@ static __always_inline int parse_ipv6(struct cursor *c, struct ipv6hdr **ip6)
 		return -1;
 	c->pos = h + 1;
 	*ip6 = h;
+	return h->nexthdr;
+}
+
+#define IPPROTO_ROUTING_HDR 43
+#define SRH_TYPE 4
+
+/* The SRv6 Segment Routing Header (RFC 8754) at the cursor, whole: one parser for the three
+ * programs. Returns its Next Header and moves past it, or -1 when it is not an SRH (another
+ * routing type) or is cut short. The segments are at (*srh)->segments, Last Entry + 1 of them
+ * ((*srh)->first_segment is the Last Entry); a reader checks each against the end itself. */
+static __always_inline int parse_srh(struct cursor *c, struct ipv6_sr_hdr **srh)
+{
+	struct ipv6_sr_hdr *h = c->pos;
+	__u32 len;
+
+	if ((void *)(h + 1) > c->end || h->type != SRH_TYPE)
+		return -1;
+	len = ((__u32)h->hdrlen + 1) * 8;
+	if (c->pos + len > c->end)
+		return -1;
+	c->pos += len;
+	*srh = h;
 	return h->nexthdr;
 }
 
