@@ -3,7 +3,8 @@
 # trafgen (sendto per packet, pinned to CPU 0) sends 106-byte test packets (IPv6/UDP, 44-byte
 # unauthenticated STAMP, SSID 1) into refl0; what comes back on gen0 is counted (and dropped)
 # by an XDP program. Threaded NAPI on both ends. Reflectors: SegWAN's XDP program (eBPF
-# engine), a minimal XDP reflector, SegWAN's user-space engine (segwan-stamp reflect), a
+# engine), a minimal XDP reflector, SegWAN's user-space engine (segwan-stamp reflect: with its
+# AF_PACKET ring, and with sockets only), a
 # Python AF_PACKET reflector with prebuilt bytes, and a Scapy reflector (sendp per packet).
 # The fast ones alternate three times (medians); Scapy runs once. JSON lines; targets: the eBPF
 # engine >= 0.9 x the minimal XDP reflector, the user-space engine >= 3 x Python AF_PACKET.
@@ -24,7 +25,7 @@ stop_reflector() {
 cleanup() {
   stop_reflector
   for n in gen refl; do ip netns del "$P$n" 2>/dev/null || true; done
-  rm -f "$CFG" "$CFG.out"
+  rm -f "$CFG" "$CFG.out" "$CFG.count"
 }
 trap cleanup EXIT
 G() { ip netns exec "${P}gen" "$@"; }
@@ -58,6 +59,7 @@ start() {
     xdp-min) $IN_R "$HELPER" min refl0 >"$CFG.out" 2>&1 & ;;
     ebpf) $IN_R "$HELPER" stamp refl0 fd5e:b::1 >"$CFG.out" 2>&1 & ;;
     userspace) $IN_R taskset -c 1 "$BUILD/edge-manager/segwan-stamp" reflect --listen fd5e:b::1 >"$CFG.out" 2>&1 & ;;
+    userspace-socket) $IN_R taskset -c 1 "$BUILD/edge-manager/segwan-stamp" reflect --no-ring --listen fd5e:b::1 >"$CFG.out" 2>&1 & ;;
     afpacket) $IN_R taskset -c 1 python3 "$HERE/afpacket_reflector.py" refl0 >"$CFG.out" 2>&1 & ;;
     scapy) $IN_R taskset -c 1 /usr/bin/python3 "$HERE/scapy_reflector.py" refl0 >"$CFG.out" 2>&1 & ;;
   esac
@@ -67,28 +69,41 @@ start() {
   stop_reflector
   return 1
 }
-# measure WINDOW_S: "reflected_pps offered_pps" over the window, after a 1 s warm-up
+# cpu_ticks PID: user + system clock ticks of a process so far (0 for none)
+cpu_ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# measure WINDOW_S: "reflected_pps offered_pps cpu_ns_per_packet" over the window, after a 1 s
+# warm-up; the CPU is the reflector process's own (user + system), for the user-space ones
 measure() {
-  local window=$1 tx0 tx1 out
+  local window=$1 tx0 tx1 out c0 c1 counter
   ip netns exec "${P}gen" taskset -c 0 timeout $((window + 3)) trafgen -i "$CFG" -o gen0 -t 0 -q >/dev/null 2>&1 &
   local gen=$!
   tx0=$(G cat /sys/class/net/gen0/statistics/tx_packets)
-  out=$(G "$HELPER" count gen0 1 "$window")
+  ip netns exec "${P}gen" "$HELPER" count gen0 1 "$window" >"$CFG.count" 2>&1 &
+  counter=$!
+  sleep 1
+  c0=$(cpu_ticks "$REFL")
+  wait "$counter" 2>/dev/null || true
+  c1=$(cpu_ticks "$REFL")
+  out=$(cat "$CFG.count")
   tx1=$(G cat /sys/class/net/gen0/statistics/tx_packets)
   kill "$gen" 2>/dev/null || true
   wait "$gen" 2>/dev/null || true
-  echo "$(echo "$out" | sed -E 's/.*"pps": ([0-9]+).*/\1/') $(((tx1 - tx0) / (window + 1)))"
+  local pps
+  pps=$(echo "$out" | sed -E 's/.*"pps": ([0-9]+).*/\1/')
+  echo "$pps $(((tx1 - tx0) / (window + 1))) $(awk -v c=$((c1 - c0)) -v p="$pps" -v w="$window" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN{ if (p > 0) printf "%d", c * 1e9 / hz / (p * w); else print 0 }')"
 }
-declare -A PPS OFFERED
+declare -A PPS OFFERED CPU
 run() {  # run NAME WINDOW: one measurement of NAME appended to its list
   start "$1" || return 0
-  read -r p o < <(measure "$2")
+  read -r p o c < <(measure "$2")
   stop_reflector
   PPS[$1]="${PPS[$1]:-} $p"
   OFFERED[$1]="${OFFERED[$1]:-} $o"
+  CPU[$1]="${CPU[$1]:-} $c"
 }
 for _ in 1 2 3; do
-  for r in xdp-min ebpf userspace afpacket; do run $r 2; done
+  for r in xdp-min ebpf userspace userspace-socket afpacket; do run $r 2; done
 done
 run scapy 3
 median() { printf '%s\n' $1 | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
@@ -99,6 +114,16 @@ row() {  # row CASE NAME BASE_NAME BASE_LABEL TARGET
   echo "{\"bench\":\"stamp_pps\",\"case\":\"$1\",\"pps\":$p,\"offered_pps\":$o,\"baseline\":\"$4\",\"baseline_pps\":$b,\"ratio\":$(ratio "$p" "$b"),\"target_ratio\":$5}"
 }
 row "eBPF engine (SegWAN XDP program)" ebpf xdp-min "minimal XDP reflector" 0.9
-row "user-space engine (segwan-stamp reflect)" userspace afpacket "Python AF_PACKET reflector, prebuilt bytes" 3
+row "user-space engine (segwan-stamp reflect: AF_PACKET ring)" userspace afpacket "Python AF_PACKET reflector, prebuilt bytes" 3
+row "user-space engine, sockets only (segwan-stamp reflect --no-ring)" userspace-socket afpacket "Python AF_PACKET reflector, prebuilt bytes" null
 row "Scapy reflector (sendp per packet)" scapy xdp-min "minimal XDP reflector" null
+# CPU per reflected packet of the reflector process itself: what decides when the offered load
+# (the generator) is the limit rather than the reflector
+cpu_row() {  # cpu_row CASE NAME: ns of the reflector's CPU per packet against Python AF_PACKET's
+  local c b
+  c=$(median "${CPU[$2]:-0}"); b=$(median "${CPU[afpacket]:-0}")
+  echo "{\"bench\":\"stamp_pps_cpu\",\"case\":\"$1\",\"cpu_ns_per_packet\":$c,\"baseline\":\"Python AF_PACKET reflector, prebuilt bytes\",\"baseline_cpu_ns_per_packet\":$b,\"speedup\":$(ratio "$b" "$c"),\"target_speedup\":3}"
+}
+cpu_row "user-space engine (AF_PACKET ring)" userspace
+cpu_row "user-space engine, sockets only" userspace-socket
 row "Python AF_PACKET reflector, prebuilt bytes" afpacket xdp-min "minimal XDP reflector" null

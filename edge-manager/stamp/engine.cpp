@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <ctime>
 #include <unordered_set>
 
@@ -15,6 +16,9 @@ namespace {
 // How long past the next interval a held record waits for the reply that carries its
 // follow-up (a lost or late reply must not hold it for ever).
 constexpr int64_t kFollowUpWaitNs = 1'000'000'000;
+// A ring keeps being looked at this long after its last packet, at most kRingServeNs a turn.
+constexpr int64_t kRingSpinNs = 30'000;
+constexpr int64_t kRingServeNs = 500'000;
 // How often the clock's synchronisation state is read again.
 constexpr int64_t kClockCheckNs = 10'000'000'000;
 
@@ -25,10 +29,11 @@ int64_t MonoNs() {
 }
 }  // namespace
 
-UserspaceEngine::UserspaceEngine(size_t result_queue)
+UserspaceEngine::UserspaceEngine(size_t result_queue, bool packet_rings)
     : queue_limit_(result_queue),
       tai_offset_(TaiUtcOffset()),
-      reflector_(Reflector::Clock{.tai_utc_offset_s = TaiUtcOffset()}) {
+      reflector_(Reflector::Clock{.tai_utc_offset_s = TaiUtcOffset()}),
+      use_rings_(packet_rings) {
   if (pipe2(wake_, O_NONBLOCK | O_CLOEXEC) != 0) wake_[0] = wake_[1] = -1;
   RefreshClock(MonoNs());  // before the worker: nothing to lock yet
   worker_ = std::thread([this] { Run(); });
@@ -66,6 +71,17 @@ Status UserspaceEngine::InitReflector(const IpAddress& address, uint16_t port,
   }
   auto sock = StampSocket::Open(address, port);
   if (!sock) return sock.error();
+  if (use_rings_ && !rings_.count(port)) {
+    auto ring = PacketRing::Open(port);
+    if (ring) {
+      rings_[port] = std::make_unique<PacketRing>(std::move(*ring));
+    } else {
+      SEGWAN_LOG(kInfo, "stamp") << "port " << port << ": replies from sockets only (" << ring.error().message << ")";
+    }
+  }
+  if (rings_.count(port)) {
+    if (auto st = PacketRing::LeaveBasePacketsToTheRing(sock->fd()); !st) return st;
+  }
   reflector_sockets_.push_back(
       std::make_unique<ReflectorSocket>(ReflectorSocket{address, port, std::move(*sock)}));
   Wake(wake_[1]);
@@ -85,6 +101,7 @@ void UserspaceEngine::Reset(bool sender) {
     senders_.clear();
   } else {
     reflector_sockets_.clear();
+    rings_.clear();
     if (ebpf_) {
       for (const auto& [ssid, e] : reflector_sessions_) ebpf_->RemoveSession(ssid);
     }
@@ -92,6 +109,10 @@ void UserspaceEngine::Reset(bool sender) {
     reflector_.Clear();
   }
   Wake(wake_[1]);
+}
+
+void UserspaceEngine::AcceptAnyReflectorSession(const ReflectorSessionConfig& templ) {
+  reflector_.AcceptAnySession(templ);
 }
 
 Status UserspaceEngine::AddReflectorSession(const ReflectorSessionConfig& c) {
@@ -234,6 +255,18 @@ std::vector<std::pair<std::string, uint64_t>> UserspaceEngine::Counters() const 
     for (auto& [name, n] : ebpf_->Reasons()) out.emplace_back("xdp:" + name, n);
   }
   if (ebpf_sender_) out.emplace_back("tc:t1-stamped", ebpf_sender_->Stamped());
+  std::lock_guard lock(mu_);
+  if (!rings_.empty()) {
+    out.emplace_back("ring:reflected", ring_counters_.reflected);
+    out.emplace_back("ring:replied-by-socket", ring_counters_.by_socket);
+    out.emplace_back("ring:bad-checksum", ring_counters_.bad_checksum);
+    out.emplace_back("ring:not-listener", ring_counters_.not_listener);
+    out.emplace_back("ring:send-errors", ring_counters_.send_errors);
+    uint64_t drops = 0;
+    for (auto& [port, r] : rings_) drops += r->kernel_drops();
+    ring_counters_.kernel_drops += drops;
+    out.emplace_back("ring:no-room", ring_counters_.kernel_drops);
+  }
   return out;
 }
 
@@ -285,14 +318,79 @@ void UserspaceEngine::ServeReflector(ReflectorSocket& rs) {
     auto out = reflector_.Reflect({dg.payload, dg.rx_tai_ns, dg.hop_limit, dg.traffic_class, dg.to, rs.port, dg.from, dg.from_port});
     auto* refl = std::get_if<Reflection>(&out);
     if (!refl) continue;  // counted by the reflector, by reason
-    const auto& cfg = reflector_sessions_.at(refl->ssid).config;
-    const Key* key = cfg.mode == Mode::kAuthenticated ? &cfg.key : nullptr;
-    PatchT3(refl->reply, cfg.mode, EncodeTimestamp(NowTaiNs(), cfg.format, tai_offset_), key);
-    uint64_t sent_at = 0;
-    auto st = rs.socket.SendTo(refl->reply, refl->reply_to.value_or(dg.from), dg.from_port,
-                               refl->return_segments, refl->dscp, refl->follow_up ? &sent_at : nullptr, tai_offset_);
-    if (!st) SEGWAN_LOG(kWarn, "stamp") << st.error().message;
-    if (sent_at) reflector_.NoteTransmit(refl->ssid, dg.from, dg.from_port, refl->seq, sent_at);
+    ReplyBySocket(rs.socket, *refl, dg.from, dg.from_port);
+  }
+}
+
+void UserspaceEngine::ReplyBySocket(StampSocket& socket, Reflection& refl, const IpAddress& from, uint16_t from_port) {
+  PatchT3(refl.reply, refl.mode, EncodeTimestamp(NowTaiNs(), refl.format, tai_offset_), &refl.key);
+  uint64_t sent_at = 0;
+  auto st = socket.SendTo(refl.reply, refl.reply_to.value_or(from), from_port, refl.return_segments, refl.dscp,
+                          refl.follow_up ? &sent_at : nullptr, tai_offset_);
+  if (!st) SEGWAN_LOG(kWarn, "stamp") << st.error().message;
+  if (sent_at) reflector_.NoteTransmit(refl.ssid, from, from_port, refl.seq, sent_at);
+}
+
+UserspaceEngine::ReflectorSocket* UserspaceEngine::ListenerFor(const IpAddress& address, uint16_t port) {
+  ReflectorSocket* any = nullptr;
+  for (auto& r : reflector_sockets_) {
+    if (r->port != port) continue;
+    if (r->address == address) return r.get();
+    if (r->address == IpAddress{AF_INET6, {}}) any = r.get();
+  }
+  return any;
+}
+
+// Base test packets from the ring: answered here and sent back through the ring to the
+// neighbour they came from, unless the reply takes another way (a return path or address, or
+// a follow-up transmit time to take): then through the listener's socket.
+void UserspaceEngine::ServeRing(PacketRing& ring) {
+  auto serve = [&](const RingPacket& p) {
+    const auto& f = p.frame;
+    const size_t ip = p.udp_offset - 40, u = p.udp_offset;
+    IpAddress src{AF_INET6, {}}, dst{AF_INET6, {}};
+    std::memcpy(src.bytes.data(), &f[ip + 8], 16);
+    std::memcpy(dst.bytes.data(), &f[ip + 24], 16);
+    const uint16_t sport = static_cast<uint16_t>(f[u] << 8 | f[u + 1]);
+    const size_t udp_len = static_cast<size_t>(f[u + 4] << 8 | f[u + 5]);
+    ReflectorSocket* listener = ListenerFor(dst, ring.port());
+    if (!listener) {
+      ++ring_counters_.not_listener;
+      return;
+    }
+    if (udp_len < 8 || u + udp_len > f.size() || (!p.checksum_trusted && !UdpChecksumOk(f, u))) {
+      ++ring_counters_.bad_checksum;  // what the kernel's UDP layer would have dropped
+      return;
+    }
+    const uint8_t tclass = static_cast<uint8_t>((f[ip] & 0x0f) << 4 | f[ip + 1] >> 4);
+    const uint64_t t2 = p.rx_realtime_ns + static_cast<uint64_t>(tai_offset_) * 1'000'000'000ULL;
+    auto out = reflector_.Reflect({f.subspan(u + 8, udp_len - 8), t2, f[ip + 7], tclass, dst, ring.port(), src, sport});
+    auto* refl = std::get_if<Reflection>(&out);
+    if (!refl) return;  // counted by the reflector, by reason
+    if (refl->reply_to || !refl->return_segments.empty() || refl->follow_up) {
+      ++ring_counters_.by_socket;
+      ReplyBySocket(listener->socket, *refl, src, sport);
+      return;
+    }
+    PatchT3(refl->reply, refl->mode, EncodeTimestamp(NowTaiNs(), refl->format, tai_offset_), &refl->key);
+    ring.Queue(ReplyFrame(f, u, refl->reply, refl->dscp ? static_cast<uint8_t>(*refl->dscp << 2) : 0), p.ifindex);
+    ++ring_counters_.reflected;
+  };
+  // While packets keep coming, the ring is looked at again for a short while before the worker
+  // goes back to poll: under load, one wake-up serves many packets (a system call per packet
+  // is what this path exists to avoid). Bounded, so that the worker's other duties and the
+  // API (waiting for mu_) are never held off for long.
+  const int64_t start = MonoNs();
+  int64_t last = start;
+  for (;;) {
+    const size_t n = ring.Drain(serve, 64);
+    if (auto st = ring.Flush(); !st) {
+      ++ring_counters_.send_errors;
+      SEGWAN_LOG(kWarn, "stamp") << st.error().message;
+    }
+    const int64_t now = MonoNs();
+    if (n) last = now;
+    if (now - last > kRingSpinNs || now - start > kRingServeNs) break;
   }
 }
 
@@ -431,6 +529,7 @@ void UserspaceEngine::Run() {
       if (ebpf_) fds.push_back({ebpf_->RecordsFd(), POLLIN, 0});
       const int64_t now = MonoNs();
       for (const auto& r : reflector_sockets_) fds.push_back({r->socket.fd(), POLLIN, 0});
+      for (const auto& [port, r] : rings_) fds.push_back({r->fd(), POLLIN, 0});
       for (const auto& [ssid, s] : senders_) {
         fds.push_back({s->socket.fd(), POLLIN, 0});
         if (s->running) timeout_ns = std::min(timeout_ns, std::max<int64_t>(0, s->next_ns - now));
@@ -454,6 +553,9 @@ void UserspaceEngine::Run() {
     std::lock_guard lock(mu_);
     RefreshClock(MonoNs());
     if (ebpf_ && readable(ebpf_->RecordsFd())) DrainXdp();
+    for (auto& [port, r] : rings_) {
+      if (readable(r->fd())) ServeRing(*r);
+    }
     for (auto& r : reflector_sockets_) {
       if (readable(r->socket.fd())) ServeReflector(*r);
     }

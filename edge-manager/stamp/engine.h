@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "edge-manager/stamp/packet_ring.h"
 #include "edge-manager/stamp/xdp_stamp.h"
 #include "edge-manager/stamp/ebpf_sender.h"
 #include "edge-manager/stamp/reflector.h"
@@ -64,7 +65,10 @@ inline constexpr size_t kMaxSenderSessions = 1024;
 // address, sender sessions each with a socket of their own, one worker thread. Thread-safe.
 class UserspaceEngine {
  public:
-  explicit UserspaceEngine(size_t result_queue = kDefaultResultQueue);
+  // With `packet_rings`, reflector ports also get an AF_PACKET ring (PacketRing) for their base
+  // test packets where the process may open one; the sockets serve the rest (and everything
+  // where it may not).
+  explicit UserspaceEngine(size_t result_queue = kDefaultResultQueue, bool packet_rings = true);
   ~UserspaceEngine();
 
   // Hands the engine an XDP reflector for the unauthenticated sessions without TLVs (it must
@@ -88,6 +92,8 @@ class UserspaceEngine {
   void Reset(bool sender);  // every session of that role goes (reflector: its sockets too)
 
   Status AddReflectorSession(const ReflectorSessionConfig& c);
+  // Reflects test packets of any SSID with this template (segwan-stamp reflect): never in XDP.
+  void AcceptAnyReflectorSession(const ReflectorSessionConfig& templ);
   Status AddSenderSession(const SenderSessionConfig& c);
   Status Start(bool sender, uint16_t ssid);
   Status Stop(bool sender, uint16_t ssid);
@@ -135,6 +141,10 @@ class UserspaceEngine {
   };
   void Run();
   void ServeReflector(ReflectorSocket& s);
+  void ServeRing(PacketRing& ring);
+  // Sends a reflection through a listener's UDP socket (T3 written just before).
+  void ReplyBySocket(StampSocket& socket, Reflection& refl, const IpAddress& to, uint16_t to_port);
+  ReflectorSocket* ListenerFor(const IpAddress& address, uint16_t port);
   SenderPacket Prototype(const SenderSessionConfig& c) const;
   // Reads the clock's synchronisation (every kClockCheckNs) and, when it changed, puts it in
   // every Error Estimate and Timestamp Information TLV from then on (both engines).
@@ -163,6 +173,11 @@ class UserspaceEngine {
   mutable std::mutex mu_;  // guards senders_, reflector_sockets_, reflector_sessions_
   std::map<uint16_t, std::unique_ptr<Sender>> senders_;
   std::vector<std::unique_ptr<ReflectorSocket>> reflector_sockets_;
+  const bool use_rings_;
+  std::map<uint16_t, std::unique_ptr<PacketRing>> rings_;  // by port
+  struct RingCounters {
+    uint64_t reflected = 0, by_socket = 0, bad_checksum = 0, not_listener = 0, send_errors = 0, kernel_drops = 0;
+  } mutable ring_counters_;
   std::atomic<bool> stop_{false};
   int wake_[2] = {-1, -1};  // pipe that interrupts the worker's poll after a change
   std::thread worker_;

@@ -349,6 +349,9 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
 
   Reflection out;
   out.ssid = cfg.ssid;
+  out.mode = cfg.mode;
+  out.format = cfg.format;
+  if (key) out.key = *key;
   out.return_segments = cfg.return_segments;
   ReflectorPacket r;
   r.ssid = cfg.ssid;

@@ -57,6 +57,9 @@ struct Reflection {
   std::optional<IpAddress> reply_to;       // RFC 9503 Return Address
   std::optional<uint8_t> dscp;             // Class of Service DSCP1
   uint16_t ssid = 0;
+  Mode mode = Mode::kUnauthenticated;  // the session's: how to write T3 (PatchT3)
+  TimestampFormat format = TimestampFormat::kNtp;
+  Key key;                 // authenticated mode only
   uint32_t seq = 0;        // the reflector's Sequence Number in the reply
   bool follow_up = false;  // asked for Follow-Up Telemetry: tell NoteTransmit when it really left
 };

@@ -15,6 +15,7 @@
 #include <map>
 
 #include "edge-manager/agent/config.h"
+#include "edge-manager/stamp/engine.h"
 #include "edge-manager/stamp/reflector.h"
 #include "edge-manager/stamp/udp.h"
 #include "segwan/cli.h"
@@ -80,50 +81,24 @@ int Reflect(const FlagSet& f) {
   if (!ret) return Fail(ret.error());
   auto key = ReadKey(f.GetString("auth"));
   if (!key) return Fail(key.error());
-  const int32_t offset = TaiUtcOffset();
-  const ClockSync clock = ReadClockSync();
-  Reflector r(Reflector::Clock{.tai_utc_offset_s = offset, .synchronized = clock.synchronized,
-                               .sync_source = clock.synchronized ? kSyncNtp : kSyncFreeRunning,
-                               .error_ns = clock.error_ns});
-  r.AcceptAnySession({.mode = *key ? Mode::kAuthenticated : Mode::kUnauthenticated,
-                      .key = key->value_or(Key{}),
-                      .reflector_mode = f.GetBool("stateful") ? ReflectorMode::kStateful
-                                                              : ReflectorMode::kStateless,
-                      .format = f.GetBool("ptp") ? TimestampFormat::kPtp : TimestampFormat::kNtp,
-                      .return_segments = *ret});
-  auto sock = StampSocket::Open(*listen, static_cast<uint16_t>(f.GetInt("port")));
-  if (!sock) return Fail(sock.error());
-  std::printf("reflecting STAMP on [%s]:%lld (%s, %s)\n", listen->ToString().c_str(),
-              static_cast<long long>(f.GetInt("port")), *key ? "authenticated" : "unauthenticated",
-              f.GetBool("stateful") ? "stateful" : "stateless");
+  // The agent's user-space engine, any SSID: an AF_PACKET ring for base test packets where
+  // this process may open one, the UDP socket for the rest.
+  UserspaceEngine engine(kDefaultResultQueue, !f.GetBool("no-ring"));
+  engine.AcceptAnyReflectorSession({.mode = *key ? Mode::kAuthenticated : Mode::kUnauthenticated,
+                                    .key = key->value_or(Key{}),
+                                    .reflector_mode = f.GetBool("stateful") ? ReflectorMode::kStateful
+                                                                            : ReflectorMode::kStateless,
+                                    .format = f.GetBool("ptp") ? TimestampFormat::kPtp : TimestampFormat::kNtp,
+                                    .return_segments = *ret});
+  const auto port = static_cast<uint16_t>(f.GetInt("port"));
+  if (auto st = engine.InitReflector(*listen, port); !st) return Fail(st.error());
+  std::printf("reflecting STAMP on [%s]:%u (%s, %s)\n", listen->ToString().c_str(), port,
+              *key ? "authenticated" : "unauthenticated", f.GetBool("stateful") ? "stateful" : "stateless");
   std::fflush(stdout);
-  uint64_t reflected = 0;
-  while (!g_stop) {
-    pollfd p{sock->fd(), POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    sock->DiscardErrors();
-    while (auto d = sock->Receive(offset)) {
-      if (!*d) break;
-      const Datagram& dg = **d;
-      auto out = r.Reflect({dg.payload, dg.rx_tai_ns, dg.hop_limit, dg.traffic_class, dg.to, sock->LocalPort(), dg.from, dg.from_port});
-      if (auto* drop = std::get_if<DropReason>(&out)) {
-        std::fprintf(stderr, "dropped a packet from [%s]:%u: %s\n", dg.from.ToString().c_str(),
-                     dg.from_port, DropReasonName(*drop));
-        continue;
-      }
-      auto& refl = std::get<Reflection>(out);
-      const auto& mode = *key ? Mode::kAuthenticated : Mode::kUnauthenticated;
-      PatchT3(refl.reply, mode, EncodeTimestamp(NowTaiNs(), f.GetBool("ptp") ? TimestampFormat::kPtp : TimestampFormat::kNtp, offset),
-              *key ? &**key : nullptr);
-      uint64_t sent_at = 0;
-      auto st = sock->SendTo(refl.reply, refl.reply_to.value_or(dg.from), dg.from_port,
-                             refl.return_segments, refl.dscp, refl.follow_up ? &sent_at : nullptr, offset);
-      if (!st) std::fprintf(stderr, "%s\n", st.error().message.c_str());
-      else ++reflected;
-      if (sent_at) r.NoteTransmit(refl.ssid, dg.from, dg.from_port, refl.seq, sent_at);
-    }
+  while (!g_stop) pause();
+  for (const auto& [name, n] : engine.Counters()) {
+    if (n) std::printf("%s %llu\n", name.c_str(), static_cast<unsigned long long>(n));
   }
-  std::printf("%llu packets reflected\n", static_cast<unsigned long long>(reflected));
   return 0;
 }
 
@@ -248,6 +223,7 @@ int main(int argc, char** argv) {
   f.AddString("auth", "", "authenticated mode with the HMAC key in this file");
   f.AddBool("ptp", false, "PTPv2 timestamps instead of NTP");
   f.AddBool("stateful", false, "reflect: count the reflector's own sequence numbers");
+  f.AddBool("no-ring", false, "reflect: UDP sockets only, no AF_PACKET ring");
   f.AddString("log-level", "info", "debug, info, warn or error");
   // ping-style short options
   std::vector<std::string> args;

@@ -405,6 +405,53 @@ TEST_F(StampServiceTest, ErrorEstimateSaysWhatTheKernelSaysOfTheClock) {
   EXPECT_EQ(reply.tlvs[0].value[1], stamp::kMethodSoftware) << "T2: the kernel's software receive timestamp";
 }
 
+// With the AF_PACKET ring (root), base test packets are answered from the ring, each exactly
+// once (the UDP socket's filter leaves them to the ring), with a valid checksum; a reply that
+// must take another way (an RFC 9503 Return Address) goes through the socket.
+TEST_F(StampServiceTest, TheRingAnswersEachTestPacketOnce) {
+  if (geteuid() != 0) GTEST_SKIP() << "an AF_PACKET ring needs CAP_NET_RAW";
+  ASSERT_TRUE(InitReflector().ok());
+  auto counter = [&](const std::string& name) -> int64_t {
+    for (const auto& [n, v] : engine_.Counters()) {
+      if (n == name) return static_cast<int64_t>(v);
+    }
+    return -1;
+  };
+  ASSERT_GE(counter("ring:reflected"), 0) << "no ring was opened";
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, Params(61)).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_REFLECTOR, 61).ok());
+  const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  timeval tv{0, 300'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  to.sin6_addr = in6addr_loopback;
+  to.sin6_port = htons(static_cast<uint16_t>(port_));
+  const int64_t before = counter("ring:reflected");
+  auto send = [&](const std::vector<uint8_t>& p) {
+    ASSERT_EQ(sendto(fd, p.data(), p.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to), static_cast<ssize_t>(p.size()));
+  };
+  for (uint32_t i = 0; i < 20; ++i) send(stamp::BuildSender({.seq = i, .ssid = 61}, stamp::Mode::kUnauthenticated));
+  send(stamp::BuildSender({.seq = 20, .ssid = 61, .tlvs = {stamp::LocationRequestTlv()}}, stamp::Mode::kUnauthenticated));
+  IpAddress loopback{AF_INET6, {}};
+  loopback.bytes[15] = 1;
+  send(stamp::BuildSender({.seq = 21, .ssid = 61, .tlvs = {stamp::ReturnPathControlCodeTlv(1)}}, stamp::Mode::kUnauthenticated));
+  std::map<uint32_t, int> replies;
+  uint8_t buf[512];
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    auto r = stamp::ParseReflector(std::span<const uint8_t>(buf, static_cast<size_t>(n)), stamp::Mode::kUnauthenticated);
+    if (auto* p = std::get_if<stamp::ReflectorPacket>(&r)) ++replies[p->sender_seq];
+  }
+  close(fd);
+  EXPECT_EQ(replies.size(), 22u);
+  for (const auto& [seq, n] : replies) EXPECT_EQ(n, 1) << "seq " << seq << " answered " << n << " times";
+  EXPECT_EQ(counter("ring:reflected") - before, 22) << "all of them from the ring";
+  EXPECT_EQ(counter("ring:bad-checksum"), 0);
+}
+
 TEST_F(StampServiceTest, UnstartedReflectorSessionDoesNotAnswer) {
   ASSERT_TRUE(InitReflector().ok());
   ASSERT_TRUE(Create(pb::STAMP_ROLE_REFLECTOR, Params(11)).ok());
