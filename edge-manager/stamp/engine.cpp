@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <unordered_set>
@@ -79,7 +80,9 @@ Status UserspaceEngine::InitReflector(const IpAddress& address, uint16_t port,
       SEGWAN_LOG(kInfo, "stamp") << "port " << port << ": replies from sockets only (" << ring.error().message << ")";
     }
   }
-  if (rings_.count(port)) {
+  // The ring answers for listeners on one address only: one on :: would have it answer packets
+  // to any address the port sees, which only the kernel can tell are local.
+  if (rings_.count(port) && address != IpAddress{AF_INET6, {}}) {
     if (auto st = PacketRing::LeaveBasePacketsToTheRing(sock->fd()); !st) return st;
   }
   reflector_sockets_.push_back(
@@ -259,7 +262,7 @@ std::vector<std::pair<std::string, uint64_t>> UserspaceEngine::Counters() const 
   if (!rings_.empty()) {
     out.emplace_back("ring:reflected", ring_counters_.reflected);
     out.emplace_back("ring:replied-by-socket", ring_counters_.by_socket);
-    out.emplace_back("ring:bad-checksum", ring_counters_.bad_checksum);
+    out.emplace_back("ring:refused", ring_counters_.refused);
     out.emplace_back("ring:not-listener", ring_counters_.not_listener);
     out.emplace_back("ring:send-errors", ring_counters_.send_errors);
     uint64_t drops = 0;
@@ -332,14 +335,26 @@ void UserspaceEngine::ReplyBySocket(StampSocket& socket, Reflection& refl, const
 }
 
 UserspaceEngine::ReflectorSocket* UserspaceEngine::ListenerFor(const IpAddress& address, uint16_t port) {
-  ReflectorSocket* any = nullptr;
   for (auto& r : reflector_sockets_) {
-    if (r->port != port) continue;
-    if (r->address == address) return r.get();
-    if (r->address == IpAddress{AF_INET6, {}}) any = r.get();
+    if (r->port == port && r->address == address) return r.get();
   }
-  return any;
+  return nullptr;
 }
+
+namespace {
+// What the kernel's IPv6 input would have refused before any socket saw the packet (the ring
+// sees it earlier): another version, a length that does not match, a source that is multicast,
+// unspecified, or loopback from outside; or a UDP source port of 0.
+bool RingPacketSane(std::span<const uint8_t> f, size_t ip, size_t udp_len) {
+  if (f[ip] >> 4 != 6 || static_cast<size_t>(f[ip + 4] << 8 | f[ip + 5]) != udp_len) return false;
+  const uint8_t* src = &f[ip + 8];
+  const uint8_t* dst = &f[ip + 24];
+  auto zero15 = [](const uint8_t* a) { return std::all_of(a, a + 15, [](uint8_t x) { return x == 0; }); };
+  if (src[0] == 0xff || (zero15(src) && src[15] == 0)) return false;
+  if (zero15(src) && src[15] == 1 && !(zero15(dst) && dst[15] == 1)) return false;
+  return !(f[ip + 40] == 0 && f[ip + 41] == 0);
+}
+}  // namespace
 
 // Base test packets from the ring: answered here and sent back through the ring to the
 // neighbour they came from, unless the reply takes another way (a return path or address, or
@@ -358,8 +373,9 @@ void UserspaceEngine::ServeRing(PacketRing& ring) {
       ++ring_counters_.not_listener;
       return;
     }
-    if (udp_len < 8 || u + udp_len > f.size() || (!p.checksum_trusted && !UdpChecksumOk(f, u))) {
-      ++ring_counters_.bad_checksum;  // what the kernel's UDP layer would have dropped
+    if (udp_len < 8 || u + udp_len > f.size() || !RingPacketSane(f, ip, udp_len) ||
+        (!p.checksum_trusted && !UdpChecksumOk(f, u))) {
+      ++ring_counters_.refused;  // what the kernel's UDP layer would have dropped
       return;
     }
     const uint8_t tclass = static_cast<uint8_t>((f[ip] & 0x0f) << 4 | f[ip + 1] >> 4);

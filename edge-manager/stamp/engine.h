@@ -176,7 +176,7 @@ class UserspaceEngine {
   const bool use_rings_;
   std::map<uint16_t, std::unique_ptr<PacketRing>> rings_;  // by port
   struct RingCounters {
-    uint64_t reflected = 0, by_socket = 0, bad_checksum = 0, not_listener = 0, send_errors = 0, kernel_drops = 0;
+    uint64_t reflected = 0, by_socket = 0, refused = 0 /* a bad checksum, or what IPv6 input refuses */, not_listener = 0, send_errors = 0, kernel_drops = 0;
   } mutable ring_counters_;
   std::atomic<bool> stop_{false};
   int wake_[2] = {-1, -1};  // pipe that interrupts the worker's poll after a change
