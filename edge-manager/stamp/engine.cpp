@@ -341,20 +341,6 @@ UserspaceEngine::ReflectorSocket* UserspaceEngine::ListenerFor(const IpAddress& 
   return nullptr;
 }
 
-namespace {
-// What the kernel's IPv6 input would have refused before any socket saw the packet (the ring
-// sees it earlier): another version, a length that does not match, a source that is multicast,
-// unspecified, or loopback from outside; or a UDP source port of 0.
-bool RingPacketSane(std::span<const uint8_t> f, size_t ip, size_t udp_len) {
-  if (f[ip] >> 4 != 6 || static_cast<size_t>(f[ip + 4] << 8 | f[ip + 5]) != udp_len) return false;
-  const uint8_t* src = &f[ip + 8];
-  const uint8_t* dst = &f[ip + 24];
-  auto zero15 = [](const uint8_t* a) { return std::all_of(a, a + 15, [](uint8_t x) { return x == 0; }); };
-  if (src[0] == 0xff || (zero15(src) && src[15] == 0)) return false;
-  if (zero15(src) && src[15] == 1 && !(zero15(dst) && dst[15] == 1)) return false;
-  return !(f[ip + 40] == 0 && f[ip + 41] == 0);
-}
-}  // namespace
 
 // Base test packets from the ring: answered here and sent back through the ring to the
 // neighbour they came from, unless the reply takes another way (a return path or address, or
@@ -373,7 +359,7 @@ void UserspaceEngine::ServeRing(PacketRing& ring) {
       ++ring_counters_.not_listener;
       return;
     }
-    if (udp_len < 8 || u + udp_len > f.size() || !RingPacketSane(f, ip, udp_len) ||
+    if (udp_len < 8 || u + udp_len > f.size() || !Ipv6InputWouldTake(f, ip, udp_len) ||
         (!p.checksum_trusted && !UdpChecksumOk(f, u))) {
       ++ring_counters_.refused;  // what the kernel's UDP layer would have dropped
       return;

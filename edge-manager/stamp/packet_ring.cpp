@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -69,6 +70,17 @@ std::vector<uint8_t> ReplyFrame(std::span<const uint8_t> req, size_t udp_offset,
   u[6] = static_cast<uint8_t>(check >> 8);
   u[7] = static_cast<uint8_t>(check);
   return f;
+}
+
+bool Ipv6InputWouldTake(std::span<const uint8_t> f, size_t ip, size_t udp_len) {
+  if (f.size() < ip + kIp6 + kUdp) return false;
+  if (f[ip] >> 4 != 6 || static_cast<size_t>(f[ip + 4] << 8 | f[ip + 5]) != udp_len) return false;
+  const uint8_t* src = &f[ip + 8];
+  const uint8_t* dst = &f[ip + 24];
+  auto zero15 = [](const uint8_t* a) { return std::all_of(a, a + 15, [](uint8_t x) { return x == 0; }); };
+  if (src[0] == 0xff || (zero15(src) && src[15] == 0)) return false;
+  if (zero15(src) && src[15] == 1 && !(zero15(dst) && dst[15] == 1)) return false;
+  return !(f[ip + kIp6] == 0 && f[ip + kIp6 + 1] == 0);
 }
 
 bool UdpChecksumOk(std::span<const uint8_t> f, size_t udp) {

@@ -33,6 +33,12 @@ struct RingPacket {
   bool checksum_trusted = false;
 };
 
+// Whether the kernel's IPv6 input would take the packet whose IPv6 header is at `ip` and whose
+// UDP datagram is `udp_len` long (the ring sees packets before it): version 6, a payload
+// length that matches, a source that is not multicast, unspecified, or loopback from outside,
+// a UDP source port that is not 0.
+bool Ipv6InputWouldTake(std::span<const uint8_t> frame, size_t ip, size_t udp_len);
+
 // Whether a base test packet's UDP checksum adds up (RFC 8200 §8.1; zero is forbidden).
 bool UdpChecksumOk(std::span<const uint8_t> frame, size_t udp_offset);
 
