@@ -11,28 +11,16 @@ skip() { echo "{\"bench\":\"altmark_forwarding\",\"skipped\":\"$*\"}"; exit 0; }
 [ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"
 command -v trafgen >/dev/null || skip "needs trafgen (netsniff-ng)"
 P=swb-
+source "$(dirname "$0")/forwarding_edge.sh"
 HOLDER=""
 cleanup() {
   [ -z "$HOLDER" ] || { kill "$HOLDER" 2>/dev/null || true; wait "$HOLDER" 2>/dev/null || true; }
-  for n in gen edge sink; do ip netns del "$P$n" 2>/dev/null || true; done
+  forwarding_edge_down
   rm -f "$CFG"
 }
 CFG=$(mktemp)
 trap cleanup EXIT
-for n in gen edge sink; do ip netns add "$P$n"; ip -n "$P$n" link set lo up; done
-ip link add g0 netns "${P}gen" type veth peer name lan0 netns "${P}edge"
-ip link add wan0 netns "${P}edge" type veth peer name s0 netns "${P}sink"
-for l in "gen g0" "edge lan0" "edge wan0" "sink s0"; do set -- $l; ip -n "$P$1" link set "$2" up; done
-E() { ip netns exec "${P}edge" "$@"; }
-E sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.conf.all.accept_dad=0
-E ip -6 addr add fd10:a::1/64 dev lan0 nodad
-E ip -6 addr add fd5e::1/64 dev wan0 nodad
-E ip -6 addr add fc00:0:a::1/128 dev lo
-E ip -6 neigh add fd5e::2 lladdr 02:00:00:00:5e:02 dev wan0
-E ip -6 route add fc00:0:1::/48 via fd5e::2 dev wan0
-E ip sr tunsrc set fc00:0:a::1
-E ip -6 route add fd10:b::/64 encap seg6 mode encap segs fc00:0:1::e,fc00:0:b:1::d6 dev wan0
-LAN_MAC=$(E cat /sys/class/net/lan0/address)
+forwarding_edge_up
 cat >"$CFG" <<CFG
 { eth(da=$LAN_MAC, sa=02:00:00:00:0a:02, type=0x86dd),
   ipv6(sa=fd10:a::2, da=fd10:b::2, hl=64, nh=17, len=72),
