@@ -9,7 +9,9 @@
 #              any XDP program to a veth costs (the veth then runs its own NAPI and converts
 #              every frame; a NIC with native XDP does not), and the least a reflector does
 #   ebpf       SegWAN's STAMP XDP program on the LAN veth, reflecting SSID 1 (the eBPF engine)
-#   userspace  segwan-stamp reflect on the edge's address (the user-space engine)
+#   userspace  segwan-stamp reflect on the edge's address (the user-space engine, with its
+#              AF_PACKET ring)
+#   userspace-socket  the same with --no-ring (UDP sockets only)
 # Per share and engine one JSON line: forwarded packets per second out of the WAN veth, STAMP
 # replies per second (received back by the generator), and the forwarding ratio to the
 # baseline at the same offered load; for the eBPF engine also to xdp-min. Target: >= 0.99 at
@@ -66,6 +68,7 @@ start() {  # start NAME: the reflector of that configuration on the edge, until 
     xdp-min) $IN_E "$HELPER" min lan0 >"$CFG/out" 2>&1 & ;;
     ebpf) $IN_E "$HELPER" stamp lan0 fd10:a::1 >"$CFG/out" 2>&1 & ;;
     userspace) $IN_E taskset -c 1 "$BUILD/edge-manager/segwan-stamp" reflect --listen fd10:a::1 >"$CFG/out" 2>&1 & ;;
+    userspace-socket) $IN_E taskset -c 1 "$BUILD/edge-manager/segwan-stamp" reflect --no-ring --listen fd10:a::1 >"$CFG/out" 2>&1 & ;;
   esac
   REFL=$!
   for _ in $(seq 200); do grep -qE 'ready|reflecting' "$CFG/out" 2>/dev/null && return 0; sleep 0.05; done
@@ -92,7 +95,7 @@ measure() {
 SHARES="0 0.1 1 10 100"
 declare -A FWDS REPS
 for _ in 1 2 3; do
-  for c in baseline xdp-min ebpf userspace; do
+  for c in baseline xdp-min ebpf userspace userspace-socket; do
     start "$c"
     for s in $SHARES; do
       read -r f r < <(measure "$(config "$s")")
@@ -103,7 +106,7 @@ for _ in 1 2 3; do
   done
 done
 median() { printf '%s\n' $1 | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
-for c in ebpf userspace; do
+for c in ebpf userspace userspace-socket; do
   for s in $SHARES; do
     f=$(median "${FWDS[$c/$s]}"); r=$(median "${REPS[$c/$s]}")
     b=$(median "${FWDS[baseline/$s]}")
