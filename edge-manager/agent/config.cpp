@@ -23,6 +23,8 @@ void AddAgentFlags(FlagSet& f) {
   f.AddString("tls-dir", "", "where the agent keeps its key and certificate (default: STATE_DIR/tls)");
   f.AddString("ca-file", "", "the controller's CA certificate (PEM), to enrol");
   f.AddString("join-token-file", "", "file holding the one-time join token the operator made for this device");
+  f.AddBool("stamp-packet-ring", false,
+            "user-space STAMP reflector on an AF_PACKET ring: faster, but every received IPv6 packet passes a tap");
   f.AddBool("insecure", false, "plaintext gRPC both ways and the shared --token-file (closed lab networks only)");
   f.AddString("log-level", "info", "debug, info, warn or error");
 }
@@ -78,6 +80,7 @@ Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
     return FieldError("--slice-mode", "must be auto, vrf or table");
   }
   c.insecure = f.GetBool("insecure");
+  c.stamp_packet_ring = f.GetBool("stamp-packet-ring");
   c.tls_dir = f.GetString("tls-dir");
   if (c.tls_dir.empty()) c.tls_dir = c.state_dir + "/tls";
   c.ca_file = f.GetString("ca-file");

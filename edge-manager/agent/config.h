@@ -33,6 +33,11 @@ struct AgentConfig {
   // Mutual TLS (default): key.pem, cert.pem and ca.pem in tls_dir, from enrolment with the
   // join token and the controller's CA. `insecure`: plaintext both ways (lab only).
   bool insecure = false;
+  // The user-space STAMP engine's AF_PACKET ring: about twice the reflected packets per second
+  // of its sockets, but every IPv6 packet the router receives, forwarded ones too, then passes
+  // a packet tap (about 10 % of forwarding on a veth, bench/stamp_forwarding). Off by default:
+  // a router forwards first; on for an edge whose reflector carries heavy STAMP load.
+  bool stamp_packet_ring = false;
   std::string tls_dir;
   std::string ca_file;
   std::string join_token_file;

@@ -129,7 +129,7 @@ int RunAgent(const AgentConfig& given) {
   } else {
     SEGWAN_LOG(kWarn, "main") << loaded.error().message << "; senders take T1 in user space";
   }
-  stamp::UserspaceEngine stamp_engine;
+  stamp::UserspaceEngine stamp_engine(stamp::kDefaultResultQueue, c.stamp_packet_ring);
   stamp_engine.UseEbpf(xdp.get());
   // On the WAN links from the start: sender sessions' replies are collected there even when
   // nobody called Init, and with no session the program passes everything at a bit test.

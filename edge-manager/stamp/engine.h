@@ -67,8 +67,8 @@ class UserspaceEngine {
  public:
   // With `packet_rings`, reflector ports also get an AF_PACKET ring (PacketRing) for their base
   // test packets where the process may open one; the sockets serve the rest (and everything
-  // where it may not).
-  explicit UserspaceEngine(size_t result_queue = kDefaultResultQueue, bool packet_rings = true);
+  // where it may not). A ring taps every IPv6 packet the host receives: it costs forwarding.
+  explicit UserspaceEngine(size_t result_queue = kDefaultResultQueue, bool packet_rings = false);
   ~UserspaceEngine();
 
   // Hands the engine an XDP reflector for the unauthenticated sessions without TLVs (it must

@@ -89,7 +89,7 @@ class StampServiceTest : public ::testing::Test {
   }
 
   netlink::FakeDataplane dp_;
-  stamp::UserspaceEngine engine_;
+  stamp::UserspaceEngine engine_{stamp::kDefaultResultQueue, true};  // with the ring where root
   std::unique_ptr<SliceManager> slices_;
   std::unique_ptr<EdgeService> service_;
   std::unique_ptr<grpc::Server> server_;
