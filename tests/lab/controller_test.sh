@@ -73,9 +73,27 @@ ar=$(echo "$astats" | jget return.mean_ms)
 echo "authenticated PTP session: direct $ad ms, return $ar ms"
 within "$ad" 11.5 12.5 && within "$ar" 3.5 4.5 || fail "authenticated session: direct $ad, return $ar ms"
 api DELETE "/api/v1/delay-sessions/$AUTH" "$TENANT" >/dev/null
+# Follow-Up Telemetry (RFC 8972 §4.7) between two user-space engines: the return delay is
+# measured from when each reply really left edge-b (its kernel's transmit timestamp).
+fu=$(api POST /api/v1/delay-sessions "$TENANT" "{\"slice\": \"$SLICE\", \"sender\": \"edge-a\",
+  \"reflector\": \"edge-b\", \"interval_ms\": 50, \"engine\": \"userspace\", \"reflector_mode\": \"stateful\",
+  \"follow_up_telemetry\": true}")
+FU=$(echo "$fu" | jget id)
+fu_samples() { [ "$(api GET "/api/v1/delay-sessions/$FU/stats" "$TENANT" | jget samples)" -ge 40 ]; }
+wait_for 15 fu_samples || fail "no results from the follow-up session: $(api GET "/api/v1/delay-sessions/$FU" "$TENANT")"
+fstats=$(api GET "/api/v1/delay-sessions/$FU/stats" "$TENANT")
+fr=$(echo "$fstats" | jget return.mean_ms)
+fsession=$(api GET "/api/v1/delay-sessions/$FU" "$TENANT")
+followed=$(echo "$fsession" | jget replies.follow_up)
+received=$(echo "$fsession" | jget packets.received)
+echo "follow-up session: return $fr ms; $followed of $received samples measured from the follow-up time; replies $(echo "$fsession" | jget replies)"
+[ "$followed" -ge $((received * 9 / 10)) ] || fail "only $followed of $received samples had a follow-up transmit time"
+api GET "/api/v1/delay-sessions/$FU/results?limit=5" "$TENANT" | grep -q '"t3_follow_up":true' || fail "no sample says t3_follow_up"
+within "$fr" 3.5 4.5 || fail "follow-up session: return $fr ms"
+api DELETE "/api/v1/delay-sessions/$FU" "$TENANT" >/dev/null
 curl -s "$CTL_URL/metrics" | grep -q "segwan_delay_seconds_count{session=\"$DS\",tenant=\"t1\",direction=\"direct\"}" \
   || fail "/metrics has no delay histogram for $DS"
-pass "direct and return delays match the impairments, HMAC-authenticated and PTP too"
+pass "direct and return delays match the impairments, HMAC-authenticated and PTP too, and measured from follow-up transmit times"
 
 step "the controller killed with SIGKILL keeps every committed sample and goes on"
 kill_controller "$CTL_DIR" KILL
