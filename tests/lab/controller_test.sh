@@ -61,12 +61,18 @@ r=$(echo "$stats" | jget return.p50_ms)
 echo "stats: $(echo "$stats" | jget samples) samples, direct median $d ms (mean $(echo "$stats" | jget direct.mean_ms)), return median $r ms (mean $(echo "$stats" | jget return.mean_ms)), packets $(echo "$stats" | jget packets)"
 within "$d" 11.5 12.5 || fail "direct median $d ms, expected 12 +- 0.5"
 within "$r" 3.5 4.5 || fail "return median $r ms, expected 4 +- 0.5"
+# measured_session OPTIONS: a new delay session edge-a -> edge-b every 50 ms with these extra
+# JSON members; prints its id once it has 40 samples (fails the test if it never does)
+measured_session() {
+  local id
+  id=$(api POST /api/v1/delay-sessions "$TENANT" "{\"slice\": \"$SLICE\", \"sender\": \"edge-a\",
+    \"reflector\": \"edge-b\", \"interval_ms\": 50, $1}" | jget id)
+  has_40() { [ "$(api GET "/api/v1/delay-sessions/$id/stats" "$TENANT" | jget samples)" -ge 40 ]; }
+  wait_for 15 has_40 || fail "no results from session $id ($1): $(api GET "/api/v1/delay-sessions/$id" "$TENANT")"
+  echo "$id"
+}
 # An authenticated session with PTP timestamps: the controller makes the HMAC key for both ends.
-auth=$(api POST /api/v1/delay-sessions "$TENANT" "{\"slice\": \"$SLICE\", \"sender\": \"edge-a\",
-  \"reflector\": \"edge-b\", \"interval_ms\": 50, \"authenticated\": true, \"timestamp_format\": \"ptp\"}")
-AUTH=$(echo "$auth" | jget id)
-auth_samples() { [ "$(api GET "/api/v1/delay-sessions/$AUTH/stats" "$TENANT" | jget samples)" -ge 40 ]; }
-wait_for 15 auth_samples || fail "no results from the authenticated session: $(api GET "/api/v1/delay-sessions/$AUTH" "$TENANT")"
+AUTH=$(measured_session '"authenticated": true, "timestamp_format": "ptp"')
 astats=$(api GET "/api/v1/delay-sessions/$AUTH/stats" "$TENANT")
 ad=$(echo "$astats" | jget direct.mean_ms)
 ar=$(echo "$astats" | jget return.mean_ms)
@@ -75,14 +81,8 @@ within "$ad" 11.5 12.5 && within "$ar" 3.5 4.5 || fail "authenticated session: d
 api DELETE "/api/v1/delay-sessions/$AUTH" "$TENANT" >/dev/null
 # Follow-Up Telemetry (RFC 8972 §4.7) between two user-space engines: the return delay is
 # measured from when each reply really left edge-b (its kernel's transmit timestamp).
-fu=$(api POST /api/v1/delay-sessions "$TENANT" "{\"slice\": \"$SLICE\", \"sender\": \"edge-a\",
-  \"reflector\": \"edge-b\", \"interval_ms\": 50, \"engine\": \"userspace\", \"reflector_mode\": \"stateful\",
-  \"follow_up_telemetry\": true}")
-FU=$(echo "$fu" | jget id)
-fu_samples() { [ "$(api GET "/api/v1/delay-sessions/$FU/stats" "$TENANT" | jget samples)" -ge 40 ]; }
-wait_for 15 fu_samples || fail "no results from the follow-up session: $(api GET "/api/v1/delay-sessions/$FU" "$TENANT")"
-fstats=$(api GET "/api/v1/delay-sessions/$FU/stats" "$TENANT")
-fr=$(echo "$fstats" | jget return.mean_ms)
+FU=$(measured_session '"engine": "userspace", "reflector_mode": "stateful", "follow_up_telemetry": true')
+fr=$(api GET "/api/v1/delay-sessions/$FU/stats" "$TENANT" | jget return.mean_ms)
 fsession=$(api GET "/api/v1/delay-sessions/$FU" "$TENANT")
 followed=$(echo "$fsession" | jget replies.follow_up)
 received=$(echo "$fsession" | jget packets.received)
