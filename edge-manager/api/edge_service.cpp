@@ -222,6 +222,11 @@ grpc::Status EdgeService::CreateStampSession(grpc::ServerContext*, const pb::Cre
   if (!sender) return kNoRole;
   Status st;
   const pb::StampEngine asked = req->params().engine();
+  // A request that contradicts itself is refused as such, whatever this edge can run.
+  if (*sender && asked == pb::STAMP_ENGINE_EBPF && req->params().follow_up_telemetry()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "params.follow_up_telemetry: the XDP collector reads no TLVs; ask for engine AUTO or USERSPACE"};
+  }
   if (asked == pb::STAMP_ENGINE_EBPF && !stamp_->HasEbpf()) {
     return {grpc::StatusCode::FAILED_PRECONDITION, "params.engine: eBPF is not available on this edge"};
   }
@@ -232,10 +237,6 @@ grpc::Status EdgeService::CreateStampSession(grpc::ServerContext*, const pb::Cre
     if (asked == pb::STAMP_ENGINE_EBPF && c->mode != stamp::Mode::kUnauthenticated) {
       return {grpc::StatusCode::INVALID_ARGUMENT,
               "params.engine: the eBPF sender takes unauthenticated sessions only (the HMAC covers T1)"};
-    }
-    if (asked == pb::STAMP_ENGINE_EBPF && c->follow_up) {
-      return {grpc::StatusCode::INVALID_ARGUMENT,
-              "params.follow_up_telemetry: the XDP collector reads no TLVs; ask for engine AUTO or USERSPACE"};
     }
     c->ebpf = asked == pb::STAMP_ENGINE_EBPF        ? stamp::EbpfUse::kRequired
               : asked == pb::STAMP_ENGINE_USERSPACE ? stamp::EbpfUse::kNever

@@ -375,7 +375,7 @@ void UserspaceEngine::ServeRing(PacketRing& ring) {
       return;
     }
     PatchT3(refl->reply, refl->mode, EncodeTimestamp(NowTaiNs(), refl->format, tai_offset_), &refl->key);
-    ring.Queue(ReplyFrame(f, u, refl->reply, refl->dscp ? static_cast<uint8_t>(*refl->dscp << 2) : 0), p.ifindex);
+    ring.QueueReply(p, refl->reply, refl->dscp ? static_cast<uint8_t>(*refl->dscp << 2) : 0);
     ++ring_counters_.reflected;
   };
   // While packets keep coming, the ring is looked at again for a short while before the worker
@@ -463,7 +463,6 @@ void UserspaceEngine::Hold(Sender& s, const Record& r, const std::optional<Follo
   if (s.held) {
     if (f && f->reflector_seq == s.held->reflector_seq) {
       s.held->t3_follow_up = DecodeTimestamp(f->timestamp, ErrorEstimate::Decode(reflector_ee).format, tai_offset_);
-      s.held->flags |= kRecordFollowUp;
     }
     Enqueue(s, *s.held);
   }

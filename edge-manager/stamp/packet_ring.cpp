@@ -39,18 +39,19 @@ uint64_t Sum16(std::span<const uint8_t> b) {
 
 }  // namespace
 
-std::vector<uint8_t> ReplyFrame(std::span<const uint8_t> req, size_t udp_offset,
-                                std::span<const uint8_t> payload, uint8_t tclass) {
+void WriteReplyFrame(std::vector<uint8_t>& f, std::span<const uint8_t> req, size_t udp_offset,
+                     std::span<const uint8_t> payload, uint8_t tclass) {
   const size_t ip = udp_offset - kIp6;
-  std::vector<uint8_t> f(kEth + kIp6 + kUdp + payload.size());
-  std::memcpy(&f[0], &req[6], 6);  // to the neighbour it came from
+  const size_t udp_len = kUdp + payload.size();
+  f.resize(kEth + kIp6 + udp_len);  // every byte written below: a reused buffer needs no clearing
+  std::memcpy(&f[0], &req[6], 6);   // to the neighbour it came from
   std::memcpy(&f[6], &req[0], 6);
   f[12] = 0x86;
   f[13] = 0xdd;
   uint8_t* h = &f[kEth];
   h[0] = static_cast<uint8_t>(0x60 | tclass >> 4);
   h[1] = static_cast<uint8_t>((tclass & 0x0f) << 4);
-  const size_t udp_len = kUdp + payload.size();
+  h[2] = h[3] = 0;  // flow label
   h[4] = static_cast<uint8_t>(udp_len >> 8);
   h[5] = static_cast<uint8_t>(udp_len);
   h[6] = IPPROTO_UDP;
@@ -62,13 +63,19 @@ std::vector<uint8_t> ReplyFrame(std::span<const uint8_t> req, size_t udp_offset,
   std::memcpy(u + 2, &req[udp_offset], 2);  // destination: the sender's
   u[4] = static_cast<uint8_t>(udp_len >> 8);
   u[5] = static_cast<uint8_t>(udp_len);
+  u[6] = u[7] = 0;
   std::memcpy(u + kUdp, payload.data(), payload.size());
   // RFC 8200 §8.1: over the pseudo-header (addresses, length, next header) and the datagram.
-  uint64_t sum = Sum16({h + 8, 32}) + udp_len + IPPROTO_UDP + Sum16({u, udp_len});
-  const uint16_t c = Fold(sum);
+  const uint16_t c = Fold(Sum16({h + 8, 32}) + udp_len + IPPROTO_UDP + Sum16({u, udp_len}));
   const uint16_t check = c ? c : 0xffff;
   u[6] = static_cast<uint8_t>(check >> 8);
   u[7] = static_cast<uint8_t>(check);
+}
+
+std::vector<uint8_t> ReplyFrame(std::span<const uint8_t> req, size_t udp_offset,
+                                std::span<const uint8_t> payload, uint8_t tclass) {
+  std::vector<uint8_t> f;
+  WriteReplyFrame(f, req, udp_offset, payload, tclass);
   return f;
 }
 
@@ -142,7 +149,7 @@ Result<PacketRing> PacketRing::Open(uint16_t port) {
 
 PacketRing::PacketRing(PacketRing&& o) noexcept
     : fd_(o.fd_), port_(o.port_), ring_(o.ring_), ring_len_(o.ring_len_), frames_(o.frames_),
-      frame_size_(o.frame_size_), next_(o.next_), out_(std::move(o.out_)) {
+      frame_size_(o.frame_size_), next_(o.next_), out_(std::move(o.out_)), queued_(o.queued_) {
   o.fd_ = -1;
   o.ring_ = nullptr;
 }
@@ -173,16 +180,23 @@ size_t PacketRing::Drain(const std::function<void(const RingPacket&)>& on, size_
   return n;
 }
 
-void PacketRing::Queue(std::vector<uint8_t> frame, int ifindex) {
-  out_.push_back(Out{std::move(frame), ifindex});
+void PacketRing::QueueReply(const RingPacket& request, std::span<const uint8_t> payload, uint8_t traffic_class) {
+  if (queued_ == out_.size()) out_.emplace_back();
+  WriteReplyFrame(out_[queued_].frame, request.frame, request.udp_offset, payload, traffic_class);
+  out_[queued_].ifindex = request.ifindex;
+  ++queued_;
 }
 
 Status PacketRing::Flush() {
-  if (out_.empty()) return Status::Ok();
-  std::vector<sockaddr_ll> to(out_.size());
-  std::vector<iovec> iov(out_.size());
-  std::vector<mmsghdr> msgs(out_.size());
-  for (size_t i = 0; i < out_.size(); ++i) {
+  if (queued_ == 0) return Status::Ok();
+  // The buffers stay between batches: nothing is allocated per packet once they have grown.
+  auto& to = to_;
+  auto& iov = iov_;
+  auto& msgs = msgs_;
+  to.assign(queued_, sockaddr_ll{});
+  iov.resize(queued_);
+  msgs.resize(queued_);
+  for (size_t i = 0; i < queued_; ++i) {
     to[i].sll_family = AF_PACKET;
     to[i].sll_protocol = htons(ETH_P_IPV6);
     to[i].sll_ifindex = out_[i].ifindex;
@@ -205,7 +219,7 @@ Status PacketRing::Flush() {
     }
     sent += static_cast<size_t>(n);
   }
-  out_.clear();
+  queued_ = 0;
   return st;
 }
 

@@ -17,6 +17,9 @@
 #include <span>
 #include <vector>
 
+#include <linux/if_packet.h>
+#include <sys/socket.h>
+
 #include "segwan/net.h"
 #include "segwan/result.h"
 
@@ -55,8 +58,9 @@ class PacketRing {
   uint16_t port() const { return port_; }
   // Hands each waiting packet to `on` (at most `max`), returns them to the kernel.
   size_t Drain(const std::function<void(const RingPacket&)>& on, size_t max = 256);
-  // A reply frame for the interface a packet came in on, sent with the next Flush.
-  void Queue(std::vector<uint8_t> frame, int ifindex);
+  // The reply to `request` (ReplyFrame), for the interface it came in on, sent with the next
+  // Flush; built in a buffer kept from earlier batches.
+  void QueueReply(const RingPacket& request, std::span<const uint8_t> payload, uint8_t traffic_class);
   Status Flush();
   uint64_t kernel_drops();  // packets the ring had no room for (PACKET_STATISTICS), since last asked
 
@@ -76,7 +80,11 @@ class PacketRing {
     std::vector<uint8_t> frame;
     int ifindex;
   };
-  std::vector<Out> out_;
+  std::vector<Out> out_;  // the first queued_ are to send
+  size_t queued_ = 0;
+  std::vector<sockaddr_ll> to_;
+  std::vector<iovec> iov_;
+  std::vector<mmsghdr> msgs_;
 };
 
 // The reply frame to a base test packet answered in place: Ethernet addresses swapped, IPv6
@@ -85,5 +93,8 @@ class PacketRing {
 // computed. `request` is the received frame, `udp_offset` its UDP header's offset.
 std::vector<uint8_t> ReplyFrame(std::span<const uint8_t> request, size_t udp_offset,
                                 std::span<const uint8_t> payload, uint8_t traffic_class);
+// The same into `frame`, whose capacity is reused.
+void WriteReplyFrame(std::vector<uint8_t>& frame, std::span<const uint8_t> request, size_t udp_offset,
+                     std::span<const uint8_t> payload, uint8_t traffic_class);
 
 }  // namespace segwan::stamp

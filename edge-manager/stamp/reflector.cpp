@@ -60,6 +60,9 @@ void Reflector::SetSharedSequence(SharedSequence next) {
 void Reflector::SetClock(Clock c) {
   std::lock_guard lock(mu_);
   clock_ = c;
+  for (TimestampFormat f : {TimestampFormat::kNtp, TimestampFormat::kPtp}) {
+    error_estimate_[static_cast<int>(f)] = ErrorEstimate::ForError(c.error_ns, c.synchronized, f).Encode();
+  }
 }
 
 uint64_t Reflector::drops(DropReason r) const {
@@ -356,7 +359,7 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
   ReflectorPacket r;
   r.ssid = cfg.ssid;
   r.receive_timestamp = EncodeTimestamp(in.t2_tai_ns, cfg.format, clock_.tai_utc_offset_s);
-  r.error_estimate = ErrorEstimate::ForError(clock_.error_ns, clock_.synchronized, cfg.format).Encode();
+  r.error_estimate = error_estimate_[static_cast<int>(cfg.format)];
   r.sender_seq = sp.packet.seq;
   r.sender_timestamp = sp.packet.timestamp;
   r.sender_error_estimate = sp.packet.error_estimate;

@@ -77,7 +77,7 @@ class Reflector {
     TimestampMethod method = kMethodSoftware;
     uint64_t error_ns = 1000;
   };
-  explicit Reflector(Clock clock) : clock_(clock) {}
+  explicit Reflector(Clock clock) { SetClock(clock); }
   static constexpr size_t kMaxPeers = 64;  // senders kept per SSID (see Session)
 
   void AddSession(const ReflectorSessionConfig& s);
@@ -140,6 +140,7 @@ class Reflector {
   std::optional<ReflectorSessionConfig> any_;
   SharedSequence shared_seq_;
   Clock clock_;
+  uint16_t error_estimate_[2] = {};  // encoded from clock_, NTP and PTP: not per packet
   uint64_t tick_ = 0;
   uint64_t drops_[static_cast<int>(DropReason::kCount)] = {};
 };

@@ -208,7 +208,6 @@ inline constexpr uint32_t kRecordTlvUnrecognized = 1 << 1; // a TLV came back wi
 inline constexpr uint32_t kRecordTlvMalformed = 1 << 2;    // the reflector stopped at a malformed TLV (M)
 inline constexpr uint32_t kRecordTlvIntegrity = 1 << 3;    // the reflector failed the TLVs' HMAC check (I)
 inline constexpr uint32_t kRecordUnsynchronized = 1 << 4;  // the reflector's clock is not synchronised (S clear)
-inline constexpr uint32_t kRecordFollowUp = 1 << 5;        // T3 is the reflector's Follow-Up Timestamp (RFC 8972 §4.7)
 uint32_t RecordFlags(const ReflectorPacket& reply, bool authenticated);
 
 // HMAC-SHA-256 key (RFC 8762 §4.4: established out of band per session).

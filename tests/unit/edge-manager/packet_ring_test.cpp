@@ -39,6 +39,11 @@ TEST(PacketRing, TheReplyFrameGoesBackTheWayTheRequestCame) {
   EXPECT_TRUE(segwan::testing::UdpChecksumOk(reply)) << "the test support's checksum agrees";
   EXPECT_TRUE(UdpChecksumOk(reply, kUdp));
   EXPECT_TRUE(std::equal(payload.begin(), payload.end(), reply.begin() + kUdp + 8));
+
+  // Built again in a reused buffer full of other bytes: the same frame.
+  std::vector<uint8_t> reused(200, 0xff);
+  WriteReplyFrame(reused, req, kUdp, payload, 46 << 2);
+  EXPECT_EQ(reused, reply);
 }
 
 TEST(PacketRing, WhatIpv6InputOrUdpWouldRefuseIsRefused) {
