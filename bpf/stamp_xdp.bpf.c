@@ -170,13 +170,14 @@ static __always_inline int base_csum_ok(struct ipv6hdr *ip6, struct udphdr *udp,
 	return csum_fold(sum) == 0;
 }
 
+#define R(field) STAMP_OFF(stamp_reply_pkt, field) /* a field of the reply collected */
 static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void *end, __u32 dport)
 {
 	__u64 t4 = bpf_ktime_get_tai_ns();
 	struct stamp_collector_session *s;
 	struct stamp_collect_record *r;
 	__u8 *p = (void *)(udp + 1);
-	__u16 udp_len = bpf_ntohs(udp->len);
+	__u16 udp_len = bpf_ntohs(udp->len), ssid;
 
 	s = bpf_map_lookup_elem(&stamp_collectors, &dport);
 	if (!s || bpf_ntohs(udp->source) != s->reflector_port ||
@@ -189,10 +190,11 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 		return count(STAMP_COLLECT_MALFORMED, XDP_DROP);
 	if (udp_len != sizeof(*udp) + STAMP_BASE_LEN)
 		return count(STAMP_COLLECT_PASS, XDP_PASS); /* TLVs: the socket parses them */
-	if ((((__u16)p[14] << 8) | p[15]) != s->ssid) {
+	ssid = ((__u16)p[R(ssid)] << 8) | p[R(ssid) + 1];
+	if (ssid != s->ssid) {
 		/* SSID 0: a reflector that knows no SSID (RFC 8762 only); the session's socket
 		 * decides whether it takes such replies. Any other SSID is not this session's. */
-		if (p[14] == 0 && p[15] == 0)
+		if (ssid == 0)
 			return count(STAMP_COLLECT_PASS, XDP_PASS);
 		return count(STAMP_COLLECT_MALFORMED, XDP_DROP);
 	}
@@ -210,16 +212,16 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 		__sync_fetch_and_add(&s->ring_full, 1);
 		return count(STAMP_COLLECT_RING_FULL, XDP_DROP);
 	}
-	r->reflector_seq = get_be32(p);
-	r->t3 = get_be64(p + 4);
+	r->reflector_seq = get_be32(p + R(seq));
+	r->t3 = get_be64(p + R(timestamp));
 	r->ssid = s->ssid;
 	r->local_port = dport;
-	r->t2 = get_be64(p + 16);
-	r->sender_seq = get_be32(p + 24);
-	r->t1 = get_be64(p + 28);
-	r->sender_ttl = p[40];
+	r->t2 = get_be64(p + R(rx_timestamp));
+	r->sender_seq = get_be32(p + R(sender_seq));
+	r->t1 = get_be64(p + R(sender_timestamp));
+	r->sender_ttl = p[R(sender_ttl)];
 	r->pad = 0;
-	r->reflector_error_estimate = ((__u16)p[12] << 8) | p[13];
+	r->reflector_error_estimate = ((__u16)p[R(error_estimate)] << 8) | p[R(error_estimate) + 1];
 	r->t4 = t4;
 	bpf_ringbuf_submit(r, 0);
 	return count(STAMP_COLLECTED, XDP_DROP);
@@ -280,25 +282,21 @@ static __always_inline int lookup_session(struct test_packet *t, void *end,
 {
 	struct stamp_listener_key lkey = {};
 	__u8 *ssid = t->payload + STAMP_OFF(stamp_test_pkt, ssid);
+	int short_packet = t->udp_len < sizeof(*t->udp) + STAMP_BASE_LEN ||
+			   (void *)t->udp + t->udp_len > end || (void *)(t->payload + STAMP_BASE_LEN) > end;
 
-	if (t->udp_len < sizeof(*t->udp) + STAMP_BASE_LEN || (void *)t->udp + t->udp_len > end ||
-	    (void *)(t->payload + STAMP_BASE_LEN) > end) {
-		/* Malformed STAMP if it is to one of our listeners, else somebody else's. */
-		__builtin_memcpy(lkey.addr, &t->ip6->daddr, 16);
-		lkey.port = t->dport;
-		if (!bpf_map_lookup_elem(&stamp_listeners, &lkey))
-			return count(STAMP_PASS_NOT_LISTENER, XDP_PASS);
-		return count(STAMP_DROP_MALFORMED, XDP_DROP);
+	if (!short_packet) {
+		*s = find_session(((__u32)ssid[0] << 8) | ssid[1], &t->ip6->daddr, t->dport, slot);
+		if (*s)
+			return -1;
 	}
-	*s = find_session(((__u32)ssid[0] << 8) | ssid[1], &t->ip6->daddr, t->dport, slot);
-	if (!*s) {
-		__builtin_memcpy(lkey.addr, &t->ip6->daddr, 16);
-		lkey.port = t->dport;
-		if (!bpf_map_lookup_elem(&stamp_listeners, &lkey))
-			return count(STAMP_PASS_NOT_LISTENER, XDP_PASS);
-		return count(STAMP_PASS_NO_SESSION, XDP_PASS);
-	}
-	return -1;
+	/* Not a session's: malformed or unknown STAMP if it is to one of our listeners, else
+	 * somebody else's. */
+	__builtin_memcpy(lkey.addr, &t->ip6->daddr, 16);
+	lkey.port = t->dport;
+	if (!bpf_map_lookup_elem(&stamp_listeners, &lkey))
+		return count(STAMP_PASS_NOT_LISTENER, XDP_PASS);
+	return short_packet ? count(STAMP_DROP_MALFORMED, XDP_DROP) : count(STAMP_PASS_NO_SESSION, XDP_PASS);
 }
 
 /* What XDP answers: a base packet (TLVs go to user space), with a checksum that adds up,
