@@ -191,13 +191,13 @@ stamp_session() {
   echo "{\"ssid\": $1, \"segments\": [\"$2\"], \"source_address\": \"$3\", \"peer_address\": \"$4\", \"interval_ms\": 20, \"packet_count\": 50}"
 }
 
-# stamp_stats X SSID -> "records mean_direct_ms mean_return_ms longest_T3-T2_us sent
+# stamp_stats X SSID -> "records median_direct_ms median_return_ms longest_T3-T2_us sent
 # direct_lost return_lost" from the GetStampSessionResults of edge-X (the records are removed
 # by reading them). The losses come from a stateful reflector's own numbering: it counts what
 # reached it (meaningless for a stateless one).
 stamp_stats() {
   edgectl "$1" stamp results "$2" | /usr/bin/python3 -c '
-import json, sys
+import json, statistics, sys
 j = json.load(sys.stdin)
 r = j.get("results", [])
 sent = int(j.get("packets_sent", 0))
@@ -205,7 +205,8 @@ d = [(int(x["t2_ns"]) - int(x["t1_ns"])) / 1e6 for x in r]
 b = [(int(x["t4_ns"]) - int(x["t3_ns"])) / 1e6 for x in r]
 t = [(int(x["t3_ns"]) - int(x["t2_ns"])) / 1e3 for x in r]
 reached = max((int(x.get("reflector_seq", 0)) for x in r), default=-1) + 1
-print(len(r), sum(d) / len(d) if d else -1, sum(b) / len(b) if b else -1, max(t) if t else -1,
+# medians: one late wake-up on a shared machine moves a mean of 50 records by a millisecond
+print(len(r), statistics.median(d) if d else -1, statistics.median(b) if b else -1, max(t) if t else -1,
       sent, sent - reached, reached - len(r))'
 }
 

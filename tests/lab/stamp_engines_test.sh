@@ -52,8 +52,8 @@ for s in 1 2 3 4 5 6 7 8; do
   read -r n d r _ sent _ _ < <(stamp_stats a $s)
   echo "${NAME[$s]}: $n of $sent, direct $d ms, return $r ms"
   [ "$sent" -eq 60 ] && [ "$n" -eq 60 ] || fail "${NAME[$s]}: $n records of $sent sent, expected 60 of 60"
-  within "$d" 11.5 12.5 || fail "${NAME[$s]}: mean direct delay $d ms, expected 12 +- 0.5"
-  within "$r" 3.5 4.5 || fail "${NAME[$s]}: mean return delay $r ms, expected 4 +- 0.5"
+  within "$d" 11.5 12.5 || fail "${NAME[$s]}: median direct delay $d ms, expected 12 +- 0.5"
+  within "$r" 3.5 4.5 || fail "${NAME[$s]}: median return delay $r ms, expected 4 +- 0.5"
 done
 reflected=$(( $(stamp_counter b xdp:tx-reflected) + $(stamp_counter b xdp:redirect-reflected) ))
 collected=$(stamp_counter a xdp:collected)
