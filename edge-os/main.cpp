@@ -45,7 +45,7 @@ int Run(const ControllerConfig& c) {
     SEGWAN_LOG(kWarn, "main") << "--insecure: the southbound is plaintext and any holder of " << c.device_token_file
                               << " can register as any device; use it on a closed lab network only";
   }
-  auto store = Store::Open(c.db_path, new_data_dir);
+  auto store = Store::Open(c.store.empty() ? c.db_path : c.store, new_data_dir);
   if (!store) {
     SEGWAN_LOG(kError, "main") << store.error().ToString();
     return 1;
@@ -104,7 +104,7 @@ int Run(const ControllerConfig& c) {
   controller.SetOperatorToken(*op_token);
   for (const auto* e : {&controller.load_error(), trust ? &trust->load_error() : nullptr}) {
     if (e && *e) {
-      SEGWAN_LOG(kError, "main") << "cannot read what " << c.db_path << " holds: " << (*e)->message;
+      SEGWAN_LOG(kError, "main") << "cannot read what " << (*store)->Where() << " holds: " << (*e)->message;
       return 1;
     }
   }
@@ -143,7 +143,7 @@ int Run(const ControllerConfig& c) {
   controller.Start();
   SEGWAN_LOG(kInfo, "main") << "edge-os " << segwan::Version() << ": REST on " << c.http_listen.ToString()
                             << ", Registration on " << c.grpc_listen.ToString()
-                            << (c.insecure ? " (plaintext)" : " (mutual TLS)") << ", data in " << c.db_path;
+                            << (c.insecure ? " (plaintext)" : " (mutual TLS)") << ", data in " << (*store)->Where();
   int sig = 0;
   sigwait(&stop, &sig);
   SEGWAN_LOG(kInfo, "main") << "signal " << sig << ", stopping";

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "edge-os/store/store.h"
 #include "segwan/text.h"
 
 namespace segwan::controller {
@@ -12,6 +13,7 @@ void AddControllerFlags(FlagSet& f) {
   f.AddString("grpc-listen", kDefaultGrpcListen, "Registration service address for the edges");
   f.AddString("data-dir", kDefaultDataDir, "where the controller keeps its files");
   f.AddString("db", "", "SQLite database file (default: DATA_DIR/segwan.db)");
+  f.AddString("store", "", "a postgresql:// URI: keep the data in PostgreSQL instead of --db (several controllers)");
   f.AddString("operator-token-file", "", "operator bearer token (default: DATA_DIR/operator.token)");
   f.AddString("device-token-file", "", "shared edge registration token, --insecure only (default: DATA_DIR/device.token)");
   f.AddString("web-root", "", "serve the dashboard from this folder (development)");
@@ -51,6 +53,10 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
     return v.empty() ? c.data_dir + "/" + file : v;
   };
   c.db_path = or_default("db", "segwan.db");
+  c.store = f.GetString("store");
+  if (!c.store.empty() && !Store::IsPostgres(c.store)) {
+    return FieldError("--store", "must be a postgresql:// URI (the SQLite file is --db)");
+  }
   c.operator_token_file = or_default("operator-token-file", "operator.token");
   c.device_token_file = or_default("device-token-file", "device.token");
   c.web_root = f.GetString("web-root");

@@ -1,5 +1,6 @@
 #include "postgres.h"
 
+#include <libpq-fe.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -72,10 +73,7 @@ std::optional<TestPostgres> TestPostgres::Start(std::string* why) {
     *why = "initdb failed (see " + log + ")";
     return std::nullopt;
   }
-  // No TCP at all; the socket in the cluster's folder; fsync off (a test's data need not
-  // survive a power cut, and it saves seconds).
-  const std::string opts = "-k " + pg.dir_ + " -c listen_addresses= -c fsync=off -c full_page_writes=off";
-  if (!Run({bin + "/pg_ctl", "-D", data, "-o", opts, "-l", log, "-w", "-t", "30", "start"}, user, log)) {
+  if (!pg.StartServer()) {
     *why = "the server did not start (see " + log + ")";
     return std::nullopt;
   }
@@ -86,7 +84,51 @@ std::optional<TestPostgres> TestPostgres::Start(std::string* why) {
   return pg;
 }
 
-std::string TestPostgres::Uri() const { return "postgresql:///segwan?host=" + dir_ + "&user=segwan"; }
+bool TestPostgres::StartServer() {
+  // No TCP at all; the socket in the cluster's folder; fsync off (a test's data need not
+  // survive a power cut, and it saves seconds).
+  const std::string opts = "-k " + dir_ + " -c listen_addresses= -c fsync=off -c full_page_writes=off";
+  return Run({std::string(kBinDir) + "/pg_ctl", "-D", dir_ + "/data", "-o", opts, "-l", dir_ + "/log", "-w", "-t", "30",
+              "start"},
+             user_, dir_ + "/log");
+}
+
+bool TestPostgres::Restart() { return StartServer(); }
+
+std::string TestPostgres::UriOf(const std::string& database) const {
+  return "postgresql:///" + database + "?host=" + dir_ + "&user=segwan";
+}
+
+std::optional<std::string> TestPostgres::CreateDatabase(const std::string& name, std::string* why) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdb(Uri().c_str()), PQfinish);
+  if (!c || PQstatus(c.get()) != CONNECTION_OK) {
+    *why = std::string("cannot connect: ") + PQerrorMessage(c.get());
+    return std::nullopt;
+  }
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(c.get(), ("CREATE DATABASE " + name).c_str()), PQclear);
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    *why = std::string("CREATE DATABASE failed: ") + PQerrorMessage(c.get());
+    return std::nullopt;
+  }
+  return UriOf(name);
+}
+
+TestPostgres* SharedPostgres(std::string* why) {
+  static std::string reason;
+  static std::unique_ptr<TestPostgres> shared = [] {
+    auto pg = TestPostgres::Start(&reason);
+    return pg ? std::make_unique<TestPostgres>(std::move(*pg)) : nullptr;
+  }();
+  if (!shared) *why = reason;
+  return shared.get();
+}
+
+std::optional<std::string> FreshPostgresDatabase(std::string* why) {
+  static int n = 0;
+  TestPostgres* pg = SharedPostgres(why);
+  if (!pg) return std::nullopt;
+  return pg->CreateDatabase("t" + std::to_string(++n), why);
+}
 
 bool TestPostgres::Kill() {
   return Run({std::string(kBinDir) + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"}, user_,

@@ -4,6 +4,7 @@
 // folder, listening on a Unix socket in that folder only, no TCP), run as the unprivileged
 // `postgres` user when the test runs as root, torn down (immediate stop, folder removed) when
 // the object goes. Start() says why when it cannot: the test then skips with that reason.
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -19,14 +20,25 @@ class TestPostgres {
   ~TestPostgres();
 
   // libpq connection string: the socket folder as host, trust authentication.
-  std::string Uri() const;
+  std::string Uri() const { return UriOf("segwan"); }
+  std::string UriOf(const std::string& database) const;
+  // A new empty database owned by `segwan`; its URI, or nothing (why in *why).
+  std::optional<std::string> CreateDatabase(const std::string& name, std::string* why);
   // Stops the server at once (as a crash would: -m immediate), the cluster kept.
   bool Kill();
+  // Starts the server again on the same cluster and socket.
+  bool Restart();
 
  private:
   TestPostgres(std::string dir, std::string user) : dir_(std::move(dir)), user_(std::move(user)) {}
+  bool StartServer();
   std::string dir_;   // cluster and socket folder
   std::string user_;  // who runs the server ("" = this process's user)
 };
+
+// One cluster per test process, started at the first call (nullptr, and why, if it cannot).
+TestPostgres* SharedPostgres(std::string* why);
+// A fresh database in the shared cluster for each call: its URI, or nothing (why in *why).
+std::optional<std::string> FreshPostgresDatabase(std::string* why);
 
 }  // namespace segwan::testing
