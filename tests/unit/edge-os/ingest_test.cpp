@@ -14,6 +14,7 @@
 #include "edge-os/controller/controller.h"
 #include "edge-os/monitoring/ingest.h"
 #include "edge-os/store/store.h"
+#include "test_store.h"
 #include "fake_edges.h"
 #include "segwan/clock.h"
 
@@ -71,7 +72,7 @@ class IngestTest : public ::testing::Test {
   }
   void Open() {
     ingest_.reset();
-    store_ = std::move(*Store::Open((dir_ / "segwan.db").string()));
+    store_ = std::move(*testing::OpenTestStore(dir_));
     ingest_ = std::make_unique<ResultIngest>(store_.get(), IngestOptions{.aggregate_interval_ms = 1000});
   }
   DelaySession Session(const std::string& id, const std::string& sender, uint32_t ssid) {
@@ -187,7 +188,7 @@ class StreamModeTest : public ::testing::Test {
   }
   void Boot() {
     ctl_.reset();
-    store_ = std::move(*Store::Open((dir_ / "segwan.db").string()));
+    store_ = std::move(*testing::OpenTestStore(dir_));
     ControllerOptions o;
     o.device_token = kDeviceToken;
     o.auto_enable = true;

@@ -20,6 +20,7 @@
 #include "edge-os/controller/controller.h"
 #include "edge-os/northbound/rest.h"
 #include "edge-os/store/store.h"
+#include "test_store.h"
 #include "fake_edges.h"
 
 namespace segwan::controller {
@@ -70,7 +71,7 @@ class RestHostileTest : public ::testing::Test {
            ("segwan-hostile-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    store_ = std::move(*Store::Open((dir_ / "segwan.db").string()));
+    store_ = std::move(*testing::OpenTestStore(dir_));
     ControllerOptions o;
     o.start_threads = false;
     ctl_ = std::make_unique<Controller>(store_.get(), &edges_, o);

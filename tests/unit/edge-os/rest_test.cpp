@@ -13,6 +13,7 @@
 #include "edge-os/trust/device_trust.h"
 #include "segwan/pki.h"
 #include "edge-os/store/store.h"
+#include "test_store.h"
 #include "fake_edges.h"
 #include "segwan/clock.h"
 
@@ -56,7 +57,7 @@ class RestTest : public ::testing::Test {
   }
   // (Re)starts the controller on the same database file, as after a restart.
   void Boot() {
-    auto s = Store::Open((dir_ / "segwan.db").string());
+    auto s = testing::OpenTestStore(dir_);
     ASSERT_TRUE(s);
     store_ = std::move(*s);
     ControllerOptions o;

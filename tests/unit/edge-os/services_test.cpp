@@ -11,6 +11,7 @@
 
 #include "edge-os/controller/controller.h"
 #include "edge-os/store/store.h"
+#include "test_store.h"
 #include "fake_edges.h"
 
 namespace segwan::controller {
@@ -43,7 +44,7 @@ class ServicesTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("segwan-services-" + std::to_string(getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    store_ = std::move(*Store::Open((dir_ / "segwan.db").string()));
+    store_ = std::move(*testing::OpenTestStore(dir_));
     ControllerOptions o;
     o.device_token = kDeviceToken;
     o.auto_enable = true;

@@ -19,6 +19,7 @@
 #include "edge-manager/api/convert.h"
 #include "edge-manager/api/edge_service.h"
 #include "edge-os/controller/controller.h"
+#include "test_store.h"
 #include "edge-os/controller/tokens.h"
 #include "edge-os/southbound/registration_service.h"
 #include "edge-os/trust/ca.h"
@@ -62,7 +63,7 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
     std::filesystem::create_directories(dir_);
     token_file_ = (dir_ / "token").string();
     std::ofstream(token_file_) << kToken << "\n";
-    store_ = std::move(*Store::Open((dir_ / "segwan.db").string()));
+    store_ = std::move(*testing::OpenTestStore(dir_));
     EdgeClientOptions eo{.deadline = 2000ms, .attempts = 2, .retry_backoff = 50ms};
     std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
     if (tls()) {

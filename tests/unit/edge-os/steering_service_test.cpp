@@ -12,6 +12,7 @@
 #include "edge-os/controller/controller.h"
 #include "edge-os/monitoring/prometheus.h"
 #include "edge-os/store/store.h"
+#include "test_store.h"
 #include "fake_edges.h"
 #include "segwan/clock.h"
 
@@ -50,7 +51,7 @@ class SteeringServiceTest : public ::testing::Test {
   void Boot() {
     ctl_.reset();
     store_.reset();
-    store_ = std::move(*Store::Open((dir_ / "segwan.db").string()));
+    store_ = std::move(*testing::OpenTestStore(dir_));
     ControllerOptions o;
     o.device_token = kDeviceToken;
     o.auto_enable = true;

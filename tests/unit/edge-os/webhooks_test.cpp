@@ -13,6 +13,7 @@
 
 #include "edge-os/alerts/webhooks.h"
 #include "edge-os/store/store.h"
+#include "test_store.h"
 
 namespace segwan::controller {
 namespace {
@@ -59,7 +60,7 @@ class WebhooksTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("segwan-webhooks-" + std::to_string(getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    store_ = std::move(*Store::Open((dir_ / "segwan.db").string()));
+    store_ = std::move(*testing::OpenTestStore(dir_));
     server_.Post("/slow", [this](const httplib::Request&, httplib::Response& res) {
       std::unique_lock l(mu_);
       slow_entered_ = true;
