@@ -16,6 +16,7 @@
 #include "edge-os/controller/controller.h"
 #include "edge-os/northbound/rest.h"
 #include "edge-os/store/store.h"
+#include "store_write.h"
 #include "segwan/clock.h"
 #include "segwan/log.h"
 
@@ -130,46 +131,6 @@ double PlainInsert(const fs::path& dir, std::vector<std::vector<pb::StampResult>
   return static_cast<double>(n) / Seconds(std::chrono::steady_clock::now() - t0);
 }
 
-// Rows per second through Store::WriteBatches when `sessions` sessions each bring `per` rows to
-// every batch (`rows` in all). The controller's ingest batches look like this at scale: at
-// 1,000 edges x 5 sessions x 10 pps, a 100 ms flush carries one row for each of 5,000 sessions.
-double StoreWrite(const fs::path& file, int sessions, int per, int rows) {
-  auto store = std::move(*Store::Open(file.string()));
-  const uint64_t base = 1'700'000'000'000'000'000ULL;
-  std::vector<std::string> ids;
-  for (int i = 0; i < sessions; ++i) {
-    ids.push_back("ds" + std::to_string(i + 1));  // as the controller names them
-    DelaySession d;
-    d.id = ids.back();
-    d.tenant_id = "t1";
-    if (!store->PutSession(d)) return -1;
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  int n = 0;
-  for (uint32_t step = 0; n < rows; ++step) {
-    std::vector<SessionBatch> batches(static_cast<size_t>(sessions));
-    for (int i = 0; i < sessions; ++i) {
-      auto& b = batches[static_cast<size_t>(i)];
-      b.session_id = ids[static_cast<size_t>(i)];
-      for (int k = 0; k < per; ++k) {
-        Sample x;
-        x.seq = step * static_cast<uint32_t>(per) + static_cast<uint32_t>(k);
-        x.t1 = base + x.seq * 100'000'000ULL;
-        x.t2 = x.t1 + 12'000'000;
-        x.t3 = x.t2 + 25'000;
-        x.t4 = x.t3 + 4'000'000;
-        x.ttl = 63;
-        b.samples.push_back(x);
-      }
-      b.counters.received = (step + 1) * static_cast<uint64_t>(per);
-      b.counters.max_seq = static_cast<int64_t>(b.counters.received) - 1;
-    }
-    if (!store->WriteBatches(batches, {})) return -1;
-    n += sessions * per;
-  }
-  return n / Seconds(std::chrono::steady_clock::now() - t0);
-}
-
 struct WrkResult {
   double rps = 0, p99_ms = 0;
   bool ok = false;
@@ -224,8 +185,8 @@ int main() {
   // 400,000 rows spread over 5,000 sessions (one row each per batch) against the same rows
   // from 10 sessions (500 each per batch), into fresh files.
   {
-    const double spread = StoreWrite(dir / "spread.db", 5000, 1, 400000);
-    const double dense = StoreWrite(dir / "dense.db", 10, 500, 400'000);
+    const double spread = StoreWrite((dir / "spread.db").string(), 5000, 1, 400000);
+    const double dense = StoreWrite((dir / "dense.db").string(), 10, 500, 400'000);
     std::cout << json{{"bench", "store_write"}, {"rows", 400'000}, {"sessions", 5000}, {"rows_per_session_per_batch", 1},
                       {"rows_per_s", std::lround(spread)}, {"baseline", "the same rows from 10 sessions, 500 per batch"},
                       {"baseline_rows_per_s", std::lround(dense)}, {"ratio", spread / dense}}

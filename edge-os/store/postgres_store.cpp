@@ -31,7 +31,8 @@ const char* const kMigrations[] = {
       CREATE TABLE slices (ord BIGSERIAL, id TEXT COLLATE "C" PRIMARY KEY, tenant_id TEXT NOT NULL, doc TEXT NOT NULL);
       CREATE TABLE delay_sessions (ord BIGSERIAL, id TEXT COLLATE "C" PRIMARY KEY, tenant_id TEXT NOT NULL,
                                    doc TEXT NOT NULL);
-      CREATE TABLE session_counters (session_id TEXT COLLATE "C" PRIMARY KEY, doc TEXT NOT NULL);
+      CREATE TABLE session_counters (session_id TEXT COLLATE "C" PRIMARY KEY, doc TEXT NOT NULL)
+        WITH (fillfactor = 50);  -- rewritten at every flush: room on the page for HOT updates
       CREATE TABLE samples (session_id TEXT COLLATE "C" NOT NULL, t1 BIGINT NOT NULL, seq BIGINT NOT NULL,
                             reflector_seq BIGINT NOT NULL, t2 BIGINT NOT NULL, t3 BIGINT NOT NULL,
                             t4 BIGINT NOT NULL, ttl INTEGER NOT NULL, flags INTEGER NOT NULL DEFAULT 0,
@@ -368,9 +369,20 @@ Status PostgresStore::WriteBatches(const std::vector<SessionBatch>& batches, con
                 "cursor = excluded.cursor");
     }
     if (!samples.empty()) {
-      db_->CopyIn("COPY samples_in FROM STDIN", samples);
-      db_->Exec("INSERT INTO samples (session_id, t1, seq, reflector_seq, t2, t3, t4, ttl, flags) "
-                "SELECT * FROM samples_in ON CONFLICT DO NOTHING");
+      // Straight into the table (COPY inserts rows in groups); a sample stored before (a
+      // replay after a restart) fails the whole COPY, and only then do the rows go through
+      // a staging table to an INSERT that skips what exists.
+      db_->Exec("SAVEPOINT copy_samples");
+      try {
+        db_->CopyIn("COPY samples (session_id, t1, seq, reflector_seq, t2, t3, t4, ttl, flags) FROM STDIN", samples);
+        db_->Exec("RELEASE copy_samples");
+      } catch (const pg::Failure& f) {
+        if (f.sqlstate != "23505") throw;  // not a unique violation
+        db_->Exec("ROLLBACK TO copy_samples");
+        db_->CopyIn("COPY samples_in FROM STDIN", samples);
+        db_->Exec("INSERT INTO samples (session_id, t1, seq, reflector_seq, t2, t3, t4, ttl, flags) "
+                  "SELECT * FROM samples_in ON CONFLICT DO NOTHING");
+      }
     }
     if (!aggregates.empty()) {
       db_->CopyIn("COPY aggregates_in (session_id, start_ms, length_ms, doc) FROM STDIN", aggregates);
@@ -379,11 +391,16 @@ Status PostgresStore::WriteBatches(const std::vector<SessionBatch>& batches, con
                 "DO UPDATE SET length_ms = excluded.length_ms, doc = excluded.doc");
     }
     if (!counters.empty()) {
-      // Counters of a session deleted while its batch was on the way are not brought back.
+      // The last counters of each session replace what is stored; a session seen for the
+      // first time gets a row, unless it was deleted while its batch was on the way.
       db_->CopyIn("COPY counters_in (session_id, doc) FROM STDIN", counters);
-      db_->Exec("INSERT INTO session_counters SELECT DISTINCT ON (c.session_id) c.session_id, c.doc FROM counters_in c "
-                "JOIN delay_sessions d ON d.id = c.session_id ORDER BY c.session_id, c.n DESC "
-                "ON CONFLICT (session_id) DO UPDATE SET doc = excluded.doc");
+      db_->Exec("WITH last AS (SELECT DISTINCT ON (session_id) session_id, doc FROM counters_in "
+                "ORDER BY session_id, n DESC) "
+                "UPDATE session_counters c SET doc = last.doc FROM last WHERE c.session_id = last.session_id");
+      db_->Exec("INSERT INTO session_counters SELECT DISTINCT ON (i.session_id) i.session_id, i.doc FROM counters_in i "
+                "JOIN delay_sessions d ON d.id = i.session_id "
+                "WHERE NOT EXISTS (SELECT 1 FROM session_counters c WHERE c.session_id = i.session_id) "
+                "ORDER BY i.session_id, i.n DESC ON CONFLICT (session_id) DO UPDATE SET doc = excluded.doc");
     }
     tx.Commit();
     Stored(n);

@@ -40,7 +40,7 @@ bool Run(const std::vector<std::string>& argv, const std::string& user, const st
 
 }  // namespace
 
-std::optional<TestPostgres> TestPostgres::Start(std::string* why) {
+std::optional<TestPostgres> TestPostgres::Start(std::string* why, bool durable) {
   const std::string bin = kBinDir;
   if (access((bin + "/initdb").c_str(), X_OK) != 0) {
     *why = "PostgreSQL 15 is not installed (" + bin + "/initdb)";
@@ -60,7 +60,7 @@ std::optional<TestPostgres> TestPostgres::Start(std::string* why) {
     *why = "no temporary folder";
     return std::nullopt;
   }
-  TestPostgres pg(tmpl, user);
+  TestPostgres pg(tmpl, user, durable);
   if (!user.empty()) {
     const passwd* pw = getpwnam(user.c_str());
     if (chown(tmpl, pw->pw_uid, pw->pw_gid) != 0) {
@@ -87,7 +87,8 @@ std::optional<TestPostgres> TestPostgres::Start(std::string* why) {
 bool TestPostgres::StartServer() {
   // No TCP at all; the socket in the cluster's folder; fsync off (a test's data need not
   // survive a power cut, and it saves seconds).
-  const std::string opts = "-k " + dir_ + " -c listen_addresses= -c fsync=off -c full_page_writes=off";
+  std::string opts = "-k " + dir_ + " -c listen_addresses=";
+  if (!durable_) opts += " -c fsync=off -c full_page_writes=off";
   return Run({std::string(kBinDir) + "/pg_ctl", "-D", dir_ + "/data", "-o", opts, "-l", dir_ + "/log", "-w", "-t", "30",
               "start"},
              user_, dir_ + "/log");

@@ -13,8 +13,13 @@ namespace segwan::testing {
 class TestPostgres {
  public:
   // Starts the cluster with a database `segwan` owned by role `segwan`; nothing on failure.
-  static std::optional<TestPostgres> Start(std::string* why);
-  TestPostgres(TestPostgres&& o) noexcept : dir_(std::move(o.dir_)), user_(std::move(o.user_)) { o.dir_.clear(); }
+  // Tests run without fsync (seconds saved); `durable`: with PostgreSQL's own defaults, as an
+  // operator would run it (benchmarks).
+  static std::optional<TestPostgres> Start(std::string* why, bool durable = false);
+  TestPostgres(TestPostgres&& o) noexcept
+      : dir_(std::move(o.dir_)), user_(std::move(o.user_)), durable_(o.durable_) {
+    o.dir_.clear();
+  }
   TestPostgres(const TestPostgres&) = delete;
   TestPostgres& operator=(const TestPostgres&) = delete;
   ~TestPostgres();
@@ -30,10 +35,12 @@ class TestPostgres {
   bool Restart();
 
  private:
-  TestPostgres(std::string dir, std::string user) : dir_(std::move(dir)), user_(std::move(user)) {}
+  TestPostgres(std::string dir, std::string user, bool durable)
+      : dir_(std::move(dir)), user_(std::move(user)), durable_(durable) {}
   bool StartServer();
   std::string dir_;   // cluster and socket folder
   std::string user_;  // who runs the server ("" = this process's user)
+  bool durable_ = false;
 };
 
 // One cluster per test process, started at the first call (nullptr, and why, if it cannot).
