@@ -1,6 +1,7 @@
 #include "edge-os/store/pg.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <cstdlib>
 #include <regex>
@@ -89,6 +90,27 @@ Rows Connection::Exec(const std::string& sql, const std::vector<Param>& params) 
   const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) Throw(r, sql.substr(0, sql.find_first_of(" (")));
   return Rows(r);
+}
+
+bool Connection::AnswersWithin(const std::string& sql, std::chrono::milliseconds timeout) {
+  if (!Ok() || PQsendQuery(c_, sql.c_str()) != 1) return false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool good = true;
+  while (true) {
+    while (!PQisBusy(c_)) {
+      PGresult* r = PQgetResult(c_);
+      if (!r) return good;
+      const auto st = PQresultStatus(r);
+      good = good && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK);
+      PQclear(r);
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{PQsocket(c_), POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0 || PQconsumeInput(c_) != 1) {
+      lost_ = true;  // the session is in an unknown state: not used again
+      return false;
+    }
+  }
 }
 
 void Connection::CopyIn(const std::string& sql, std::string_view data) {

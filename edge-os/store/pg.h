@@ -3,6 +3,7 @@
 // A thin RAII layer over libpq for the controller's PostgreSQL store and leader election:
 // one connection, statements with text parameters, COPY, and a failure that says what the
 // server said. Throws pg::Failure (a std::runtime_error); the store turns that into a 503.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -52,6 +53,9 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   Rows Exec(const std::string& sql, const std::vector<Param>& params = {});
+  // Whether `sql` (no parameters) is answered without error within `timeout`: the wait is
+  // this side's, whatever the network does. False also when the session is lost.
+  bool AnswersWithin(const std::string& sql, std::chrono::milliseconds timeout);
   // COPY ... FROM STDIN with `data` in the text format (tab-separated lines).
   void CopyIn(const std::string& sql, std::string_view data);
   // False once the session is known lost (libpq's status, or a failure that says so).

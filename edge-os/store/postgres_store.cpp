@@ -56,6 +56,8 @@ const char* const kMigrations[] = {
                                     time_ms BIGINT NOT NULL, doc TEXT NOT NULL);
       CREATE INDEX steering_events_by_tenant ON steering_events (tenant_id, id);
       CREATE TABLE webhooks (tenant_id TEXT COLLATE "C" PRIMARY KEY, doc TEXT NOT NULL);
+      -- who leads the controllers sharing this database (edge-os/ha/leader.h)
+      CREATE TABLE segwan_leader (id TEXT NOT NULL, http TEXT NOT NULL, grpc TEXT NOT NULL, since_ms BIGINT NOT NULL);
     )sql",
 };
 
