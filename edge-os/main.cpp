@@ -11,6 +11,8 @@
 #include "edge-os/northbound/rest.h"
 #include "edge-os/southbound/edge_client.h"
 #include "edge-os/southbound/registration_service.h"
+#include "edge-os/ha/follower.h"
+#include "edge-os/ha/leader.h"
 #include "edge-os/store/store.h"
 #include "edge-os/trust/ca.h"
 #include "edge-os/trust/device_trust.h"
@@ -25,6 +27,48 @@ using namespace segwan::controller;
 
 // A registration with 256 interfaces of 64 addresses fits well inside this.
 constexpr int kMaxRegistrationMessage = 1 << 20;
+
+grpc::ServerBuilder& Tuned(grpc::ServerBuilder& builder) {
+  // Peers ping every 10 s to notice a dead connection: allowed, without strikes.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.SetMaxReceiveMessageSize(kMaxRegistrationMessage);
+  return builder;
+}
+
+enum class Followed { kLeads, kStopped, kFailed };
+
+// A follower: REST handed to the leader, edges sent on, until this process takes the lead
+// or a stop signal comes.
+Followed Follow(const ControllerConfig& c, LeaderElection& election,
+            const std::shared_ptr<grpc::ServerCredentials>& creds, const sigset_t& stop) {
+  FollowerRest rest(&election);
+  if (auto port = rest.Start(c.http_listen.host, c.http_listen.port); !port) {
+    SEGWAN_LOG(kError, "main") << port.error().ToString();
+    return Followed::kFailed;
+  }
+  FollowerRegistration registration(&election);
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  Tuned(builder).AddListeningPort(c.grpc_listen.ToString(), creds, &grpc_port);
+  builder.RegisterService(&registration);
+  auto server = builder.BuildAndStart();
+  if (!server || grpc_port == 0) {
+    SEGWAN_LOG(kError, "main") << "--grpc-listen: cannot listen on " << c.grpc_listen.ToString();
+    return Followed::kFailed;
+  }
+  SEGWAN_LOG(kInfo, "main") << "edge-os " << segwan::Version() << " follows (" << c.advertise_http
+                            << "): REST is the leader's, edges are sent to it";
+  const bool lead = election.Campaign([&stop] {
+    timespec now{0, 0};
+    sigset_t pending = stop;
+    return sigtimedwait(&pending, nullptr, &now) > 0;
+  });
+  rest.Stop();
+  server->Shutdown(std::chrono::system_clock::now());
+  return lead ? Followed::kLeads : Followed::kStopped;
+}
 
 int Run(const ControllerConfig& c) {
   // A data folder in use has its operator token: an empty store file there lost its content.
@@ -87,6 +131,24 @@ int Run(const ControllerConfig& c) {
   // Before any thread starts: every thread inherits the mask; main waits for the signals.
   const sigset_t stop = segwan::BlockStopSignals();
 
+  // Several controllers on one PostgreSQL: follow until this one leads.
+  std::unique_ptr<LeaderElection> election;
+  if (!c.store.empty()) {
+    auto e = LeaderElection::Open(
+        {.uri = c.store, .self = {.id = c.advertise_http, .http = c.advertise_http, .grpc = c.advertise_grpc}});
+    if (!e) {
+      SEGWAN_LOG(kError, "main") << e.error().ToString();
+      return 1;
+    }
+    election = std::move(*e);
+    if (const auto f = Follow(c, *election, *server_creds, stop); f != Followed::kLeads) {
+      return f == Followed::kStopped ? 0 : 1;
+    }
+    // The session that holds the lock fails: stop acting at once, before another can lead
+    // (the supervisor starts this process again, as a follower).
+    election->Watch([] { std::_Exit(3); });
+  }
+
   Controller controller(store->get(), connector->get(),
                         {.device_token = dev_token,
                          .auto_enable = c.auto_enable,
@@ -111,13 +173,8 @@ int Run(const ControllerConfig& c) {
 
   RegistrationService registration(&controller, trust.get());
   grpc::ServerBuilder builder;
-  // Peers ping every 10 s to notice a dead connection: allowed, without strikes.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5'000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  builder.SetMaxReceiveMessageSize(kMaxRegistrationMessage);
   int grpc_port = 0;
-  builder.AddListeningPort(c.grpc_listen.ToString(), *server_creds, &grpc_port);
+  Tuned(builder).AddListeningPort(c.grpc_listen.ToString(), *server_creds, &grpc_port);
   builder.RegisterService(&registration);
   auto grpc_server = builder.BuildAndStart();
   if (!grpc_server || grpc_port == 0) {
@@ -143,7 +200,8 @@ int Run(const ControllerConfig& c) {
   controller.Start();
   SEGWAN_LOG(kInfo, "main") << "edge-os " << segwan::Version() << ": REST on " << c.http_listen.ToString()
                             << ", Registration on " << c.grpc_listen.ToString()
-                            << (c.insecure ? " (plaintext)" : " (mutual TLS)") << ", data in " << (*store)->Where();
+                            << (c.insecure ? " (plaintext)" : " (mutual TLS)") << ", data in " << (*store)->Where()
+                            << (election ? " (leading)" : "");
   int sig = 0;
   sigwait(&stop, &sig);
   SEGWAN_LOG(kInfo, "main") << "signal " << sig << ", stopping";

@@ -10,7 +10,8 @@ void AddAgentFlags(FlagSet& f) {
   f.AddString("config", "", "read settings from this file (name = value lines)");
   f.AddString("device-id", "", "this router's id, [a-z0-9-]{1,63} (required)");
   f.AddString("token-file", "", "file holding the shared registration token (--insecure only)");
-  f.AddString("controller", "", "controller registration address host:port (empty: standalone)");
+  f.AddString("controller", "", "controller registration address host:port, or several controllers' host:port,... "
+              "(they take over from each other; empty: standalone)");
   f.AddString("listen", "", "address of the EdgeManager gRPC service (default: the first --mgmt interface's address, port 50061)");
   f.AddString("advertise", "", "gRPC address reported to the controller (default: --listen)");
   f.AddString("wan", "", "WAN interfaces, comma separated");
@@ -48,8 +49,13 @@ Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
   }
   c.token_file = f.GetString("token-file");
   if (const auto ctl = f.GetString("controller"); !ctl.empty()) {
-    c.controller = ParseHostPort(ctl);
-    if (!c.controller) return FieldError("--controller", "'" + ctl + "' is not host:port");
+    for (const auto& item : SplitList(ctl)) {
+      auto hp = ParseHostPort(item);
+      if (!hp) return FieldError("--controller", "'" + item + "' is not host:port");
+      c.controllers.push_back(*hp);
+    }
+    if (c.controllers.empty() || c.controllers.size() > 16) return FieldError("--controller", "takes 1 to 16 addresses");
+    c.controller = c.controllers.front();
     if (f.GetBool("insecure") && c.token_file.empty()) {
       return FieldError("--token-file", "is required with --controller and --insecure");
     }

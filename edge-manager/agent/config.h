@@ -19,7 +19,8 @@ inline constexpr const char* kDefaultSidDevice = "sr0";
 struct AgentConfig {
   std::string device_id;
   std::string token_file;  // --insecure: the shared registration token
-  std::optional<HostPort> controller;  // none: standalone, no registration
+  std::optional<HostPort> controller;  // the first of `controllers`; none: standalone, no registration
+  std::vector<HostPort> controllers;   // every controller sharing the edge's store, tried in turn
   HostPort listen;                     // EdgeManager gRPC service
   bool listen_on_mgmt = false;         // no --listen: the management address, found at start
   std::string advertise;               // address given to the controller; default: listen

@@ -83,7 +83,12 @@ Status Enrol(const EnrolRequest& r) {
 
 CertificateRenewer::CertificateRenewer(std::shared_ptr<grpc::Channel> channel, std::string tls_dir,
                                        std::chrono::milliseconds check_every)
-    : channel_(std::move(channel)), tls_dir_(std::move(tls_dir)), every_(check_every) {}
+    : CertificateRenewer(std::vector<std::shared_ptr<grpc::Channel>>{std::move(channel)}, std::move(tls_dir),
+                         check_every) {}
+
+CertificateRenewer::CertificateRenewer(std::vector<std::shared_ptr<grpc::Channel>> channels, std::string tls_dir,
+                                       std::chrono::milliseconds check_every)
+    : channels_(std::move(channels)), tls_dir_(std::move(tls_dir)), every_(check_every) {}
 
 CertificateRenewer::~CertificateRenewer() { Stop(); }
 
@@ -123,13 +128,16 @@ Result<bool> CertificateRenewer::RenewIfDue() {
   if (info->not_after_s - now > lifetime / 3) return false;
   auto csr = pki::MakeCsr(*key, info->common_name);
   if (!csr) return csr.error();
-  auto stub = pb::Registration::NewStub(channel_);
   pb::RenewCertificateRequest req;
   req.set_csr(*csr);
   pb::RenewCertificateResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  auto st = stub->RenewCertificate(&ctx, req, &resp);
+  grpc::Status st;
+  for (const auto& channel : channels_) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    st = pb::Registration::NewStub(channel)->RenewCertificate(&ctx, req, &resp);
+    if (st.ok()) break;
+  }
   if (!st.ok()) return Error{st.error_message(), "", static_cast<int>(st.error_code())};
   auto fresh = pki::ReadCertificate(resp.certificate());
   if (!fresh || fresh->dns_names != info->dns_names || !pki::KeyMatches(resp.certificate(), *key)) {

@@ -43,6 +43,9 @@ class CertificateRenewer {
  public:
   CertificateRenewer(std::shared_ptr<grpc::Channel> channel, std::string tls_dir,
                      std::chrono::milliseconds check_every = std::chrono::minutes(10));
+  // Several controllers: each is asked in turn until one renews (followers refuse).
+  CertificateRenewer(std::vector<std::shared_ptr<grpc::Channel>> channels, std::string tls_dir,
+                     std::chrono::milliseconds check_every = std::chrono::minutes(10));
   ~CertificateRenewer();
   CertificateRenewer(const CertificateRenewer&) = delete;
   CertificateRenewer& operator=(const CertificateRenewer&) = delete;
@@ -52,7 +55,7 @@ class CertificateRenewer {
   Result<bool> RenewIfDue();
 
  private:
-  std::shared_ptr<grpc::Channel> channel_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::string tls_dir_;
   std::chrono::milliseconds every_;
   std::thread thread_;

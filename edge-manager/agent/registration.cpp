@@ -15,10 +15,13 @@ namespace pb = segwan::v1;
 
 Registrar::Registrar(std::shared_ptr<grpc::Channel> channel, RegistrationInfo info,
                      RegistrationTiming timing)
-    : stub_(pb::Registration::NewStub(std::move(channel))),
-      info_(std::move(info)),
-      timing_(timing),
-      heartbeat_(timing.default_heartbeat) {}
+    : Registrar(std::vector<std::shared_ptr<grpc::Channel>>{std::move(channel)}, std::move(info), timing) {}
+
+Registrar::Registrar(std::vector<std::shared_ptr<grpc::Channel>> channels, RegistrationInfo info,
+                     RegistrationTiming timing)
+    : info_(std::move(info)), timing_(timing), heartbeat_(timing.default_heartbeat) {
+  for (auto& c : channels) stubs_.push_back(pb::Registration::NewStub(std::move(c)));
+}
 
 Registrar::~Registrar() { Stop(); }
 
@@ -40,7 +43,7 @@ void Registrar::Stop() {
     req.set_device_id(info_.device_id);
     req.set_session_id(s.session_id);
     pb::UnregisterResponse resp;
-    stub_->Unregister(&ctx, req, &resp);
+    stubs_[s.controller]->Unregister(&ctx, req, &resp);
     std::lock_guard lock(mu_);
     state_.registered = false;
   }
@@ -57,6 +60,19 @@ bool Registrar::Sleep(std::chrono::milliseconds d) {
 }
 
 bool Registrar::Register() {
+  const size_t first = state().controller;
+  for (size_t i = 0; i < stubs_.size(); ++i) {
+    const size_t k = (first + i) % stubs_.size();
+    if (RegisterWith(k)) return true;
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return false;
+    }
+  }
+  return false;
+}
+
+bool Registrar::RegisterWith(size_t k) {
   pb::RegisterDeviceRequest req;
   req.set_device_id(info_.device_id);
   req.set_token(ReadFirstLine(info_.token_file).value_or(""));
@@ -71,11 +87,11 @@ bool Registrar::Register() {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timing_.call_deadline);
   pb::RegisterDeviceResponse resp;
-  const grpc::Status st = stub_->RegisterDevice(&ctx, req, &resp);
+  const grpc::Status st = stubs_[k]->RegisterDevice(&ctx, req, &resp);
   std::lock_guard lock(mu_);
   if (!st.ok()) {
-    const std::string err = st.error_message().empty() ? "code " + std::to_string(st.error_code())
-                                                       : st.error_message();
+    std::string err = st.error_message().empty() ? "code " + std::to_string(st.error_code()) : st.error_message();
+    if (stubs_.size() > 1) err = "controller " + std::to_string(k + 1) + " of " + std::to_string(stubs_.size()) + ": " + err;
     if (err != state_.last_error) {  // say it once, not at every retry
       SEGWAN_LOG(kWarn, "registration") << "cannot register with the controller: " << err;
     }
@@ -83,6 +99,7 @@ bool Registrar::Register() {
     return false;
   }
   state_.registered = true;
+  state_.controller = k;
   state_.enabled = resp.enabled();
   state_.session_id = resp.session_id();
   state_.last_error.clear();
@@ -99,14 +116,16 @@ bool Registrar::Register() {
 bool Registrar::Heartbeat() {
   pb::HeartbeatRequest req;
   req.set_device_id(info_.device_id);
+  size_t k = 0;
   {
     std::lock_guard lock(mu_);
     req.set_session_id(state_.session_id);
+    k = state_.controller;
   }
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timing_.call_deadline);
   pb::HeartbeatResponse resp;
-  const grpc::Status st = stub_->Heartbeat(&ctx, req, &resp);
+  const grpc::Status st = stubs_[k]->Heartbeat(&ctx, req, &resp);
   if (st.ok() && !resp.reregister()) return true;
   std::lock_guard lock(mu_);
   state_.registered = false;

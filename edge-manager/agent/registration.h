@@ -38,9 +38,13 @@ struct RegistrationInfo {
 // Registers with the controller and heartbeats, in a thread of its own. While the controller
 // is away or refuses, it retries with exponential backoff (with jitter); when a heartbeat
 // fails or the controller asks for it, it registers again. Stop() unregisters.
+// With several controllers (one leads, the others refuse edges), a registration tries each
+// in turn, starting with the last that accepted; the backoff starts after a full round.
 class Registrar {
  public:
   Registrar(std::shared_ptr<grpc::Channel> channel, RegistrationInfo info,
+            RegistrationTiming timing = {});
+  Registrar(std::vector<std::shared_ptr<grpc::Channel>> channels, RegistrationInfo info,
             RegistrationTiming timing = {});
   ~Registrar();
   Registrar(const Registrar&) = delete;
@@ -54,18 +58,20 @@ class Registrar {
     bool enabled = false;
     std::string session_id;
     uint64_t registrations = 0;  // successful RegisterDevice calls so far
+    size_t controller = 0;       // index of the controller it registered with (or tries next)
     std::string last_error;
   };
   State state() const;
 
  private:
   void Run();
-  bool Register();
+  bool Register();  // one round over the controllers
+  bool RegisterWith(size_t k);
   bool Heartbeat();
   // Sleeps up to `d`; returns false when Stop() was called meanwhile.
   bool Sleep(std::chrono::milliseconds d);
 
-  std::unique_ptr<segwan::v1::Registration::Stub> stub_;
+  std::vector<std::unique_ptr<segwan::v1::Registration::Stub>> stubs_;
   RegistrationInfo info_;
   RegistrationTiming timing_;
   std::chrono::milliseconds heartbeat_;

@@ -38,10 +38,13 @@ static Status EnrolUntilDone(const AgentConfig& c, const sigset_t& stop) {
                                           " (or run --insecure)");
   }
   auto backoff = std::chrono::milliseconds(500);
-  for (;;) {
-    auto st = Enrol({.device_id = c.device_id, .controller = c.controller->ToString(), .ca_file = c.ca_file,
+  for (size_t attempt = 0;; ++attempt) {
+    // Several controllers: one leads and enrols, the others refuse; each is asked in turn.
+    const auto& controller = c.controllers.empty() ? *c.controller : c.controllers[attempt % c.controllers.size()];
+    auto st = Enrol({.device_id = c.device_id, .controller = controller.ToString(), .ca_file = c.ca_file,
                      .join_token_file = c.join_token_file, .tls_dir = c.tls_dir});
     if (st) return st;
+    if (c.controllers.size() > 1 && (attempt + 1) % c.controllers.size() != 0) continue;  // the next, at once
     // A missing file is for the operator to fix: say so at once rather than retry.
     if (st.error().code == 0 && !st.error().field.empty()) return st;
     SEGWAN_LOG(kWarn, "enrolment") << st.error().message << "; trying again in " << backoff.count() << " ms";
@@ -224,15 +227,23 @@ int RunAgent(const AgentConfig& given) {
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
-    auto channel = c.insecure ? grpc::CreateCustomChannel(c.controller->ToString(), channel_creds, args)
-                              : MtlsChannel(c.controller->ToString(), channel_creds, pki::kControllerName, args);
-    registrar = std::make_unique<Registrar>(channel, std::move(info));
+    // A controller that takes over listens within a second of the old one's end: reached at once.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+    std::vector<std::shared_ptr<grpc::Channel>> channels;
+    std::string names;
+    for (const auto& ctl : c.controllers) {
+      channels.push_back(c.insecure ? grpc::CreateCustomChannel(ctl.ToString(), channel_creds, args)
+                                    : MtlsChannel(ctl.ToString(), channel_creds, pki::kControllerName, args));
+      names += (names.empty() ? "" : ", ") + ctl.ToString();
+    }
+    registrar = std::make_unique<Registrar>(channels, std::move(info));
     registrar->Start();
     if (!c.insecure) {
-      renewer = std::make_unique<CertificateRenewer>(channel, c.tls_dir);
+      renewer = std::make_unique<CertificateRenewer>(channels, c.tls_dir);
       renewer->Start();
     }
-    SEGWAN_LOG(kInfo, "main") << "registering with the controller at " << c.controller->ToString();
+    SEGWAN_LOG(kInfo, "main") << "registering with the controller at " << names;
   }
   std::thread waiter([&] {
     int sig = 0;

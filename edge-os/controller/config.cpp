@@ -14,6 +14,8 @@ void AddControllerFlags(FlagSet& f) {
   f.AddString("data-dir", kDefaultDataDir, "where the controller keeps its files");
   f.AddString("db", "", "SQLite database file (default: DATA_DIR/segwan.db)");
   f.AddString("store", "", "a postgresql:// URI: keep the data in PostgreSQL instead of --db (several controllers)");
+  f.AddString("advertise-http", "", "--store: the REST URL other controllers forward to (default: http://HTTP_LISTEN)");
+  f.AddString("advertise-grpc", "", "--store: the Registration address edges are sent to (default: GRPC_LISTEN)");
   f.AddString("operator-token-file", "", "operator bearer token (default: DATA_DIR/operator.token)");
   f.AddString("device-token-file", "", "shared edge registration token, --insecure only (default: DATA_DIR/device.token)");
   f.AddString("web-root", "", "serve the dashboard from this folder (development)");
@@ -57,6 +59,14 @@ Result<ControllerConfig> ControllerConfigFromFlags(const FlagSet& f) {
   if (!c.store.empty() && !Store::IsPostgres(c.store)) {
     return FieldError("--store", "must be a postgresql:// URI (the SQLite file is --db)");
   }
+  c.advertise_http = f.GetString("advertise-http");
+  if (c.advertise_http.empty()) c.advertise_http = "http://" + c.http_listen.ToString();
+  if (c.advertise_http.rfind("http://", 0) != 0 && c.advertise_http.rfind("https://", 0) != 0) {
+    return FieldError("--advertise-http", "must be an http:// or https:// URL");
+  }
+  c.advertise_grpc = f.GetString("advertise-grpc");
+  if (c.advertise_grpc.empty()) c.advertise_grpc = c.grpc_listen.ToString();
+  if (!ParseHostPort(c.advertise_grpc)) return FieldError("--advertise-grpc", "'" + c.advertise_grpc + "' is not host:port");
   c.operator_token_file = or_default("operator-token-file", "operator.token");
   c.device_token_file = or_default("device-token-file", "device.token");
   c.web_root = f.GetString("web-root");

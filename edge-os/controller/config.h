@@ -21,6 +21,8 @@ struct ControllerConfig {
   std::string data_dir = kDefaultDataDir;
   std::string db_path;                   // SQLite file; default <data_dir>/segwan.db
   std::string store;                     // postgresql:// URI: PostgreSQL instead of db_path
+  std::string advertise_http;            // with store: where followers forward REST to this one
+  std::string advertise_grpc;            // with store: where followers send the edges
   std::string operator_token_file;       // created on first start; default <data_dir>/operator.token
   std::string device_token_file;         // registration token for edges; default <data_dir>/device.token
   std::string web_root;                  // serve the dashboard from disk (development)
