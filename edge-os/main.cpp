@@ -110,10 +110,6 @@ int Run(const ControllerConfig& c) {
       return 1;
     }
     tls = segwan::TlsIdentity{c.data_dir + "/controller.key", c.data_dir + "/controller.pem", ca->ca_file()};
-    trust = std::make_unique<DeviceTrust>(store->get(), ca.get(),
-                                          TrustOptions{.join_token_lifetime = std::chrono::hours(c.join_token_hours),
-                                                       .device_certificate_lifetime =
-                                                           std::chrono::hours(24 * c.device_cert_days)});
   }
   auto connector = GrpcEdgeConnector::Create(
       {.stream_batch_delay = std::chrono::milliseconds(c.stream_batch_ms), .tls = tls});
@@ -147,6 +143,14 @@ int Run(const ControllerConfig& c) {
     // The session that holds the lock fails: stop acting at once, before another can lead
     // (the supervisor starts this process again, as a follower).
     election->Watch([] { std::_Exit(3); });
+  }
+  // What the store says of the devices' enrolments is read now, as the leader: a follower's
+  // view of it would be as old as its start.
+  if (ca) {
+    trust = std::make_unique<DeviceTrust>(store->get(), ca.get(),
+                                          TrustOptions{.join_token_lifetime = std::chrono::hours(c.join_token_hours),
+                                                       .device_certificate_lifetime =
+                                                           std::chrono::hours(24 * c.device_cert_days)});
   }
 
   Controller controller(store->get(), connector->get(),

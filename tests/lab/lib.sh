@@ -292,3 +292,26 @@ wait_for() {
     sleep 0.1
   done
 }
+
+# start_postgres DIR: Debian's PostgreSQL in a private cluster (socket in DIR, no TCP), run as
+# the postgres user; sets PG_URI and PG_DIR. stop_postgres stops it at once.
+PG_BIN=/usr/lib/postgresql/15/bin
+start_postgres() {
+  PG_DIR=$1
+  [ -x "$PG_BIN/initdb" ] || skip "PostgreSQL 15 is not installed ($PG_BIN/initdb)"
+  id postgres >/dev/null 2>&1 || skip "no postgres user to run PostgreSQL as"
+  mkdir -p "$PG_DIR"
+  chown postgres: "$PG_DIR"
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U segwan -E UTF8 --no-sync \
+    >"$PG_DIR/initdb.log" 2>&1 || fail "initdb failed: $(tail -3 "$PG_DIR/initdb.log")"
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "-k $PG_DIR -c listen_addresses=" \
+    -l "$PG_DIR/log" -w -t 30 start >/dev/null || fail "PostgreSQL did not start: $(tail -3 "$PG_DIR/log")"
+  runuser -u postgres -- "$PG_BIN/createdb" -h "$PG_DIR" -U segwan segwan || fail "createdb failed"
+  PG_URI="postgresql:///segwan?host=$PG_DIR&user=segwan"
+}
+stop_postgres() {
+  [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR/data" ] || return 0
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+}
+# psql_value SQL: the first value of the answer, from the lab's PostgreSQL.
+psql_value() { "$PG_BIN/psql" -X -q -A -t -h "$PG_DIR" -U segwan -d segwan -c "$1"; }
