@@ -12,9 +12,11 @@
 #
 # `up` also starts the system: edge-os in the root namespace (REST on $SEGWAN_LAB_HTTP, default
 # 127.0.0.1:8080; Registration on the management bridge) and an edge-manager on every edge,
-# and waits until all have registered. `--bare` builds only the network.
+# and waits until all have registered. `--bare` builds only the network. `--ha`: two edge-os
+# on one PostgreSQL (a private cluster in the lab's state folder); the first leads, the second
+# (REST on port+1, Registration on :50052) follows, and the agents know both.
 #
-# Usage: lab.sh up [--detach] [--bare] | down | status | env | exec NODE CMD... |
+# Usage: lab.sh up [--detach] [--bare] [--ha] | down | status | env | exec NODE CMD... |
 #        impair NODE_A NODE_B [--delay MS] [--jitter MS] [--loss PERCENT] | scenario FILE |
 #        restart-controller
 set -euo pipefail
@@ -156,26 +158,65 @@ wait_for_delaylines() {
 
 # ---- up / down ---------------------------------------------------------------------------
 # ---- the system: controller and agents -------------------------------------------------
+# --ha: PostgreSQL in the state folder, run as the postgres user, reached on its socket only.
+PG_BIN=/usr/lib/postgresql/15/bin
+start_postgres() {
+  local pg="$STATE/pg"
+  [ -x "$PG_BIN/initdb" ] || die "--ha needs PostgreSQL 15 (scripts/install-deps installs it)"
+  mkdir -p "$pg"
+  chown postgres: "$pg"
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$pg/data" -A trust -U segwan -E UTF8 >"$STATE/logs/initdb.log" 2>&1 ||
+    die "initdb failed: $(tail -3 "$STATE/logs/initdb.log")"
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pg/data" -o "-k $pg -c listen_addresses=" -l "$pg/postgresql.log" \
+    -w -t 30 start >/dev/null || die "PostgreSQL did not start: $(tail -3 "$pg/postgresql.log")"
+  runuser -u postgres -- "$PG_BIN/createdb" -h "$pg" -U segwan segwan || die "createdb failed"
+  echo "postgresql:///segwan?host=$pg&user=segwan" >"$STATE/store"
+}
+stop_postgres() {
+  [ -d "$STATE/pg/data" ] || return 0
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STATE/pg/data" -m fast -w -t 10 stop >/dev/null 2>&1 || true
+}
+second_http() { echo "${HTTP%:*}:$(( ${HTTP##*:} + 1 ))"; }
+
+# start_controller [2]: edge-os (or, with --ha, the second one, which shares the first's CA,
+# certificate and operator token).
 start_controller() {
-  local ctl="$STATE/controller" deadline
+  local n=${1:-1} ctl="$STATE/controller" http=$HTTP grpc="[${MGMT_NET}1]:50051" store=() deadline
+  if [ "$n" = 2 ]; then
+    ctl="$STATE/controller-2" http=$(second_http) grpc="[${MGMT_NET}1]:50052"
+    mkdir -p "$ctl"
+    cp "$STATE/controller"/{ca.key,ca.pem,controller.key,controller.pem,operator.token} "$ctl"/
+  fi
   mkdir -p "$ctl"
+  [ -f "$STATE/store" ] && store=(--store "$(cat "$STATE/store")")
   # The core routers' SIDs are the candidate paths of SLA steering, unless the caller names its own.
   local cores="--core-sids p1=$(core_sid 1),p2=$(core_sid 2)"
   case " ${SEGWAN_LAB_CONTROLLER_ARGS:-} " in *" --core-sids "*) cores= ;; esac
-  setsid "$(controller_bin)" --data-dir "$ctl" --http-listen "$HTTP" --grpc-listen "[${MGMT_NET}1]:50051" \
-    --auto-enable --heartbeat-ms 1000 $cores ${SEGWAN_LAB_CONTROLLER_ARGS:-} >>"$STATE/logs/edge-os.log" 2>&1 </dev/null &
-  echo $! >"$STATE/pids/edge-os"
+  local log="$STATE/logs/edge-os.log" pidf="$STATE/pids/edge-os"
+  [ "$n" = 2 ] && log="$STATE/logs/edge-os-2.log" pidf="$STATE/pids/edge-os-2"
+  setsid "$(controller_bin)" --data-dir "$ctl" --http-listen "$http" --grpc-listen "$grpc" "${store[@]}" \
+    --auto-enable --heartbeat-ms 1000 $cores ${SEGWAN_LAB_CONTROLLER_ARGS:-} >>"$log" 2>&1 </dev/null &
+  echo $! >"$pidf"
   deadline=$((SECONDS + 15))
-  until curl -sf "http://$HTTP/api/v1/health" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "edge-os did not start: $(tail -5 "$STATE/logs/edge-os.log")"
+  until curl -sf "http://$http/api/v1/health" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "edge-os did not start: $(tail -5 "$log")"
     sleep 0.05
   done
+}
+controllers() {  # the agents' --controller: both with --ha
+  if [ -f "$STATE/store" ]; then echo "[${MGMT_NET}1]:50051,[${MGMT_NET}1]:50052"; else echo "[${MGMT_NET}1]:50051"; fi
 }
 
 start_system() {
   [ -x "$(controller_bin)" ] && [ -x "$(agent_bin)" ] || die "edge-os or edge-manager is missing: build first (make build)"
   local ctl="$STATE/controller" s deadline
-  start_controller
+  if [ "${1:-0}" = 1 ]; then
+    start_postgres
+    start_controller
+    start_controller 2
+  else
+    start_controller
+  fi
   local token; token=$(cat "$ctl/operator.token")
   for s in "${SITES[@]}"; do
     local dir="$STATE/agents/edge-$s"
@@ -191,7 +232,7 @@ open(sys.argv[2], "w").write(j["join_token"] + "\n"); open(sys.argv[3], "w").wri
     # No --listen: the API takes mgmt0's address, as on a real router.
     setsid ip netns exec "${P}edge-$s" "$(agent_bin)" --device-id "edge-$s" \
       --wan wan1,wan2 --lan lan0 --mgmt mgmt0 --locator "$(locator "$s")/48" \
-      --state-dir "$dir" --controller "[${MGMT_NET}1]:50051" \
+      --state-dir "$dir" --controller "$(controllers)" \
       --ca-file "$dir/controller-ca.pem" --join-token-file "$dir/join.token" \
       >"$STATE/logs/edge-$s.log" 2>&1 </dev/null &
     echo $! >"$STATE/pids/agent-$s"
@@ -206,14 +247,16 @@ open(sys.argv[2], "w").write(j["join_token"] + "\n"); open(sys.argv[3], "w").wri
     sleep 0.1
   done
   info "edge-os on http://$HTTP with ${#SITES[@]} edges registered ('lab.sh env' prints the token)"
+  [ ! -f "$STATE/store" ] || info "--ha: a second edge-os follows on http://$(second_http), both on $(cat "$STATE/store")"
 }
 
 cmd_up() {
-  local detach=0 bare=0
+  local detach=0 bare=0 ha=0
   for a in "$@"; do
     case $a in
       --detach) detach=1 ;;
       --bare) bare=1 ;;
+      --ha) ha=1 ;;
       *) die "up: unknown option $a" ;;
     esac
   done
@@ -285,7 +328,7 @@ cmd_up() {
 
   touch "$STATE/up"
   info "up: $(lab_namespaces | wc -l) namespaces; 'lab.sh status' shows them, 'lab.sh down' removes them"
-  [ $bare -eq 1 ] || start_system
+  [ $bare -eq 1 ] || start_system $ha
   if [ $detach -eq 0 ]; then
     trap 'echo; cmd_down' INT TERM
     info "press Ctrl-C to stop"
@@ -324,6 +367,7 @@ cmd_down_quiet() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do pids+=("$pid"); done
   done
   end_pids "${pids[@]}"
+  stop_postgres
   for ns in $(lab_namespaces); do ip netns del "$ns" 2>/dev/null || true; done
   ip link del "$MGMT_BR" 2>/dev/null || true
   for s in "${SITES[@]}"; do ip link del "swm-$s" 2>/dev/null || true; done
