@@ -1,13 +1,14 @@
 // Controller at scale: N simulated edges (real gRPC, one server in this process, each edge on
 // an address of its own in 127/8 and told apart by the call's authority) with M sender
-// sessions each at R packets/s, against the real edge-os binary with its SQLite store. For
+// sessions each at R packets/s, against the real edge-os binary with its SQLite store (or,
+// --store postgresql, a PostgreSQL started for the run: fsync on, a database per mode). For
 // each result mode (poll, the baseline, then stream) and with one edge frozen or not, one
 // JSON line: records/s ingested, lag from a record's T4 to its visibility through
 // GET .../results (p50, p99), controller CPU seconds per 100k records, RSS per 1,000
 // sessions, REST p99 of GET .../stats under the load and on the same server idle.
 //
 //   bench_controller_scale EDGE_OS [--edges N] [--sessions M] [--rate R] [--window S]
-//                          [--batch-ms B] [--modes poll,stream] [--pin no]
+//                          [--batch-ms B] [--modes poll,stream] [--pin no] [--store postgresql]
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <sched.h>
@@ -23,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -31,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "postgres.h"
 #include "segwan/clock.h"
 #include "segwan/v1/edge.grpc.pb.h"
 #include "segwan/v1/registration.grpc.pb.h"
@@ -53,6 +56,8 @@ struct Args {
   // poll: the default poll interval (1 s); poll-fast: polled as often as stream batches are
   // sent (the same freshness); stream.
   std::vector<std::string> modes = {"poll", "poll-fast", "stream"};
+  std::string store = "sqlite";
+  std::string store_uri;  // postgresql: the database of the current mode
 };
 
 std::string EdgeId(int i) { return "e" + std::to_string(i); }
@@ -325,7 +330,7 @@ class Run {
     fs::create_directories(dir_);
     http_port_ = FreePort();
     grpc_port_ = FreePort();
-    const std::vector<std::string> argv = {
+    std::vector<std::string> argv = {
         a_.edge_os, "--data-dir", dir_.string(), "--http-listen", "127.0.0.1:" + std::to_string(http_port_),
         "--grpc-listen", "127.0.0.1:" + std::to_string(grpc_port_), "--insecure", "--auto-enable",
         "--results", mode_ == "stream" ? "stream" : "poll", "--stream-batch-ms", a_.batch_ms,
@@ -333,6 +338,10 @@ class Run {
         "--heartbeat-ms", "10000", "--log-level", "warn",
         "--max-slices-per-tenant", "100000", "--max-sessions-per-tenant", "100000",
         "--max-sessions-per-device", "100000"};
+    if (!a_.store_uri.empty()) {
+      argv.push_back("--store");
+      argv.push_back(a_.store_uri);
+    }
     pid_ = fork();
     if (pid_ == 0) {
       if (a_.pin && Cpus() > 1) {
@@ -615,6 +624,7 @@ int main(int argc, char** argv) {
     else if (k == "--window") a.window_s = std::stoi(v);
     else if (k == "--batch-ms") a.batch_ms = v;
     else if (k == "--pin") a.pin = v != "no";
+    else if (k == "--store") a.store = v;
     else if (k == "--modes") {
       a.modes.clear();
       std::istringstream in(v);
@@ -629,7 +639,29 @@ int main(int argc, char** argv) {
     sched_setaffinity(0, sizeof set, &set);
   }
   signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<segwan::testing::TestPostgres> pg;
+  if (a.store == "postgresql") {
+    std::string why;
+    if (auto started = segwan::testing::TestPostgres::Start(&why, /*durable=*/true)) {
+      pg = std::make_unique<segwan::testing::TestPostgres>(std::move(*started));
+    } else {
+      std::printf("%s\n", json{{"bench", "controller_scale"}, {"store", a.store}, {"skipped", why}}.dump().c_str());
+      return 0;
+    }
+  } else if (a.store != "sqlite") {
+    std::fprintf(stderr, "--store: sqlite or postgresql\n");
+    return 2;
+  }
   for (const auto& mode : a.modes) {
+    if (pg) {
+      std::string why;
+      auto uri = pg->CreateDatabase("scale_" + std::to_string(&mode - a.modes.data()), &why);
+      if (!uri) {
+        std::fprintf(stderr, "%s\n", why.c_str());
+        return 1;
+      }
+      a.store_uri = *uri;
+    }
     // A fresh set of simulated edges for each controller.
     SimService sim(a.edges);
     grpc::ServerBuilder b;
@@ -648,11 +680,15 @@ int main(int argc, char** argv) {
     const auto idle = run.RestLatencies(200, 10ms);
     run.StartSessions();
     std::this_thread::sleep_for(5s);  // streams and polls settle
-    std::printf("%s\n", run.Measure(false, Pct(idle, 0.99)).dump().c_str());
+    auto steady = run.Measure(false, Pct(idle, 0.99));
+    steady["store"] = a.store;
+    std::printf("%s\n", steady.dump().c_str());
     std::fflush(stdout);
     sim.Edge(0).frozen = true;
     std::this_thread::sleep_for(6s);  // past the controller's deadlines and stream watchdog
-    std::printf("%s\n", run.Measure(true, Pct(idle, 0.99)).dump().c_str());
+    auto frozen = run.Measure(true, Pct(idle, 0.99));
+    frozen["store"] = a.store;
+    std::printf("%s\n", frozen.dump().c_str());
     std::fflush(stdout);
     sim.Edge(0).frozen = false;
     sim.Stop();

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <string_view>
+#include <unordered_map>
 
 #include "edge-os/store/pg.h"
 #include "segwan/log.h"
@@ -354,8 +356,15 @@ Status PostgresStore::WriteBatches(const std::vector<SessionBatch>& batches, con
         Tab(aggregates, AggregateToJson(a).dump());
         EndLine(aggregates);
       }
-      Tab(counters, b.session_id);
-      Tab(counters, json(b.counters).dump());
+    }
+    // A flush carries many batches of each session (one per result message): only the last
+    // counters of each are written.
+    std::unordered_map<std::string_view, const SessionCounters*> last;
+    for (const auto& b : batches) last[b.session_id] = &b.counters;
+    for (const auto& [id, c] : last) {
+      pg::AppendCopyText(counters, id);
+      counters += '\t';
+      Tab(counters, json(*c).dump());
       EndLine(counters);
     }
     for (const auto& c : cursors) {
