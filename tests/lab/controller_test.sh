@@ -97,11 +97,15 @@ pass "direct and return delays match the impairments, HMAC-authenticated and PTP
 
 step "the controller killed with SIGKILL keeps every committed sample and goes on"
 kill_controller "$CTL_DIR" KILL
-read -r committed max_seq < <(/usr/bin/python3 -c '
+if [ -n "${PG_URI:-}" ]; then
+  read -r committed max_seq < <(psql_value "SELECT count(*), max(seq) FROM samples WHERE session_id = '$DS'" | tr '|' ' ')
+else
+  read -r committed max_seq < <(/usr/bin/python3 -c '
 import sqlite3, sys
 db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
 print(*db.execute("SELECT count(*), max(seq) FROM samples WHERE session_id = ?", (sys.argv[2],)).fetchone())' \
-  "$CTL_DIR/segwan.db" "$DS")
+    "$CTL_DIR/segwan.db" "$DS")
+fi
 echo "committed before the kill: $committed samples up to seq $max_seq"
 sleep 1
 start_controller "$CTL_DIR" --auto-enable --poll-interval-ms 250 --interval-s 2 --heartbeat-ms 500

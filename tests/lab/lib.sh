@@ -51,12 +51,16 @@ lab_up() {
 # by then $? is its own commands'.
 lab_teardown() {
   local rc=${1:-$?}
+  stop_postgres
+  [ -z "${PG_DIR:-}" ] || rm -rf "$PG_DIR"
   "$LAB" down || true
   exit "$rc"
 }
 
 # Teardown check: the namespaces are exactly as before, nothing of the lab is left.
 check_clean_teardown() {
+  stop_postgres
+  [ -z "${PG_DIR:-}" ] || rm -rf "$PG_DIR"
   "$LAB" down
   trap - EXIT
   # Nothing of the lab's (sw-*) is left, and every namespace that was there before still is.
@@ -244,11 +248,18 @@ start_stamp_sessions() {
 # start_controller DIR [ARGS...]: edge-os in the root namespace, Registration on the
 # management bridge, REST on loopback; its data (SQLite, tokens) in DIR. Sets CTL_URL, OP_TOKEN.
 CTL_HTTP_PORT=${CTL_HTTP_PORT:-18080}
+# SEGWAN_LAB_STORE=postgresql: the controller keeps its data in a PostgreSQL of the test's own
+# (started at the first start_controller, gone with lab_teardown), as CTest's *.postgresql runs do.
 start_controller() {
   local dir=$1; shift
   mkdir -p "$dir"
+  local store=()
+  if [ "${SEGWAN_LAB_STORE:-sqlite}" = postgresql ]; then
+    [ -n "${PG_URI:-}" ] || start_postgres "$(mktemp -d /tmp/segwan-labpg-XXXXXX)"
+    store=(--store "$PG_URI")
+  fi
   "$SEGWAN_BUILD_DIR/edge-os/edge-os" --data-dir "$dir" --http-listen "127.0.0.1:$CTL_HTTP_PORT" \
-    --grpc-listen "[fd5e:ff::1]:50051" "$@" >>"$dir/edge-os.log" 2>&1 &
+    --grpc-listen "[fd5e:ff::1]:50051" "${store[@]}" "$@" >>"$dir/edge-os.log" 2>&1 &
   echo $! >"$dir/pid"
   CTL_URL="http://127.0.0.1:$CTL_HTTP_PORT"
   for _ in $(seq 100); do
@@ -310,7 +321,7 @@ start_postgres() {
   PG_URI="postgresql:///segwan?host=$PG_DIR&user=segwan"
 }
 stop_postgres() {
-  [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR/data" ] || return 0
+  [ -n "${PG_DIR:-}" ] && [ -d "${PG_DIR:-}/data" ] || return 0
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
 # psql_value SQL: the first value of the answer, from the lab's PostgreSQL.
