@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "edge-os/northbound/rest.h"
 #include "segwan/log.h"
 
 namespace segwan::controller {
@@ -85,22 +86,7 @@ FollowerRest::FollowerRest(const LeaderElection* election)
 
 FollowerRest::~FollowerRest() { Stop(); }
 
-Result<int> FollowerRest::Start(const std::string& host, int port) {
-  int bound = port;
-  if (port == 0) {
-    bound = http_->bind_to_any_port(host);
-    if (bound <= 0) return Error{"cannot listen on " + host, "--http-listen", 0};
-  } else if (!http_->bind_to_port(host, port)) {
-    return Error{"cannot listen on " + host + ":" + std::to_string(port), "--http-listen", 0};
-  }
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
-  for (int i = 0; i < 5000 && !http_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!http_->is_running()) {
-    http_->stop();
-    return Error{"the HTTP server on " + host + " did not start", "--http-listen", 0};
-  }
-  return bound;
-}
+Result<int> FollowerRest::Start(const std::string& host, int port) { return ServeInThread(*http_, &thread_, host, port); }
 
 void FollowerRest::Stop() {
   if (http_) http_->stop();

@@ -27,24 +27,26 @@ RestServer::~RestServer() { Stop(); }
 
 std::vector<std::pair<std::string, std::string>> RestServer::RouteList() const { return router_->List(); }
 
-Result<int> RestServer::Start(const std::string& host, int port) {
+Result<int> ServeInThread(httplib::Server& http, std::thread* thread, const std::string& host, int port) {
   int bound = port;
   if (port == 0) {
-    bound = http_->bind_to_any_port(host);
+    bound = http.bind_to_any_port(host);
     if (bound <= 0) return Error{"cannot listen on " + host, "--http-listen", 0};
-  } else if (!http_->bind_to_port(host, port)) {
+  } else if (!http.bind_to_port(host, port)) {
     return Error{"cannot listen on " + host + ":" + std::to_string(port), "--http-listen", 0};
   }
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  *thread = std::thread([&http] { http.listen_after_bind(); });
   // Stop() is a no-op on a server not yet running (cpp-httplib), which would leave the
   // thread in accept() for ever: only hand out a server that is running.
-  for (int i = 0; i < 5000 && !http_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!http_->is_running()) {
-    http_->stop();
+  for (int i = 0; i < 5000 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!http.is_running()) {
+    http.stop();
     return Error{"the HTTP server on " + host + " did not start", "--http-listen", 0};
   }
   return bound;
 }
+
+Result<int> RestServer::Start(const std::string& host, int port) { return ServeInThread(*http_, &thread_, host, port); }
 
 void RestServer::Stop() {
   if (http_) http_->stop();

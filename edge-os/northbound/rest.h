@@ -50,6 +50,9 @@ class RestServer {
   std::thread thread_;
 };
 
+// Binds `http` (port 0: any free one) and serves in `*thread`; the port, once it runs.
+Result<int> ServeInThread(httplib::Server& http, std::thread* thread, const std::string& host, int port);
+
 // "since" of a query: milliseconds since the epoch, or a span back from now ("5m", "1h",
 // "24h", "30s"). Empty means 0 (everything).
 Result<int64_t> ParseSince(const std::string& text, int64_t now_ms);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -190,6 +191,59 @@ TEST_F(RegistrationTest, ReRegistersAfterTheControllerRestarts) {
   ASSERT_TRUE(WaitFor([&] { return !r->state().registered; }));
   StartController();
   ASSERT_TRUE(WaitFor([&] { return r->state().registrations == 2; }));
+}
+
+// Two controllers, one leading: the follower refuses (UNAVAILABLE, as edge-os does), the
+// agent registers with the leader; when the leader goes and the other leads, it moves.
+class Switchable final : public pb::Registration::Service {
+ public:
+  grpc::Status RegisterDevice(grpc::ServerContext*, const pb::RegisterDeviceRequest*,
+                              pb::RegisterDeviceResponse* resp) override {
+    if (!leads) return {grpc::StatusCode::UNAVAILABLE, "this controller follows"};
+    ++registrations;
+    resp->set_heartbeat_interval_ms(30);
+    resp->set_enabled(true);
+    resp->set_session_id("s");
+    return grpc::Status::OK;
+  }
+  grpc::Status Heartbeat(grpc::ServerContext*, const pb::HeartbeatRequest*, pb::HeartbeatResponse*) override {
+    return leads ? grpc::Status::OK : grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller follows");
+  }
+  std::atomic<bool> leads{false};
+  std::atomic<int> registrations{0};
+};
+
+TEST_F(RegistrationTest, WithSeveralControllersItRegistersWithTheOneThatLeads) {
+  Switchable first, second;
+  second.leads = true;
+  const int port2 = FreePort();
+  std::vector<std::unique_ptr<grpc::Server>> servers;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (auto [svc, port] : {std::pair{&first, port_}, std::pair{&second, port2}}) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials());
+    b.RegisterService(svc);
+    servers.push_back(b.BuildAndStart());
+    ASSERT_TRUE(servers.back());
+    channels.push_back(grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  }
+  Registrar r(channels, info_, RegistrationTiming{.first_backoff = 10ms, .max_backoff = 80ms, .call_deadline = 500ms});
+  r.Start();
+  ASSERT_TRUE(WaitFor([&] { return r.state().registered; })) << r.state().last_error;
+  EXPECT_EQ(r.state().controller, 1u);
+  EXPECT_EQ(second.registrations, 1);
+  EXPECT_EQ(first.registrations, 0);
+  // The leader changes: the heartbeat to the old one fails, the agent goes to the new one.
+  second.leads = false;
+  first.leads = true;
+  ASSERT_TRUE(WaitFor([&] { return first.registrations >= 1 && r.state().registered; })) << r.state().last_error;
+  EXPECT_EQ(r.state().controller, 0u);
+  // And back, with the new leader gone entirely.
+  servers[0]->Shutdown();
+  second.leads = true;
+  ASSERT_TRUE(WaitFor([&] { return second.registrations >= 2 && r.state().registered; })) << r.state().last_error;
+  EXPECT_EQ(r.state().controller, 1u);
+  r.Stop();
 }
 
 }  // namespace
