@@ -186,6 +186,7 @@ int Run(const ControllerConfig& c) {
     return 1;
   }
   RestOptions rest_options;
+  if (election) rest_options.role = "leader";
   if (!c.metrics_token_file.empty()) {
     auto t = LoadOrCreateToken(c.metrics_token_file);
     if (!t) {

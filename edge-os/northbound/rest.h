@@ -19,6 +19,7 @@ class Router;
 
 struct RestOptions {
   std::string metrics_token;  // non-empty: /metrics wants it (or the operator's) as a bearer token
+  std::string role;           // several controllers: "leader", said by /api/v1/health
 };
 
 // The REST API under /api/v1 (JSON, bearer tokens; see docs/openapi.yaml), /metrics in the

@@ -13,7 +13,11 @@ json TenantJson(const Tenant& t) { return {{"id", t.id}, {"name", t.name}, {"cre
 }  // namespace
 
 void AddTenantRoutes(Router& s, const Api& api) {
-  s.Get("/api/v1/health", [](Req, Res res) { Send(res, 200, {{"status", "ok"}}); });
+  s.Get("/api/v1/health", [role = api.options.role](Req, Res res) {
+    json out{{"status", "ok"}};
+    if (!role.empty()) out["role"] = role;  // several controllers (followers say "follower")
+    Send(res, 200, out);
+  });
   s.Get("/api/v1/whoami", api.Authed([](const Principal& p, Req, Res res) {
           Send(res, 200, {{"operator", p.is_operator}, {"tenant", Opt(p.tenant_id)}});
         }));

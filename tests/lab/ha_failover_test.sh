@@ -35,6 +35,7 @@ URL_B=http://127.0.0.1:18081
 follows() { curl -sf "$URL_B/api/v1/health" | jget role | grep -qx follower; }
 wait_for 10 follows || fail "the second controller does not follow: $(tail -5 "$CTL_B/edge-os.log")"
 [ "$(curl -sf "$URL_B/api/v1/health" | jget leader)" = "$URL_A" ] || fail "the follower does not name the leader"
+[ "$(curl -sf "$URL_A/api/v1/health" | jget role)" = leader ] || fail "A does not say it leads"
 pass "controller A leads, B follows and names A"
 
 step "agents given both controllers register with the leader"
