@@ -60,14 +60,26 @@ Followed Follow(const ControllerConfig& c, LeaderElection& election,
   }
   SEGWAN_LOG(kInfo, "main") << "edge-os " << segwan::Version() << " follows (" << c.advertise_http
                             << "): REST is the leader's, edges are sent to it";
-  const bool lead = election.Campaign([&stop] {
+  bool stopped = false;
+  const bool lead = election.Campaign([&stop, &stopped] {
     timespec now{0, 0};
     sigset_t pending = stop;
-    return sigtimedwait(&pending, nullptr, &now) > 0;
+    return stopped = sigtimedwait(&pending, nullptr, &now) > 0;
   });
+  if (lead) {
+    // The session that holds the lock fails: stop acting at once, before another can lead
+    // (the supervisor starts this process again, as a follower).
+    election.Watch([] { std::_Exit(3); });
+    // Not before an old leader has surely stopped (its check finds its session gone).
+    SEGWAN_LOG(kInfo, "main") << "takes over in " << election.Grace().count() << " ms";
+    timespec grace{0, static_cast<long>(election.Grace().count() % 1000) * 1'000'000};
+    grace.tv_sec = static_cast<time_t>(election.Grace().count() / 1000);
+    sigset_t pending = stop;
+    stopped = sigtimedwait(&pending, nullptr, &grace) > 0;
+  }
   rest.Stop();
   server->Shutdown(std::chrono::system_clock::now());
-  return lead ? Followed::kLeads : Followed::kStopped;
+  return lead && !stopped ? Followed::kLeads : Followed::kStopped;
 }
 
 int Run(const ControllerConfig& c) {
@@ -140,9 +152,6 @@ int Run(const ControllerConfig& c) {
     if (const auto f = Follow(c, *election, *server_creds, stop); f != Followed::kLeads) {
       return f == Followed::kStopped ? 0 : 1;
     }
-    // The session that holds the lock fails: stop acting at once, before another can lead
-    // (the supervisor starts this process again, as a follower).
-    election->Watch([] { std::_Exit(3); });
   }
   // What the store says of the devices' enrolments is read now, as the leader: a follower's
   // view of it would be as old as its start.

@@ -146,7 +146,10 @@ void Registrar::Run() {
       }
       const auto wait = std::chrono::milliseconds(static_cast<int64_t>(backoff.count() * jitter(rng)));
       if (!Sleep(wait)) return;
-      backoff = std::min(backoff * 2, timing_.max_backoff);
+      // Several controllers: a failover takes seconds, and a round of refusals costs little.
+      const auto cap = stubs_.size() > 1 ? std::min(timing_.max_backoff, std::chrono::milliseconds(1000))
+                                         : timing_.max_backoff;
+      backoff = std::min(backoff * 2, cap);
       continue;
     }
     if (!Sleep(heartbeat_)) return;

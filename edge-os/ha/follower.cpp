@@ -37,9 +37,17 @@ FollowerRest::FollowerRest(const LeaderElection* election)
   h.set_keep_alive_timeout(5);
   h.Get("/api/v1/health", [this](const httplib::Request&, httplib::Response& res) {
     const auto leader = election_->Leader();
+    if (election_->leading()) {  // its grace, before it serves as the leader
+      SendJson(res, 200, {{"status", "starting"}, {"role", "leader"}, {"leader", leader ? json(leader->id) : json(nullptr)}});
+      return;
+    }
     SendJson(res, 200, {{"status", "ok"}, {"role", "follower"}, {"leader", leader ? json(leader->id) : json(nullptr)}});
   });
   auto forward = [this](const httplib::Request& req, httplib::Response& res) {
+    if (election_->leading()) {  // its grace: the old leader's last moments
+      Unavailable(res, "this controller is taking over as leader: try again in a second");
+      return;
+    }
     const auto leader = election_->Leader();
     if (!leader || leader->http.empty()) {
       Unavailable(res, "no controller leads at the moment (a new leader takes over within seconds): try again");
@@ -94,6 +102,10 @@ void FollowerRest::Stop() {
 }
 
 grpc::Status FollowerRegistration::Refuse(grpc::ServerContext* ctx) const {
+  if (election_->leading()) {
+    ctx->AddTrailingMetadata("segwan-leader", "");
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this controller is taking over as leader");
+  }
   const auto leader = election_->Leader();
   ctx->AddTrailingMetadata("segwan-leader", leader ? leader->grpc : "");
   return grpc::Status(grpc::StatusCode::UNAVAILABLE,

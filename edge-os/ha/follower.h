@@ -5,7 +5,8 @@
 // process does it all: a follower hands every REST call to the leader and answers with the
 // leader's answer (a write through a follower is the leader's write, at once), answers
 // /api/v1/health itself (role and leader), and refuses edges with UNAVAILABLE naming the
-// leader, so that they move on to the next controller they know.
+// leader, so that they move on to the next controller they know. Once this process holds
+// the lock, during its grace (LeaderElection::Grace), both answer "taking over".
 #include <memory>
 #include <string>
 #include <thread>

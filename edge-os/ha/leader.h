@@ -7,10 +7,12 @@
 // Split brain is impossible by construction: the lock belongs to one database session, and
 // the leader checks that session every `check`, with an answer expected within `answer` on
 // its own clock. When the session fails or does not answer, the leader is told at once and
-// must stop acting (edge-os exits, and comes back as a follower). The server frees the lock
-// only when it sees the session end: at once when the process dies, after its keepalives
-// (set here to well over check + answer) when the network between them fails; by then the
-// old leader has stopped.
+// must stop acting (edge-os exits, and comes back as a follower). So a leader stops at most
+// check + answer after its session ended, and a new leader waits that long (Grace()) after
+// taking the lock before it acts: whatever freed the lock (the process died, an
+// administrator ended the session, the server restarted), the old one has stopped by then.
+// When the network between them fails, the server frees the lock only after its keepalives
+// (set here to about 10 s), later still.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -40,8 +42,8 @@ class LeaderElection {
     std::string uri;  // the shared store
     LeaderInfo self;
     std::chrono::milliseconds poll{500};
-    std::chrono::milliseconds check{1000};
-    std::chrono::milliseconds answer{2000};
+    std::chrono::milliseconds check{500};
+    std::chrono::milliseconds answer{1000};
   };
   static Result<std::unique_ptr<LeaderElection>> Open(Options options);
   ~LeaderElection();
@@ -54,6 +56,8 @@ class LeaderElection {
   // Who leads, as last read; nothing while nobody does (or not yet known).
   std::optional<LeaderInfo> Leader() const;
   bool leading() const;
+  // How long a new leader waits before acting: the longest an old one may take to stop.
+  std::chrono::milliseconds Grace() const { return o_.check + o_.answer; }
   // Leader only: checks the session in a thread of its own; calls `lost` once, at once, when
   // the session fails or does not answer in time.
   void Watch(std::function<void()> lost);

@@ -14,8 +14,9 @@ chmod 711 "$WORK"  # the postgres user reaches its cluster below
 AGENT_STATE_ROOT=$WORK/agents
 CTL_DIR=$WORK/ctl-a
 CTL_B=$WORK/ctl-b
-trap 'rc=$?; kill_controller "$CTL_DIR" KILL 2>/dev/null; kill_controller "$CTL_B" KILL 2>/dev/null;
-  for x in a b; do stop_agent $x 2>/dev/null; done; stop_postgres;
+trap 'rc=$?; set +e; kill_controller "$CTL_DIR" KILL 2>/dev/null; kill_controller "$CTL_B" KILL 2>/dev/null
+  for x in a b; do [ -e "$AGENT_STATE_ROOT/edge-$x/pid" ] && stop_agent $x; done
+  stop_postgres
   if [ $rc -ne 0 ]; then for f in "$WORK"/ctl-*/edge-os.log "$WORK"/agents/*/agent.log; do echo "== $f"; tail -15 "$f"; done; fi 2>/dev/null
   rm -rf "$WORK"; lab_teardown $rc' EXIT
 
@@ -35,7 +36,8 @@ URL_B=http://127.0.0.1:18081
 follows() { curl -sf "$URL_B/api/v1/health" | jget role | grep -qx follower; }
 wait_for 10 follows || fail "the second controller does not follow: $(tail -5 "$CTL_B/edge-os.log")"
 [ "$(curl -sf "$URL_B/api/v1/health" | jget leader)" = "$URL_A" ] || fail "the follower does not name the leader"
-[ "$(curl -sf "$URL_A/api/v1/health" | jget role)" = leader ] || fail "A does not say it leads"
+a_leads() { [ "$(curl -sf "$URL_A/api/v1/health" | jget status)$(curl -sf "$URL_A/api/v1/health" | jget role)" = okleader ]; }
+wait_for 10 a_leads || fail "A does not say it leads: $(curl -s "$URL_A/api/v1/health")"
 pass "controller A leads, B follows and names A"
 
 step "agents given both controllers register with the leader"
