@@ -14,7 +14,8 @@
 # 127.0.0.1:8080; Registration on the management bridge) and an edge-manager on every edge,
 # and waits until all have registered. `--bare` builds only the network. `--ha`: two edge-os
 # on one PostgreSQL (a private cluster in the lab's state folder); the first leads, the second
-# (REST on port+1, Registration on :50052) follows, and the agents know both.
+# (REST on port+1, Registration on :50052) follows, and the agents know both (also with
+# SEGWAN_LAB_HA=1). `restart-controller` then restarts the first, which hands the lead over.
 #
 # Usage: lab.sh up [--detach] [--bare] [--ha] | down | status | env | exec NODE CMD... |
 #        impair NODE_A NODE_B [--delay MS] [--jitter MS] [--loss PERCENT] | scenario FILE |
@@ -198,7 +199,7 @@ start_controller() {
     --auto-enable --heartbeat-ms 1000 $cores ${SEGWAN_LAB_CONTROLLER_ARGS:-} >>"$log" 2>&1 </dev/null &
   echo $! >"$pidf"
   deadline=$((SECONDS + 15))
-  until curl -sf "http://$http/api/v1/health" >/dev/null 2>&1; do
+  until curl -sf "http://$http/api/v1/health" 2>/dev/null | grep -q '"status":"ok"'; do  # not "starting"
     [ $SECONDS -lt $deadline ] || die "edge-os did not start: $(tail -5 "$log")"
     sleep 0.05
   done
@@ -251,7 +252,7 @@ open(sys.argv[2], "w").write(j["join_token"] + "\n"); open(sys.argv[3], "w").wri
 }
 
 cmd_up() {
-  local detach=0 bare=0 ha=0
+  local detach=0 bare=0 ha=${SEGWAN_LAB_HA:-0}
   for a in "$@"; do
     case $a in
       --detach) detach=1 ;;

@@ -262,11 +262,13 @@ start_controller() {
     --grpc-listen "[fd5e:ff::1]:50051" "${store[@]}" "$@" >>"$dir/edge-os.log" 2>&1 &
   echo $! >"$dir/pid"
   CTL_URL="http://127.0.0.1:$CTL_HTTP_PORT"
+  # Up means "ok": a controller on PostgreSQL that has just taken the lead says "starting"
+  # for its grace (docs/operations.md).
   for _ in $(seq 100); do
-    curl -sf "$CTL_URL/api/v1/health" >/dev/null 2>&1 && break
+    curl -sf "$CTL_URL/api/v1/health" 2>/dev/null | grep -q '"status":"ok"' && break
     sleep 0.05
   done
-  curl -sf "$CTL_URL/api/v1/health" >/dev/null || { cat "$dir/edge-os.log"; fail "edge-os did not come up"; }
+  curl -sf "$CTL_URL/api/v1/health" | grep -q '"status":"ok"' || { cat "$dir/edge-os.log"; fail "edge-os did not come up"; }
   OP_TOKEN=$(cat "$dir/operator.token")
 }
 kill_controller() {  # kill_controller DIR SIGNAL
