@@ -79,6 +79,7 @@ Followed Follow(const ControllerConfig& c, LeaderElection& election,
   }
   rest.Stop();
   server->Shutdown(std::chrono::system_clock::now());
+  if (lead && !stopped) SEGWAN_LOG(kInfo, "main") << "grace over: starting as the leader";
   return lead && !stopped ? Followed::kLeads : Followed::kStopped;
 }
 

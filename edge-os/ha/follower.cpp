@@ -34,7 +34,7 @@ FollowerRest::FollowerRest(const LeaderElection* election)
   h.set_tcp_nodelay(true);
   h.set_read_timeout(std::chrono::seconds(5));
   h.set_write_timeout(std::chrono::seconds(5));
-  h.set_keep_alive_timeout(5);
+  h.set_keep_alive_timeout(1);  // an idle client does not hold up the hand-over to the leader's server
   h.Get("/api/v1/health", [this](const httplib::Request&, httplib::Response& res) {
     const auto leader = election_->Leader();
     if (election_->leading()) {  // its grace, before it serves as the leader

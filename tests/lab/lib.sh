@@ -263,8 +263,8 @@ start_controller() {
   echo $! >"$dir/pid"
   CTL_URL="http://127.0.0.1:$CTL_HTTP_PORT"
   # Up means "ok": a controller on PostgreSQL that has just taken the lead says "starting"
-  # for its grace (docs/operations.md).
-  for _ in $(seq 100); do
+  # for its grace (docs/operations.md). Up to 15 s: a loaded machine is slow to start.
+  for _ in $(seq 300); do
     curl -sf "$CTL_URL/api/v1/health" 2>/dev/null | grep -q '"status":"ok"' && break
     sleep 0.05
   done
