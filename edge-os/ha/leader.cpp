@@ -14,7 +14,11 @@ constexpr const char* kLeaderLock = "7300003";
 
 Result<std::unique_ptr<LeaderElection>> LeaderElection::Open(Options options) {
   std::string why;
-  auto c = pg::Connection::Open(options.uri, "edge-os leader election", &why);
+  // The server notices a vanished peer after its keepalives: idle 5 s, then 5 probes 1 s
+  // apart, and unacknowledged data after 10 s. The leader's own check gives up much sooner.
+  auto c = pg::Connection::Open(options.uri, "edge-os leader election", &why,
+                                "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=5 "
+                                "-c tcp_user_timeout=10000");
   if (!c) return Error{"cannot connect to the database " + pg::Connection::Redacted(options.uri) + ": " + why, "--store", 0};
   return std::unique_ptr<LeaderElection>(new LeaderElection(std::move(options), std::move(c)));
 }
@@ -30,12 +34,6 @@ LeaderElection::~LeaderElection() {
 }
 
 bool LeaderElection::TryLock() {
-  // The server notices a vanished peer after its keepalives: idle 5 s, then 5 probes 1 s
-  // apart, and unacknowledged data after 10 s. The leader's own check gives up much sooner.
-  c_->Exec("SET tcp_keepalives_idle = 5");
-  c_->Exec("SET tcp_keepalives_interval = 1");
-  c_->Exec("SET tcp_keepalives_count = 5");
-  c_->Exec("SET tcp_user_timeout = 10000");
   if (c_->Exec(std::string("SELECT pg_try_advisory_lock(") + kLeaderLock + ")").text(0, 0) != "t") return false;
   LeaderInfo me = o_.self;
   me.since_ms = NowUtcMs();

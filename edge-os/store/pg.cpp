@@ -61,13 +61,13 @@ uint64_t Rows::affected() const {
 }
 
 std::unique_ptr<Connection> Connection::Open(const std::string& uri, const std::string& application,
-                                             std::string* error) {
+                                             std::string* error, const std::string& settings) {
+  const std::string options =
+      "-c statement_timeout=30000 -c lock_timeout=10000 -c idle_in_transaction_session_timeout=60000 " + settings;
   // Defaults first: the expanded URI (dbname) comes after them and overrides what it names.
   const char* keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
                         "tcp_user_timeout", "application_name", "options", "dbname", nullptr};
-  const char* values[] = {"5", "1", "5", "2", "3", "10000", application.c_str(),
-                          "-c statement_timeout=30000 -c lock_timeout=10000 -c idle_in_transaction_session_timeout=60000",
-                          uri.c_str(), nullptr};
+  const char* values[] = {"5", "1", "5", "2", "3", "10000", application.c_str(), options.c_str(), uri.c_str(), nullptr};
   PGconn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (!c || PQstatus(c) != CONNECTION_OK) {
     *error = c ? OneLine(PQerrorMessage(c)) : "out of memory";
@@ -141,8 +141,6 @@ bool Connection::Reset() {
   lost_ = PQstatus(c_) != CONNECTION_OK;
   return !lost_;
 }
-
-int Connection::Socket() const { return PQsocket(c_); }
 
 std::string Connection::LastError() const { return OneLine(PQerrorMessage(c_)); }
 

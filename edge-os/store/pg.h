@@ -47,7 +47,9 @@ class Connection {
   // Opens `uri` (postgresql://... or a key=value string). Defaults a URI may override: a 5 s
   // connect timeout, TCP keepalives and a 10 s TCP user timeout (a peer that vanished is
   // noticed within seconds, not the kernel's 15 minutes), and per statement a 30 s timeout.
-  static std::unique_ptr<Connection> Open(const std::string& uri, const std::string& application, std::string* error);
+  // `settings` ("-c name=value ...") are more server settings for the session, kept across Reset().
+  static std::unique_ptr<Connection> Open(const std::string& uri, const std::string& application, std::string* error,
+                                          const std::string& settings = "");
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -62,9 +64,7 @@ class Connection {
   bool Ok() const;
   // Reconnects with the same parameters; false when the server cannot be reached.
   bool Reset();
-  int Socket() const;
   std::string LastError() const;  // libpq's last message, one line
-  pg_conn* raw() { return c_; }
   // The URI with its password replaced, for messages and logs.
   static std::string Redacted(const std::string& uri);
 

@@ -87,7 +87,7 @@ std::vector<T> Docs(pg::Connection& c, const std::string& sql, const std::vector
   return out;
 }
 
-void Tab(std::string& out, const std::string& v) {
+void Tab(std::string& out, std::string_view v) {
   pg::AppendCopyText(out, v);
   out += '\t';
 }
@@ -362,8 +362,7 @@ Status PostgresStore::WriteBatches(const std::vector<SessionBatch>& batches, con
     std::unordered_map<std::string_view, const SessionCounters*> last;
     for (const auto& b : batches) last[b.session_id] = &b.counters;
     for (const auto& [id, c] : last) {
-      pg::AppendCopyText(counters, id);
-      counters += '\t';
+      Tab(counters, id);
       Tab(counters, json(*c).dump());
       EndLine(counters);
     }
