@@ -228,9 +228,12 @@ struct LossCursor {
   std::array<uint64_t, 2> rx{};
   uint64_t period_index = 0;
   int64_t next_index = -1;  // the number of the next stored period; -1 (cursors stored before): period_index
+  // Colours (bit 0, bit 1) whose tx/rx above were read while that colour could still change
+  // (the flow moved to another SID list mid-period): their next close only sets the baseline.
+  uint32_t unsettled = 0;
   uint64_t NextIndex() const { return next_index >= 0 ? static_cast<uint64_t>(next_index) : period_index; }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossCursor, tx, rx, period_index, next_index)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LossCursor, tx, rx, period_index, next_index, unsettled)
 
 // ---- SLA steering
 

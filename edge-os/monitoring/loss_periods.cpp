@@ -18,7 +18,8 @@ LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, co
   LossClose out{cursor, std::nullopt};
   const uint32_t f = 1 - (tx.active_colour & 1);  // the colour that stopped
   const uint64_t sent_now = tx.packets[f], recv_now = rx[f];
-  if (sent_now >= cursor.tx[f] && recv_now >= cursor.rx[f]) {
+  const bool settled = (cursor.unsettled & (1u << f)) == 0;
+  if (settled && sent_now >= cursor.tx[f] && recv_now >= cursor.rx[f]) {
     LossPeriod lp;
     lp.index = cursor.NextIndex() + (tx.period_index - cursor.period_index) - 1;
     lp.colour = f;
@@ -34,6 +35,7 @@ LossClose CloseLossPeriod(const LossCursor& cursor, const IngressReading& tx, co
   }
   out.cursor.tx[f] = sent_now;
   out.cursor.rx[f] = recv_now;
+  out.cursor.unsettled &= ~(1u << f);  // both ends' counts of f are final now: an exact baseline
   out.cursor.next_index = static_cast<int64_t>(out.period ? out.period->index + 1 : cursor.NextIndex());
   out.cursor.period_index = tx.period_index;
   return out;
@@ -50,6 +52,18 @@ LossCursor RebaseLossCursor(const LossCursor& cursor, uint64_t period_index) {
   LossCursor out = cursor;
   out.next_index = static_cast<int64_t>(cursor.NextIndex());
   out.period_index = period_index;
+  return out;
+}
+
+LossCursor MovedLossCursor(const LossCursor& cursor, const IngressReading& tx, const std::array<uint64_t, 2>& rx,
+                           uint64_t now_tai_ns, uint32_t period_ms) {
+  LossCursor out = RebaseLossCursor(cursor, tx.period_index);
+  out.tx = tx.packets;
+  out.rx = rx;
+  const uint32_t painting = tx.active_colour & 1;
+  out.unsettled = 1u << painting;
+  const bool stopped_final = now_tai_ns >= tx.switched_at_tai_ns + static_cast<uint64_t>(period_ms) * 500'000ULL;
+  if (!stopped_final) out.unsettled |= 1u << (1 - painting);
   return out;
 }
 

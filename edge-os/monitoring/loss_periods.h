@@ -43,4 +43,13 @@ uint64_t NextLossDueTaiNs(const LossCursor& cursor, const IngressReading& tx, ui
 // the flow moved to another SID list): the session's period numbers go on where they were.
 LossCursor RebaseLossCursor(const LossCursor& cursor, uint64_t period_index);
 
+// The cursor for a flow that moved to another SID list, from the new list's first readings at
+// the ingress (`tx`) then the egress (`rx`), at `now_tai_ns`. The two reads are not one instant:
+// a packet of the colour being painted may be counted by one and not the other, and so may one
+// of the colour that stopped less than half a period ago. Those colours are unsettled: their
+// next close sets the baseline and reports nothing, so no packet is ever counted as lost (or
+// received) for having crossed between the two reads.
+LossCursor MovedLossCursor(const LossCursor& cursor, const IngressReading& tx, const std::array<uint64_t, 2>& rx,
+                           uint64_t now_tai_ns, uint32_t period_ms);
+
 }  // namespace segwan::controller

@@ -305,8 +305,9 @@ void LossSessions::Poll(const std::string& from) {
 // flow's traffic to another path, the monitoring moves with it: the new list is monitored at
 // the egress first (so that nothing the ingress marks goes uncounted), then at the ingress,
 // then the old list stops at both. The period the move cuts short is not reported (its packets
-// were counted under two keys); counting goes on from the new flow's first readings, and the
-// session's period numbers go on where they were. Until the move is done (an edge away or
+// were counted under two keys), nor is the new list's first period of a colour whose counts
+// could change between the two first readings (MovedLossCursor); the session's period numbers
+// go on where they were. Until the move is done (an edge away or
 // refusing), the old list stays and the error says why.
 bool LossSessions::FollowPath(Entry& job) {
   const auto slice = slices_->Find(job.s.slice_id);
@@ -334,10 +335,8 @@ bool LossSessions::FollowPath(Entry& job) {
   if (!tx) return fail(next.from, tx.error(), true, true);
   auto rx = devices_->Client(next.to)->ReadLossCounters(next.segments, pb::LOSS_DIRECTION_EGRESS);
   if (!rx) return fail(next.to, rx.error(), true, true);
-  const auto in = ReadingOf(*tx);
-  LossCursor cursor = RebaseLossCursor(job.cursor, in.period_index);
-  cursor.tx = in.packets;
-  cursor.rx = ReadingOf(*rx).packets;
+  const LossCursor cursor =
+      MovedLossCursor(job.cursor, ReadingOf(*tx), ReadingOf(*rx).packets, NowTaiNs(), next.period_ms);
   {
     std::lock_guard write(write_mu_);
     bool gone;

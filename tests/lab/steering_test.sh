@@ -145,7 +145,7 @@ counted() {  # counted SINCE_MS -> "sent lost" over the periods closed since the
 after_restart() { read -r c _ < <(counted "$t_restarted"); [ "$c" -ge 100 ]; }
 wait_for 10 after_restart || fail "the loss session counted $(counted "$t_restarted" | cut -d' ' -f1) packets on p2 after the restart: $(api GET "/api/v1/loss-sessions/$LS/periods?since=$((t_switched - 5000))" "$TENANT")"
 read -r ls_sent ls_lost < <(counted "$t_switched")
-[ "$ls_lost" -eq 0 ] || fail "loss session $LS reports $ls_lost lost on an unimpaired path"
+[ "$ls_lost" -eq 0 ] || fail "loss session $LS reports $ls_lost lost on an unimpaired path: $(api GET "/api/v1/loss-sessions/$LS/periods?since=$((t_switched - 5000))" "$TENANT")"
 pass "loss session $LS on p2: $ls_sent packets counted since the switch ($(counted "$t_restarted" | cut -d' ' -f1) after the restart), 0 lost"
 
 step "impairment lifted: traffic returns to direct after the ${HOLD_S} s hold-down"

@@ -111,5 +111,43 @@ TEST(LossPeriods, ACursorStoredBeforeTheSessionNumberedItsPeriodsNumbersThemAsTh
   EXPECT_EQ(c.cursor.next_index, 5);
 }
 
+// The flow moved to another SID list: the ingress was read, a packet of the colour being
+// painted left it and reached the egress, then the egress was read. Counted from those
+// readings, the period would show that packet as sent and never received.
+TEST(LossPeriods, AMovedFlowReportsNoPeriodWhoseBaselineTheTwoFirstReadsSplit) {
+  LossCursor before;
+  before.next_index = 7;
+  before.period_index = 40;  // the old list's count of switches
+  const auto now = kSwitch + 6'000'000'000ULL;  // colour 0 stopped 6 s (over half a period) ago: final
+  auto cur = MovedLossCursor(before, Tx(3, 1, 50, 20), {50, 21}, now, kPeriodMs);
+  EXPECT_EQ(cur.period_index, 3u) << "the new list's own count";
+  EXPECT_EQ(cur.NextIndex(), 7u) << "the session's numbers go on";
+  EXPECT_EQ(cur.unsettled, 0b10u) << "colour 1 was painted between the reads; colour 0 was final";
+
+  // Colour 1 stops, all 100 packets painted after the ingress's read received: counted from
+  // the move's readings, the packet that crossed between them would be 1 lost. It is a baseline.
+  auto c = CloseLossPeriod(cur, Tx(4, 0, 50, 120), {50, 120}, kPeriodMs, 0);
+  EXPECT_FALSE(c.period);
+  EXPECT_EQ(c.cursor.unsettled, 0u);
+  EXPECT_EQ(c.cursor.next_index, 7);
+  // Colour 0, settled at the move, reports from the move's reading on.
+  c = CloseLossPeriod(c.cursor, Tx(5, 1, 150, 120), {149, 120}, kPeriodMs, 0);
+  ASSERT_TRUE(c.period);
+  EXPECT_EQ(c.period->index, 7u);
+  EXPECT_EQ(c.period->sent, 100u);
+  EXPECT_EQ(c.period->lost, 1);
+  // Colour 1 from its baseline: nothing lost.
+  c = CloseLossPeriod(c.cursor, Tx(6, 0, 150, 220), {149, 220}, kPeriodMs, 0);
+  ASSERT_TRUE(c.period);
+  EXPECT_EQ(c.period->sent, 100u);
+  EXPECT_EQ(c.period->lost, 0);
+
+  // Moved less than half a period after a switch: the colour that stopped may still be arriving.
+  cur = MovedLossCursor(before, Tx(3, 1, 50, 20), {49, 21}, kSwitch + 1'000'000'000ULL, kPeriodMs);
+  EXPECT_EQ(cur.unsettled, 0b11u);
+  // A cursor stored before this field existed has every colour settled.
+  EXPECT_EQ(nlohmann::json::parse(R"({"tx": [1, 0], "rx": [1, 0], "period_index": 4})").get<LossCursor>().unsettled, 0u);
+}
+
 }  // namespace
 }  // namespace segwan::controller
