@@ -40,8 +40,9 @@ Status LossSessions::Load() {
   return Status::Ok();
 }
 
+// The egress counts before the ingress marks, so that no marked packet goes uncounted.
 Status LossSessions::Push(const LossSession& s) {
-  for (bool ingress : {true, false}) {
+  for (bool ingress : {false, true}) {
     auto client = devices_->Client(ingress ? s.from : s.to);
     if (!client) return Error{"a device of the session is gone", "", kNotFound};
     if (auto st = client->StartLossMonitoring(s.segments, DirOf(ingress), s.period_ms); !st) return st;
@@ -133,14 +134,14 @@ Result<LossView> LossSessions::Create(const Tenant& owner, const LossRequest& re
     loss_[s.id].s = s;
     loss_[s.id].creating = true;
   }
-  for (bool ingress : {true, false}) {
+  for (bool ingress : {false, true}) {  // egress first (see Push)
     const auto& d = ingress ? s.from : s.to;
     auto st = [&] {
       auto edge_lock = locks_->Lock(d);
       return devices_->Client(d)->StartLossMonitoring(s.segments, DirOf(ingress), s.period_ms);
     }();
     if (!st) {
-      if (!ingress) Stop(s, true);
+      if (ingress) Stop(s, false);
       forget(s.id);
       return EdgeError(ingress ? "from" : "to", st.error());
     }

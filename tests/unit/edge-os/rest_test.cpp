@@ -819,11 +819,17 @@ TEST_F(RestTest, BadLossSessionsAreRefusedByFieldAndChangeNothing) {
     c.change(body);
     ExpectError(Call("POST", "/api/v1/loss-sessions", t, body), c.status, c.field);
   }
-  // an edge that refuses: the other end is undone
+  // an edge that refuses: the other end is undone. The egress counts first, so that no packet
+  // the ingress marks goes uncounted: an egress that refuses means the ingress was never asked.
   edges_.Edge("edge-b")->FailWith("StartLoss", kGrpcInvalidArgument);
   ExpectError(Call("POST", "/api/v1/loss-sessions", t, good), 422, "to");
   EXPECT_TRUE(edges_.Edge("edge-a")->loss.empty());
+  for (const auto& call : edges_.Edge("edge-a")->Calls()) EXPECT_NE(call, "StartLoss:ingress");
   edges_.Edge("edge-b")->ClearFailures();
+  edges_.Edge("edge-a")->FailWith("StartLoss", kGrpcInvalidArgument);
+  ExpectError(Call("POST", "/api/v1/loss-sessions", t, good), 422, "from");
+  EXPECT_TRUE(edges_.Edge("edge-b")->loss.empty());
+  edges_.Edge("edge-a")->ClearFailures();
   // an edge without the programs says so
   auto nocap = LabRegistration("b", kDeviceToken);
   nocap.clear_capabilities();
