@@ -156,8 +156,11 @@ void Controller::Loop() {
   auto next_prune = std::chrono::steady_clock::now();
   while (true) {
     {
+      // The services' own locks are taken before this one, never under it: they call Kick()
+      // while holding them. A kick that comes between the two is in kick_.
+      const auto until = std::min({next_poll, reconciler_.Next(), loss_.NextDue()});
       std::unique_lock lock(thread_mu_);
-      cv_.wait_until(lock, std::min({next_poll, reconciler_.Next(), loss_.NextDue()}), [this] { return stop_ || kick_; });
+      cv_.wait_until(lock, until, [this] { return stop_ || kick_; });
       if (stop_) return;
       kick_ = false;
     }

@@ -290,16 +290,18 @@ void LossSessions::Poll(const std::string& from) {
     it->second.cursor = cursor;
     if (period) it->second.last = period;
   }
-  std::lock_guard lock(mu_);
-  if (!due_tai) {
-    due_.erase(from);
-    return;
+  {
+    std::lock_guard lock(mu_);
+    if (!due_tai) {
+      due_.erase(from);
+      return;
+    }
+    const uint64_t now = NowTaiNs();
+    const auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::nanoseconds(*due_tai > now ? *due_tai - now : 0));
+    due_[from] = std::chrono::steady_clock::now() + wait;
   }
-  const uint64_t now = NowTaiNs();
-  const auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::nanoseconds(*due_tai > now ? *due_tai - now : 0));
-  due_[from] = std::chrono::steady_clock::now() + wait;
-  if (wake_) wake_();  // the scheduler may be waiting for a later time
+  if (wake_) wake_();  // the scheduler may be waiting for a later time (not under mu_: it reads NextDue)
 }
 
 // A flow's counters are keyed by its SID list on both edges. When SLA steering moves the

@@ -169,5 +169,41 @@ TEST_F(ServicesTest, ASliceBeingChangedRefusesASecondChangeAndNewSessions) {
   EXPECT_TRUE(ctl_->CreateSession(p_, SessionRequest{.slice = ab->slice.id, .sender = "edge-a", .reflector = "edge-b"}));
 }
 
+// The time-keeping thread and the loss polls wake each other: a poll tells the loop when its
+// flow is next due, and the loop asks the loss service for that time before it sleeps. The
+// loop's lock must never be held while it asks (a poll holding the service's lock could then
+// wait for the loop's): a controller once stopped for good that way in the lab.
+TEST_F(ServicesTest, LossPollsAndTheTimeKeepingThreadNeverWaitForEachOther) {
+  auto sl = ctl_->CreateSlice(p_, Sites("a", "b"));
+  ASSERT_TRUE(sl) << sl.error().message;
+  ASSERT_TRUE(ctl_->CreateLossSession(p_, {.slice = sl->slice.id, .from = "edge-a", .to = "edge-b", .period_ms = 1000}));
+  ASSERT_TRUE(ctl_->CreateLossSession(p_, {.slice = sl->slice.id, .from = "edge-b", .to = "edge-a", .period_ms = 1000}));
+  ctl_.reset();
+  ControllerOptions o;
+  o.device_token = kDeviceToken;
+  o.auto_enable = true;
+  o.poll_interval = 1ms;  // a poll per edge and a wake-up of the loop every millisecond
+  ctl_ = std::make_unique<Controller>(store_.get(), &edges_, o);
+  ASSERT_FALSE(ctl_->load_error());
+  for (const char* x : {"a", "b", "c"}) ASSERT_TRUE(ctl_->Register(LabRegistration(x, kDeviceToken), "test"));
+  ctl_->Start();
+  const auto polls = [&] {
+    size_t n = 0;
+    for (const auto& c : edges_.Edge("edge-a")->Calls()) n += c == "ReadLoss:ingress";
+    return n;
+  };
+  const auto end = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < end) {
+    auto alive = std::async(std::launch::async, [&] { return ctl_->LossSessions(p_).size(); });
+    if (alive.wait_for(10s) != std::future_status::ready) {
+      ADD_FAILURE() << "the controller stopped answering: its loop and a loss poll wait for each other";
+      std::_Exit(1);  // its threads cannot be joined
+    }
+    EXPECT_EQ(alive.get(), 2u);
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GT(polls(), 100u) << "the loss polls ran";
+}
+
 }  // namespace
 }  // namespace segwan::controller
