@@ -199,7 +199,10 @@ start_controller() {
     --auto-enable --heartbeat-ms 1000 $cores ${SEGWAN_LAB_CONTROLLER_ARGS:-} >>"$log" 2>&1 </dev/null &
   echo $! >"$pidf"
   deadline=$((SECONDS + 15))
-  until curl -sf "http://$http/api/v1/health" 2>/dev/null | grep -q '"status":"ok"'; do  # not "starting"
+  # It serves REST when it says "ok" (not "starting": a new leader's grace) and, if it
+  # follows, knows a leader to forward to (on PostgreSQL it follows before it takes the lead).
+  local h
+  until h=$(curl -sf "http://$http/api/v1/health" 2>/dev/null) && [[ $h == *'"status":"ok"'* && $h != *'"leader":null'* ]]; do
     [ $SECONDS -lt $deadline ] || die "edge-os did not start: $(tail -5 "$log")"
     sleep 0.05
   done

@@ -262,14 +262,19 @@ start_controller() {
     --grpc-listen "[fd5e:ff::1]:50051" "${store[@]}" "$@" >>"$dir/edge-os.log" 2>&1 &
   echo $! >"$dir/pid"
   CTL_URL="http://127.0.0.1:$CTL_HTTP_PORT"
-  # Up means "ok": a controller on PostgreSQL that has just taken the lead says "starting"
-  # for its grace (docs/operations.md). Up to 15 s: a loaded machine is slow to start.
+  # Up means it serves REST: "ok", and a leader to forward to if it follows. A controller on
+  # PostgreSQL follows (no leader yet) before it takes the lead, then says "starting" for its
+  # grace (docs/operations.md). Up to 15 s: a loaded machine is slow to start.
   for _ in $(seq 300); do
-    curl -sf "$CTL_URL/api/v1/health" 2>/dev/null | grep -q '"status":"ok"' && break
+    controller_serves "$CTL_URL" && break
     sleep 0.05
   done
-  curl -sf "$CTL_URL/api/v1/health" | grep -q '"status":"ok"' || { cat "$dir/edge-os.log"; fail "edge-os did not come up"; }
+  controller_serves "$CTL_URL" || { cat "$dir/edge-os.log"; fail "edge-os did not come up"; }
   OP_TOKEN=$(cat "$dir/operator.token")
+}
+controller_serves() {  # controller_serves URL
+  local h; h=$(curl -sf "$1/api/v1/health" 2>/dev/null) || return 1
+  grep -q '"status":"ok"' <<<"$h" && ! grep -q '"leader":null' <<<"$h"
 }
 kill_controller() {  # kill_controller DIR SIGNAL
   local pid; pid=$(cat "$1/pid")
