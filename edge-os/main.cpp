@@ -124,12 +124,6 @@ int Run(const ControllerConfig& c) {
     }
     tls = segwan::TlsIdentity{c.data_dir + "/controller.key", c.data_dir + "/controller.pem", ca->ca_file()};
   }
-  auto connector = GrpcEdgeConnector::Create(
-      {.stream_batch_delay = std::chrono::milliseconds(c.stream_batch_ms), .tls = tls});
-  if (!connector) {
-    SEGWAN_LOG(kError, "main") << connector.error().ToString();
-    return 2;
-  }
   auto server_creds = tls ? segwan::MtlsServerCredentials(*tls, segwan::ClientCertificates::kOptional)
                           : segwan::Result<std::shared_ptr<grpc::ServerCredentials>>(grpc::InsecureServerCredentials());
   if (!server_creds) {
@@ -153,6 +147,13 @@ int Run(const ControllerConfig& c) {
     if (const auto f = Follow(c, *election, *server_creds, stop); f != Followed::kLeads) {
       return f == Followed::kStopped ? 0 : 1;
     }
+  }
+  const uint64_t epoch = election && election->Leader() ? election->Leader()->epoch : 0;
+  auto connector = GrpcEdgeConnector::Create(
+      {.stream_batch_delay = std::chrono::milliseconds(c.stream_batch_ms), .tls = tls, .leader_epoch = epoch});
+  if (!connector) {
+    SEGWAN_LOG(kError, "main") << connector.error().ToString();
+    return 2;
   }
   // What the store says of the devices' enrolments is read now, as the leader: a follower's
   // view of it would be as old as its start.
@@ -185,7 +186,7 @@ int Run(const ControllerConfig& c) {
     }
   }
 
-  RegistrationService registration(&controller, trust.get());
+  RegistrationService registration(&controller, trust.get(), epoch);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   Tuned(builder).AddListeningPort(c.grpc_listen.ToString(), *server_creds, &grpc_port);

@@ -7,6 +7,7 @@
 #include <grpcpp/security/tls_credentials_options.h>
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -111,6 +112,51 @@ std::optional<pki::CertInfo> PeerCertificate(const grpc::AuthContext& ctx) {
 
 std::shared_ptr<grpc::AuthMetadataProcessor> RequirePeerNames(std::vector<std::string> names) {
   return std::make_shared<PeerNames>(std::move(names));
+}
+
+bool LeaderFence::Admit(uint64_t epoch) {
+  uint64_t seen = max_.load(std::memory_order_acquire);
+  while (epoch > seen && !max_.compare_exchange_weak(seen, epoch, std::memory_order_acq_rel)) {
+  }
+  return epoch >= seen;
+}
+
+namespace {
+
+class EpochFence final : public grpc::AuthMetadataProcessor {
+ public:
+  EpochFence(std::shared_ptr<grpc::AuthMetadataProcessor> names, std::shared_ptr<LeaderFence> fence)
+      : names_(std::move(names)), fence_(std::move(fence)) {}
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata& md, grpc::AuthContext* ctx, OutputMetadata* consumed,
+                       OutputMetadata* response) override {
+    if (auto st = names_->Process(md, ctx, consumed, response); !st.ok()) return st;
+    const auto it = md.find(kLeaderEpochMetadata);
+    if (it == md.end()) return grpc::Status::OK;
+    uint64_t epoch = 0;
+    const char* end = it->second.data() + it->second.size();
+    const auto [p, ec] = std::from_chars(it->second.data(), end, epoch);
+    if (ec != std::errc() || p != end || it->second.size() == 0) {
+      return {grpc::StatusCode::INVALID_ARGUMENT, std::string(kLeaderEpochMetadata) + ": not a number"};
+    }
+    if (!fence_->Admit(epoch)) {
+      return {grpc::StatusCode::FAILED_PRECONDITION,
+              "controller epoch " + std::to_string(epoch) + " no longer leads: epoch " + std::to_string(fence_->epoch()) +
+                  " does"};
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::shared_ptr<grpc::AuthMetadataProcessor> names_;
+  std::shared_ptr<LeaderFence> fence_;
+};
+
+}  // namespace
+
+std::shared_ptr<grpc::AuthMetadataProcessor> FenceLeaderEpochs(std::shared_ptr<grpc::AuthMetadataProcessor> names,
+                                                               std::shared_ptr<LeaderFence> fence) {
+  return std::make_shared<EpochFence>(std::move(names), std::move(fence));
 }
 
 void DisableMutexDeadlockDetection() { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); }

@@ -104,6 +104,7 @@ bool Registrar::RegisterWith(size_t k) {
   state_.session_id = resp.session_id();
   state_.last_error.clear();
   ++state_.registrations;
+  if (info_.leader_epoch && resp.leader_epoch() > 0) info_.leader_epoch(resp.leader_epoch());
   heartbeat_ = resp.heartbeat_interval_ms() > 0
                    ? std::chrono::milliseconds(resp.heartbeat_interval_ms())
                    : timing_.default_heartbeat;

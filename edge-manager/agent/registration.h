@@ -33,6 +33,7 @@ struct RegistrationInfo {
   std::string locator;
   std::string version;
   std::function<std::vector<segwan::v1::Interface>()> interfaces;  // read at each registration
+  std::function<void(uint64_t)> leader_epoch;  // told each accepted registration's leader_epoch
 };
 
 // Registers with the controller and heartbeats, in a thread of its own. While the controller

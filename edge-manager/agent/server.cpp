@@ -167,12 +167,14 @@ int RunAgent(const AgentConfig& given) {
   const TlsIdentity identity = IdentityIn(c.tls_dir);
   std::shared_ptr<grpc::ChannelCredentials> channel_creds = grpc::InsecureChannelCredentials();
   Result<std::shared_ptr<grpc::ServerCredentials>> creds = grpc::InsecureServerCredentials();
+  auto fence = std::make_shared<LeaderFence>();  // several controllers: calls from an old leader are refused
   if (c.insecure) {
     SEGWAN_LOG(kWarn, "main") << "--insecure: the EdgeManager API is plaintext and answers anyone who reaches "
                               << c.listen.ToString() << "; use it on a closed lab network only";
   } else {
-    creds = MtlsServerCredentials(identity, ClientCertificates::kRequire,
-                                  RequirePeerNames({pki::kControllerName, pki::kOperatorName}));
+    creds = MtlsServerCredentials(
+        identity, ClientCertificates::kRequire,
+        FenceLeaderEpochs(RequirePeerNames({pki::kControllerName, pki::kOperatorName}), fence));
     auto cc = MtlsChannelCredentials(identity);
     if (!cc) {
       SEGWAN_LOG(kError, "main") << cc.error().ToString();
@@ -220,6 +222,7 @@ int RunAgent(const AgentConfig& given) {
               auto links = dp->Links();
               return links ? InterfacesToProto(*links, roles) : std::vector<segwan::v1::Interface>{};
             },
+        .leader_epoch = [fence](uint64_t epoch) { fence->Admit(epoch); },
     };
     grpc::ChannelArguments args;  // a dead controller noticed in seconds, a returning one reached at once
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);

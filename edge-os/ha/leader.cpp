@@ -38,9 +38,10 @@ bool LeaderElection::TryLock() {
   LeaderInfo me = o_.self;
   me.since_ms = NowUtcMs();
   pg::Transaction tx(*c_);
+  me.epoch = static_cast<uint64_t>(c_->Exec("SELECT nextval('segwan_leader_epoch')").int64(0, 0));
   c_->Exec("DELETE FROM segwan_leader");
-  c_->Exec("INSERT INTO segwan_leader (id, http, grpc, since_ms) VALUES ($1, $2, $3, $4)",
-           {me.id, me.http, me.grpc, std::to_string(me.since_ms)});
+  c_->Exec("INSERT INTO segwan_leader (id, http, grpc, since_ms, epoch) VALUES ($1, $2, $3, $4, $5)",
+           {me.id, me.http, me.grpc, std::to_string(me.since_ms), std::to_string(me.epoch)});
   c_->Exec("NOTIFY segwan_leader");
   tx.Commit();
   std::lock_guard lock(mu_);
@@ -54,13 +55,14 @@ void LeaderElection::ReadLeader() {
   const auto held = c_->Exec(
       "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = $1::bigint",
       {kLeaderLock});
-  const auto rows = c_->Exec("SELECT id, http, grpc, since_ms FROM segwan_leader");
+  const auto rows = c_->Exec("SELECT id, http, grpc, since_ms, epoch FROM segwan_leader");
   std::lock_guard lock(mu_);
   if (held.int64(0, 0) == 0 || rows.empty()) {
     leader_.reset();
     return;
   }
-  leader_ = LeaderInfo{rows.text(0, 0), rows.text(0, 1), rows.text(0, 2), rows.int64(0, 3)};
+  leader_ = LeaderInfo{rows.text(0, 0), rows.text(0, 1), rows.text(0, 2), rows.int64(0, 3),
+                       static_cast<uint64_t>(rows.int64(0, 4))};
 }
 
 bool LeaderElection::Campaign(const std::function<bool()>& stop) {
@@ -70,7 +72,7 @@ bool LeaderElection::Campaign(const std::function<bool()>& stop) {
     try {
       if (!c_->Ok() && !c_->Reset()) throw pg::Failure(c_->LastError(), "");
       if (TryLock()) {
-        SEGWAN_LOG(kInfo, "leader") << o_.self.id << " leads now";
+        SEGWAN_LOG(kInfo, "leader") << o_.self.id << " leads now (epoch " << Leader()->epoch << ")";
         return true;
       }
       ReadLeader();

@@ -34,6 +34,9 @@ struct LeaderInfo {
   std::string http;  // base URL of its REST API, for followers to forward to
   std::string grpc;  // its Registration address, for edges
   int64_t since_ms = 0;
+  // Greater at each new leader; sent with the leader's calls to the edges, which refuse an
+  // older epoch's (so a leader that lost the lead unawares cannot act on them).
+  uint64_t epoch = 0;
 };
 
 class LeaderElection {

@@ -22,8 +22,10 @@ class GrpcResultStream : public ResultStream,
   GrpcResultStream(std::string device, ResultStream::Handler handler)
       : device_(std::move(device)), handler_(std::move(handler)) {}
 
-  void Start(pb::EdgeManager::Stub* stub, uint64_t log_id, uint64_t cursor, std::chrono::milliseconds batch_delay) {
+  void Start(pb::EdgeManager::Stub* stub, uint64_t log_id, uint64_t cursor, const EdgeClientOptions& o) {
     self_ = shared_from_this();  // until OnDone
+    if (o.leader_epoch) ctx_.AddMetadata(kLeaderEpochMetadata, std::to_string(o.leader_epoch));
+    const auto batch_delay = o.stream_batch_delay;
     write_.set_log_id(log_id);
     write_.set_ack(cursor);
     write_.set_max_delay_ms(static_cast<uint32_t>(batch_delay.count()));
@@ -147,7 +149,7 @@ class GrpcEdgeClient : public EdgeClient {
   std::shared_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor,
                                                   ResultStream::Handler handler) override {
     auto s = std::make_shared<GrpcResultStream>(device_, std::move(handler));
-    s->Start(stub_.get(), log_id, cursor, o_.stream_batch_delay);
+    s->Start(stub_.get(), log_id, cursor, o_);
     return s;
   }
 
@@ -193,6 +195,7 @@ class GrpcEdgeClient : public EdgeClient {
     for (int attempt = 1;; ++attempt) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + o_.deadline);
+      if (o_.leader_epoch) ctx.AddMetadata(kLeaderEpochMetadata, std::to_string(o_.leader_epoch));
       Resp resp;
       st = (stub_.get()->*method)(&ctx, req, &resp);
       if (st.ok()) return resp;

@@ -90,6 +90,9 @@ struct EdgeClientOptions {
   std::chrono::milliseconds stream_batch_delay{250};
   // Mutual TLS towards the edges (the controller's own identity); none = plaintext.
   std::optional<TlsIdentity> tls;
+  // As the leader of several controllers (edge-os/ha): its epoch, sent with every call
+  // (kLeaderEpochMetadata) so that the edges refuse an older leader's. 0: not sent.
+  uint64_t leader_epoch = 0;
 };
 
 // The real connector: one channel per device address, kept while the address stays the same.

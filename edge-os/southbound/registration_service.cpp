@@ -74,6 +74,7 @@ grpc::Status RegistrationService::RegisterDevice(grpc::ServerContext* ctx, const
   auto r = c_->Register(named, ctx->peer(), /*authenticated=*/trust_ != nullptr);
   if (!r) return ToGrpcStatus(r.error());
   *out = std::move(*r);
+  out->set_leader_epoch(leader_epoch_);
   return grpc::Status::OK;
 }
 

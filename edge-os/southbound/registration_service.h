@@ -12,7 +12,10 @@ namespace segwan::controller {
 // registration token is checked by the Controller and Enroll is refused.
 class RegistrationService final : public segwan::v1::Registration::Service {
  public:
-  RegistrationService(Controller* c, DeviceTrust* trust) : c_(c), trust_(trust) {}
+  // `leader_epoch`: this controller's as leader of several (edge-os/ha), told to each edge
+  // that registers; 0 for a controller alone.
+  RegistrationService(Controller* c, DeviceTrust* trust, uint64_t leader_epoch = 0)
+      : c_(c), trust_(trust), leader_epoch_(leader_epoch) {}
   grpc::Status Enroll(grpc::ServerContext* ctx, const segwan::v1::EnrollRequest* req,
                       segwan::v1::EnrollResponse* out) override;
   grpc::Status RenewCertificate(grpc::ServerContext* ctx, const segwan::v1::RenewCertificateRequest* req,
@@ -30,6 +33,7 @@ class RegistrationService final : public segwan::v1::Registration::Service {
   Result<std::string> Caller(grpc::ServerContext* ctx, const std::string& claimed) const;
   Controller* c_;
   DeviceTrust* trust_;
+  uint64_t leader_epoch_;
 };
 
 // Maps a controller Error (HTTP status in code) to a gRPC status that keeps the message.

@@ -61,6 +61,12 @@ const char* const kMigrations[] = {
       -- who leads the controllers sharing this database (edge-os/ha/leader.h)
       CREATE TABLE segwan_leader (id TEXT NOT NULL, http TEXT NOT NULL, grpc TEXT NOT NULL, since_ms BIGINT NOT NULL);
     )sql",
+    // 2: each new leader's epoch, greater than any before (a sequence never gives a number
+    // twice); the edges refuse calls from an older one
+    R"sql(
+      CREATE SEQUENCE segwan_leader_epoch;
+      ALTER TABLE segwan_leader ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+    )sql",
 };
 
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));

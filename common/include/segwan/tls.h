@@ -7,6 +7,8 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +58,29 @@ std::optional<pki::CertInfo> PeerCertificate(const grpc::AuthContext& ctx);
 
 // Refuses (UNAUTHENTICATED) every call whose peer certificate names none of `names`.
 std::shared_ptr<grpc::AuthMetadataProcessor> RequirePeerNames(std::vector<std::string> names);
+
+// Several controllers share one PostgreSQL; one leads, and each new leader has a greater
+// epoch, which it sends with every call to an edge in this metadata entry (decimal).
+inline constexpr const char* kLeaderEpochMetadata = "segwan-epoch";
+
+// An edge's memory of the greatest leader epoch it has seen (in calls, or in a registration's
+// answer). A call with an older epoch comes from a controller that lost the lead without
+// knowing it yet (a stalled process): refused, it cannot undo its successor's work. A call
+// without an epoch (a controller on SQLite, an operator's tool) is not fenced.
+class LeaderFence {
+ public:
+  // Whether a call carrying `epoch` may proceed; the greatest admitted is remembered.
+  bool Admit(uint64_t epoch);
+  uint64_t epoch() const { return max_.load(std::memory_order_acquire); }
+
+ private:
+  std::atomic<uint64_t> max_{0};
+};
+
+// `names` (see RequirePeerNames), then the fence: a call whose epoch is older than the
+// greatest seen is refused with FAILED_PRECONDITION, a malformed one with INVALID_ARGUMENT.
+std::shared_ptr<grpc::AuthMetadataProcessor> FenceLeaderEpochs(std::shared_ptr<grpc::AuthMetadataProcessor> names,
+                                                               std::shared_ptr<LeaderFence> fence);
 
 // A whole file; the error names `flag`.
 // Debian's Abseil is built with its debug checks on: every mutex gRPC takes also walks a

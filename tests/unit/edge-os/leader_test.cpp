@@ -62,11 +62,14 @@ TEST_F(LeaderTest, OneLeadsAndTheOthersKnowWho) {
   EXPECT_EQ(who->http, "http://ctl-a:8080");
   EXPECT_EQ(who->grpc, "ctl-a:50051");
   EXPECT_GT(who->since_ms, 0);
+  EXPECT_GT(who->epoch, 0u);
+  EXPECT_EQ(who->epoch, a->Leader()->epoch) << "what the leader sends is what followers read";
 }
 
 TEST_F(LeaderTest, WhenTheLeaderGoesAFollowerTakesOverWithinAPoll) {
   auto a = Election("ctl-a"), b = Election("ctl-b");
   ASSERT_TRUE(CampaignFor(*a, 2s));
+  const uint64_t a_epoch = a->Leader()->epoch;
   std::atomic<bool> b_leads{false};
   std::atomic<int64_t> took_ms{-1};
   std::atomic<bool> gone{false};
@@ -86,6 +89,12 @@ TEST_F(LeaderTest, WhenTheLeaderGoesAFollowerTakesOverWithinAPoll) {
   auto who = b->Leader();
   ASSERT_TRUE(who);
   EXPECT_EQ(who->id, "ctl-b");
+  EXPECT_GT(who->epoch, a_epoch) << "edges refuse the calls of an older epoch: a new leader's must be greater";
+  // and again, as the first one comes back and takes over in its turn
+  auto c = Election("ctl-a");
+  b.reset();
+  ASSERT_TRUE(CampaignFor(*c, 10s));
+  EXPECT_GT(c->Leader()->epoch, who->epoch);
 }
 
 TEST_F(LeaderTest, ALeaderWhoseSessionIsEndedIsToldAndAnotherTakesOver) {

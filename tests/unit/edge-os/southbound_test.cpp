@@ -51,6 +51,7 @@ struct Agent {
   std::unique_ptr<edge::EdgeService> service;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<edge::Registrar> registrar;
+  std::shared_ptr<LeaderFence> fence = std::make_shared<LeaderFence>();
   edge::InterfaceRoles roles{{"lan0", "lan"}, {"lan2", "lan"}, {"wan1", "wan"}};
 };
 
@@ -64,7 +65,7 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
     token_file_ = (dir_ / "token").string();
     std::ofstream(token_file_) << kToken << "\n";
     store_ = std::move(*testing::OpenTestStore(dir_));
-    EdgeClientOptions eo{.deadline = 2000ms, .attempts = 2, .retry_backoff = 50ms};
+    EdgeClientOptions eo{.deadline = 2000ms, .attempts = 2, .retry_backoff = 50ms, .leader_epoch = epoch_};
     std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
     if (tls()) {
       ca_ = std::move(*CertificateAuthority::LoadOrCreate(dir_.string()));
@@ -85,7 +86,7 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
     o.heartbeat = 100ms;
     ctl_ = std::make_unique<Controller>(store_.get(), connector_.get(), o);
     ctl_->SetOperatorToken("op");
-    registration_ = std::make_unique<RegistrationService>(ctl_.get(), trust_.get());
+    registration_ = std::make_unique<RegistrationService>(ctl_.get(), trust_.get(), epoch_);
     grpc::ServerBuilder b;
     b.AddListeningPort("127.0.0.1:0", creds, &ctl_port_);
     b.RegisterService(registration_.get());
@@ -130,8 +131,9 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
     std::shared_ptr<grpc::ChannelCredentials> cc = grpc::InsecureChannelCredentials();
     if (tls()) {
       EXPECT_TRUE(EnrolAgent(id));
-      auto s = edge::MtlsServerCredentials(edge::IdentityIn(TlsDir(id)), edge::ClientCertificates::kRequire,
-                                           edge::RequirePeerNames({pki::kControllerName, pki::kOperatorName}));
+      auto s = edge::MtlsServerCredentials(
+          edge::IdentityIn(TlsDir(id)), edge::ClientCertificates::kRequire,
+          FenceLeaderEpochs(edge::RequirePeerNames({pki::kControllerName, pki::kOperatorName}), a->fence));
       EXPECT_TRUE(s) << s.error().ToString();
       sc = *s;
       auto identity = edge::IdentityIn(TlsDir(id));
@@ -156,7 +158,8 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
                                .slice_mode = pb::SLICE_MODE_TABLE,
                                .locator = locator,
                                .version = "test",
-                               .interfaces = [dp, roles] { return edge::InterfacesToProto(*dp->Links(), roles); }},
+                               .interfaces = [dp, roles] { return edge::InterfacesToProto(*dp->Links(), roles); },
+                               .leader_epoch = [f = a->fence](uint64_t e) { f->Admit(e); }},
         edge::RegistrationTiming{.first_backoff = 20ms, .max_backoff = 100ms, .call_deadline = 1000ms,
                                  .default_heartbeat = 100ms});
     a->registrar->Start();
@@ -180,6 +183,7 @@ class SouthboundTest : public ::testing::TestWithParam<bool> {
   std::unique_ptr<grpc::Server> ctl_server_;
   int ctl_port_ = 0;
   std::vector<std::unique_ptr<Agent>> agents_;
+  uint64_t epoch_ = 0;  // the controller's as leader of several; 0: alone
 };
 
 TEST_P(SouthboundTest, AgentsRegisterAndTakeTheSlicesThePlannerMakes) {
@@ -373,6 +377,45 @@ TEST_P(SouthboundTlsTest, ACertificateIsRenewedWithoutARestart) {
   EXPECT_EQ(peer->serial, latest.serial);
 }
 
+// The controller leads several with epoch 7 (edge-os/ha): the edges learn it when they
+// register, and refuse calls that carry an older one.
+class SouthboundFenceTest : public SouthboundTlsTest {
+ protected:
+  SouthboundFenceTest() { epoch_ = 7; }
+  grpc::Status GetStateWithEpoch(const Agent& a, const char* epoch) {
+    auto stub = pb::EdgeManager::NewStub(segwan::MtlsChannel("127.0.0.1:" + std::to_string(a.port),
+                                                             *segwan::MtlsChannelCredentials(ControllerIdentity()),
+                                                             pki::DeviceName(a.id)));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    if (epoch) ctx.AddMetadata(kLeaderEpochMetadata, epoch);
+    pb::GetStateResponse out;
+    return stub->GetState(&ctx, pb::GetStateRequest(), &out);
+  }
+};
+
+TEST_P(SouthboundFenceTest, AnEdgeRefusesTheCallsOfAnOlderLeader) {
+  auto& a = StartAgent("edge-a", "fc00:0:a::/48");
+  ASSERT_TRUE(WaitFor([&] { return Connected("edge-a"); }));
+  EXPECT_EQ(a.fence->epoch(), 7u) << "learnt at registration";
+  auto client = connector_->Connect("edge-a", "127.0.0.1:" + std::to_string(a.port));
+  EXPECT_TRUE(client->GetState()) << "the leader's own calls carry its epoch";
+  const auto old = GetStateWithEpoch(a, "6");
+  EXPECT_EQ(old.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(old.error_message().find("epoch 6 no longer leads: epoch 7 does"), std::string::npos) << old.error_message();
+  EXPECT_EQ(GetStateWithEpoch(a, "7x").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(GetStateWithEpoch(a, "").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(GetStateWithEpoch(a, nullptr).ok()) << "no epoch: an operator's tool, or a controller alone";
+  // A newer leader calls: from then on this controller's calls are refused, whatever it sends.
+  EXPECT_TRUE(GetStateWithEpoch(a, "8").ok());
+  EXPECT_EQ(a.fence->epoch(), 8u);
+  auto refused = client->GetState();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION)) << refused.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Transport, SouthboundFenceTest, ::testing::Values(true),
+                         [](const auto&) { return "MutualTls"; });
 INSTANTIATE_TEST_SUITE_P(Transport, SouthboundTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "MutualTls" : "Plaintext"; });
 INSTANTIATE_TEST_SUITE_P(Transport, SouthboundPlaintextTest, ::testing::Values(false),
