@@ -89,7 +89,12 @@ CTL_URL=$URL_B
 wait_for 10 connected 0 || fail "edge-a did not move to B"
 wait_for 10 connected 1 || fail "edge-b did not move to B"
 wait_for 10 enough_samples "$(( $(psql_value "SELECT count(*) FROM samples") + 20 ))" || fail "measurements stopped again"
-pass "B leads, both edges connected to it, samples keep coming"
+epoch_of() { grep -o 'leads now (epoch [0-9]*)' "$1/edge-os.log" | tail -1 | grep -o '[0-9]*'; }
+epoch_a=$(epoch_of "$CTL_DIR") epoch_b=$(epoch_of "$CTL_B")
+[ -n "$epoch_a" ] && [ -n "$epoch_b" ] && [ "$epoch_b" -gt "$epoch_a" ] ||
+  fail "B's epoch ($epoch_b) is not greater than A's ($epoch_a): the edges would not fence A"
+[ "$(psql_value "SELECT epoch FROM segwan_leader")" = "$epoch_b" ] || fail "segwan_leader does not say B's epoch"
+pass "B leads (epoch $epoch_b, A's was $epoch_a), both edges connected to it, samples keep coming"
 
 step "nothing committed lost or stored twice, no slice or session changed"
 [ "$(intent)" = "$before" ] || fail "the stored slices, sessions or tenants changed across the failover"
