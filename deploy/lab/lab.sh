@@ -199,10 +199,9 @@ start_controller() {
     --auto-enable --heartbeat-ms 1000 $cores ${SEGWAN_LAB_CONTROLLER_ARGS:-} >>"$log" 2>&1 </dev/null &
   echo $! >"$pidf"
   deadline=$((SECONDS + 15))
-  # It serves REST when it says "ok" (not "starting": a new leader's grace) and, if it
-  # follows, knows a leader to forward to (on PostgreSQL it follows before it takes the lead).
-  local h
-  until h=$(curl -sf "http://$http/api/v1/health" 2>/dev/null) && [[ $h == *'"status":"ok"'* && $h != *'"leader":null'* ]]; do
+  # It serves REST when it says "ok": not "starting" (a new leader's grace), nor "no leader"
+  # (on PostgreSQL it follows, with nobody to forward to, before it takes the lead).
+  until curl -sf "http://$http/api/v1/health" 2>/dev/null | grep -q '"status":"ok"'; do
     [ $SECONDS -lt $deadline ] || die "edge-os did not start: $(tail -5 "$log")"
     sleep 0.05
   done

@@ -41,7 +41,9 @@ FollowerRest::FollowerRest(const LeaderElection* election)
       SendJson(res, 200, {{"status", "starting"}, {"role", "leader"}, {"leader", leader ? json(leader->id) : json(nullptr)}});
       return;
     }
-    SendJson(res, 200, {{"status", "ok"}, {"role", "follower"}, {"leader", leader ? json(leader->id) : json(nullptr)}});
+    // With no leader to forward to, it serves nothing: not "ok" (a load balancer's check).
+    SendJson(res, 200, {{"status", leader ? "ok" : "no leader"}, {"role", "follower"},
+                        {"leader", leader ? json(leader->id) : json(nullptr)}});
   });
   auto forward = [this](const httplib::Request& req, httplib::Response& res) {
     if (election_->leading()) {  // its grace: the old leader's last moments

@@ -262,9 +262,9 @@ start_controller() {
     --grpc-listen "[fd5e:ff::1]:50051" "${store[@]}" "$@" >>"$dir/edge-os.log" 2>&1 &
   echo $! >"$dir/pid"
   CTL_URL="http://127.0.0.1:$CTL_HTTP_PORT"
-  # Up means it serves REST: "ok", and a leader to forward to if it follows. A controller on
-  # PostgreSQL follows (no leader yet) before it takes the lead, then says "starting" for its
-  # grace (docs/operations.md). Up to 15 s: a loaded machine is slow to start.
+  # Up means it serves REST: "ok". A controller on PostgreSQL follows ("no leader" yet) before
+  # it takes the lead, then says "starting" for its grace (docs/operations.md). Up to 15 s: a
+  # loaded machine is slow to start.
   for _ in $(seq 300); do
     controller_serves "$CTL_URL" && break
     sleep 0.05
@@ -273,8 +273,7 @@ start_controller() {
   OP_TOKEN=$(cat "$dir/operator.token")
 }
 controller_serves() {  # controller_serves URL
-  local h; h=$(curl -sf "$1/api/v1/health" 2>/dev/null) || return 1
-  grep -q '"status":"ok"' <<<"$h" && ! grep -q '"leader":null' <<<"$h"
+  curl -sf "$1/api/v1/health" 2>/dev/null | grep -q '"status":"ok"'
 }
 kill_controller() {  # kill_controller DIR SIGNAL
   local pid; pid=$(cat "$1/pid")

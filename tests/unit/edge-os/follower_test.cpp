@@ -82,6 +82,7 @@ TEST_F(FollowerTest, CallsGoToTheLeaderAndItsAnswersComeBackWhole) {
   ASSERT_TRUE(health);
   EXPECT_EQ(json::parse(health->body)["role"], "follower");
   EXPECT_EQ(json::parse(health->body)["leader"], "ctl-a");
+  EXPECT_EQ(json::parse(health->body)["status"], "ok");
   EXPECT_EQ(calls_, 0) << "health is the follower's own";
 
   const httplib::Headers auth{{"Authorization", "Bearer tenant-token"}};
@@ -132,7 +133,9 @@ TEST_F(FollowerTest, ALeaderThatDoesNotAnswerOrNoLeaderIs503WithRetryAfter) {
   auto none = client.Post("/api/v1/tenants", R"({"name": "x"})", "application/json");
   ASSERT_TRUE(none);
   EXPECT_EQ(none->status, 503);
-  EXPECT_EQ(json::parse(client.Get("/api/v1/health")->body)["leader"], nullptr);
+  const auto health = json::parse(client.Get("/api/v1/health")->body);
+  EXPECT_EQ(health["leader"], nullptr);
+  EXPECT_EQ(health["status"], "no leader") << "it serves nothing: not ok";
   alone.Stop();
 }
 
