@@ -227,10 +227,10 @@ void ResultStreams::OnDone(const std::string& edge, uint64_t gen, const Status& 
     }
   }
   if (failed) hooks_.failed(edge, *failed);
-  {
-    std::lock_guard lock(mu_);
-    --live_;  // last: Stop waits for this before `this` may go
-  }
+  // Last, and notified under the lock: once Stop sees live_ at 0, `this` may go, and with it
+  // the condition variable a notify after the unlock would still touch.
+  std::lock_guard lock(mu_);
+  --live_;
   cv_.notify_all();
 }
 
