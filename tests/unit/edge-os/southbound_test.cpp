@@ -397,7 +397,8 @@ class SouthboundFenceTest : public SouthboundTlsTest {
 TEST_P(SouthboundFenceTest, AnEdgeRefusesTheCallsOfAnOlderLeader) {
   auto& a = StartAgent("edge-a", "fc00:0:a::/48");
   ASSERT_TRUE(WaitFor([&] { return Connected("edge-a"); }));
-  EXPECT_EQ(a.fence->epoch(), 7u) << "learnt at registration";
+  // learnt from the registration's answer (which reaches the agent after the controller counts it connected)
+  ASSERT_TRUE(WaitFor([&] { return a.fence->epoch() == 7u; })) << a.fence->epoch();
   auto client = connector_->Connect("edge-a", "127.0.0.1:" + std::to_string(a.port));
   EXPECT_TRUE(client->GetState()) << "the leader's own calls carry its epoch";
   const auto old = GetStateWithEpoch(a, "6");
