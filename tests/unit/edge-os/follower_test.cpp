@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "edge-os/store/store.h"
-#include "postgres.h"
+#include "test_store.h"
 
 namespace segwan::controller {
 namespace {
@@ -21,14 +21,12 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-class FollowerTest : public ::testing::Test {
+class FollowerTest : public testing::FreshDatabaseTest {
  protected:
   void SetUp() override {
-    std::string why;
-    auto uri = testing::FreshPostgresDatabase(&why);
-    if (!uri) GTEST_SKIP() << "no PostgreSQL to test with: " << why;
-    ASSERT_TRUE(Store::Open(*uri));
-    uri_ = *uri;
+    FreshDatabaseTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_TRUE(Store::Open(uri_));
     // The stand-in leader echoes what reached it.
     leader_.Get("/api/v1/echo", [this](const httplib::Request& req, httplib::Response& res) { Echo(req, res, 200); });
     leader_.Post("/api/v1/echo", [this](const httplib::Request& req, httplib::Response& res) {
@@ -40,7 +38,7 @@ class FollowerTest : public ::testing::Test {
     leader_thread_ = std::thread([this] { leader_.listen_after_bind(); });
     for (int i = 0; i < 1000 && !leader_.is_running(); ++i) std::this_thread::sleep_for(1ms);
     auto options = [&](const std::string& id, const std::string& http) {
-      return LeaderElection::Options{.uri = *uri, .self = {.id = id, .http = http, .grpc = id + ":50051"}, .poll = 50ms};
+      return LeaderElection::Options{.uri = uri_, .self = {.id = id, .http = http, .grpc = id + ":50051"}, .poll = 50ms};
     };
     a_ = std::move(*LeaderElection::Open(options("ctl-a", "http://127.0.0.1:" + std::to_string(leader_port_))));
     b_ = std::move(*LeaderElection::Open(options("ctl-b", "http://127.0.0.1:1")));
@@ -67,7 +65,6 @@ class FollowerTest : public ::testing::Test {
                         .dump(),
                     "application/json");
   }
-  std::string uri_;
   httplib::Server leader_;
   int leader_port_ = 0;
   std::thread leader_thread_;

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "edge-os/store/store.h"
-#include "postgres.h"
+#include "test_store.h"
 
 namespace segwan::controller {
 namespace {
@@ -33,13 +33,11 @@ bool CampaignFor(LeaderElection& e, std::chrono::milliseconds limit) {
   return e.Campaign([&] { return Clock::now() > until; });
 }
 
-class LeaderTest : public ::testing::Test {
+class LeaderTest : public testing::FreshDatabaseTest {
  protected:
   void SetUp() override {
-    std::string why;
-    auto uri = testing::FreshPostgresDatabase(&why);
-    if (!uri) GTEST_SKIP() << "no PostgreSQL to test with: " << why;
-    uri_ = *uri;
+    FreshDatabaseTest::SetUp();
+    if (IsSkipped()) return;
     ASSERT_TRUE(Store::Open(uri_));  // the schema, with segwan_leader
   }
   std::unique_ptr<LeaderElection> Election(const std::string& id) {
@@ -47,7 +45,6 @@ class LeaderTest : public ::testing::Test {
     EXPECT_TRUE(e) << (e ? "" : e.error().ToString());
     return e ? std::move(*e) : nullptr;
   }
-  std::string uri_;
 };
 
 TEST_F(LeaderTest, OneLeadsAndTheOthersKnowWho) {
@@ -117,7 +114,7 @@ TEST_F(LeaderTest, ALeaderWhoseSessionIsEndedIsToldAndAnotherTakesOver) {
 
 TEST(LeaderFaults, ALeaderWhoseServerDiesIsToldWithinCheckAndAnswer) {
   std::string why;
-  auto pg = testing::TestPostgres::Start(&why);
+  auto pg = segwan::testing::TestPostgres::Start(&why);
   if (!pg) GTEST_SKIP() << "no PostgreSQL to test with: " << why;
   ASSERT_TRUE(Store::Open(pg->Uri()));
   auto a = std::move(*LeaderElection::Open(Named(pg->Uri(), "ctl-a")));

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "edge-os/store/postgres_store.h"
-#include "postgres.h"
+#include "test_store.h"
 
 namespace segwan::controller {
 namespace {
@@ -38,7 +38,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
       return;
     }
     std::string why;
-    auto uri = testing::FreshPostgresDatabase(&why);
+    auto uri = segwan::testing::FreshPostgresDatabase(&why);
     if (!uri) GTEST_SKIP() << "no PostgreSQL to test with: " << why;
     where_ = *uri;
   }
@@ -484,19 +484,12 @@ std::string Query(const std::string& uri, const std::string& sql) {
   return st == PGRES_TUPLES_OK && PQntuples(r.get()) > 0 ? PQgetvalue(r.get(), 0, 0) : "";
 }
 
-class PostgresStoreTest : public ::testing::Test {
+class PostgresStoreTest : public testing::FreshDatabaseTest {
  protected:
-  void SetUp() override {
-    std::string why;
-    auto uri = testing::FreshPostgresDatabase(&why);
-    if (!uri) GTEST_SKIP() << "no PostgreSQL to test with: " << why;
-    uri_ = *uri;
-  }
   std::string Partitions() {
     return Query(uri_, "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i "
                        "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'samples'::regclass");
   }
-  std::string uri_;
 };
 
 TEST_F(PostgresStoreTest, SamplesLiveInDayPartitionsAndRetentionDropsWholeDays) {
@@ -562,7 +555,7 @@ TEST_F(PostgresStoreTest, ControllersStartingTogetherMigrateOnce) {
 // A server of its own: this test stops it.
 TEST(PostgresStoreFaults, ALostServerIs503UntilItIsBackThenTheStoreGoesOn) {
   std::string why;
-  auto pg = testing::TestPostgres::Start(&why);
+  auto pg = segwan::testing::TestPostgres::Start(&why);
   if (!pg) GTEST_SKIP() << "no PostgreSQL to test with: " << why;
   auto s = std::move(*Store::Open(pg->Uri()));
   DelaySession ds;

@@ -5,6 +5,8 @@
 // (a controller restarted in a test reopens it; an emptied DIR means a new one). CTest runs the controller's test
 // programs both ways. Without a PostgreSQL to start, the program says why and ends: CTest
 // reports it skipped.
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -36,5 +38,19 @@ inline Result<std::unique_ptr<Store>> OpenTestStore(const std::filesystem::path&
   }
   return Store::Open(uri);
 }
+
+// A test on a database of its own in the process's PostgreSQL cluster (uri_), skipped with the
+// reason where none can be started. A fixture that derives from it calls this SetUp first and
+// returns when IsSkipped().
+class FreshDatabaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    auto uri = segwan::testing::FreshPostgresDatabase(&why);
+    if (!uri) GTEST_SKIP() << "no PostgreSQL to test with: " << why;
+    uri_ = *uri;
+  }
+  std::string uri_;
+};
 
 }  // namespace segwan::controller::testing
