@@ -148,7 +148,8 @@ int Run(const ControllerConfig& c) {
       return f == Followed::kStopped ? 0 : 1;
     }
   }
-  const uint64_t epoch = election && election->Leader() ? election->Leader()->epoch : 0;
+  const auto leader = election ? election->Leader() : std::nullopt;  // this process, now
+  const uint64_t epoch = leader ? leader->epoch : 0;
   auto connector = GrpcEdgeConnector::Create(
       {.stream_batch_delay = std::chrono::milliseconds(c.stream_batch_ms), .tls = tls, .leader_epoch = epoch});
   if (!connector) {

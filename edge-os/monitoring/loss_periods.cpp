@@ -4,10 +4,17 @@
 
 namespace segwan::controller {
 
+namespace {
+// Half a period after the ingress switched colour, the colour it stopped painting no longer
+// changes at either end (its last packets have arrived).
+bool StoppedColourFinal(const IngressReading& tx, uint64_t now_tai_ns, uint32_t period_ms) {
+  return now_tai_ns >= tx.switched_at_tai_ns + static_cast<uint64_t>(period_ms) * 500'000ULL;
+}
+}  // namespace
+
 LossStepKind NextLossStep(const LossCursor& cursor, const IngressReading& tx, uint64_t now_tai_ns, uint32_t period_ms) {
   if (tx.period_index < cursor.period_index) return LossStepKind::kRestarted;
-  if (tx.period_index > cursor.period_index &&
-      now_tai_ns >= tx.switched_at_tai_ns + static_cast<uint64_t>(period_ms) * 500'000ULL) {
+  if (tx.period_index > cursor.period_index && StoppedColourFinal(tx, now_tai_ns, period_ms)) {
     return LossStepKind::kNeedEgress;
   }
   return LossStepKind::kNothing;
@@ -62,8 +69,7 @@ LossCursor MovedLossCursor(const LossCursor& cursor, const IngressReading& tx, c
   out.rx = rx;
   const uint32_t painting = tx.active_colour & 1;
   out.unsettled = 1u << painting;
-  const bool stopped_final = now_tai_ns >= tx.switched_at_tai_ns + static_cast<uint64_t>(period_ms) * 500'000ULL;
-  if (!stopped_final) out.unsettled |= 1u << (1 - painting);
+  if (!StoppedColourFinal(tx, now_tai_ns, period_ms)) out.unsettled |= 1u << (1 - painting);
   return out;
 }
 

@@ -22,10 +22,10 @@ class GrpcResultStream : public ResultStream,
   GrpcResultStream(std::string device, ResultStream::Handler handler)
       : device_(std::move(device)), handler_(std::move(handler)) {}
 
-  void Start(pb::EdgeManager::Stub* stub, uint64_t log_id, uint64_t cursor, const EdgeClientOptions& o) {
+  void Start(pb::EdgeManager::Stub* stub, uint64_t log_id, uint64_t cursor, std::chrono::milliseconds batch_delay,
+             const std::string& epoch) {
     self_ = shared_from_this();  // until OnDone
-    if (o.leader_epoch) ctx_.AddMetadata(kLeaderEpochMetadata, std::to_string(o.leader_epoch));
-    const auto batch_delay = o.stream_batch_delay;
+    if (!epoch.empty()) ctx_.AddMetadata(kLeaderEpochMetadata, epoch);
     write_.set_log_id(log_id);
     write_.set_ack(cursor);
     write_.set_max_delay_ms(static_cast<uint32_t>(batch_delay.count()));
@@ -101,7 +101,10 @@ class GrpcResultStream : public ResultStream,
 class GrpcEdgeClient : public EdgeClient {
  public:
   GrpcEdgeClient(std::string device, std::shared_ptr<grpc::Channel> ch, EdgeClientOptions o)
-      : device_(std::move(device)), stub_(pb::EdgeManager::NewStub(std::move(ch))), o_(std::move(o)) {}
+      : device_(std::move(device)),
+        stub_(pb::EdgeManager::NewStub(std::move(ch))),
+        o_(std::move(o)),
+        epoch_(o_.leader_epoch ? std::to_string(o_.leader_epoch) : "") {}
 
   Result<pb::ApplySliceResponse> ApplySlice(const pb::Slice& slice) override {
     pb::ApplySliceRequest req;
@@ -149,7 +152,7 @@ class GrpcEdgeClient : public EdgeClient {
   std::shared_ptr<ResultStream> WatchStampResults(uint64_t log_id, uint64_t cursor,
                                                   ResultStream::Handler handler) override {
     auto s = std::make_shared<GrpcResultStream>(device_, std::move(handler));
-    s->Start(stub_.get(), log_id, cursor, o_);
+    s->Start(stub_.get(), log_id, cursor, o_.stream_batch_delay, epoch_);
     return s;
   }
 
@@ -195,7 +198,7 @@ class GrpcEdgeClient : public EdgeClient {
     for (int attempt = 1;; ++attempt) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + o_.deadline);
-      if (o_.leader_epoch) ctx.AddMetadata(kLeaderEpochMetadata, std::to_string(o_.leader_epoch));
+      if (!epoch_.empty()) ctx.AddMetadata(kLeaderEpochMetadata, epoch_);
       Resp resp;
       st = (stub_.get()->*method)(&ctx, req, &resp);
       if (st.ok()) return resp;
@@ -212,6 +215,7 @@ class GrpcEdgeClient : public EdgeClient {
   std::string device_;
   std::unique_ptr<pb::EdgeManager::Stub> stub_;
   EdgeClientOptions o_;
+  const std::string epoch_;  // o_.leader_epoch as sent with each call; empty: none
 };
 
 }  // namespace
