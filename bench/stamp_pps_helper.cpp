@@ -91,6 +91,9 @@ int Stamp(const std::string& ifname, const std::string& addr) {
   if (auto st = (*x)->SetSession(c, *a, stamp::kDefaultPort); !st) return Fail(st.error().message);
   if (auto st = (*x)->Attach(ifname); !st) return Fail(st.error().message);
   WaitForSignal();
+  // The program's verdicts, for a run that reflected less than it was offered
+  for (const auto& [reason, n] : (*x)->Reasons())
+    if (n) std::fprintf(stderr, "%s %llu\n", reason.c_str(), static_cast<unsigned long long>(n));
   return 0;
 }
 
