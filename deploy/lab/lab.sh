@@ -267,6 +267,8 @@ cmd_up() {
   [ -x "$(delayline_bin)" ] || die "$(delayline_bin) is missing: build first (make build)"
   cmd_down_quiet
   mkdir -p "$STATE"/{pids,links,logs}
+  # A test's lab: which shell runs it (tests/lab/lib.sh takes it down once that shell is gone)
+  [ -z "${SEGWAN_LAB_TEST_OWNER:-}" ] || echo "$SEGWAN_LAB_TEST_OWNER" >"$STATE/test-owner"
   if has_netem; then echo netem >"$STATE/impair-mode"; else echo delayline >"$STATE/impair-mode"; fi
   info "building the lab (impairment: $(cat "$STATE/impair-mode"))"
 

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 require_lab_kernel
 command -v curl >/dev/null || skip "needs curl"
-[ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
+lab_claim
 SCENARIO="$SEGWAN_SOURCE_DIR/deploy/lab/scenario.json"
 LAB_WORK_TABLE=$(mktemp)
 NS_BEFORE=$(ns_snapshot | grep -v '^sw-' || true)

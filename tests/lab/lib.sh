@@ -36,9 +36,37 @@ require_lab_kernel() {
 
 ns_snapshot() { ip netns list 2>/dev/null | awk '{print $1}' | sort; }
 
+# proc_start PID: when the process started (clock ticks since boot; with the PID, it names one
+# process even after the PID is reused); nothing when there is no such process, or a zombie
+proc_start() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '$1 != "Z" {print $20}'; }
+
+# Claims the lab for this test. A lab somebody runs is left alone (the test skips). A lab that a
+# test brought up is marked with the test's shell (`lab.sh up` writes SEGWAN_LAB_TEST_OWNER to
+# test-owner, and start_postgres adds its cluster); when that shell is gone without its teardown
+# (killed at its CTest timeout), the lab and that PostgreSQL are taken down: one hang must not
+# turn the tests after it into skips.
+lab_claim() {
+  local owner=/run/segwan-lab/test-owner pid="" start="" dirs dir
+  if [ -e /run/segwan-lab/up ]; then
+    [ ! -e "$owner" ] || read -r pid start <"$owner" || true
+    if [ -z "$pid" ] || [ "$(proc_start "$pid")" = "$start" ]; then
+      skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
+    fi
+    echo "--- taking down the lab that the test in shell $pid left behind"
+    dirs=$(sed -n 's/^pg //p' "$owner")
+    "$LAB" down || true
+    for dir in $dirs; do
+      PG_DIR=$dir stop_postgres
+      rm -rf "$dir"
+    done
+  fi
+  SEGWAN_LAB_TEST_OWNER="$$ $(proc_start $$)"
+  export SEGWAN_LAB_TEST_OWNER
+}
+
 # Starts the lab (refusing to clobber one somebody else is running) and arranges teardown.
 lab_up() {
-  [ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
+  lab_claim
   NS_BEFORE=$(ns_snapshot | grep -v '^sw-' || true)
   trap lab_teardown EXIT
   "$LAB" up --detach --bare
@@ -318,6 +346,7 @@ start_postgres() {
   [ -x "$PG_BIN/initdb" ] || skip "PostgreSQL 15 is not installed ($PG_BIN/initdb)"
   id postgres >/dev/null 2>&1 || skip "no postgres user to run PostgreSQL as"
   mkdir -p "$PG_DIR"
+  [ ! -e /run/segwan-lab/test-owner ] || echo "pg $PG_DIR" >>/run/segwan-lab/test-owner
   chown postgres: "$PG_DIR"
   runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U segwan -E UTF8 --no-sync \
     >"$PG_DIR/initdb.log" 2>&1 || fail "initdb failed: $(tail -3 "$PG_DIR/initdb.log")"

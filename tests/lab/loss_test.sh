@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 require_lab_kernel
 command -v curl >/dev/null || skip "needs curl"
 command -v nft >/dev/null || skip "needs nft (nftables)"
-[ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
+lab_claim
 NS_BEFORE=$(ns_snapshot | grep -v '^sw-' || true)
 trap lab_teardown EXIT
 export SEGWAN_LAB_HTTP=127.0.0.1:18082

@@ -17,7 +17,7 @@ require_lab_kernel
 command -v curl >/dev/null || skip "needs curl"
 command -v tcpdump >/dev/null || skip "needs tcpdump"
 command -v nft >/dev/null || skip "needs nft (nftables)"
-[ ! -e /run/segwan-lab/up ] || skip "a lab is already running here (deploy/lab/lab.sh down to free it)"
+lab_claim
 WORK=$(mktemp -d)
 trap 'rc=$?; kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"; lab_teardown $rc' EXIT
 export SEGWAN_LAB_HTTP=127.0.0.1:18083
