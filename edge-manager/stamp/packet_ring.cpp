@@ -149,7 +149,8 @@ Result<PacketRing> PacketRing::Open(uint16_t port) {
 
 PacketRing::PacketRing(PacketRing&& o) noexcept
     : fd_(o.fd_), port_(o.port_), ring_(o.ring_), ring_len_(o.ring_len_), frames_(o.frames_),
-      frame_size_(o.frame_size_), next_(o.next_), out_(std::move(o.out_)), queued_(o.queued_) {
+      frame_size_(o.frame_size_), next_(o.next_), last_rx_ns_(o.last_rx_ns_), mean_gap_ns_(o.mean_gap_ns_),
+      gaps_seen_(o.gaps_seen_), out_(std::move(o.out_)), queued_(o.queued_) {
   o.fd_ = -1;
   o.ring_ = nullptr;
 }
@@ -166,11 +167,18 @@ size_t PacketRing::Drain(const std::function<void(const RingPacket&)>& on, size_
     if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
     const auto* ll = reinterpret_cast<const sockaddr_ll*>(reinterpret_cast<uint8_t*>(h) + TPACKET_ALIGN(sizeof(tpacket2_hdr)));
     const size_t snap = h->tp_snaplen;
+    const uint64_t rx_ns = static_cast<uint64_t>(h->tp_sec) * 1'000'000'000ULL + h->tp_nsec;
+    if (last_rx_ns_) {
+      // A clock step must not stick: a gap counts between 0 and 1 s.
+      const int64_t gap = rx_ns > last_rx_ns_ ? std::min<int64_t>(static_cast<int64_t>(rx_ns - last_rx_ns_), 1'000'000'000) : 0;
+      mean_gap_ns_ = gaps_seen_ ? mean_gap_ns_ + (gap - mean_gap_ns_) / 8 : gap;
+      gaps_seen_ = true;
+    }
+    last_rx_ns_ = rx_ns;
     const bool whole = !(h->tp_status & TP_STATUS_COPY) && snap == h->tp_len;
     if (whole && ll->sll_pkttype != PACKET_OUTGOING && h->tp_mac + snap <= frame_size_ &&
         h->tp_net == h->tp_mac + kEth && snap >= kEth + kIp6 + kUdp) {
-      on(RingPacket{{reinterpret_cast<uint8_t*>(h) + h->tp_mac, snap}, kEth + kIp6,
-                    static_cast<uint64_t>(h->tp_sec) * 1'000'000'000ULL + h->tp_nsec, ll->sll_ifindex,
+      on(RingPacket{{reinterpret_cast<uint8_t*>(h) + h->tp_mac, snap}, kEth + kIp6, rx_ns, ll->sll_ifindex,
                     (h->tp_status & (TP_STATUS_CSUM_VALID | TP_STATUS_CSUMNOTREADY)) != 0});
     }
     __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);

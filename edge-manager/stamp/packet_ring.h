@@ -63,6 +63,9 @@ class PacketRing {
   void QueueReply(const RingPacket& request, std::span<const uint8_t> payload, uint8_t traffic_class);
   Status Flush();
   uint64_t kernel_drops();  // packets the ring had no room for (PACKET_STATISTICS), since last asked
+  // The recent mean time between packets' arrivals (the kernel's timestamps; a moving average
+  // over about eight packets, from the first gap on), 1 s before there were two packets.
+  int64_t MeanArrivalGapNs() const { return mean_gap_ns_; }
 
   // The filter for the UDP socket of the same port: it drops what the ring answers (IPv6 with
   // UDP right after the fixed header) and keeps the rest.
@@ -76,6 +79,9 @@ class PacketRing {
   uint8_t* ring_;
   size_t ring_len_, frames_, frame_size_;
   size_t next_ = 0;  // the next frame slot to look at
+  uint64_t last_rx_ns_ = 0;
+  int64_t mean_gap_ns_ = 1'000'000'000;
+  bool gaps_seen_ = false;
   struct Out {
     std::vector<uint8_t> frame;
     int ifindex;
