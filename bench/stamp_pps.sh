@@ -3,7 +3,10 @@
 # trafgen (one worker on its TX ring, pinned to CPU 0) sends 106-byte test packets (IPv6/UDP,
 # 44-byte unauthenticated STAMP, SSID 1) into refl0, more than the user-space reflectors answer
 # (a throughput test measures the reflector only when the offer is above what it takes); what
-# comes back on gen0 is counted (and dropped) by an XDP program. Threaded NAPI on both ends.
+# comes back on gen0 is counted (and dropped) by an XDP program. NAPI is not threaded (a veth
+# has no NAPI to thread before an XDP program is attached): each side's receive work runs in
+# softirq on the CPU that sent to it, so the replies' reception is partly in the reflector's own
+# time, for every reflector alike.
 # Reflectors: SegWAN's XDP program (eBPF engine), a minimal XDP reflector, SegWAN's user-space
 # engine (segwan-stamp reflect: with its AF_PACKET ring, and with sockets only), a Python
 # AF_PACKET reflector with prebuilt bytes, and a Scapy reflector (sendp per packet). The fast
@@ -44,8 +47,6 @@ GEN_MAC=$(G cat /sys/class/net/gen0/address)
 REFL_MAC=$(R cat /sys/class/net/refl0/address)
 G ip -6 neigh add fd5e:b::1 lladdr "$REFL_MAC" dev gen0
 R ip -6 neigh add fd5e:b::2 lladdr "$GEN_MAC" dev refl0
-G sh -c 'echo 1 > /sys/class/net/gen0/threaded' 2>/dev/null || true
-R sh -c 'echo 1 > /sys/class/net/refl0/threaded' 2>/dev/null || true
 cat >"$CFG" <<CFG
 { eth(da=$REFL_MAC, sa=$GEN_MAC, type=0x86dd),
   ipv6(sa=fd5e:b::2, da=fd5e:b::1, hl=64, nh=17, len=52),
