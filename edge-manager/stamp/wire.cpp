@@ -457,11 +457,13 @@ std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t
   std::vector<uint8_t> trailer;
   const auto area = b.subspan(base);
   const auto rest = area.subspan(ReadTlvs(area, &tlvs, kTlvFlagMalformed | kTlvFlagIntegrity));
-  if (!rest.empty()) {
-    if (rest.size() < 4 || !(rest[0] & (kTlvFlagMalformed | kTlvFlagIntegrity))) return ParseError::kTlvOverrun;
-    trailer.assign(rest.begin(), rest.end());  // the reflector stopped here
-  }
-  if (key && trailer.empty() && !VerifyTlvHmac(b, base, tlvs, *key)) return ParseError::kHmacMismatch;
+  // What follows the TLVs read: the TLV the reflector stopped at (it set M or I), or 1-3 bytes,
+  // too few for a TLV header, that a reflector sends back as they came (ours does, ParseSender's
+  // trailer). Anything else overruns.
+  const bool stopped = rest.size() >= 4 && (rest[0] & (kTlvFlagMalformed | kTlvFlagIntegrity));
+  if (rest.size() >= 4 && !stopped) return ParseError::kTlvOverrun;
+  trailer.assign(rest.begin(), rest.end());
+  if (key && !stopped && !VerifyTlvHmac(b, base, tlvs, *key)) return ParseError::kHmacMismatch;
   const ReflectorLayout& l = mode == Mode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
   return ReflectorPacket{Get32(&b[l.seq]),  Get64(&b[l.ts]),  Get16(&b[l.ee]),
                          Get16(&b[l.ssid]), Get64(&b[l.rx]),  Get32(&b[l.sseq]),

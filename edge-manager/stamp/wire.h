@@ -243,7 +243,9 @@ std::variant<ParsedSender, ParseError> ParseSender(std::span<const uint8_t> byte
                                                   const Key* key = nullptr);
 // A reply's TLVs are read up to the first with M or I set (RFC 8972 §4: the sender stops
 // there); the bytes from there on are the reply's `trailer`, and the TLV HMAC is then not
-// checked. A reply whose TLVs overrun without such a flag is an error.
+// checked. 1-3 bytes after the last TLV (too few for a TLV header: a reflector returns a test
+// packet's such bytes as they came) are the trailer too, and the TLV HMAC is checked. Other
+// TLVs that overrun are an error.
 std::variant<ReflectorPacket, ParseError> ParseReflector(std::span<const uint8_t> bytes,
                                                          Mode mode, const Key* key = nullptr);
 

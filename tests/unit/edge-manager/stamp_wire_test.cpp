@@ -225,8 +225,7 @@ TEST(StampWire, MalformedPacketsAreErrors) {
     ParseError want;
   } cases[] = {
       {std::vector<uint8_t>(b.begin(), b.begin() + 43), ParseError::kTooShort},
-      {std::vector<uint8_t>(b.begin(), b.end() - 1), ParseError::kTlvOverrun},   // value cut
-      {std::vector<uint8_t>(b.begin(), b.begin() + 46), ParseError::kTlvOverrun},  // header cut
+      {std::vector<uint8_t>(b.begin(), b.end() - 1), ParseError::kTlvOverrun},  // value cut
       {{}, ParseError::kTooShort},
   };
   for (const auto& c : cases) {
@@ -234,6 +233,9 @@ TEST(StampWire, MalformedPacketsAreErrors) {
     ASSERT_TRUE(std::holds_alternative<ParseError>(r)) << c.bytes.size();
     EXPECT_EQ(std::get<ParseError>(r), c.want) << c.bytes.size();
   }
+  // A header cut after 1-3 bytes is a trailer (OneToThreeBytesAfterAReplysTlvsAreItsTrailer).
+  EXPECT_EQ(std::get<ReflectorPacket>(ParseReflector(std::vector<uint8_t>(b.begin(), b.begin() + 46),
+                                                     Mode::kUnauthenticated)).trailer.size(), 2u);
   EXPECT_TRUE(std::holds_alternative<ParseError>(ParseSender(std::vector<uint8_t>(43), Mode::kUnauthenticated)));
   EXPECT_TRUE(std::holds_alternative<ParseError>(ParseSender(BuildSender({.ssid = 9}, Mode::kUnauthenticated),
                                                              Mode::kAuthenticated, &kKey)));
@@ -295,6 +297,44 @@ TEST(StampWire, RecordFlagsSayWhatTheReplySaid) {
   EXPECT_EQ(RecordFlags(r, false), kRecordTlvUnrecognized | kRecordTlvMalformed);
   r.trailer[0] = kTlvFlagIntegrity;
   EXPECT_EQ(RecordFlags(r, false), kRecordTlvUnrecognized | kRecordTlvIntegrity);
+}
+
+// Found by fuzz/stamp_reflector_fuzz: a test packet with 1-3 bytes after its TLVs is answered
+// with them as they came, and our own sender refused that reply as an overrun.
+TEST(StampWire, OneToThreeBytesAfterAReplysTlvsAreItsTrailer) {
+  ReflectorPacket r{.seq = 7,
+                    .error_estimate = ErrorEstimate{.synchronized = true}.Encode(),
+                    .tlvs = {ClassOfServiceTlv(46)},
+                    .trailer = {0xab, 0xcd}};
+  const auto bytes = BuildReflector(r, Mode::kUnauthenticated);
+  ASSERT_EQ(bytes.size(), kUnauthenticatedLength + 8 + 2);
+  auto parsed = ParseReflector(bytes, Mode::kUnauthenticated);
+  ASSERT_TRUE(std::holds_alternative<ReflectorPacket>(parsed)) << ParseErrorName(std::get<ParseError>(parsed));
+  const auto& p = std::get<ReflectorPacket>(parsed);
+  EXPECT_EQ(p.seq, 7u);
+  ASSERT_EQ(p.tlvs.size(), 1u);
+  EXPECT_EQ(p.tlvs[0].type, kTlvClassOfService);
+  EXPECT_EQ(p.trailer, (std::vector<uint8_t>{0xab, 0xcd}));
+  EXPECT_EQ(RecordFlags(p, false), 0u) << "a short trailer is no M or I";
+
+  // Four bytes or more that are no flagged TLV still overrun: here a TLV header, flags clear,
+  // whose 9 bytes of value are missing.
+  auto longer = bytes;
+  longer.insert(longer.end(), {0, 9});
+  longer[longer.size() - 4] = 0;
+  longer[longer.size() - 2] = 0;
+  EXPECT_EQ(std::get<ParseError>(ParseReflector(longer, Mode::kUnauthenticated)), ParseError::kTlvOverrun);
+}
+
+TEST(StampWire, AShortTrailerDoesNotExemptAReplysTlvsFromTheirHmac) {
+  const Key key(32, 0x42);
+  ReflectorPacket r{.seq = 7,
+                    .tlvs = {ClassOfServiceTlv(46), Tlv{.type = kTlvHmac, .value = std::vector<uint8_t>(kHmacLength)}},
+                    .trailer = {0xab}};
+  auto bytes = BuildReflector(r, Mode::kAuthenticated, &key);
+  EXPECT_TRUE(std::holds_alternative<ReflectorPacket>(ParseReflector(bytes, Mode::kAuthenticated, &key)));
+  bytes[kAuthenticatedLength + 4] ^= 0x04;  // the Class of Service TLV's DSCP, covered by the TLV HMAC only
+  EXPECT_EQ(std::get<ParseError>(ParseReflector(bytes, Mode::kAuthenticated, &key)), ParseError::kHmacMismatch);
 }
 
 }  // namespace
