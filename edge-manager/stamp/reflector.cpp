@@ -326,15 +326,24 @@ std::variant<Reflection, DropReason> Reflector::Reflect(const ReceivedPacket& in
   }
   if (!session && any_) {
     if (auto ssid = PeekSsid(in.payload, any_->mode)) {
+      size_t made = 0;
+      auto oldest = sessions_.end();
+      for (auto x = sessions_.begin(); x != sessions_.end(); ++x) {
+        if (!x->second.first_sight) continue;
+        ++made;
+        if (oldest == sessions_.end() || x->second.last_seen < oldest->second.last_seen) oldest = x;
+      }
+      if (made >= kMaxSessionsOnFirstSight) sessions_.erase(oldest);
       ReflectorSessionConfig c = *any_;
       c.ssid = *ssid;
-      session = &(sessions_[*ssid] = Session{.config = c});
+      session = &(sessions_[*ssid] = Session{.config = c, .first_sight = true});
     }
   }
   if (!session) {
     return drop(in.payload.size() < kUnauthenticatedLength ? DropReason::kTooShort
                                                            : DropReason::kUnknownSession);
   }
+  session->last_seen = ++tick_;
   const ReflectorSessionConfig& cfg = session->config;
   const Key* key = cfg.mode == Mode::kAuthenticated ? &cfg.key : nullptr;
   auto parsed = ParseSender(in.payload, cfg.mode, key);

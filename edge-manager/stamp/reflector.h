@@ -79,6 +79,10 @@ class Reflector {
   };
   explicit Reflector(Clock clock) { SetClock(clock); }
   static constexpr size_t kMaxPeers = 64;  // senders kept per SSID (see Session)
+  // Sessions AcceptAnySession makes on first sight, at most: past that the least recently
+  // seen of them is forgotten (anyone can send any SSID; configured sessions are never
+  // forgotten). With kMaxPeers, what strangers can make a reflector keep stays bounded.
+  static constexpr size_t kMaxSessionsOnFirstSight = 1024;
 
   void AddSession(const ReflectorSessionConfig& s);
   // Reflects packets of any SSID with this template (a session is made per SSID on first
@@ -127,6 +131,8 @@ class Reflector {
   };
   struct Session {
     ReflectorSessionConfig config;
+    bool first_sight = false;  // made by AcceptAnySession's template
+    uint64_t last_seen = 0;    // a tick of this reflector
     Counters counters;  // all of its senders
     std::optional<Peer> owner;
     std::map<Peer, PeerState> peers;

@@ -90,6 +90,32 @@ TEST(Reflector, StatefulTakesTheSharedSequenceWhenThereIsOne) {
   EXPECT_EQ(shared, 43u);
 }
 
+// A reflector that answers any SSID keeps at most kMaxSessionsOnFirstSight sessions it made on
+// first sight: anyone can send every SSID, and before, each one made a session for good (with up
+// to kMaxPeers senders each: hundreds of megabytes a stranger could make it hold). The least
+// recently seen goes first; configured sessions stay.
+TEST(Reflector, SessionsMadeOnFirstSightAreBounded) {
+  Reflector r(TestClock());
+  r.AddSession({.ssid = 1, .reflector_mode = ReflectorMode::kStateful});
+  r.AcceptAnySession({.reflector_mode = ReflectorMode::kStateful});
+  auto send = [&](uint16_t ssid, uint32_t seq) {
+    const auto bytes = BuildSender({.seq = seq, .ssid = ssid}, Mode::kUnauthenticated);
+    return Parse(std::get<Reflection>(r.Reflect(In(bytes))));
+  };
+  send(1, 0);
+  send(2, 0);
+  send(3, 0);
+  for (uint16_t ssid = 100; ssid < 100 + Reflector::kMaxSessionsOnFirstSight - 2; ++ssid) send(ssid, 0);  // 2, 3 and these: the bound
+  EXPECT_EQ(send(3, 1).seq, 1u) << "3 seen again: now the most recent";
+  EXPECT_TRUE(r.SessionCounters(2)) << "at the bound, nothing forgotten yet";
+  send(60000, 0);  // one more than the bound
+  EXPECT_FALSE(r.SessionCounters(2)) << "the least recently seen session made on first sight is forgotten";
+  EXPECT_TRUE(r.SessionCounters(3));
+  EXPECT_TRUE(r.SessionCounters(60000));
+  EXPECT_EQ(send(1, 1).seq, 1u) << "a configured session is never forgotten";
+  EXPECT_EQ(send(2, 5).seq, 0u) << "a forgotten session starts again";
+}
+
 // RFC 8972 §3: a session is its SSID with the addresses and ports. Two senders that pick the
 // same SSID each get their own stateful sequence and Direct Measurement counters. Before: one
 // sequence for both, so each saw the other's packets as its own losses.
