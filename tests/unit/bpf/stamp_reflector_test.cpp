@@ -189,6 +189,85 @@ TEST_F(StampReflector, EveryReplyHasAValidChecksum) {
   }
 }
 
+// Random frames, built with a right checksum from random parts (SRHs of 0-4 segments and any
+// Segments Left, ports, TTLs, STAMP payloads of any length with random TLV areas and mutated
+// bytes) and also with bytes mutated after the checksum: whatever the program reflects is a
+// right reply, and nothing makes it abort. Every reply: a checksum that adds up, lengths that
+// agree, the test packet's sequence number and TTL, the session's return path. 200,000 frames.
+TEST_F(StampReflector, RandomFramesAreReflectedRightOrNotAtAll) {
+  AddSession(7, 0, {});
+  AddSession(8, STAMP_F_STATEFUL, {kP2});
+  AddSession(9, 0, {kP1, kP2});
+  const std::map<uint16_t, std::vector<IpAddress>> ret = {{7, {}}, {8, {kP2}}, {9, {kP1, kP2}}};
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  auto next = [&x] { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x; };
+  auto below = [&](uint64_t n) { return static_cast<size_t>(next() % n); };
+  const IpAddress addrs[] = {kLocal, kP1, kP2, kSender, *ParseIp("fe80::1"), *ParseIp("ff02::1")};
+  int reflected = 0, raw_mutations = 0;
+  constexpr int kFrames = 200000;
+  for (int i = 0; i < kFrames; ++i) {
+    const uint16_t ssid = static_cast<uint16_t>(7 + below(4));  // 10: no session
+    auto payload = BuildSender({.seq = static_cast<uint32_t>(next()), .timestamp = next(),
+                                .error_estimate = static_cast<uint16_t>(next()), .ssid = ssid},
+                               Mode::kUnauthenticated);
+    switch (below(4)) {  // the payload: base, cut, TLV-like tail, or mutated
+      case 0: break;
+      case 1: payload.resize(below(payload.size() + 1)); break;
+      case 2:
+        for (size_t n = below(40); n; --n) payload.push_back(static_cast<uint8_t>(next()));
+        break;
+      default:
+        for (size_t n = 1 + below(4); n; --n) payload[below(payload.size())] = static_cast<uint8_t>(next());
+    }
+    FrameSpec spec = To(payload);
+    spec.hop_limit = static_cast<uint8_t>(next());
+    spec.traffic_class = static_cast<uint8_t>(next());
+    if (below(4) == 0) spec.sport = static_cast<uint16_t>(next());
+    if (below(8) == 0) spec.dport = static_cast<uint16_t>(861 + below(3));
+    if (below(2) == 0) {
+      spec.srh_segments.push_back(kLocal);
+      for (size_t n = below(4); n; --n) spec.srh_segments.push_back(addrs[below(std::size(addrs))]);
+      spec.segments_left = static_cast<uint8_t>(below(3) == 0 ? below(spec.srh_segments.size() + 1) : 0);
+    }
+    auto frame = BuildFrame(spec);
+    if (below(4) == 0) {  // bytes changed after the checksum, headers included
+      ++raw_mutations;
+      for (size_t n = 1 + below(3); n; --n) frame[below(frame.size())] = static_cast<uint8_t>(next());
+    }
+    if (below(16) == 0) frame.resize(14 + below(frame.size() - 13));  // BPF_PROG_TEST_RUN takes 14 bytes at least
+    const auto r = Run(frame);
+    SCOPED_TRACE("frame " + std::to_string(i));
+    ASSERT_NE(r.retval, XDP_ABORTED);
+    if (r.retval != XDP_TX && r.retval != XDP_REDIRECT) continue;
+    ++reflected;
+    const auto& out = r.out;
+    const size_t u = UdpOffset(out);
+    ASSERT_NE(u, 0u);
+    ASSERT_TRUE(UdpChecksumOk(out));
+    ASSERT_EQ(out.size(), u + 8 + stamp::kUnauthenticatedLength) << "a base packet in, a base packet out";
+    ASSERT_EQ((out[u + 4] << 8 | out[u + 5]), static_cast<int>(8 + stamp::kUnauthenticatedLength)) << "UDP length";
+    ASSERT_EQ(static_cast<size_t>(out[18] << 8 | out[19]), out.size() - 54) << "IPv6 payload length";
+    ASSERT_EQ(At(out, 22), kLocal);
+    const uint16_t rssid = static_cast<uint16_t>(out[u + 8 + 14] << 8 | out[u + 8 + 15]);
+    ASSERT_TRUE(ret.count(rssid)) << "a reply for an SSID without a session";
+    const auto& segs = ret.at(rssid);
+    // fc00:0:2::/48 (p2) is reached through b0, everything else here through a0, where it came in
+    ASSERT_EQ(r.retval, !segs.empty() && segs[0] == kP2 ? XDP_REDIRECT : XDP_TX);
+    ASSERT_EQ(u, 54 + (segs.empty() ? 0 : 8 + 16 * (segs.size() + 1)));
+    ASSERT_EQ(At(out, 38), segs.empty() ? kSender : segs[0]);
+    // The test packet as it went in (the frame may have been mutated after building)
+    const size_t in_u = UdpOffset(frame);
+    ASSERT_NE(in_u, 0u);
+    const auto p = Reply(out);
+    ASSERT_EQ(p.sender_seq, (static_cast<uint32_t>(frame[in_u + 8]) << 24) | (frame[in_u + 9] << 16) |
+                                (frame[in_u + 10] << 8) | frame[in_u + 11]);
+    ASSERT_EQ(p.sender_ttl, frame[21]);
+  }
+  std::printf("{\"random_frames\": %d, \"reflected\": %d, \"mutated_after_checksum\": %d}\n", kFrames, reflected,
+              raw_mutations);
+  EXPECT_GT(reflected, kFrames / 10) << "too few reflected for the check to mean much";
+}
+
 TEST_F(StampReflector, ReplacesTheSrhWithTheReturnPath) {
   struct Case {
     const char* what;
