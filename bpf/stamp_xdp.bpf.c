@@ -179,10 +179,14 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 	__u8 *p = (void *)(udp + 1);
 	__u16 udp_len = bpf_ntohs(udp->len), ssid;
 
+	/* A session is its addresses and ports with its SSID (RFC 8972 §3): a reply from anywhere
+	 * else, whatever it says, is not recorded here (the socket counts and drops it). */
 	s = bpf_map_lookup_elem(&stamp_collectors, &dport);
 	if (!s || bpf_ntohs(udp->source) != s->reflector_port ||
 	    *(__u64 *)&s->addr[0] != *(__u64 *)&ip6->daddr.s6_addr[0] ||
-	    *(__u64 *)&s->addr[8] != *(__u64 *)&ip6->daddr.s6_addr[8])
+	    *(__u64 *)&s->addr[8] != *(__u64 *)&ip6->daddr.s6_addr[8] ||
+	    *(__u64 *)&s->peer[0] != *(__u64 *)&ip6->saddr.s6_addr[0] ||
+	    *(__u64 *)&s->peer[8] != *(__u64 *)&ip6->saddr.s6_addr[8])
 		return count(STAMP_COLLECT_PASS, XDP_PASS);
 	/* From here the packet is to the session's own address and port, from its reflector. */
 	if (udp_len < sizeof(*udp) + STAMP_BASE_LEN || (void *)udp + udp_len > end ||

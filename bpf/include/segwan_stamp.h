@@ -114,6 +114,7 @@ struct stamp_sender_session {
  * socket's UDP port (a reply comes back to the address and port the test packet left from). */
 struct stamp_collector_session {
 	__u8 addr[16];        /* the sender's source address */
+	__u8 peer[16];        /* the reflector's address: replies come from it (RFC 8972 §3) */
 	__u16 ssid;           /* host order */
 	__u16 reflector_port; /* the reply's source port, host order (0: none; the port's bit in
 	                       * stamp_collect_bits says whether the entry is in use) */

@@ -152,7 +152,7 @@ Status UserspaceEngine::AddSenderSession(const SenderSessionConfig& c) {
   // Replies come back to the session's own address: without one (::) XDP has nothing to match.
   const uint16_t port = s->socket.LocalPort();
   if (ebpf_ && xdp_collect && port != 0 && c.source != IpAddress{AF_INET6, {}}) {
-    if (auto st = ebpf_->SetCollector(c.ssid, c.source, port, c.reflector_port)) {
+    if (auto st = ebpf_->SetCollector(c.ssid, c.source, c.peer, port, c.reflector_port)) {
       s->collected_port = port;
     } else {
       SEGWAN_LOG(kWarn, "stamp") << "session " << c.ssid << ": replies read from its socket: " << st.error().message;
@@ -264,6 +264,7 @@ std::vector<std::pair<std::string, uint64_t>> UserspaceEngine::Counters() const 
   }
   if (ebpf_sender_) out.emplace_back("tc:t1-stamped", ebpf_sender_->Stamped());
   std::lock_guard lock(mu_);
+  out.emplace_back("sender:reply-from-elsewhere", sender_counters_.from_elsewhere);
   if (!rings_.empty()) {
     out.emplace_back("ring:reflected", ring_counters_.reflected);
     out.emplace_back("ring:replied-by-socket", ring_counters_.by_socket);
@@ -443,6 +444,13 @@ void UserspaceEngine::Collect(Sender& s) {
   for (;;) {
     auto d = s.socket.Receive(tai_offset_);
     if (!d || !*d) return;
+    // A session is its addresses and ports with its SSID (RFC 8972 §3): a reply must come from
+    // the reflector's address and port. Anyone else who guessed the port and SSID would
+    // otherwise write the session's delays (and could move steered traffic).
+    if ((*d)->from != c.peer || (*d)->from_port != c.reflector_port) {
+      ++sender_counters_.from_elsewhere;
+      continue;
+    }
     auto parsed = ParseReflector((*d)->payload, c.mode, key);
     auto* r = std::get_if<ReflectorPacket>(&parsed);
     if (!r || (r->ssid != c.ssid && !(r->ssid == 0 && c.accept_zero_ssid))) continue;

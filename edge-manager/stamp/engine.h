@@ -178,6 +178,9 @@ class UserspaceEngine {
   struct RingCounters {
     uint64_t reflected = 0, by_socket = 0, refused = 0 /* a bad checksum, or what IPv6 input refuses */, not_listener = 0, send_errors = 0, kernel_drops = 0;
   } mutable ring_counters_;
+  struct SenderCounters {
+    uint64_t from_elsewhere = 0;  // replies to a sender's socket from another address or port
+  } sender_counters_;
   std::atomic<bool> stop_{false};
   int wake_[2] = {-1, -1};  // pipe that interrupts the worker's poll after a change
   std::thread worker_;

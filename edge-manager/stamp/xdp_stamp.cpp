@@ -19,7 +19,7 @@ namespace segwan::stamp {
 
 static_assert(sizeof(stamp_reflector_session) == 56 + 16 * STAMP_MAX_SEGS);
 static_assert(sizeof(stamp_listener_key) == 20);
-static_assert(sizeof(stamp_collector_session) == 32);
+static_assert(sizeof(stamp_collector_session) == 48);
 static_assert(sizeof(stamp_collect_record) == 48);
 
 Result<std::unique_ptr<XdpStamp>> XdpStamp::Load() {
@@ -184,11 +184,13 @@ void XdpStamp::SetTaiUtcOffset(int32_t seconds) {
   skel_->bss->tai_utc_offset_s = static_cast<uint64_t>(static_cast<int64_t>(seconds));
 }
 
-Status XdpStamp::SetCollector(uint16_t ssid, const IpAddress& source, uint16_t local_port,
+Status XdpStamp::SetCollector(uint16_t ssid, const IpAddress& source, const IpAddress& peer, uint16_t local_port,
                               uint16_t reflector_port) {
   if (source.family != AF_INET6) return FieldError("source_address", "the XDP collector speaks IPv6");
+  if (peer.family != AF_INET6) return FieldError("peer_address", "the XDP collector speaks IPv6");
   stamp_collector_session s{};
   std::memcpy(s.addr, source.bytes.data(), 16);
+  std::memcpy(s.peer, peer.bytes.data(), 16);
   s.ssid = ssid;
   s.reflector_port = reflector_port;
   const uint32_t key = local_port;

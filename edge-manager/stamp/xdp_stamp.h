@@ -50,9 +50,11 @@ class XdpStamp {
   // sessions it has and the ones it will get.
   void SetClock(const ClockSync& c);
 
-  // Collector: replies to [source]:local_port from reflector_port with this SSID are recorded.
+  // Collector: replies to [source]:local_port from [peer]:reflector_port with this SSID are
+  // recorded; replies from anywhere else go to the socket.
   // EEXIST when another session already collects on that port.
-  Status SetCollector(uint16_t ssid, const IpAddress& source, uint16_t local_port, uint16_t reflector_port);
+  Status SetCollector(uint16_t ssid, const IpAddress& source, const IpAddress& peer, uint16_t local_port,
+                      uint16_t reflector_port);
   void RemoveCollector(uint16_t local_port);
   // Records lost on that port for want of ring buffer room, since the collector was set.
   uint64_t RingFull(uint16_t local_port) const;

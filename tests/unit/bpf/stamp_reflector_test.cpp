@@ -557,6 +557,7 @@ class StampCollector : public StampReflector {
   void Collect(uint16_t ssid, uint16_t port = kSenderPort) {
     stamp_collector_session c{};
     std::memcpy(c.addr, kLocal.bytes.data(), 16);
+    std::memcpy(c.peer, kSender.bytes.data(), 16);
     c.ssid = ssid;
     c.reflector_port = kPort;
     const uint32_t key = port;
@@ -684,6 +685,8 @@ TEST_F(StampCollector, AnythingElseToThePortPassesOrIsDroppedByReason) {
   } cases[] = {
       {"from another port", [] { auto s = Back(ReplyPacket(21)); s.sport = 863; return s; }(), XDP_PASS, STAMP_COLLECT_PASS},
       {"to another address", [] { auto s = Back(ReplyPacket(21)); s.dst = kP1; return s; }(), XDP_PASS, STAMP_COLLECT_PASS},
+      // RFC 8972 §3: not from the session's reflector, whatever it says (before: recorded)
+      {"from another address", [] { auto s = Back(ReplyPacket(21)); s.src = kP2; return s; }(), XDP_PASS, STAMP_COLLECT_PASS},
       {"with TLVs: the socket parses them", Back(ReplyPacket(21, {stamp::ExtraPaddingTlv(8)})), XDP_PASS, STAMP_COLLECT_PASS},
       {"another SSID", Back(ReplyPacket(22)), XDP_DROP, STAMP_COLLECT_MALFORMED},
       {"SSID 0 (an RFC 8762-only reflector): the socket decides", Back(ReplyPacket(0)), XDP_PASS, STAMP_COLLECT_PASS},

@@ -298,6 +298,76 @@ TEST_F(StampServiceTest, RepliesWithSsidZeroAreTakenUnlessRefused) {
   close(fd);
 }
 
+// RFC 8972 §3: a session is its addresses and ports with its SSID. A reply from another port
+// (or address), whatever it says, is counted and dropped. Before, anyone who guessed the
+// sender's port and SSID wrote its delays: here a forger answers every test packet too, with
+// the right SSID and sequence number, from the next port.
+TEST_F(StampServiceTest, RepliesFromAnywhereButTheReflectorAreNotMeasured) {
+  auto bound = [](uint32_t port) {
+    const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{0, 100'000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+  };
+  const int fd = bound(port_), forger = bound(port_ + 1);
+  ASSERT_GE(fd, 0);
+  ASSERT_GE(forger, 0);
+  std::atomic<bool> stop{false};
+  std::thread peer([&] {
+    uint8_t buf[256];
+    while (!stop) {
+      sockaddr_in6 from{};
+      socklen_t flen = sizeof from;
+      const ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+      if (n < 44) continue;
+      auto in = stamp::ParseSender(std::span<const uint8_t>(buf, static_cast<size_t>(n)), stamp::Mode::kUnauthenticated);
+      auto* s = std::get_if<stamp::ParsedSender>(&in);
+      if (!s) continue;
+      const uint64_t now = stamp::EncodeTimestamp(NowTaiNs(), stamp::TimestampFormat::kNtp, 0);
+      stamp::ReflectorPacket r{.seq = s->packet.seq, .timestamp = now, .error_estimate = s->packet.error_estimate,
+                               .ssid = s->packet.ssid, .receive_timestamp = now, .sender_seq = s->packet.seq,
+                               .sender_timestamp = s->packet.timestamp,
+                               .sender_error_estimate = s->packet.error_estimate, .sender_ttl = 64};
+      // The forger first, with a receive time a second late: it would read as a 1 s delay.
+      auto forged = r;
+      forged.receive_timestamp = stamp::EncodeTimestamp(NowTaiNs() + 1'000'000'000, stamp::TimestampFormat::kNtp, 0);
+      const auto fb = stamp::BuildReflector(forged, stamp::Mode::kUnauthenticated);
+      sendto(forger, fb.data(), fb.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+      const auto reply = stamp::BuildReflector(r, stamp::Mode::kUnauthenticated);
+      sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+    }
+  });
+  auto counter = [&]() -> uint64_t {
+    for (const auto& [name, n] : engine_.Counters())
+      if (name == "sender:reply-from-elsewhere") return n;
+    return ~0ULL;
+  };
+  const uint64_t before = counter();
+  auto p = Params(33);
+  p.set_packet_count(10);
+  p.set_engine(pb::STAMP_ENGINE_USERSPACE);
+  ASSERT_TRUE(Create(pb::STAMP_ROLE_SENDER, p).ok());
+  ASSERT_TRUE(Start(pb::STAMP_ROLE_SENDER, 33).ok());
+  std::this_thread::sleep_for(300ms);
+  std::vector<pb::StampResult> got;
+  for (int i = 0; i < 5; ++i) {
+    const auto r = Results(33);
+    got.insert(got.end(), r.results().begin(), r.results().end());
+  }
+  stop = true;
+  peer.join();
+  close(fd);
+  close(forger);
+  ASSERT_EQ(got.size(), 10u) << "one record per test packet: the reflector's reply";
+  for (const auto& r : got) EXPECT_LT(r.t2_ns() - r.t1_ns(), 500'000'000u) << "a forged reply was measured";
+  EXPECT_EQ(counter() - before, 10u) << "every forged reply counted";
+}
+
 TEST_F(StampServiceTest, AuthenticatedStatefulPtpSession) {
   ASSERT_TRUE(InitReflector().ok());
   auto p = Params(10);
