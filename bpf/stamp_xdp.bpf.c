@@ -171,6 +171,17 @@ static __always_inline int base_csum_ok(struct ipv6hdr *ip6, struct udphdr *udp,
 }
 
 #define R(field) STAMP_OFF(stamp_reply_pkt, field) /* a field of the reply collected */
+/* The IPv6 Payload Length agrees with the frame: it covers the UDP datagram (ending at
+ * `udp_end`) and does not run past the frame's end. The stack drops what does not (a payload
+ * length past the frame is a truncated packet; one short of the datagram leaves UDP cut), so
+ * XDP neither answers nor records it. */
+static __always_inline int ip6_length_ok(struct ipv6hdr *ip6, void *udp_end, void *end)
+{
+	void *payload_end = (void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len);
+
+	return payload_end <= end && udp_end <= payload_end;
+}
+
 static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void *end, __u32 dport)
 {
 	__u64 t4 = bpf_ktime_get_tai_ns();
@@ -190,7 +201,7 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 		return count(STAMP_COLLECT_PASS, XDP_PASS);
 	/* From here the packet is to the session's own address and port, from its reflector. */
 	if (udp_len < sizeof(*udp) + STAMP_BASE_LEN || (void *)udp + udp_len > end ||
-	    (void *)(p + STAMP_BASE_LEN) > end)
+	    (void *)(p + STAMP_BASE_LEN) > end || !ip6_length_ok(ip6, (void *)udp + udp_len, end))
 		return count(STAMP_COLLECT_MALFORMED, XDP_DROP);
 	if (udp_len != sizeof(*udp) + STAMP_BASE_LEN)
 		return count(STAMP_COLLECT_PASS, XDP_PASS); /* TLVs: the socket parses them */
@@ -287,7 +298,8 @@ static __always_inline int lookup_session(struct test_packet *t, void *end,
 	struct stamp_listener_key lkey = {};
 	__u8 *ssid = t->payload + STAMP_OFF(stamp_test_pkt, ssid);
 	int short_packet = t->udp_len < sizeof(*t->udp) + STAMP_BASE_LEN ||
-			   (void *)t->udp + t->udp_len > end || (void *)(t->payload + STAMP_BASE_LEN) > end;
+			   (void *)t->udp + t->udp_len > end || (void *)(t->payload + STAMP_BASE_LEN) > end ||
+			   !ip6_length_ok(t->ip6, (void *)t->udp + t->udp_len, end);
 
 	if (!short_packet) {
 		*s = find_session(((__u32)ssid[0] << 8) | ssid[1], &t->ip6->daddr, t->dport, slot);

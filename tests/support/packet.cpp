@@ -111,6 +111,15 @@ bool UdpChecksumOk(std::span<const uint8_t> f) {
   return want == static_cast<uint16_t>(f[u + 6] << 8 | f[u + 7]);
 }
 
+bool UdpChecksumOkAsReceived(std::span<const uint8_t> f) {
+  const size_t u = UdpOffset(f);
+  if (!u) return false;
+  const size_t len = static_cast<size_t>(f[u + 4] << 8 | f[u + 5]);
+  if (u + len > f.size()) return false;
+  const uint16_t want = UdpChecksum6(&f[22], &f[38], f.subspan(u, len));
+  return want == static_cast<uint16_t>(f[u + 6] << 8 | f[u + 7]);
+}
+
 std::optional<RunResult> RunXdp(int prog_fd, std::span<const uint8_t> frame, uint32_t repeat,
                                 int ingress_ifindex) {
   RunResult r;

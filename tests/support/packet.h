@@ -34,6 +34,9 @@ size_t UdpOffset(std::span<const uint8_t> frame);  // 0 when not IPv6/UDP
 // Recomputes the UDP checksum of an IPv6 frame (final destination from the SRH if any) and
 // says whether the one in the frame is right.
 bool UdpChecksumOk(std::span<const uint8_t> frame);
+// The same as the final node checks it: with the IPv6 Destination Address the frame carries
+// (at Segments Left 0 that is the final destination, whatever the SRH's segments[0] says).
+bool UdpChecksumOkAsReceived(std::span<const uint8_t> frame);
 
 struct RunResult {
   int retval = -1;
