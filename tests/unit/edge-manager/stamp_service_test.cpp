@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -86,6 +87,42 @@ class StampServiceTest : public ::testing::Test {
     auto s = stub_->GetStampSessionResults(&ctx, req, &resp);
     if (st) *st = s;
     return resp;
+  }
+
+  // A UDP socket on [::1]:port that waits 100 ms at most for a datagram.
+  static int BoundToLoopback(uint32_t port) {
+    const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{0, 100'000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+  }
+  // A reflector made by hand on `fd` until `stop`: `answer` gets each unauthenticated test
+  // packet, the reply a plain reflector would send (T2 = T3 = now), and where it came from.
+  using Answer = std::function<void(const stamp::ParsedSender&, stamp::ReflectorPacket&, const sockaddr_in6&)>;
+  static std::thread HandReflector(int fd, std::atomic<bool>& stop, Answer answer) {
+    return std::thread([fd, &stop, answer] {
+      uint8_t buf[256];
+      while (!stop) {
+        sockaddr_in6 from{};
+        socklen_t flen = sizeof from;
+        const ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+        if (n < 44) continue;
+        auto in = stamp::ParseSender(std::span<const uint8_t>(buf, static_cast<size_t>(n)), stamp::Mode::kUnauthenticated);
+        auto* s = std::get_if<stamp::ParsedSender>(&in);
+        if (!s) continue;
+        const uint64_t now = stamp::EncodeTimestamp(NowTaiNs(), stamp::TimestampFormat::kNtp, 0);
+        stamp::ReflectorPacket r{.seq = s->packet.seq, .timestamp = now, .error_estimate = s->packet.error_estimate,
+                                 .ssid = s->packet.ssid, .receive_timestamp = now, .sender_seq = s->packet.seq,
+                                 .sender_timestamp = s->packet.timestamp,
+                                 .sender_error_estimate = s->packet.error_estimate, .sender_ttl = 64};
+        answer(*s, r, from);
+      }
+    });
   }
 
   netlink::FakeDataplane dp_;
@@ -250,34 +287,13 @@ TEST_F(StampServiceTest, ANewerResultStreamReplacesTheOlderAndBadLimitsAreRefuse
 // An RFC 8762-only reflector (a few lines here: it knows no SSID and answers with 0). Its
 // replies are taken by default and refused with reject_zero_ssid.
 TEST_F(StampServiceTest, RepliesWithSsidZeroAreTakenUnlessRefused) {
-  const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int fd = BoundToLoopback(port_);
   ASSERT_GE(fd, 0);
-  sockaddr_in6 a{};
-  a.sin6_family = AF_INET6;
-  a.sin6_addr = in6addr_loopback;
-  a.sin6_port = htons(static_cast<uint16_t>(port_));
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  timeval tv{0, 100'000};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::atomic<bool> stop{false};
-  std::thread peer([&] {
-    uint8_t buf[256];
-    while (!stop) {
-      sockaddr_in6 from{};
-      socklen_t flen = sizeof from;
-      const ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
-      if (n < 44) continue;
-      auto in = stamp::ParseSender(std::span<const uint8_t>(buf, static_cast<size_t>(n)), stamp::Mode::kUnauthenticated);
-      auto* s = std::get_if<stamp::ParsedSender>(&in);
-      if (!s) continue;
-      const uint64_t now = stamp::EncodeTimestamp(NowTaiNs(), stamp::TimestampFormat::kNtp, 0);
-      const auto reply = stamp::BuildReflector({.seq = s->packet.seq, .timestamp = now, .error_estimate = s->packet.error_estimate,
-                                                .ssid = 0, .receive_timestamp = now, .sender_seq = s->packet.seq,
-                                                .sender_timestamp = s->packet.timestamp,
-                                                .sender_error_estimate = s->packet.error_estimate, .sender_ttl = 64},
-                                               stamp::Mode::kUnauthenticated);
-      sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
-    }
+  std::thread peer = HandReflector(fd, stop, [fd](const stamp::ParsedSender&, stamp::ReflectorPacket& r, const sockaddr_in6& from) {
+    r.ssid = 0;  // an RFC 8762-only reflector
+    const auto reply = stamp::BuildReflector(r, stamp::Mode::kUnauthenticated);
+    sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&from), sizeof from);
   });
   auto run = [&](uint32_t ssid, bool reject) {
     auto p = Params(ssid);
@@ -303,44 +319,19 @@ TEST_F(StampServiceTest, RepliesWithSsidZeroAreTakenUnlessRefused) {
 // sender's port and SSID wrote its delays: here a forger answers every test packet too, with
 // the right SSID and sequence number, from the next port.
 TEST_F(StampServiceTest, RepliesFromAnywhereButTheReflectorAreNotMeasured) {
-  auto bound = [](uint32_t port) {
-    const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    a.sin6_port = htons(static_cast<uint16_t>(port));
-    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    timeval tv{0, 100'000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-  };
-  const int fd = bound(port_), forger = bound(port_ + 1);
+  const int fd = BoundToLoopback(port_), forger = BoundToLoopback(port_ + 1);
   ASSERT_GE(fd, 0);
   ASSERT_GE(forger, 0);
   std::atomic<bool> stop{false};
-  std::thread peer([&] {
-    uint8_t buf[256];
-    while (!stop) {
-      sockaddr_in6 from{};
-      socklen_t flen = sizeof from;
-      const ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
-      if (n < 44) continue;
-      auto in = stamp::ParseSender(std::span<const uint8_t>(buf, static_cast<size_t>(n)), stamp::Mode::kUnauthenticated);
-      auto* s = std::get_if<stamp::ParsedSender>(&in);
-      if (!s) continue;
-      const uint64_t now = stamp::EncodeTimestamp(NowTaiNs(), stamp::TimestampFormat::kNtp, 0);
-      stamp::ReflectorPacket r{.seq = s->packet.seq, .timestamp = now, .error_estimate = s->packet.error_estimate,
-                               .ssid = s->packet.ssid, .receive_timestamp = now, .sender_seq = s->packet.seq,
-                               .sender_timestamp = s->packet.timestamp,
-                               .sender_error_estimate = s->packet.error_estimate, .sender_ttl = 64};
-      // The forger first, with a receive time a second late: it would read as a 1 s delay.
-      auto forged = r;
-      forged.receive_timestamp = stamp::EncodeTimestamp(NowTaiNs() + 1'000'000'000, stamp::TimestampFormat::kNtp, 0);
-      const auto fb = stamp::BuildReflector(forged, stamp::Mode::kUnauthenticated);
-      sendto(forger, fb.data(), fb.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
-      const auto reply = stamp::BuildReflector(r, stamp::Mode::kUnauthenticated);
-      sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
-    }
+  std::thread peer = HandReflector(fd, stop, [fd, forger](const stamp::ParsedSender&, stamp::ReflectorPacket& r,
+                                                          const sockaddr_in6& from) {
+    // The forger first, with a receive time a second late: it would read as a 1 s delay.
+    auto forged = r;
+    forged.receive_timestamp = stamp::EncodeTimestamp(NowTaiNs() + 1'000'000'000, stamp::TimestampFormat::kNtp, 0);
+    const auto fb = stamp::BuildReflector(forged, stamp::Mode::kUnauthenticated);
+    sendto(forger, fb.data(), fb.size(), 0, reinterpret_cast<const sockaddr*>(&from), sizeof from);
+    const auto reply = stamp::BuildReflector(r, stamp::Mode::kUnauthenticated);
+    sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&from), sizeof from);
   });
   auto counter = [&]() -> uint64_t {
     for (const auto& [name, n] : engine_.Counters())
