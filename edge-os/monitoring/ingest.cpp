@@ -252,6 +252,8 @@ Status ResultIngest::Flush() {
     if (queued_.empty() && queued_cursors_.empty()) return Status::Ok();
     batches.assign(std::make_move_iterator(queued_.begin()), std::make_move_iterator(queued_.end()));
     queued_.clear();
+    for (const auto& b : batches)
+      for (const auto& a : b.closed) in_flight_closed_.emplace_back(b.session_id, a);
     for (auto& [edge, c] : queued_cursors_) cursors.push_back(c);
     queued_cursors_.clear();
   }
@@ -259,6 +261,7 @@ Status ResultIngest::Flush() {
   for (const auto& b : batches) n += b.samples.size();
   auto st = store_->WriteBatches(batches, cursors);
   std::lock_guard lock(mu_);
+  in_flight_closed_.clear();  // committed, or back in queued_ below
   if (st) {
     queued_samples_ -= std::min(queued_samples_, n);
     if (store_failing_) SEGWAN_LOG(kInfo, "store") << "the store is back: " << n << " held samples written";
@@ -319,6 +322,16 @@ std::optional<IntervalAggregate> ResultIngest::OpenInterval(const std::string& i
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return std::nullopt;
   return it->second.builder->Peek();
+}
+
+std::vector<IntervalAggregate> ResultIngest::UnstoredIntervals(const std::string& id) const {
+  std::vector<IntervalAggregate> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [session, a] : in_flight_closed_)
+    if (session == id) out.push_back(a);
+  for (const auto& b : queued_)
+    if (b.session_id == id) out.insert(out.end(), b.closed.begin(), b.closed.end());
+  return out;
 }
 
 IngestMetrics ResultIngest::Metrics() const {

@@ -112,6 +112,10 @@ class ResultIngest {
   };
   std::optional<View> Get(const std::string& id) const;
   std::optional<IntervalAggregate> OpenInterval(const std::string& id) const;
+  // Closed intervals whose write has not committed yet (waiting, or being written): a read
+  // asks for these before it reads the store, and skips any the store already has. Read the
+  // other way round, an interval that committed in between was in neither answer.
+  std::vector<IntervalAggregate> UnstoredIntervals(const std::string& id) const;
   IngestMetrics Metrics() const;
   int64_t UtcMs(const Sample& s) const { return TaiUtc{o_.tai_offset_s}.UtcMs(s.t1); }
 
@@ -140,6 +144,7 @@ class ResultIngest {
   std::map<std::string, EdgeLog> logs_;
   Tap tap_;
   std::deque<SessionBatch> queued_;
+  std::vector<std::pair<std::string, IntervalAggregate>> in_flight_closed_;  // by session, being written
   std::map<std::string, ResultCursor> queued_cursors_;
   size_t queued_samples_ = 0;
   uint64_t store_dropped_ = 0, poll_errors_ = 0, edge_dropped_ = 0, stream_batches_ = 0, duplicates_ = 0;
