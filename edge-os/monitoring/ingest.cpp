@@ -1,6 +1,7 @@
 #include "edge-os/monitoring/ingest.h"
 
 #include <algorithm>
+#include <set>
 
 #include "segwan/log.h"
 
@@ -324,13 +325,32 @@ std::optional<IntervalAggregate> ResultIngest::OpenInterval(const std::string& i
   return it->second.builder->Peek();
 }
 
-std::vector<IntervalAggregate> ResultIngest::UnstoredIntervals(const std::string& id) const {
-  std::vector<IntervalAggregate> out;
-  std::lock_guard lock(mu_);
-  for (const auto& [session, a] : in_flight_closed_)
-    if (session == id) out.push_back(a);
-  for (const auto& b : queued_)
-    if (b.session_id == id) out.insert(out.end(), b.closed.begin(), b.closed.end());
+Result<std::vector<std::pair<IntervalAggregate, bool>>> ResultIngest::Intervals(const std::string& id,
+                                                                                int64_t since_ms, size_t limit) const {
+  std::vector<IntervalAggregate> unstored;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [session, a] : in_flight_closed_)
+      if (session == id) unstored.push_back(a);
+    for (const auto& b : queued_)
+      if (b.session_id == id) unstored.insert(unstored.end(), b.closed.begin(), b.closed.end());
+  }
+  auto closed = store_->Aggregates(id, since_ms, limit);
+  if (!closed) return closed.error();
+  std::vector<std::pair<IntervalAggregate, bool>> out;
+  std::set<int64_t> starts;
+  for (auto& a : *closed) {
+    starts.insert(a.start_ms);
+    out.emplace_back(std::move(a), false);
+  }
+  std::sort(unstored.begin(), unstored.end(), [](const auto& a, const auto& b) { return a.start_ms < b.start_ms; });
+  for (auto& a : unstored) {
+    if (out.size() >= limit) break;
+    if (a.start_ms + a.length_ms > since_ms && starts.insert(a.start_ms).second) out.emplace_back(std::move(a), false);
+  }
+  if (out.size() < limit) {
+    if (auto open = OpenInterval(id); open && open->start_ms + open->length_ms > since_ms) out.emplace_back(*open, true);
+  }
   return out;
 }
 

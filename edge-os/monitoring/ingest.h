@@ -112,10 +112,13 @@ class ResultIngest {
   };
   std::optional<View> Get(const std::string& id) const;
   std::optional<IntervalAggregate> OpenInterval(const std::string& id) const;
-  // Closed intervals whose write has not committed yet (waiting, or being written): a read
-  // asks for these before it reads the store, and skips any the store already has. Read the
-  // other way round, an interval that committed in between was in neither answer.
-  std::vector<IntervalAggregate> UnstoredIntervals(const std::string& id) const;
+  // A session's intervals ending after `since_ms`, oldest first, at most `limit`: the closed
+  // ones (true: the open one last). A closed interval waits for its write: until it commits,
+  // it is read from here (waiting or being written), and it is asked for here before the store
+  // is read, each start counted once: one that commits in between is in both answers, never
+  // in neither.
+  Result<std::vector<std::pair<IntervalAggregate, bool>>> Intervals(const std::string& id, int64_t since_ms,
+                                                                    size_t limit) const;
   IngestMetrics Metrics() const;
   int64_t UtcMs(const Sample& s) const { return TaiUtc{o_.tai_offset_s}.UtcMs(s.t1); }
 

@@ -1,7 +1,6 @@
 #include "edge-os/sessions/delay_sessions.h"
 
 #include <algorithm>
-#include <set>
 
 #include "edge-os/controller/errors.h"
 #include "edge-os/controller/tokens.h"
@@ -340,28 +339,7 @@ Result<std::vector<std::pair<IntervalAggregate, bool>>> DelaySessions::Intervals
 
 Result<std::vector<std::pair<IntervalAggregate, bool>>> DelaySessions::IntervalsOf(const std::string& id,
                                                                                    int64_t since_ms, size_t limit) {
-  std::vector<std::pair<IntervalAggregate, bool>> out;
-  // Closed intervals not yet committed first, then the store (ResultIngest::UnstoredIntervals):
-  // one that commits in between is in both answers and counted once, never in neither.
-  auto unstored = ingest_->UnstoredIntervals(id);
-  auto closed = store_->Aggregates(id, since_ms, limit);
-  if (!closed) return closed.error();
-  std::set<int64_t> stored;
-  for (auto& a : *closed) {
-    stored.insert(a.start_ms);
-    out.emplace_back(std::move(a), false);
-  }
-  std::sort(unstored.begin(), unstored.end(), [](const auto& a, const auto& b) { return a.start_ms < b.start_ms; });
-  for (auto& a : unstored) {
-    if (out.size() >= limit) break;
-    if (a.start_ms + a.length_ms > since_ms && !stored.count(a.start_ms)) out.emplace_back(std::move(a), false);
-  }
-  if (out.size() < limit) {
-    if (auto open = ingest_->OpenInterval(id); open && open->start_ms + open->length_ms > since_ms) {
-      out.emplace_back(*open, true);
-    }
-  }
-  return out;
+  return ingest_->Intervals(id, since_ms, limit);
 }
 
 Result<SessionStats> DelaySessions::Stats(const Principal& p, const std::string& id, int64_t since_ms) {
