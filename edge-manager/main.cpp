@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "edge-manager/agent/config.h"
+#include "edge-manager/agent/kernel_check.h"
 #include "edge-manager/agent/server.h"
 #include "segwan/cli.h"
 
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   segwan::edge::AddAgentFlags(flags);
   if (auto code = segwan::StartCommandLine(flags, argc, argv)) return *code;
   segwan::DisableMutexDeadlockDetection();
+  if (flags.GetBool("check-kernel")) return segwan::edge::PrintKernelCheck(flags.GetString("slice-mode"));
   auto config = segwan::edge::AgentConfigFromFlags(flags);
   if (!config) {
     std::fprintf(stderr, "edge-manager: %s\n", config.error().ToString().c_str());

@@ -21,6 +21,9 @@ void AddAgentFlags(FlagSet& f) {
   f.AddString("state-dir", kDefaultStateDir, "where the agent keeps its state");
   f.AddString("sid-dev", kDefaultSidDevice, "device SIDs are installed on (created if missing)");
   f.AddString("slice-mode", "auto", "auto (vrf when the kernel has VRF, else table), vrf or table");
+  f.AddBool("check-kernel", false, "list what the agent needs from this kernel, present or missing, and exit "
+            "(0: all that --slice-mode requires is there)");
+  f.AddBool("skip-kernel-check", false, "start even when the kernel lacks a required feature (warns)");
   f.AddString("tls-dir", "", "where the agent keeps its key and certificate (default: STATE_DIR/tls)");
   f.AddString("ca-file", "", "the controller's CA certificate (PEM), to enrol");
   f.AddString("join-token-file", "", "file holding the one-time join token the operator made for this device");
@@ -82,6 +85,7 @@ Result<AgentConfig> AgentConfigFromFlags(const FlagSet& f) {
     return FieldError("--sid-dev", "'" + c.sid_device + "' is not a valid interface name");
   }
   c.slice_mode = f.GetString("slice-mode");
+  c.skip_kernel_check = f.GetBool("skip-kernel-check");
   if (c.slice_mode != "auto" && c.slice_mode != "vrf" && c.slice_mode != "table") {
     return FieldError("--slice-mode", "must be auto, vrf or table");
   }

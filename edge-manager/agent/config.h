@@ -31,6 +31,7 @@ struct AgentConfig {
   std::string state_dir = kDefaultStateDir;
   std::string sid_device = kDefaultSidDevice;  // device SIDs hang on (created if missing)
   std::string slice_mode = "auto";             // auto, vrf or table
+  bool skip_kernel_check = false;              // start even when the kernel lacks a required feature
   // Mutual TLS (default): key.pem, cert.pem and ca.pem in tls_dir, from enrolment with the
   // join token and the controller's CA. `insecure`: plaintext both ways (lab only).
   bool insecure = false;

@@ -9,6 +9,7 @@
 
 #include "edge-manager/agent/api_guard.h"
 #include "edge-manager/agent/enrolment.h"
+#include "edge-manager/agent/kernel_check.h"
 #include "edge-manager/agent/registration.h"
 #include "edge-manager/api/edge_service.h"
 #include "edge-manager/loss/altmark.h"
@@ -71,12 +72,38 @@ static Result<std::string> ManagementAddress(netlink::Dataplane& dp, const std::
   return FieldError("--mgmt", "no address on the management interface(s) to listen on (or give --listen)");
 }
 
+// Picks the slice mode and checks the kernel has what it needs (kernel_check.h); in VRF mode,
+// turns on net.vrf.strict_mode here, without which End.DT4 and End.DT46 are refused.
+static Result<SliceMode> CheckKernel(const AgentConfig& c) {
+  const KernelReport kernel = ProbeKernel();
+  const SliceMode mode = ChooseSliceMode(c.slice_mode, kernel);
+  SEGWAN_LOG(kInfo, "main") << "kernel " << kernel.release << ": slices in " << SliceModeName(mode) << " mode"
+                            << (c.slice_mode == "auto" ? " (chosen from what the kernel has)" : "");
+  const std::string missing = MissingFor(kernel, mode);
+  if (!missing.empty()) {
+    const std::string what = "this kernel cannot run slices in " + std::string(SliceModeName(mode)) +
+                             " mode:" + missing + "\n(edge-manager --check-kernel lists all it needs)";
+    if (!c.skip_kernel_check) return Error{what, "", 0};
+    SEGWAN_LOG(kWarn, "main") << what << "; starting anyway (--skip-kernel-check)";
+  }
+  if (mode == SliceMode::kVrf) {
+    if (auto st = EnableVrfStrictMode(); !st) return st.error();
+  }
+  return mode;
+}
+
 int RunAgent(const AgentConfig& given) {
   AgentConfig c = given;
   // Block the stop signals before any thread exists (the STAMP engine starts some), so every
   // thread inherits the mask and only the waiter below takes them: a SIGTERM then always
   // shuts down in order and the XDP programs are detached.
   const sigset_t stop = segwan::BlockStopSignals();
+  // The kernel first: a missing feature is said plainly before anything is enrolled or changed.
+  const auto mode = CheckKernel(c);
+  if (!mode) {
+    SEGWAN_LOG(kError, "main") << mode.error().ToString();
+    return 2;
+  }
   // Enrol before touching the router: an agent the controller refuses changes nothing here.
   if (!c.insecure) {
     if (auto st = EnrolUntilDone(c, stop); !st) {
@@ -98,17 +125,7 @@ int RunAgent(const AgentConfig& given) {
     c.listen.host = *addr;
     if (c.advertise.empty()) c.advertise = c.listen.ToString();
   }
-  SliceMode mode;
-  if (c.slice_mode == "vrf") {
-    mode = SliceMode::kVrf;
-  } else if (c.slice_mode == "table") {
-    mode = SliceMode::kTable;
-  } else {
-    mode = (*dp)->VrfSupported() ? SliceMode::kVrf : SliceMode::kTable;
-  }
-  SEGWAN_LOG(kInfo, "main") << "slices in " << SliceModeName(mode) << " mode"
-                            << (c.slice_mode == "auto" ? " (chosen from the kernel's VRF support)" : "");
-  SliceManager slices(dp->get(), mode, c.sid_device);
+  SliceManager slices(dp->get(), *mode, c.sid_device);
   InterfaceRoles roles;
   for (const auto& n : c.wan_interfaces) roles[n] = "wan";
   for (const auto& n : c.lan_interfaces) roles[n] = "lan";
@@ -213,8 +230,8 @@ int RunAgent(const AgentConfig& given) {
         .device_id = c.device_id,
         .token_file = c.token_file,
         .grpc_address = c.advertise,
-        .capabilities = Capabilities(mode, xdp != nullptr, altmark != nullptr),
-        .slice_mode = mode == SliceMode::kVrf ? segwan::v1::SLICE_MODE_VRF : segwan::v1::SLICE_MODE_TABLE,
+        .capabilities = Capabilities(*mode, xdp != nullptr, altmark != nullptr),
+        .slice_mode = *mode == SliceMode::kVrf ? segwan::v1::SLICE_MODE_VRF : segwan::v1::SLICE_MODE_TABLE,
         .locator = c.locator ? c.locator->ToString() : "",
         .version = std::string(Version()),
         .interfaces =

@@ -34,7 +34,6 @@ class Dataplane {
   // A device to hang SIDs on (not lo: the kernel makes non-local routes via lo reject routes).
   // Uses `name` if it exists, else creates it (a veth whose peer stays here). Returns ifindex.
   virtual Result<int> EnsureSidDevice(const std::string& name) = 0;
-  virtual bool VrfSupported() = 0;
 };
 
 // The real thing, over rtnetlink in the agent's network namespace.

@@ -179,24 +179,9 @@ class NetlinkDataplane final : public Dataplane {
     return idx;
   }
 
-  bool VrfSupported() override {
-    std::lock_guard lock(mu_);
-    if (vrf_supported_) return *vrf_supported_;
-    // Probe once: create and delete a VRF with an unused table id.
-    const std::string probe = "swvrfprobe";
-    auto m = EncodeVrfCreate(probe, 0x7ffffff0);
-    auto st = sock_->Request(*m, "vrf probe");
-    vrf_supported_ = st.ok() || st.error().code == EEXIST;
-    if (const int idx = static_cast<int>(if_nametoindex(probe.c_str()))) {
-      sock_->Request(EncodeLinkDelete(idx), "delete vrf probe");
-    }
-    return *vrf_supported_;
-  }
-
  private:
   std::mutex mu_;  // one request/answer exchange at a time on the socket
   std::unique_ptr<NetlinkSocket> sock_;
-  std::optional<bool> vrf_supported_;
 };
 
 }  // namespace

@@ -5,6 +5,8 @@
 // survive the engine's restart.
 #include "edge-manager/loss/altmark.h"
 
+#include "edge-manager/agent/kernel_check.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -18,6 +20,7 @@
 #include <thread>
 
 namespace segwan::loss {
+namespace edge = segwan::edge;
 namespace {
 
 using namespace std::chrono_literals;
@@ -44,6 +47,10 @@ class AltmarkEngineTest : public ::testing::Test {
     if (geteuid() != 0) return;
     if (unshare(CLONE_NEWNET) != 0) {
       setup_error_ = "unshare(CLONE_NEWNET) failed";
+      return;
+    }
+    if (const auto kernel = edge::ProbeKernel(); !kernel.Has(edge::KernelFeature::kSeg6Encap6)) {
+      setup_error_ = kernel.Missing(edge::KernelFeature::kSeg6Encap6);
       return;
     }
     const char* steps[] = {

@@ -124,7 +124,6 @@ class FakeDataplane : public Dataplane {
     }
     return AddLink(name, {});
   }
-  bool VrfSupported() override { return vrf_supported; }
 
   Link* Find(const std::string& name) {
     for (auto& l : links_) if (l.name == name) return &l;
