@@ -139,6 +139,7 @@ int main() {
   {
     stamp_collector_session c{};
     std::memcpy(c.addr, local.bytes.data(), 16);
+    std::memcpy(c.peer, p1.bytes.data(), 16);  // the reply below comes from the reflector p1
     c.ssid = 3;
     c.reflector_port = 862;
     const uint32_t port = 40001;
@@ -171,8 +172,11 @@ int main() {
   stamp_xdp__destroy(refl);
   if (min.retval != XDP_TX || r_plain.retval != XDP_TX || r_srh.retval != XDP_REDIRECT ||
       r_other.retval != XDP_PASS || r_other_rep.retval != XDP_PASS || r_collect.retval != XDP_DROP || ring_full) {
-    std::fprintf(stderr, "unexpected verdicts: %d %d %d %d\n", min.retval, r_plain.retval,
-                 r_srh.retval, r_other.retval);
+    std::fprintf(stderr,
+                 "unexpected verdicts: xdp_min %d (want %d), plain %d (%d), srh %d (%d), other %d (%d), "
+                 "other repeated %d (%d), collector %d (%d); records lost to a full ring: %llu\n",
+                 min.retval, XDP_TX, r_plain.retval, XDP_TX, r_srh.retval, XDP_REDIRECT, r_other.retval, XDP_PASS,
+                 r_other_rep.retval, XDP_PASS, r_collect.retval, XDP_DROP, static_cast<unsigned long long>(ring_full));
     return 1;
   }
   auto net = [&](const Measure& m) { return Measure{m.ns - pass.ns, m.retval}; };

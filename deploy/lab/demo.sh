@@ -10,6 +10,20 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB="$HERE/lab.sh"
 SCENARIO=${SEGWAN_SCENARIO:-$HERE/scenario.json}
 [ "$(id -u)" -eq 0 ] || { echo "demo: must run as root (network namespaces)" >&2; exit 1; }
+BUILD_DIR=${SEGWAN_BUILD_DIR:-$HERE/../../build}
+
+# A kernel without what the agents need (SRv6 lwtunnel, ...): the whole demo runs in a VM on
+# Debian's stock kernel (scripts/vm), the dashboard forwarded to this host's loopback, the live
+# table on this terminal; Ctrl-C ends the VM and everything in it.
+if [ -z "${SEGWAN_IN_VM:-}" ] && ! report=$("$BUILD_DIR/edge-manager/edge-manager" --check-kernel 2>&1); then
+  port=${SEGWAN_DEMO_PORT:-8080}
+  echo "demo: this kernel ($(uname -r)) cannot run SegWAN's data plane; it lacks:"
+  echo "$report" | awk '$1 == "MISSING" && $2 == "required" {$1 = $2 = ""; sub(/^ +/, ""); print "  " $0}'
+  echo "demo: running the whole system in a VM on Debian's kernel instead (emulated: about two minutes"
+  echo "      to start); the dashboard will be at http://127.0.0.1:$port/ on this host. Ctrl-C ends it all."
+  exec "$HERE/../../scripts/vm" run --rw "$(realpath "$BUILD_DIR")" --fwd "$port" --timeout 86400 -- \
+    env SEGWAN_LAB_HTTP="10.0.2.15:$port" SEGWAN_DEMO_URL="http://127.0.0.1:$port" bash "$HERE/demo.sh"
+fi
 
 "$LAB" up --detach
 trap 'echo; "$LAB" down' EXIT
@@ -20,7 +34,7 @@ eval "$("$LAB" scenario "$SCENARIO")"
 cat <<MSG
 
 SegWAN is up: edge-os, three edge routers, two SRv6 core routers, three sites.
-  Dashboard:     $SEGWAN_URL/   (sign in with a token)
+  Dashboard:     ${SEGWAN_DEMO_URL:-$SEGWAN_URL}/   (sign in with a token)
   Operator:      $SEGWAN_TOKEN
   Tenant acme:   $SEGWAN_TENANT_TOKEN
   Scenario:      $SCENARIO (slice $SEGWAN_SLICE joining site-a, site-b and site-c)
@@ -28,10 +42,13 @@ SegWAN is up: edge-os, three edge routers, two SRv6 core routers, three sites.
   Expected one-way delays (from the impairments), sender -> reflector and back:
 $(/usr/bin/python3 "$HERE/scenario.py" expected "$SCENARIO" | awk '{printf "    %s -> %s: %s ms, back %s ms\n", $1, $2, $3, $4}')
 
+$(if [ -z "${SEGWAN_IN_VM:-}" ]; then cat <<TRY
   Try:  deploy/lab/lab.sh exec site-a ping fd10:b::2
         deploy/lab/lab.sh impair edge-a p1 --delay 30 --loss 2
-        curl -H "Authorization: Bearer $SEGWAN_TOKEN" $SEGWAN_URL/api/v1/devices
-        curl $SEGWAN_URL/metrics
+TRY
+else echo "  (in a VM on Debian's kernel $(uname -r): the lab's nodes are inside it; REST and the dashboard are here)"; fi)
+        curl -H "Authorization: Bearer $SEGWAN_TOKEN" ${SEGWAN_DEMO_URL:-$SEGWAN_URL}/api/v1/devices
+        curl ${SEGWAN_DEMO_URL:-$SEGWAN_URL}/metrics
 
 Waiting for the first measurements...
 MSG
