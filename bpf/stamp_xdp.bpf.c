@@ -177,7 +177,7 @@ static __always_inline int base_csum_ok(struct ipv6hdr *ip6, struct udphdr *udp,
  * XDP neither answers nor records it. */
 static __always_inline int ip6_length_ok(struct ipv6hdr *ip6, void *udp_end, void *end)
 {
-	void *payload_end = (void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len);
+	void *payload_end = (void *)(ip6 + 1) + ntohs_len(ip6->payload_len);
 
 	return payload_end <= end && udp_end <= payload_end;
 }
@@ -188,7 +188,7 @@ static __always_inline int collect(struct ipv6hdr *ip6, struct udphdr *udp, void
 	struct stamp_collector_session *s;
 	struct stamp_collect_record *r;
 	__u8 *p = (void *)(udp + 1);
-	__u16 udp_len = bpf_ntohs(udp->len), ssid;
+	__u16 udp_len = ntohs_len(udp->len), ssid;
 
 	/* A session is its addresses and ports with its SSID (RFC 8972 §3): a reply from anywhere
 	 * else, whatever it says, is not recorded here (the socket counts and drops it). */
@@ -280,7 +280,7 @@ static __always_inline int parse_test_packet(struct cursor *c, struct test_packe
 	if (nh != IPPROTO_UDP || parse_udp(c, &t->udp) < 0)
 		return -1;
 	t->dport = bpf_ntohs(t->udp->dest);
-	t->udp_len = bpf_ntohs(t->udp->len);
+	t->udp_len = ntohs_len(t->udp->len);
 	t->payload = c->pos;
 	return 0;
 }

@@ -17,6 +17,19 @@ struct cursor {
 	void *end;
 };
 
+/* A 16-bit length field in host order, bounded for the verifier. Older verifiers (Debian 12's
+ * 6.1 among them; 6.18's tracks it) do not track a byte swap's result (BPF_END leaves the
+ * register unknown), so `bpf_ntohs(len)` added to a packet pointer is refused there ("math between pkt
+ * pointer and register with unbounded min value"). The mask says what the swap already
+ * guarantees; the asm keeps the compiler from dropping it as redundant. */
+static __always_inline __u32 ntohs_len(__be16 v)
+{
+	__u32 x = bpf_ntohs(v);
+
+	asm volatile("%[x] &= 0xffff" : [x] "+r"(x));
+	return x;
+}
+
 static __always_inline int parse_eth(struct cursor *c, struct ethhdr **eth)
 {
 	struct ethhdr *h = c->pos;

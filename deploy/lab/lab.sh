@@ -43,6 +43,10 @@ site_v4() { echo "10.10.$(site_idx "$1")"; }  # /24, edge .1, host .2
 site_v6() { echo "fd10:$1::"; }              # /64, edge ::1, host ::2
 
 die() { echo "lab: $*" >&2; exit 1; }
+# slow SECONDS: a start-up deadline scaled by SEGWAN_LAB_SLOWDOWN, how many times slower this
+# machine starts processes than the one the deadlines were set on (measured by the tests in an
+# emulated VM, tests/lab/lib.sh; 1 elsewhere).
+slow() { echo $(($1 * ${SEGWAN_LAB_SLOWDOWN:-1})); }
 info() { [ -n "${LAB_QUIET:-}" ] || echo "lab: $*" >&2; }
 need_root() { [ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces)"; }
 inns() { local n=$1; shift; ip netns exec "$P$n" "$@"; }
@@ -147,7 +151,7 @@ start_delaylines() {
 
 wait_for_delaylines() {
   [ "$(cat "$STATE/impair-mode")" = netem ] && return 0
-  local deadline=$((SECONDS + 10)) id
+  local deadline=$((SECONDS + $(slow 10))) id
   for x in "${SITES[@]}"; do for n in "${CORES[@]}"; do
     id=$x$n
     until [ -S "$STATE/links/$id.sock" ]; do
@@ -198,7 +202,7 @@ start_controller() {
   setsid "$(controller_bin)" --data-dir "$ctl" --http-listen "$http" --grpc-listen "$grpc" "${store[@]}" \
     --auto-enable --heartbeat-ms 1000 $cores ${SEGWAN_LAB_CONTROLLER_ARGS:-} >>"$log" 2>&1 </dev/null &
   echo $! >"$pidf"
-  deadline=$((SECONDS + 15))
+  deadline=$((SECONDS + $(slow 15)))
   # It serves REST when it says "ok": not "starting" (a new leader's grace), nor "no leader"
   # (on PostgreSQL it follows, with nobody to forward to, before it takes the lead).
   until curl -sf "http://$http/api/v1/health" 2>/dev/null | grep -q '"status":"ok"'; do
@@ -244,7 +248,7 @@ open(sys.argv[2], "w").write(j["join_token"] + "\n"); open(sys.argv[3], "w").wri
   "$(dirname "$(agent_bin)")/segwan-edgectl" --tls-dir "$STATE/operator" credentials --url "http://$HTTP" \
     --token-file "$ctl/operator.token" >/dev/null || die "no operator credentials"
   printf 'SEGWAN_URL=http://%s\nSEGWAN_TOKEN=%s\nEDGECTL_TLS_DIR=%s\n' "$HTTP" "$token" "$STATE/operator" >"$STATE/controller.env"
-  deadline=$((SECONDS + 15))
+  deadline=$((SECONDS + $(slow 15)))
   until [ "$(curl -sf -H "Authorization: Bearer $token" "http://$HTTP/api/v1/devices" | grep -o '"connected":true' | wc -l)" -eq ${#SITES[@]} ]; do
     [ $SECONDS -lt $deadline ] || die "the edges did not register: $(tail -3 "$STATE"/logs/edge-*.log)"
     sleep 0.1
@@ -416,7 +420,30 @@ cmd_status() {
       "$(delayline_bin)" get "$sock" | sed -n 's/^all /all links: /p'
       break
     done
+  else
+    local x n
+    for x in "${SITES[@]}"; do
+      for n in "${CORES[@]}"; do
+        echo "link edge-$x <-> p$n:"
+        netem_status "edge-$x" "wan$n" "edge-$x->p$n"
+        netem_status "p$n" "edge-$x" "p$n->edge-$x"
+      done
+    done
   fi
+}
+
+# netem_status NODE DEV LABEL: the netem qdisc on DEV as the kernel has it, in the delay
+# line's words ("  edge-a->p1 delay_us=7000 jitter_us=0 loss_ppm=0").
+netem_status() {
+  inns "$1" tc qdisc show dev "$2" | awk -v label="$3" '
+    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return (v + 0) * 1000; if (v ~ /s$/) return (v + 0) * 1000000; return 0 }
+    / netem / {
+      for (i = 1; i <= NF; ++i) {
+        if ($i == "delay") { d = us($(i + 1)); if ($(i + 2) ~ /^[0-9.]+(us|ms|s)$/) j = us($(i + 2)) }
+        if ($i == "loss") l = $(i + 1) + 0
+      }
+    }
+    END { printf "  %s delay_us=%d jitter_us=%d loss_ppm=%d\n", label, d, j, l * 10000 }'
 }
 
 # Restarts edge-os on the same data folder and arguments (an upgrade, a crash): the agents
@@ -426,7 +453,7 @@ cmd_restart_controller() {
   is_up && [ -f "$STATE/controller.env" ] || die "the lab runs no controller"
   end_pids "$(cat "$STATE/pids/edge-os")"
   start_controller
-  local token deadline=$((SECONDS + 30))
+  local token deadline=$((SECONDS + $(slow 30)))
   token=$(cat "$STATE/controller/operator.token")
   until [ "$(curl -sf -H "Authorization: Bearer $token" "http://$HTTP/api/v1/devices" | grep -o '"connected":true' | wc -l)" -eq ${#SITES[@]} ]; do
     [ $SECONDS -lt $deadline ] || die "the edges did not reconnect: $(tail -3 "$STATE"/logs/edge-*.log)"

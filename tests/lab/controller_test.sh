@@ -24,7 +24,8 @@ devices=$(api GET /api/v1/devices "$OP_TOKEN")
 for i in 0 1 2; do
   [ "$(echo "$devices" | jget "$i.connected")" = True ] || fail "device $i not connected: $devices"
 done
-[ "$(echo "$devices" | jget 0.slice_mode)" = table ] || fail "edge-a does not report table mode"
+mode=$(default_slice_mode)
+[ "$(echo "$devices" | jget 0.slice_mode)" = "$mode" ] || fail "edge-a does not report $mode mode, the one its kernel takes"
 pass "3 devices registered, connected, reporting their interfaces"
 
 step "a tenant's slice over REST joins site-a and site-b, pinned a->b via p1 and b->a via p2"

@@ -16,6 +16,33 @@ step() { echo "--- $*"; }
 
 require_root() { [ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"; }
 
+# spawn_us: microseconds to start and finish one `ip link show lo` here (mean of 20), the work
+# the lab and its tests do most.
+spawn_us() {
+  local t0 t1
+  t0=$(date +%s%N)
+  for _ in $(seq 20); do ip link show lo >/dev/null; done
+  t1=$(date +%s%N)
+  echo $(((t1 - t0) / 20000))
+}
+
+# In the VM: how many times slower than the host that started it (the same measure there, just
+# before), which scales the lab's start-up deadlines (SEGWAN_LAB_SLOWDOWN, at least 1, at most
+# 30). Printed: under emulation a deadline set for the host would fail what only takes longer.
+measure_slowdown() {
+  local host=${SEGWAN_HOST_SPAWN_US:-} vm
+  vm=$(spawn_us)
+  if [ -n "$host" ] && [ "$host" -gt 0 ]; then
+    SEGWAN_LAB_SLOWDOWN=$(((vm + host - 1) / host))
+    [ "$SEGWAN_LAB_SLOWDOWN" -ge 1 ] || SEGWAN_LAB_SLOWDOWN=1
+    [ "$SEGWAN_LAB_SLOWDOWN" -le 30 ] || SEGWAN_LAB_SLOWDOWN=30
+  else
+    SEGWAN_LAB_SLOWDOWN=${SEGWAN_LAB_SLOWDOWN:-1}
+  fi
+  export SEGWAN_LAB_SLOWDOWN
+  echo "--- a process start takes ${vm} us here, ${host:-?} us on the host: start-up deadlines x$SEGWAN_LAB_SLOWDOWN"
+}
+
 # Checks the kernel can do what the lab needs (the agent's own preflight, `edge-manager
 # --check-kernel`, in table mode: the lab's static routes use End.DT6 by table). Where this
 # kernel lacks it, the test runs again inside a VM on Debian's stock kernel (scripts/vm) when
@@ -25,14 +52,20 @@ require_lab_kernel() {
   require_root
   local agent="$SEGWAN_BUILD_DIR/edge-manager/edge-manager" report missing
   [ -x "$agent" ] || skip "no agent built at $agent"
-  [ -z "${SEGWAN_IN_VM:-}" ] || echo "--- in a VM on Debian's kernel $(uname -r)"
+  if [ -n "${SEGWAN_IN_VM:-}" ]; then
+    echo "--- in a VM on Debian's kernel $(uname -r)"
+    measure_slowdown
+  fi
   report=$("$agent" --check-kernel --slice-mode table 2>&1) && return 0
   missing=$(echo "$report" | awk '$1 == "MISSING" && $2 == "required" {$1 = $2 = ""; sub(/^ +/, ""); print}' |
     paste -sd ';' | sed 's/;/; /g')
   [ -n "$missing" ] || missing=$(echo "$report" | grep -m1 'cannot probe' || echo "$report" | tail -1)
   if [ -z "${SEGWAN_IN_VM:-}" ] && [ "${SEGWAN_LAB_VM:-no}" = yes ]; then
     echo "--- this kernel ($(uname -r)) lacks $missing: running the test in a VM on Debian's kernel"
-    exec "$SEGWAN_SOURCE_DIR/scripts/vm" run --rw "$SEGWAN_BUILD_DIR" \
+    # The VM's kernel has netem, but the tests' bounds and the lateness they print are the
+    # delay line's: the same emulator as on a host without netem (docs/operations.md).
+    SEGWAN_LAB_FORCE_DELAYLINE=${SEGWAN_LAB_FORCE_DELAYLINE:-1} SEGWAN_HOST_SPAWN_US=$(spawn_us) \
+      exec "$SEGWAN_SOURCE_DIR/scripts/vm" run --rw "$SEGWAN_BUILD_DIR" \
       --timeout "${SEGWAN_VM_TIMEOUT:-1700}" -- bash "$(realpath "${BASH_SOURCE[-1]}")"
   fi
   skip "this kernel ($(uname -r)) lacks $missing"
@@ -144,7 +177,7 @@ start_agent() {
     --listen "[fd5e:ff::$x]:50061" --wan wan1,wan2 --lan lan0 --mgmt mgmt0 \
     --locator "fc00:0:$x::/48" --state-dir "$dir" "${auth[@]}" "$@" >>"$dir/agent.log" 2>&1 &
   echo $! >"$dir/pid"
-  for _ in $(seq 100); do
+  for _ in $(seq $((100 * ${SEGWAN_LAB_SLOWDOWN:-1}))); do
     edgectl "$x" interfaces >/dev/null 2>&1 && return 0
     sleep 0.05
   done
@@ -154,7 +187,7 @@ start_agent() {
 stop_agent() {
   local pid; pid=$(cat "${AGENT_STATE_ROOT:?}/edge-$1/pid")
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  for _ in $(seq $((100 * ${SEGWAN_LAB_SLOWDOWN:-1}))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
   kill -9 "$pid" 2>/dev/null || true
 }
 # The agents of start_agent, or those `lab.sh up` started (its env names their credentials).
@@ -185,8 +218,17 @@ srh_count_during() {
 }
 
 # What the kernel of NODE has that a slice could touch: routes of every table, and rules.
+# (The rule "lookup [l3mdev-table]" is left out: the kernel adds it with a namespace's first
+# VRF device and keeps it after the last one goes; it selects nothing without a VRF.)
 kernel_snapshot() {
-  "$LAB" exec "$1" sh -c 'ip -6 route show table all; ip -4 route show table all; ip -6 rule; ip -4 rule' | sort
+  "$LAB" exec "$1" sh -c 'ip -6 route show table all; ip -4 route show table all; ip -6 rule; ip -4 rule' |
+    grep -v 'lookup \[l3mdev-table\]' | sort
+}
+
+# The slice mode an agent picks by itself on this kernel (--slice-mode auto): vrf or table.
+default_slice_mode() {
+  { "$SEGWAN_BUILD_DIR/edge-manager/edge-manager" --check-kernel || true; } |
+    sed -n '1s/.*slices in \([a-z]*\) mode.*/\1/p'
 }
 
 # stamp_lab_up: the lab with agents on edge-a and edge-b (state in $AGENT_STATE_ROOT, removed
@@ -310,7 +352,7 @@ controller_serves() {  # controller_serves URL
 kill_controller() {  # kill_controller DIR SIGNAL
   local pid; pid=$(cat "$1/pid")
   kill "-${2:-TERM}" "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  for _ in $(seq $((100 * ${SEGWAN_LAB_SLOWDOWN:-1}))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
   kill -9 "$pid" 2>/dev/null || true
 }
 
@@ -335,7 +377,7 @@ print(v)' "$1"
 }
 # wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds; false when time runs out.
 wait_for() {
-  local end=$((SECONDS + $1)); shift
+  local end=$((SECONDS + $1 * ${SEGWAN_LAB_SLOWDOWN:-1})); shift
   until "$@" >/dev/null 2>&1; do
     [ $SECONDS -lt $end ] || return 1
     sleep 0.1
