@@ -21,7 +21,7 @@ if [ -z "${SEGWAN_IN_VM:-}" ] && ! report=$("$BUILD_DIR/edge-manager/edge-manage
   echo "$report" | awk '$1 == "MISSING" && $2 == "required" {$1 = $2 = ""; sub(/^ +/, ""); print "  " $0}'
   echo "demo: running the whole system in a VM on Debian's kernel instead (emulated: about two minutes"
   echo "      to start); the dashboard will be at http://127.0.0.1:$port/ on this host. Ctrl-C ends it all."
-  exec "$HERE/../../scripts/vm" run --rw "$(realpath "$BUILD_DIR")" --fwd "$port" --timeout 86400 -- \
+  exec "$HERE/../../scripts/vm" run --ro "$(realpath "$HERE/../..")" --rw "$(realpath "$BUILD_DIR")" --fwd "$port" --timeout 86400 -- \
     env SEGWAN_LAB_HTTP="10.0.2.15:$port" SEGWAN_DEMO_URL="http://127.0.0.1:$port" bash "$HERE/demo.sh"
 fi
 

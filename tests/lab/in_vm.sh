@@ -14,7 +14,7 @@ fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 rc=0
-"$SEGWAN_SOURCE_DIR/scripts/vm" run --rw "$SEGWAN_BUILD_DIR" --timeout "${SEGWAN_VM_TIMEOUT:-500}" -- \
+"$SEGWAN_SOURCE_DIR/scripts/vm" run --ro "$SEGWAN_SOURCE_DIR" --rw "$SEGWAN_BUILD_DIR" --timeout "${SEGWAN_VM_TIMEOUT:-500}" -- \
   sh -c 'echo "--- in a VM on Debian'"'"'s kernel $(uname -r)"; exec "$0" --gtest_color=no' "$bin" >"$out" 2>&1 || rc=$?
 cat "$out"
 [ "$rc" -eq 0 ] || fail "$(basename "$bin") failed in the VM (exit $rc)"

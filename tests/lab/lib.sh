@@ -45,8 +45,8 @@ measure_slowdown() {
 
 # Checks the kernel can do what the lab needs (the agent's own preflight, `edge-manager
 # --check-kernel`, in table mode: the lab's static routes use End.DT6 by table). Where this
-# kernel lacks it, the test runs again inside a VM on Debian's stock kernel (scripts/vm) when
-# SEGWAN_LAB_VM=yes; inside the VM, or without one, it skips with the missing features named.
+# kernel lacks it, the test runs again inside a VM on Debian's stock kernel (scripts/vm) unless
+# SEGWAN_LAB_VM=no; inside the VM, or without one, it skips with the missing features named.
 # The VM gets SEGWAN_VM_TIMEOUT seconds (default: a little under the test's CTest timeout).
 require_lab_kernel() {
   require_root
@@ -60,12 +60,16 @@ require_lab_kernel() {
   missing=$(echo "$report" | awk '$1 == "MISSING" && $2 == "required" {$1 = $2 = ""; sub(/^ +/, ""); print}' |
     paste -sd ';' | sed 's/;/; /g')
   [ -n "$missing" ] || missing=$(echo "$report" | grep -m1 'cannot probe' || echo "$report" | tail -1)
-  if [ -z "${SEGWAN_IN_VM:-}" ] && [ "${SEGWAN_LAB_VM:-no}" = yes ]; then
+  if [ -z "${SEGWAN_IN_VM:-}" ] && [ "${SEGWAN_LAB_VM:-auto}" != no ]; then
+    # A test that does not pass in the VM yet says why (tests/CMakeLists.txt), unless asked for.
+    if [ -n "${SEGWAN_LAB_VM_NOT_YET:-}" ] && [ "${SEGWAN_LAB_VM:-auto}" != yes ]; then
+      skip "this kernel ($(uname -r)) lacks $missing, and in the VM this test does not pass yet: $SEGWAN_LAB_VM_NOT_YET (SEGWAN_LAB_VM=yes runs it there)"
+    fi
     echo "--- this kernel ($(uname -r)) lacks $missing: running the test in a VM on Debian's kernel"
     # The VM's kernel has netem, but the tests' bounds and the lateness they print are the
     # delay line's: the same emulator as on a host without netem (docs/operations.md).
     SEGWAN_LAB_FORCE_DELAYLINE=${SEGWAN_LAB_FORCE_DELAYLINE:-1} SEGWAN_HOST_SPAWN_US=$(spawn_us) \
-      exec "$SEGWAN_SOURCE_DIR/scripts/vm" run --rw "$SEGWAN_BUILD_DIR" \
+      exec "$SEGWAN_SOURCE_DIR/scripts/vm" run --ro "$SEGWAN_SOURCE_DIR" --rw "$SEGWAN_BUILD_DIR" \
       --timeout "${SEGWAN_VM_TIMEOUT:-1700}" -- bash "$(realpath "${BASH_SOURCE[-1]}")"
   fi
   skip "this kernel ($(uname -r)) lacks $missing"
