@@ -13,7 +13,9 @@ int main(int argc, char** argv) {
   segwan::edge::AddAgentFlags(flags);
   if (auto code = segwan::StartCommandLine(flags, argc, argv)) return *code;
   segwan::DisableMutexDeadlockDetection();
-  if (flags.GetBool("check-kernel")) return segwan::edge::PrintKernelCheck(flags.GetString("slice-mode"));
+  if (flags.GetBool("check-kernel") || flags.GetBool("check-kernel-missing")) {
+    return segwan::edge::PrintKernelCheck(flags.GetString("slice-mode"), flags.GetBool("check-kernel-missing"));
+  }
   auto config = segwan::edge::AgentConfigFromFlags(flags);
   if (!config) {
     std::fprintf(stderr, "edge-manager: %s\n", config.error().ToString().c_str());

@@ -15,10 +15,10 @@ BUILD_DIR=${SEGWAN_BUILD_DIR:-$HERE/../../build}
 # A kernel without what the agents need (SRv6 lwtunnel, ...): the whole demo runs in a VM on
 # Debian's stock kernel (scripts/vm), the dashboard forwarded to this host's loopback, the live
 # table on this terminal; Ctrl-C ends the VM and everything in it.
-if [ -z "${SEGWAN_IN_VM:-}" ] && ! report=$("$BUILD_DIR/edge-manager/edge-manager" --check-kernel 2>&1); then
+if [ -z "${SEGWAN_IN_VM:-}" ] && ! missing=$("$BUILD_DIR/edge-manager/edge-manager" --check-kernel-missing 2>&1); then
   port=${SEGWAN_DEMO_PORT:-8080}
   echo "demo: this kernel ($(uname -r)) cannot run SegWAN's data plane; it lacks:"
-  echo "$report" | awk '$1 == "MISSING" && $2 == "required" {$1 = $2 = ""; sub(/^ +/, ""); print "  " $0}'
+  echo "$missing" | sed 's/^/  /'
   echo "demo: running the whole system in a VM on Debian's kernel instead (emulated: about two minutes"
   echo "      to start); the dashboard will be at http://127.0.0.1:$port/ on this host. Ctrl-C ends it all."
   exec "$HERE/../../scripts/vm" run --ro "$(realpath "$HERE/../..")" --rw "$(realpath "$BUILD_DIR")" --fwd "$port" --timeout 86400 -- \

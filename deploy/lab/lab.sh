@@ -272,12 +272,12 @@ cmd_up() {
   [ -x "$(agent_bin)" ] || die "$(agent_bin) is missing: build first (make build)"
   # The kernel before anything is made: the agent's own preflight, in the mode the lab's
   # static routes need at least (table). Nothing is created when it says no.
-  local report
-  if ! report=$("$(agent_bin)" --check-kernel --slice-mode table 2>&1); then
+  local missing
+  if ! missing=$("$(agent_bin)" --check-kernel-missing --slice-mode table 2>&1); then
     die "this kernel ($(uname -r)) cannot carry the lab's SRv6; it lacks:
-$(echo "$report" | awk '$1 == "MISSING" && $2 == "required" {$1 = $2 = ""; sub(/^ +/, ""); print "  " $0}')
+$(echo "$missing" | sed 's/^/  /')
 Run the lab in a VM on Debian's kernel instead: make demo does that by itself, or
-  $REPO/scripts/vm run --rw $BUILD_DIR -- $0 up ...   (docs/operations.md, \"The VM lab\")"
+  $REPO/scripts/vm run --ro $REPO --rw $BUILD_DIR -- $0 up ...   (docs/operations.md, \"The VM lab\")"
   fi
   cmd_down_quiet
   mkdir -p "$STATE"/{pids,links,logs}

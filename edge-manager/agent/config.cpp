@@ -23,6 +23,7 @@ void AddAgentFlags(FlagSet& f) {
   f.AddString("slice-mode", "auto", "auto (vrf when the kernel has VRF, else table), vrf or table");
   f.AddBool("check-kernel", false, "list what the agent needs from this kernel, present or missing, and exit "
             "(0: all that --slice-mode requires is there)");
+  f.AddBool("check-kernel-missing", false, "as --check-kernel, but print only the missing required features, one a line");
   f.AddBool("skip-kernel-check", false, "start even when the kernel lacks a required feature (warns)");
   f.AddString("tls-dir", "", "where the agent keeps its key and certificate (default: STATE_DIR/tls)");
   f.AddString("ca-file", "", "the controller's CA certificate (PEM), to enrol");

@@ -126,9 +126,19 @@ void Record(KernelReport& r, KernelFeature f, const Status& st) {
   }
 }
 
+// Sets net.vrf.strict_mode=1 in the calling thread's network namespace.
+Status SetStrictMode() {
+  if (access(kStrictModePath, F_OK) != 0) {
+    return Error{"no such sysctl (" + std::string(kStrictModePath) + "): no VRF module", "", ENOENT};
+  }
+  if (!WriteLine(kStrictModePath, "1") || ReadLine(kStrictModePath) != "1") {
+    return Error{std::string("cannot set it: ") + strerror(errno), "", errno};
+  }
+  return Status::Ok();
+}
+
 // Each check runs on its own; one missing feature does not hide the others.
 void ProbeInNamespace(KernelReport& r) {
-  auto set = [&](KernelFeature f, const Status& st) { Record(r, f, st); };
   auto dp = netlink::OpenNetlinkDataplane();
   if (!dp) {
     r.probe_error = "cannot open rtnetlink: " + dp.error().ToString();
@@ -143,7 +153,7 @@ void ProbeInNamespace(KernelReport& r) {
   }
   auto route = [&](KernelFeature f, Route rt) {
     rt.oif = *sid;
-    set(f, d.ReplaceRoute(rt));
+    Record(r, f, d.ReplaceRoute(rt));
   };
   route(KernelFeature::kSeg6Encap6,
         Route{.dst = P("fd00:5e6::/64"), .table = kProbeTable,
@@ -159,14 +169,8 @@ void ProbeInNamespace(KernelReport& r) {
   route(KernelFeature::kEndDX4,
         Route{.dst = P("fc00:5e6::d4/128"),
               .encap = Seg6Local{.action = Seg6Action::kEndDX4, .nh4 = A("10.254.1.1")}});
-  set(KernelFeature::kVrf, d.CreateVrf("vrfprobe", kProbeVrfTable));
-  Status strict = Error{"no such sysctl (" + std::string(kStrictModePath) + "): no VRF module", "", ENOENT};
-  if (access(kStrictModePath, F_OK) == 0) {
-    strict = WriteLine(kStrictModePath, "1") && ReadLine(kStrictModePath) == "1"
-                 ? Status::Ok()
-                 : Status(Error{std::string("cannot set it: ") + strerror(errno), "", errno});
-  }
-  set(KernelFeature::kVrfStrictMode, strict);
+  Record(r, KernelFeature::kVrf, d.CreateVrf("vrfprobe", kProbeVrfTable));
+  Record(r, KernelFeature::kVrfStrictMode, SetStrictMode());
   route(KernelFeature::kEndDT4Vrf,
         Route{.dst = P("fc00:5e6::a4/128"),
               .encap = Seg6Local{.action = Seg6Action::kEndDT4, .vrf_table = kProbeVrfTable}});
@@ -177,7 +181,7 @@ void ProbeInNamespace(KernelReport& r) {
         Route{.dst = P("fc00:5e6::a46/128"),
               .encap = Seg6Local{.action = Seg6Action::kEndDT46, .vrf_table = kProbeVrfTable}});
   const std::string nft = ProbeNftables();
-  set(KernelFeature::kNftables, nft.empty() ? Status::Ok() : Status(Error{nft, "", 0}));
+  Record(r, KernelFeature::kNftables, nft.empty() ? Status::Ok() : Status(Error{nft, "", 0}));
 }
 
 Status BpfProbe(int answer, const char* what) {
@@ -217,16 +221,15 @@ KernelReport ProbeKernel() {
   for (const auto& s : kSpecs) r.checks.push_back(FeatureCheck{s.feature, s.name, false, "", s.provider});
 
   // BPF and BTF do not depend on the namespace.
-  auto set = [&](KernelFeature f, const Status& st) { Record(r, f, st); };
-  set(KernelFeature::kBpfXdp, BpfProbe(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, nullptr), "XDP programs"));
-  set(KernelFeature::kBpfTc,
+  Record(r, KernelFeature::kBpfXdp, BpfProbe(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, nullptr), "XDP programs"));
+  Record(r, KernelFeature::kBpfTc,
       BpfProbe(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, nullptr), "TC programs"));
-  set(KernelFeature::kBpfRingbuf,
+  Record(r, KernelFeature::kBpfRingbuf,
       BpfProbe(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr), "ring buffer maps"));
-  set(KernelFeature::kBpfTaiClock,
+  Record(r, KernelFeature::kBpfTaiClock,
       BpfProbe(libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_ktime_get_tai_ns, nullptr),
                "bpf_ktime_get_tai_ns"));
-  set(KernelFeature::kBtf, access("/sys/kernel/btf/vmlinux", R_OK) == 0
+  Record(r, KernelFeature::kBtf, access("/sys/kernel/btf/vmlinux", R_OK) == 0
                                ? Status::Ok()
                                : Status(Error{"/sys/kernel/btf/vmlinux is missing", "", ENOENT}));
 
@@ -291,13 +294,19 @@ std::string FormatKernelReport(const KernelReport& report, SliceMode mode) {
   return out.str();
 }
 
-int PrintKernelCheck(const std::string& slice_mode) {
+int PrintKernelCheck(const std::string& slice_mode, bool missing_only) {
   if (slice_mode != "auto" && slice_mode != "vrf" && slice_mode != "table") {
     std::fprintf(stderr, "edge-manager: --slice-mode: must be auto, vrf or table\n");
     return 2;
   }
   const KernelReport report = ProbeKernel();
   const SliceMode mode = ChooseSliceMode(slice_mode, report);
+  if (missing_only) {  // one line per missing required feature, for scripts
+    for (auto f : RequiredFeatures(mode)) {
+      if (!report.Has(f)) std::printf("%s\n", report.Find(f)->name.c_str());
+    }
+    return MissingFor(report, mode).empty() ? 0 : 1;
+  }
   std::fputs(FormatKernelReport(report, mode).c_str(), stdout);
   if (!MissingFor(report, mode).empty()) {
     std::printf("this kernel cannot run the agent in %s mode\n", SliceModeName(mode));
@@ -314,12 +323,11 @@ int VrfStrictMode() {
 
 Status EnableVrfStrictMode() {
   if (VrfStrictMode() == 1) return Status::Ok();
-  if (access(kStrictModePath, F_OK) != 0 || !WriteLine(kStrictModePath, "1") || VrfStrictMode() != 1) {
-    return Error{std::string("cannot set net.vrf.strict_mode=1 in the agent's network namespace (") +
-                     strerror(errno) +
-                     "): End.DT4 and End.DT46 need it; run `sysctl -w net.vrf.strict_mode=1` there, "
+  if (auto st = SetStrictMode(); !st) {
+    return Error{"net.vrf.strict_mode=1 in the agent's network namespace: " + st.error().message +
+                     "; End.DT4 and End.DT46 need it: run `sysctl -w net.vrf.strict_mode=1` there, "
                      "or start with --slice-mode table",
-                 "--slice-mode", errno};
+                 "--slice-mode", st.error().code};
   }
   return Status::Ok();
 }

@@ -70,8 +70,10 @@ std::string MissingFor(const KernelReport& report, SliceMode mode);
 std::string FormatKernelReport(const KernelReport& report, SliceMode mode);
 
 // `edge-manager --check-kernel`: prints the report for `slice_mode` (auto, vrf, table); 0 when
-// everything that mode requires is present, 1 when not, 2 for a bad mode.
-int PrintKernelCheck(const std::string& slice_mode);
+// everything that mode requires is present, 1 when not, 2 for a bad mode. `missing_only`
+// (--check-kernel-missing, for scripts): only the names of the missing required features,
+// one per line.
+int PrintKernelCheck(const std::string& slice_mode, bool missing_only);
 
 // The current network namespace's net.vrf.strict_mode: 1, 0, or -1 when there is no such
 // sysctl (no VRF module loaded).

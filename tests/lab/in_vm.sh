@@ -7,15 +7,15 @@ source "$(dirname "$0")/lib.sh"
 require_root
 bin=$1
 agent="$SEGWAN_BUILD_DIR/edge-manager/edge-manager"
-if "$agent" --check-kernel --slice-mode table >/dev/null 2>&1; then
+if "$agent" --check-kernel-missing --slice-mode table >/dev/null 2>&1; then
   skip "this kernel ($(uname -r)) has SRv6: $(basename "$bin") ran on the host"
 fi
 [ "${SEGWAN_LAB_VM:-auto}" != no ] || skip "this kernel ($(uname -r)) lacks SRv6 and SEGWAN_LAB_VM=no"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 rc=0
-"$SEGWAN_SOURCE_DIR/scripts/vm" run --ro "$SEGWAN_SOURCE_DIR" --rw "$SEGWAN_BUILD_DIR" --timeout "${SEGWAN_VM_TIMEOUT:-500}" -- \
-  sh -c 'echo "--- in a VM on Debian'"'"'s kernel $(uname -r)"; exec "$0" --gtest_color=no' "$bin" >"$out" 2>&1 || rc=$?
+# The runner gets SIGTERM (and takes the VM down) if the test runner kills this script.
+setpriv --pdeathsig TERM "${VM_RUN[@]}" --timeout "${SEGWAN_VM_TIMEOUT:-500}" -- sh -c 'echo "--- in a VM on Debian'"'"'s kernel $(uname -r)"; exec "$0" --gtest_color=no' "$bin" >"$out" 2>&1 || rc=$?
 cat "$out"
 [ "$rc" -eq 0 ] || fail "$(basename "$bin") failed in the VM (exit $rc)"
 grep -q '^\[  PASSED  \]' "$out" || fail "$(basename "$bin") printed no PASSED line in the VM"

@@ -16,6 +16,10 @@ step() { echo "--- $*"; }
 
 require_root() { [ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"; }
 
+# The VM on Debian's kernel (scripts/vm) as the tests run it: it sees the source tree read-only,
+# the build folder writable and the SEGWAN_* environment. Add --timeout S -- CMD...
+VM_RUN=("$SEGWAN_SOURCE_DIR/scripts/vm" run --ro "$SEGWAN_SOURCE_DIR" --rw "$SEGWAN_BUILD_DIR")
+
 # spawn_us: microseconds to start and finish one `ip link show lo` here (mean of 20), the work
 # the lab and its tests do most.
 spawn_us() {
@@ -56,10 +60,8 @@ require_lab_kernel() {
     echo "--- in a VM on Debian's kernel $(uname -r)"
     measure_slowdown
   fi
-  report=$("$agent" --check-kernel --slice-mode table 2>&1) && return 0
-  missing=$(echo "$report" | awk '$1 == "MISSING" && $2 == "required" {$1 = $2 = ""; sub(/^ +/, ""); print}' |
-    paste -sd ';' | sed 's/;/; /g')
-  [ -n "$missing" ] || missing=$(echo "$report" | grep -m1 'cannot probe' || echo "$report" | tail -1)
+  missing=$("$agent" --check-kernel-missing --slice-mode table 2>&1) && return 0
+  missing=$(echo "$missing" | paste -sd ';' | sed 's/;/; /g')
   if [ -z "${SEGWAN_IN_VM:-}" ] && [ "${SEGWAN_LAB_VM:-auto}" != no ]; then
     # A test that does not pass in the VM yet says why (tests/CMakeLists.txt), unless asked for.
     if [ -n "${SEGWAN_LAB_VM_NOT_YET:-}" ] && [ "${SEGWAN_LAB_VM:-auto}" != yes ]; then
@@ -68,9 +70,9 @@ require_lab_kernel() {
     echo "--- this kernel ($(uname -r)) lacks $missing: running the test in a VM on Debian's kernel"
     # The VM's kernel has netem, but the tests' bounds and the lateness they print are the
     # delay line's: the same emulator as on a host without netem (docs/operations.md).
-    SEGWAN_LAB_FORCE_DELAYLINE=${SEGWAN_LAB_FORCE_DELAYLINE:-1} SEGWAN_HOST_SPAWN_US=$(spawn_us) \
-      exec "$SEGWAN_SOURCE_DIR/scripts/vm" run --ro "$SEGWAN_SOURCE_DIR" --rw "$SEGWAN_BUILD_DIR" \
-      --timeout "${SEGWAN_VM_TIMEOUT:-1700}" -- bash "$(realpath "${BASH_SOURCE[-1]}")"
+    export SEGWAN_LAB_FORCE_DELAYLINE=${SEGWAN_LAB_FORCE_DELAYLINE:-1} SEGWAN_HOST_SPAWN_US=$(spawn_us)
+    # exec: when the test runner kills this shell at its timeout, the VM goes with it.
+    exec "${VM_RUN[@]}" --timeout "${SEGWAN_VM_TIMEOUT:-1700}" -- bash "$(realpath "${BASH_SOURCE[-1]}")"
   fi
   skip "this kernel ($(uname -r)) lacks $missing"
 }
